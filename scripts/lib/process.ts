@@ -1,0 +1,186 @@
+// Child services for tests and the local stack: spawned in their own process group, logged to files, stopped by PID.
+import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+
+/** Folder for logs, pid files and scratch state of local services (git-ignored). */
+export const STATE_DIR = resolve(process.env.CLEARANCE_STATE_DIR ?? '.clearance');
+
+export interface Service {
+  readonly name: string;
+  readonly pid: number;
+  readonly logFile: string;
+  readonly child: ChildProcess;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+export function stateDir(...parts: string[]): string {
+  const dir = join(STATE_DIR, ...parts);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Signals the whole process group (the emulators' shell wrappers start Java children). */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export async function killTree(pid: number, graceMs = 3000): Promise<void> {
+  signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (alive(pid) && Date.now() < deadline) await sleep(50);
+  signalGroup(pid, 'SIGKILL');
+  const hard = Date.now() + 2000;
+  while (alive(pid) && Date.now() < hard) await sleep(25);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Kills services left behind by a run that died before cleaning up: every pid file under
+ * `.clearance/pids/<group>/` names a process group we started.
+ */
+export async function reapStale(group: string): Promise<void> {
+  const dir = stateDir('pids', group);
+  const { readdirSync } = await import('node:fs');
+  for (const f of readdirSync(dir)) {
+    const file = join(dir, f);
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 1 && alive(pid)) await killTree(pid, 1000);
+    rmSync(file, { force: true });
+  }
+}
+
+export function startService(opts: {
+  name: string;
+  group: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}): Service {
+  const logFile = join(stateDir('logs', opts.group), `${opts.name}.log`);
+  const fd = openSync(logFile, 'w');
+  const child = spawn(opts.command, opts.args, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  });
+  closeSync(fd);
+  if (child.pid === undefined) throw new Error(`could not start ${opts.name} (${opts.command})`);
+  const pid = child.pid;
+  const pidFile = join(stateDir('pids', opts.group), `${opts.name}-${pid}.pid`);
+  writeFileSync(pidFile, String(pid));
+  const exited = new Promise<number | null>((res) => {
+    child.once('exit', (code) => res(code));
+    child.once('error', () => res(null));
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    name: opts.name,
+    pid,
+    logFile,
+    child,
+    exited,
+    stop: () => {
+      stopping ??= (async () => {
+        await killTree(pid);
+        await Promise.race([exited, sleep(2000)]);
+        rmSync(pidFile, { force: true });
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Polls until the URL answers with any HTTP status, or the process exits, or time runs out. */
+export async function waitForHttp(
+  url: string,
+  service: Pick<Service, 'name' | 'logFile' | 'exited'>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  let exitCode: number | null | undefined;
+  void service.exited.then((c) => {
+    exitCode = c;
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exitCode !== undefined) {
+      throw new Error(
+        `${service.name} exited (code ${exitCode}) before it answered; see ${service.logFile}:\n${tail(service.logFile)}`,
+      );
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(
+    `${service.name} did not answer at ${url} within ${timeoutMs} ms; see ${service.logFile}:\n${tail(service.logFile)}`,
+  );
+}
+
+export function tail(file: string, lines = 15): string {
+  if (!existsSync(file)) return '';
+  return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+}
+
+/** Reaps groups named `<prefix><ownerPid>` whose owning run is no longer alive. */
+export async function reapOrphans(prefix: string): Promise<void> {
+  const { readdirSync } = await import('node:fs');
+  const root = stateDir('pids');
+  for (const group of readdirSync(root)) {
+    if (!group.startsWith(prefix)) continue;
+    const owner = Number(group.slice(prefix.length));
+    if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
+    await reapStale(group);
+    rmSync(join(root, group), { recursive: true, force: true });
+  }
+}

@@ -213,6 +213,8 @@ export async function startEmulators(options: {
       PUBSUB_EMULATOR_HOST: pubsubHost,
       GOOGLE_CLOUD_PROJECT: projectId,
       GCLOUD_PROJECT: projectId,
+      // Nothing here runs on Google Cloud: skip the metadata-server probe and its warnings.
+      METADATA_SERVER_DETECTION: 'none',
     },
     services,
     stop,

@@ -1,0 +1,110 @@
+// Decodes the Pub/Sub CloudEvent that functions-framework hands a function into a checked message.
+import { z } from 'zod';
+import { InvalidInputError } from '../errors.js';
+
+export const PUBSUB_EVENT_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
+
+const PubSubEventData = z.object({
+  message: z.object({
+    data: z.string().optional(),
+    attributes: z.record(z.string(), z.string()).nullish(),
+    messageId: z.string().optional(),
+    message_id: z.string().optional(),
+    publishTime: z.string().optional(),
+    publish_time: z.string().optional(),
+  }),
+  subscription: z.string().optional(),
+});
+
+export interface PubSubMessage {
+  messageId: string;
+  publishTime: string;
+  attributes: Record<string, string>;
+  data: Buffer;
+  subscription: string | null;
+}
+
+export interface CloudEventLike {
+  id?: string;
+  type?: string;
+  time?: string;
+  data?: unknown;
+}
+
+/** The raw payload, as text, for a dead-letter record. */
+export function rawOf(event: CloudEventLike): string {
+  try {
+    return JSON.stringify({ id: event.id, type: event.type, data: event.data }) ?? '';
+  } catch {
+    return String(event.data);
+  }
+}
+
+export function decodePubSubEvent(
+  event: CloudEventLike,
+  maxBytes: number,
+  now: Date,
+): PubSubMessage {
+  if (!event || event.type !== PUBSUB_EVENT_TYPE || !event.id) {
+    throw new InvalidInputError(
+      `not a Pub/Sub CloudEvent (type ${JSON.stringify(event?.type ?? null)}, id ${JSON.stringify(event?.id ?? null)})`,
+    );
+  }
+  const parsed = PubSubEventData.safeParse(event.data);
+  if (!parsed.success) {
+    throw new InvalidInputError('Pub/Sub event data is not a push envelope', {
+      details: {
+        problems: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      },
+    });
+  }
+  const m = parsed.data.message;
+  const b64 = m.data ?? '';
+  if (b64.length > Math.ceil((maxBytes * 4) / 3) + 4) {
+    throw new InvalidInputError(`message data is larger than ${maxBytes} bytes`);
+  }
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(b64))
+    throw new InvalidInputError('message data is not base64');
+  const data = Buffer.from(b64, 'base64');
+  return {
+    messageId: m.messageId ?? m.message_id ?? event.id,
+    publishTime: m.publishTime ?? m.publish_time ?? event.time ?? now.toISOString(),
+    attributes: m.attributes ?? {},
+    data,
+    subscription: parsed.data.subscription ?? null,
+  };
+}
+
+/** Parses message data as JSON, or fails as invalid input. */
+export function jsonOf(msg: Pick<PubSubMessage, 'data'>): unknown {
+  const text = msg.data.toString('utf8');
+  if (text.trim() === '') throw new InvalidInputError('message data is empty');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidInputError(`message data is not JSON: ${(err as Error).message}`);
+  }
+}
+
+export function zodProblems(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
+}
+
+/** Parses with a schema, turning failures into InvalidInputError with every problem listed. */
+export function parseWith<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  what: string,
+): z.infer<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const problems = zodProblems(r.error);
+    throw new InvalidInputError(
+      `${what}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+      {
+        details: { problems },
+      },
+    );
+  }
+  return r.data;
+}

@@ -1,0 +1,20 @@
+// Names of the Firestore collections that make up the ledger (see the README's data model).
+export const COLLECTIONS = {
+  images: 'images',
+  findings: 'findings',
+  audit: 'audit',
+  vex: 'vex',
+  tags: 'tags',
+  events: 'events',
+  deadLetters: 'deadLetters',
+  policies: 'policies',
+  reevaluations: 'reevaluations',
+  bases: 'bases',
+} as const;
+
+/** Firestore document ids may not contain `/`; event ids from outside are made safe and bounded. */
+export function safeDocId(raw: string): string {
+  const cleaned = raw.replace(/[/\s]/g, '_').replace(/^__|__$/g, '_');
+  if (cleaned === '.' || cleaned === '..' || cleaned.length === 0) return `_${cleaned}`;
+  return cleaned.length > 700 ? cleaned.slice(0, 700) : cleaned;
+}

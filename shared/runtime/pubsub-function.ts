@@ -1,0 +1,74 @@
+// Wraps a Pub/Sub-triggered handler: decode, run, and decide between retry (throw) and dead letter (acknowledge).
+import { ClearanceError, errorMessage, isRetryable } from '../errors.js';
+import {
+  type CloudEventLike,
+  decodePubSubEvent,
+  type PubSubMessage,
+  rawOf,
+} from '../events/pubsub-message.js';
+import { FirestoreLedger } from '../ledger/ledger-store.js';
+import type { Logger } from '../logging/logger.js';
+import { root as defaultRoot, type Root } from './root.js';
+
+export interface HandlerContext {
+  root: Root;
+  logger: Logger;
+  now: Date;
+}
+
+export function ledgerOf(r: Root): Promise<FirestoreLedger> {
+  return r.lazy(
+    'ledger',
+    async () => new FirestoreLedger(await r.firestore(), { eventTtlDays: r.config.eventTtlDays }),
+  );
+}
+
+function problemsOf(err: unknown): { path: string; message: string }[] | undefined {
+  if (err instanceof ClearanceError && Array.isArray(err.details?.problems)) {
+    return err.details.problems as { path: string; message: string }[];
+  }
+  return undefined;
+}
+
+/**
+ * Final failures are recorded as dead letters and acknowledged, so Pub/Sub stops retrying;
+ * transient ones throw, so Pub/Sub redelivers (bounded by the subscription's dead-letter policy).
+ */
+export function pubsubFunction(
+  source: string,
+  handle: (msg: PubSubMessage, ctx: HandlerContext) => Promise<void>,
+  getRoot: () => Root = defaultRoot,
+): (event: CloudEventLike) => Promise<void> {
+  return async (event) => {
+    const r = getRoot();
+    const now = r.clock.now();
+    let logger = r.logger.child({ function: source, eventId: event?.id ?? null });
+    let msg: PubSubMessage | undefined;
+    try {
+      msg = decodePubSubEvent(event, r.config.maxBodyBytes, now);
+      logger = logger.child({ messageId: msg.messageId });
+      await handle(msg, { root: r, logger, now });
+    } catch (err) {
+      if (isRetryable(err)) {
+        logger.error('transient failure, the message will be redelivered', { err });
+        throw err;
+      }
+      const ledger = await ledgerOf(r);
+      const id = await ledger.recordDeadLetter(
+        {
+          source,
+          reason: errorMessage(err),
+          problems: problemsOf(err),
+          raw: msg ? msg.data.toString('utf8') : rawOf(event),
+          messageId: msg?.messageId ?? event?.id ?? null,
+          attributes: msg?.attributes,
+        },
+        now,
+      );
+      logger.warn('input rejected and dead-lettered', {
+        reason: errorMessage(err),
+        deadLetter: id,
+      });
+    }
+  };
+}

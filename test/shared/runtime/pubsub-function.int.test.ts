@@ -1,0 +1,110 @@
+import { Firestore } from '@google-cloud/firestore';
+import * as ff from '@google-cloud/functions-framework';
+import { PubSub } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { InvalidInputError, TransientError } from '../../../shared/errors.js';
+import { jsonOf } from '../../../shared/events/pubsub-message.js';
+import { createLogger } from '../../../shared/logging/logger.js';
+import { fixedClock } from '../../../shared/runtime/clock.js';
+import { pubsubFunction } from '../../../shared/runtime/pubsub-function.js';
+import { createRoot } from '../../../shared/runtime/root.js';
+import { eventually, type FunctionServer, serveFunction } from '../../support/function-server.js';
+import { describeWithEmulators, emulators } from '../../support/integration.js';
+
+describeWithEmulators('Pub/Sub push → functions-framework cloudEvent function → Firestore', () => {
+  const projectId = emulators?.projectId ?? 'none';
+  const lines: string[] = [];
+  const root = createRoot(process.env, {
+    logger: createLogger({ sink: (l) => lines.push(l) }),
+    clock: fixedClock('2026-11-29T10:00:00Z'),
+  });
+  const db = new Firestore({ projectId });
+  const pubsub = new PubSub({ projectId });
+  let failNext = 0;
+  let server: FunctionServer;
+
+  beforeAll(async () => {
+    ff.cloudEvent(
+      'recordMessage',
+      pubsubFunction(
+        'test-record',
+        async (msg) => {
+          if (failNext > 0) {
+            failNext -= 1;
+            throw new TransientError('simulated outage');
+          }
+          const body = jsonOf(msg) as { n?: unknown };
+          if (typeof body.n !== 'number') throw new InvalidInputError('n must be a number');
+          await db
+            .collection('received')
+            .doc(msg.messageId)
+            .set({ n: body.n, attrs: msg.attributes });
+        },
+        () => root,
+      ),
+    );
+    server = await serveFunction('recordMessage');
+  });
+  afterAll(async () => {
+    await server.close();
+    await Promise.all([db.terminate(), pubsub.close()]);
+  });
+
+  async function topicWithPush(name: string) {
+    const [topic] = await pubsub.createTopic(name);
+    await topic.createSubscription(`${name}-push`, {
+      pushConfig: { pushEndpoint: `${server.url}/projects/${projectId}/topics/${name}` },
+      ackDeadlineSeconds: 10,
+      retryPolicy: { minimumBackoff: { seconds: 0 }, maximumBackoff: { seconds: 1 } },
+    });
+    return topic;
+  }
+
+  it('records a published message through a push subscription', async () => {
+    const topic = await topicWithPush('plumbing');
+    const id = await topic.publishMessage({ json: { n: 7 }, attributes: { a: 'b' } });
+    const doc = await eventually(async () => {
+      const s = await db.collection('received').doc(id).get();
+      return s.exists ? s.data() : undefined;
+    });
+    expect(doc).toEqual({ n: 7, attrs: { a: 'b' } });
+  });
+
+  it('redelivers after a transient failure and then records once', async () => {
+    const topic = await topicWithPush('plumbing-retry');
+    failNext = 1;
+    const id = await topic.publishMessage({ json: { n: 8 } });
+    const doc = await eventually(async () => {
+      const s = await db.collection('received').doc(id).get();
+      return s.exists ? s.data() : undefined;
+    });
+    expect(doc?.n).toBe(8);
+    expect(failNext).toBe(0);
+    expect(lines.some((l) => l.includes('transient failure'))).toBe(true);
+  });
+
+  it('dead-letters a malformed message with its raw payload and acknowledges it', async () => {
+    const topic = await topicWithPush('plumbing-bad');
+    const id = await topic.publishMessage({ data: Buffer.from('{"n":"seven"}') });
+    const dl = await eventually(async () => {
+      const s = await db.collection('deadLetters').doc(`test-record:${id}`).get();
+      return s.exists ? s.data() : undefined;
+    });
+    expect(dl?.raw).toBe('{"n":"seven"}');
+    expect(dl?.reason).toContain('n must be a number');
+    expect((await db.collection('received').doc(id).get()).exists).toBe(false);
+  });
+
+  it('dead-letters a request that is not a Pub/Sub CloudEvent', async () => {
+    const res = await fetch(`${server.url}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ hello: 'world' }),
+    });
+    expect(res.status).toBeLessThan(300);
+    const all = await db.collection('deadLetters').where('source', '==', 'test-record').get();
+    expect(all.docs.some((d) => String(d.get('reason')).includes('not a Pub/Sub CloudEvent'))).toBe(
+      true,
+    );
+  });
+});

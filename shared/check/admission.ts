@@ -1,0 +1,168 @@
+// Kubernetes AdmissionReview v1 and Gatekeeper external-data formats: parse requests, collect images, build responses.
+import { z } from 'zod';
+import { parseWith } from '../events/pubsub-message.js';
+import type { CheckAnswer } from './decide.js';
+
+export const BREAKGLASS_ANNOTATION = 'alpha.image-policy.k8s.io/break-glass';
+
+const Container = z.object({ name: z.string().optional(), image: z.string().optional() }).passthrough();
+const PodSpec = z
+  .object({
+    containers: z.array(Container).optional(),
+    initContainers: z.array(Container).optional(),
+    ephemeralContainers: z.array(Container).optional(),
+  })
+  .passthrough();
+const Meta = z
+  .object({
+    name: z.string().optional(),
+    generateName: z.string().optional(),
+    namespace: z.string().optional(),
+    annotations: z.record(z.string(), z.string()).nullish(),
+  })
+  .passthrough();
+const Template = z.object({ metadata: Meta.optional(), spec: PodSpec.optional() }).passthrough();
+
+export const AdmissionReview = z.object({
+  apiVersion: z.literal('admission.k8s.io/v1'),
+  kind: z.literal('AdmissionReview'),
+  request: z
+    .object({
+      uid: z.string().min(1),
+      kind: z.object({ group: z.string(), version: z.string(), kind: z.string() }),
+      namespace: z.string().optional(),
+      name: z.string().optional(),
+      operation: z.string(),
+      userInfo: z.object({ username: z.string().optional() }).passthrough().optional(),
+      object: z
+        .object({
+          kind: z.string().optional(),
+          metadata: Meta.optional(),
+          spec: z
+            .object({
+              template: Template.optional(),
+              jobTemplate: z.object({ spec: z.object({ template: Template.optional() }).passthrough().optional() }).passthrough().optional(),
+            })
+            .passthrough()
+            .optional(),
+        })
+        .passthrough()
+        .nullish(),
+      dryRun: z.boolean().optional(),
+    })
+    .passthrough(),
+});
+export type AdmissionReview = z.infer<typeof AdmissionReview>;
+
+export const WORKLOAD_KINDS = ['Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'ReplicationController'] as const;
+
+export interface Workload {
+  uid: string;
+  kind: string;
+  namespace: string | null;
+  name: string | null;
+  user: string | null;
+  images: { container: string; image: string; role: 'container' | 'initContainer' | 'ephemeralContainer' }[];
+  breakglass: boolean;
+}
+
+export function parseAdmissionReview(body: unknown): Workload {
+  const review = parseWith(AdmissionReview, body, 'not an AdmissionReview v1');
+  const req = review.request;
+  const obj = req.object ?? {};
+  const kind = req.kind.kind;
+  let spec: z.infer<typeof PodSpec> | undefined;
+  let templateMeta: z.infer<typeof Meta> | undefined;
+  switch (kind) {
+    case 'Pod':
+      spec = PodSpec.safeParse((obj as { spec?: unknown }).spec).data;
+      break;
+    case 'CronJob':
+      spec = obj.spec?.jobTemplate?.spec?.template?.spec;
+      templateMeta = obj.spec?.jobTemplate?.spec?.template?.metadata;
+      break;
+    default:
+      spec = obj.spec?.template?.spec;
+      templateMeta = obj.spec?.template?.metadata;
+  }
+  const images: Workload['images'] = [];
+  const add = (list: z.infer<typeof Container>[] | undefined, role: Workload['images'][number]['role']) => {
+    for (const c of list ?? []) if (c.image) images.push({ container: c.name ?? '?', image: c.image, role });
+  };
+  add(spec?.initContainers, 'initContainer');
+  add(spec?.containers, 'container');
+  add(spec?.ephemeralContainers, 'ephemeralContainer');
+  const annotations = { ...(templateMeta?.annotations ?? {}), ...(obj.metadata?.annotations ?? {}) };
+  return {
+    uid: req.uid,
+    kind,
+    namespace: req.namespace ?? obj.metadata?.namespace ?? null,
+    name: req.name ?? obj.metadata?.name ?? obj.metadata?.generateName ?? null,
+    user: req.userInfo?.username ?? null,
+    images,
+    breakglass: annotations[BREAKGLASS_ANNOTATION] === 'true',
+  };
+}
+
+const WARNING_MAX = 120;
+const short = (s: string) => (s.length > WARNING_MAX ? `${s.slice(0, WARNING_MAX - 1)}…` : s);
+
+export interface AdmissionOutcome {
+  allowed: boolean;
+  breakglassUsed: boolean;
+  response: Record<string, unknown>;
+}
+
+/** Builds the AdmissionReview response: deny names each failing image and rule; dry-run and breakglass allow with warnings. */
+export function admissionResponse(
+  workload: Workload,
+  answers: { image: string; answer: CheckAnswer }[],
+  breakglassAllowed: boolean,
+): AdmissionOutcome {
+  const denied = answers.filter((a) => a.answer.decision === 'deny');
+  const warnings: string[] = [];
+  for (const a of answers) {
+    for (const r of a.answer.reasons) if (r.level === 'warn' || a.answer.decision === 'deny') warnings.push(short(`${a.image}: ${r.ruleId}: ${r.message}`));
+  }
+  const useBreakglass = denied.length > 0 && workload.breakglass && breakglassAllowed;
+  const allowed = denied.length === 0 || useBreakglass;
+  const response: Record<string, unknown> = { uid: workload.uid, allowed };
+  if (!allowed) {
+    const lines = denied.map(
+      (d) => `${d.image}: ${d.answer.reasons.filter((r) => r.level === 'deny').map((r) => `${r.ruleId} (${r.message})`).join('; ') || 'denied'}`,
+    );
+    response.status = { code: 403, reason: 'Forbidden', message: `Clearance denied ${denied.length} image(s): ${lines.join(' | ')}` };
+  }
+  const warn = useBreakglass ? [short(`break-glass used: ${denied.length} image(s) would be denied; this is audited`), ...warnings] : warnings;
+  if (allowed && warn.length > 0) response.warnings = warn.slice(0, 10);
+  return {
+    allowed,
+    breakglassUsed: useBreakglass,
+    response: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response },
+  };
+}
+
+export const GatekeeperRequest = z.object({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  request: z.object({ keys: z.array(z.string().max(1024)).max(1000) }),
+});
+
+/** Gatekeeper external data provider answer: one item per key, the decision as its value. */
+export function gatekeeperResponse(items: { key: string; answer: CheckAnswer | null; error?: string }[]): Record<string, unknown> {
+  return {
+    apiVersion: 'externaldata.gatekeeper.sh/v1beta1',
+    kind: 'ProviderResponse',
+    response: {
+      idempotent: true,
+      items: items.map(({ key, answer, error }) => ({
+        key,
+        value: answer
+          ? { decision: answer.decision, digest: answer.digest, mode: answer.mode, reasons: answer.reasons.map((r) => `${r.ruleId}: ${r.message}`) }
+          : null,
+        // Errors are for keys that could not be judged; a denial is a value, which the constraint's Rego checks.
+        error: error ?? '',
+      })),
+    },
+  };
+}

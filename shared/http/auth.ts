@@ -1,0 +1,87 @@
+// Authenticates deploy-time and ingest callers: a Google ID token from an allowed service account, or a configured bearer token.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { OAuth2Client } from 'google-auth-library';
+import { ClearanceError } from '../errors.js';
+
+export interface Caller {
+  kind: 'bearer' | 'google';
+  /** Service-account email for Google callers; 'bearer-token' otherwise. */
+  id: string;
+}
+
+export interface Authenticator {
+  authenticate(headers: IncomingHttpHeaders): Promise<Caller>;
+}
+
+export interface AuthOptions {
+  bearerToken?: string | undefined;
+  audiences: string[];
+  allowedCallers: string[];
+  /** Overrides Google's certificate URL (tests serve their own keys). */
+  certsUrl?: string | undefined;
+  /** Built lazily on the first ID token, so bearer-only callers never load google-auth-library. */
+  oauthClient?: () => Promise<Pick<OAuth2Client, 'verifyIdToken'>>;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Compares in constant time whatever the lengths, so timing reveals nothing about the token. */
+export function tokenEquals(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function bearerOf(headers: IncomingHttpHeaders): string | null {
+  const h = headers.authorization;
+  if (!h) return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m ? (m[1] as string) : null;
+}
+
+const looksLikeJwt = (t: string) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(t);
+
+export function createAuthenticator(options: AuthOptions): Authenticator {
+  let client: Promise<Pick<OAuth2Client, 'verifyIdToken'>> | undefined;
+  const oauth = () => {
+    client ??=
+      options.oauthClient?.() ??
+      (async () => {
+        const { OAuth2Client } = await import('google-auth-library');
+        return new OAuth2Client(
+          options.certsUrl ? { endpoints: { oauth2FederatedSignonPemCertsUrl: options.certsUrl } } : {},
+        );
+      })();
+    client.catch(() => {
+      client = undefined;
+    });
+    return client;
+  };
+  return {
+    async authenticate(headers) {
+      const token = bearerOf(headers);
+      if (!token) throw new ClearanceError('unauthenticated', 'missing bearer credentials');
+      if (options.bearerToken && tokenEquals(token, options.bearerToken)) {
+        return { kind: 'bearer', id: 'bearer-token' };
+      }
+      if (!looksLikeJwt(token) || options.audiences.length === 0) {
+        throw new ClearanceError('unauthenticated', 'invalid credentials');
+      }
+      let email: string | undefined;
+      try {
+        const ticket = await (await oauth()).verifyIdToken({ idToken: token, audience: options.audiences });
+        const payload = ticket.getPayload();
+        if (payload?.email_verified !== false) email = payload?.email;
+      } catch (err) {
+        // Certificates that cannot be fetched are an outage, not a bad token: fail closed with a 5xx.
+        if (err instanceof Error && /certs|ECONNREFUSED|fetch|network|ENOTFOUND/i.test(err.message)) {
+          throw new ClearanceError('unavailable', 'could not verify the ID token', { cause: err });
+        }
+        throw new ClearanceError('unauthenticated', 'invalid credentials', { cause: err });
+      }
+      if (!email || !options.allowedCallers.includes(email)) {
+        throw new ClearanceError('forbidden', 'caller is not allowed');
+      }
+      return { kind: 'google', id: email };
+    },
+  };
+}

@@ -45,7 +45,7 @@ function checkCharacters(input: string): void {
     }
   }
   if (input.includes('$')) {
-    fail(input, "contains '$': an unexpanded placeholder such as $PROJECT or ${ZONE}");
+    fail(input, "contains '$': an unexpanded placeholder such as $PROJECT");
   }
   if (input.includes('{') || input.includes('}')) {
     fail(input, 'contains braces: an unexpanded template placeholder');

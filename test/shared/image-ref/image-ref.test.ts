@@ -80,7 +80,7 @@ describe('parseImageRef rejects with a reason', () => {
     ['query', 'gcr.io/a/b?x=1', /query string/],
     ['fragment', 'gcr.io/a/b#frag', /query string or fragment/],
     ['$PROJECT placeholder', 'us-west1-docker.pkg.dev/$PROJECT/repo/image:latest', /placeholder/],
-    ['${ZONE} placeholder', '${ZONE}-docker.pkg.dev/p/r/i', /placeholder/],
+    ['brace placeholder', '\u0024{ZONE}-docker.pkg.dev/p/r/i', /placeholder/],
     ['upper-case path', 'gcr.io/Project/img', /must be lower case: "Project"/],
     ['upper-case bare name', 'Nginx', /must be lower case/],
     [

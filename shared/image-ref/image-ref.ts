@@ -37,23 +37,23 @@ function fail(input: string, reason: string): never {
 }
 
 /** Characters that no part of a reference may contain; reported by position so hostile input is easy to spot. */
-function checkCharacters(input: string): void {
-  for (let i = 0; i < input.length; i++) {
-    const c = input.charCodeAt(i);
+function checkCharacters(value: string, input: string = value): void {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f) {
       fail(input, `contains whitespace, a control or a non-ASCII character at index ${i}`);
     }
   }
-  if (input.includes('$')) {
+  if (value.includes('$')) {
     fail(input, "contains '$': an unexpanded placeholder such as $PROJECT");
   }
-  if (input.includes('{') || input.includes('}')) {
+  if (value.includes('{') || value.includes('}')) {
     fail(input, 'contains braces: an unexpanded template placeholder');
   }
-  if (SCHEME_RE.test(input)) {
+  if (SCHEME_RE.test(value)) {
     fail(input, 'is a URL with a scheme; give registry/repository[:tag][@digest] without one');
   }
-  if (input.includes('?') || input.includes('#')) {
+  if (value.includes('?') || value.includes('#')) {
     fail(input, 'contains a query string or fragment');
   }
 }
@@ -83,6 +83,8 @@ export function isDigest(s: unknown): s is string {
 /** Validates host[:port] and returns it lower-cased with Docker Hub's aliases folded into docker.io. */
 export function normaliseRegistry(host: string, input: string = host): string {
   if (host.length === 0) fail(input, 'registry host is empty');
+  if (host.length > MAX_NAME_LENGTH) fail(input, 'registry host is too long');
+  checkCharacters(host, input);
   let hostname = host;
   let port: string | null = null;
   if (host.startsWith('[')) {
@@ -122,6 +124,8 @@ export function normaliseRegistry(host: string, input: string = host): string {
 /** Validates a repository path (no registry defaults applied) and returns it unchanged. */
 export function validateRepository(repository: string, input: string = repository): string {
   if (repository === '') fail(input, 'repository path is empty');
+  if (repository.length > MAX_NAME_LENGTH) fail(input, 'repository path is too long');
+  checkCharacters(repository, input);
   if (repository.startsWith('/') || repository.endsWith('/') || repository.includes('//')) {
     fail(input, "repository path has an empty component ('//' or a leading/trailing '/')");
   }

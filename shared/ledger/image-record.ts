@@ -129,6 +129,8 @@ export const ImageRecord = z.object({
     counts: null,
     failureReason: null,
   }),
+  /** The current scan run per finding source; findings of other runs are stale. */
+  scanRefs: z.record(z.string(), z.string()).default({}),
   verdicts: z.record(z.string(), Verdict).default({}),
   attestations: z.array(Attestation).default([]),
   state: ImageState,

@@ -6,7 +6,7 @@ import type {
   Firestore,
   Transaction,
 } from '@google-cloud/firestore';
-import { countFindings, type Finding, findingKey, type VexStatement } from '../findings/finding.js';
+import { countFindings, type Finding, findingKey } from '../findings/finding.js';
 import { COLLECTIONS, safeDocId } from './collections.js';
 import {
   type Attestation,
@@ -44,7 +44,25 @@ export interface Enrichment {
   base: { name: string | null; digest: string | null } | null;
 }
 
-export type ApplyOutcome = 'applied' | 'duplicate';
+export type ApplyOutcome = 'applied' | 'duplicate' | 'stale';
+
+export interface ImageTransaction<E> {
+  outcome: ApplyOutcome;
+  image: ImageRecord | null;
+  previous: ImageRecord | null;
+  /** Side effects to publish: new ones, or those a crashed earlier delivery left unpublished. */
+  effects: E[];
+}
+
+/** Environments whose decision changed between two records. */
+export function verdictChanges(previous: ImageRecord | null, next: ImageRecord): { environment: string; from: string | null; to: string }[] {
+  const out: { environment: string; from: string | null; to: string }[] = [];
+  for (const [env, v] of Object.entries(next.verdicts).sort(([a], [b]) => a.localeCompare(b))) {
+    const before = previous?.verdicts[env]?.decision ?? null;
+    if (before !== v.decision) out.push({ environment: env, from: before, to: v.decision });
+  }
+  return out;
+}
 
 /** Counts document reads and writes, so benchmarks report what the store really does. */
 export class OpCounter {
@@ -79,12 +97,6 @@ export interface DeadLetter {
   attributes?: Record<string, string>;
 }
 
-/** An image record together with the findings and VEX statements its verdict depends on. */
-export interface ImageContext {
-  image: ImageRecord;
-  findings: Finding[];
-  vex: VexStatement[];
-}
 
 const MAX_RAW = 256 * 1024;
 
@@ -196,55 +208,114 @@ export class FirestoreLedger {
     return next;
   }
 
+  /**
+   * The one read-modify-write path for an image document: marker and image read (2 reads), the
+   * image, marker and audit entry written in one transaction. Side effects computed here are kept
+   * on the marker until `effectsDone`, so a crash before publishing them is repaired by redelivery.
+   */
+  async transactImage<E>(input: {
+    meta: EventMeta;
+    now: Date;
+    id: string;
+    init: () => ImageRecord;
+    mutate: (rec: ImageRecord, previous: ImageRecord | null, tx: Transaction) => ImageRecord | 'stale';
+    evaluate?: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined;
+    audit: Record<string, unknown>;
+    effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
+    extra?: Record<string, unknown>;
+  }): Promise<ImageTransaction<E>> {
+    const { meta, id } = input;
+    const nowIso = input.now.toISOString();
+    return this.db.runTransaction(async (tx) => {
+      const [marker, snap] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
+      if (marker?.exists) {
+        const pending = marker.get('effectsDone') === false ? ((marker.get('effects') as E[] | undefined) ?? []) : [];
+        return { outcome: 'duplicate' as const, image: null, previous: null, effects: pending };
+      }
+      const previous = snap?.exists ? ImageRecord.parse(snap.data()) : null;
+      const mutated = input.mutate(previous ?? input.init(), previous, tx);
+      if (mutated === 'stale') {
+        this.txSet(tx, this.markerRef(meta), this.marker(meta, nowIso, { imageId: id, stale: true }));
+        return { outcome: 'stale' as const, image: previous, previous, effects: [] };
+      }
+      let rec = mutated;
+      const verdicts = input.evaluate?.(rec);
+      if (verdicts) rec = { ...rec, verdicts };
+      rec = this.finish(rec, nowIso);
+      this.txSet(tx, this.imageRef(id), { ...rec, ...(input.extra ?? {}) }, input.extra !== undefined);
+      const effects = input.effects?.(previous, rec) ?? [];
+      this.txSet(
+        tx,
+        this.markerRef(meta),
+        this.marker(meta, nowIso, effects.length > 0 ? { imageId: id, effects, effectsDone: false } : { imageId: id }),
+      );
+      this.audit(tx, id, meta, input.audit, nowIso);
+      const changes = verdictChanges(previous, rec);
+      if (changes.length > 0) {
+        this.txSet(tx, this.imageRef(id).collection(COLLECTIONS.audit).doc(safeDocId(`${meta.source}:${meta.messageId}:verdict`)), {
+          kind: 'verdict-change',
+          changes,
+          policyHash: Object.values(rec.verdicts)[0]?.policyHash ?? null,
+          source: meta.source,
+          messageId: meta.messageId,
+          recordedAt: nowIso,
+        });
+      }
+      return { outcome: 'applied' as const, image: rec, previous, effects };
+    });
+  }
+
+  /** Marks an event's side effects as published. */
+  async effectsDone(meta: EventMeta): Promise<void> {
+    await this.markerRef(meta).set({ effectsDone: true }, { merge: true });
+    this.ops.writes += 1;
+  }
+
   /** Applies a push or delete of one manifest; a tag-only push must be resolved to a digest first. */
-  async applyRegistryEvent(
+  async applyRegistryEvent<E = never>(
     ev: LedgerRegistryEvent & { digest: string },
     meta: EventMeta,
     now: Date,
-    enrichment?: Enrichment,
-  ): Promise<{ outcome: ApplyOutcome; image: ImageRecord | null; previous: ImageRecord | null }> {
+    options: {
+      enrichment?: Enrichment | undefined;
+      evaluate?: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined;
+      effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
+    } = {},
+  ): Promise<ImageTransaction<E>> {
     const nowIso = now.toISOString();
     const id = imageId(ev.registry, ev.repository, ev.digest);
-    return this.db.runTransaction(async (tx) => {
-      const [marker, snap] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
-      if (marker?.exists) return { outcome: 'duplicate' as const, image: null, previous: null };
-      const previous = snap?.exists ? ImageRecord.parse(snap.data()) : null;
-      let rec = previous ?? emptyRecord(id, ev.registry, ev.repository, ev.digest, nowIso);
-      if (ev.action === 'push') {
-        rec = {
-          ...rec,
-          tags: ev.tag && !rec.tags.includes(ev.tag) ? [...rec.tags, ev.tag].sort() : rec.tags,
-          pushedAt: maxIso(rec.pushedAt, meta.at),
-        };
-        if (enrichment) rec = applyEnrichment(rec, enrichment);
-      } else {
-        rec = { ...rec, deletedAt: maxIso(rec.deletedAt, meta.at) };
-      }
-      rec = this.finish(rec, nowIso);
-      this.txSet(tx, this.imageRef(id), rec);
-      if (ev.tag) {
-        const field = ev.action === 'push' ? 'pushes' : 'deletes';
-        this.txSet(
-          tx,
-          this.db.collection(COLLECTIONS.tags).doc(tagDocId(ev.registry, ev.repository, ev.tag)),
-          {
-            registry: ev.registry,
-            repository: ev.repository,
-            tag: ev.tag,
-            [field]: { [ev.digest]: meta.at },
-          },
-          true,
-        );
-      }
-      this.txSet(tx, this.markerRef(meta), this.marker(meta, nowIso, { imageId: id }));
-      this.audit(
-        tx,
-        id,
-        meta,
-        { kind: `registry-${ev.action}`, tag: ev.tag, digest: ev.digest },
-        nowIso,
-      );
-      return { outcome: 'applied' as const, image: rec, previous };
+    return this.transactImage<E>({
+      meta,
+      now,
+      id,
+      init: () => emptyRecord(id, ev.registry, ev.repository, ev.digest, nowIso),
+      mutate: (rec, _prev, tx) => {
+        let next: ImageRecord;
+        if (ev.action === 'push') {
+          next = {
+            ...rec,
+            tags: ev.tag && !rec.tags.includes(ev.tag) ? [...rec.tags, ev.tag].sort() : rec.tags,
+            pushedAt: maxIso(rec.pushedAt, meta.at),
+          };
+          if (options.enrichment) next = applyEnrichment(next, options.enrichment);
+        } else {
+          next = { ...rec, deletedAt: maxIso(rec.deletedAt, meta.at) };
+        }
+        if (ev.tag) {
+          // The tag index is written without reading it: a map of digest → time, resolved at read.
+          const field = ev.action === 'push' ? 'pushes' : 'deletes';
+          this.txSet(
+            tx,
+            this.db.collection(COLLECTIONS.tags).doc(tagDocId(ev.registry, ev.repository, ev.tag)),
+            { registry: ev.registry, repository: ev.repository, tag: ev.tag, [field]: { [ev.digest]: meta.at } },
+            true,
+          );
+        }
+        return next;
+      },
+      evaluate: options.evaluate,
+      effects: options.effects,
+      audit: { kind: `registry-${ev.action}`, tag: ev.tag, digest: ev.digest },
     });
   }
 
@@ -302,90 +373,53 @@ export class FirestoreLedger {
    * Stores a scan's findings (batched writes, not one transaction per finding), then the summary
    * in a transaction; findings of an older scan from the same source are removed afterwards.
    */
-  async applyScan(
+  async applyScan<E = never>(
     scan: ScanResult,
     meta: EventMeta,
     now: Date,
-    evaluate?: (ctx: ImageContext) => Record<string, Verdict>,
-  ): Promise<{
-    outcome: ApplyOutcome | 'stale';
-    image: ImageRecord | null;
-    previous: ImageRecord | null;
-  }> {
+    options: {
+      evaluate?: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined;
+      effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
+    } = {},
+  ): Promise<ImageTransaction<E>> {
     const nowIso = now.toISOString();
     const id = imageId(scan.registry, scan.repository, scan.digest);
     const ref = this.imageRef(id);
     const findingsCol = ref.collection(COLLECTIONS.findings);
     if (scan.status === 'finished') {
-      const writer = this.db.batch();
-      let inBatch = 0;
-      let batches: FirebaseFirestore.WriteBatch[] = [writer];
-      let current = writer;
-      for (const f of scan.findings) {
-        if (inBatch === 500) {
-          current = this.db.batch();
-          batches = [...batches, current];
-          inBatch = 0;
+      // Findings go in batches of 500 before the summary: a crash in between is repaired by
+      // redelivery (same ids), and readers only trust findings whose scanRef the image names.
+      const commits: Promise<unknown>[] = [];
+      for (let i = 0; i < scan.findings.length; i += 500) {
+        const batch = this.db.batch();
+        for (const f of scan.findings.slice(i, i + 500)) {
+          batch.set(findingsCol.doc(hashId(findingKey(f))), { ...f, scanRef: scan.scanRef });
         }
-        current.set(findingsCol.doc(hashId(findingKey(f))), { ...f, scanRef: scan.scanRef });
-        inBatch += 1;
-        this.ops.writes += 1;
+        this.ops.writes += Math.min(500, scan.findings.length - i);
+        commits.push(batch.commit());
       }
-      await Promise.all(batches.map((b) => b.commit()));
+      await Promise.all(commits);
     }
-    const result = await this.db.runTransaction(async (tx) => {
-      const [marker, snap] = await this.txGet(tx, this.markerRef(meta), ref);
-      if (marker?.exists) return { outcome: 'duplicate' as const, image: null, previous: null };
-      const previous = snap?.exists ? ImageRecord.parse(snap.data()) : null;
-      let rec = previous ?? emptyRecord(id, scan.registry, scan.repository, scan.digest, nowIso);
-      const scanRefs = { ...((snap?.get('scanRefs') as Record<string, string> | undefined) ?? {}) };
-      const known = scanRefs[scan.source];
-      if (known && known > scan.scanRef) {
-        this.txSet(
-          tx,
-          this.markerRef(meta),
-          this.marker(meta, nowIso, { imageId: id, stale: true }),
-        );
-        return { outcome: 'stale' as const, image: previous, previous };
-      }
-      const summary: ScanSummary =
-        scan.status === 'finished'
-          ? {
-              status: 'finished',
-              scanner: scan.scanner,
-              completedAt: scan.completedAt,
-              counts: countFindings(scan.findings),
-              failureReason: null,
-            }
-          : scan.status === 'failed'
-            ? {
-                status: 'failed',
-                scanner: scan.scanner,
-                completedAt: scan.completedAt,
-                counts: null,
-                failureReason: scan.failureReason ?? 'scan failed',
-              }
-            : {
-                ...rec.scan,
-                status: rec.scan.status === 'finished' ? 'finished' : 'scanning',
-                scanner: scan.scanner,
-              };
-      if (scan.status !== 'scanning') scanRefs[scan.source] = scan.scanRef;
-      rec = { ...rec, scan: summary };
-      if (evaluate && scan.status !== 'scanning') {
-        rec = { ...rec, verdicts: evaluate({ image: rec, findings: scan.findings, vex: [] }) };
-      }
-      rec = this.finish(rec, nowIso);
-      this.txSet(tx, ref, { ...rec, scanRefs });
-      this.txSet(tx, this.markerRef(meta), this.marker(meta, nowIso, { imageId: id }));
-      this.audit(
-        tx,
-        id,
-        meta,
-        { kind: `scan-${scan.status}`, scanner: scan.scanner, total: scan.findings.length },
-        nowIso,
-      );
-      return { outcome: 'applied' as const, image: rec, previous };
+    const result = await this.transactImage<E>({
+      meta,
+      now,
+      id,
+      init: () => emptyRecord(id, scan.registry, scan.repository, scan.digest, nowIso),
+      mutate: (rec) => {
+        const known = rec.scanRefs[scan.source];
+        if (known && known > scan.scanRef) return 'stale';
+        const summary: ScanSummary =
+          scan.status === 'finished'
+            ? { status: 'finished', scanner: scan.scanner, completedAt: scan.completedAt, counts: countFindings(scan.findings), failureReason: null }
+            : scan.status === 'failed'
+              ? { status: 'failed', scanner: scan.scanner, completedAt: scan.completedAt, counts: null, failureReason: scan.failureReason ?? 'scan failed' }
+              : { ...rec.scan, status: rec.scan.status === 'finished' ? 'finished' : 'scanning', scanner: scan.scanner };
+        const scanRefs = scan.status === 'scanning' ? rec.scanRefs : { ...rec.scanRefs, [scan.source]: scan.scanRef };
+        return { ...rec, scan: summary, scanRefs };
+      },
+      evaluate: options.evaluate,
+      effects: options.effects,
+      audit: { kind: `scan-${scan.status}`, scanner: scan.scanner, total: scan.findings.length, scanRef: scan.scanRef },
     });
     if (result.outcome === 'applied' && scan.status === 'finished') {
       const stale = await findingsCol
@@ -410,19 +444,17 @@ export class FirestoreLedger {
   }
 
   /** Findings of the image's current scans (one per source). */
-  async getFindings(id: string, scanRefs?: Record<string, string>): Promise<Finding[]> {
-    const refs =
-      scanRefs ??
-      ((await this.imageRef(id).get()).get('scanRefs') as Record<string, string> | undefined) ??
-      {};
-    const snap = await this.imageRef(id).collection(COLLECTIONS.findings).get();
-    this.ops.reads += snap.size;
+  /** Findings of the image's current scans (one scan run per source); `sources` limits which. */
+  async getFindings(image: Pick<ImageRecord, 'id' | 'scanRefs'>, sources?: string[]): Promise<Finding[]> {
+    const wanted = sources ?? Object.keys(image.scanRefs);
+    if (wanted.length === 0) return [];
+    const snap = await this.imageRef(image.id).collection(COLLECTIONS.findings).where('source', 'in', wanted).get();
+    this.ops.reads += Math.max(1, snap.size);
     const out: Finding[] = [];
     for (const d of snap.docs) {
-      const data = d.data() as Finding & { scanRef?: string };
-      if (refs[data.source] && data.scanRef !== refs[data.source]) continue;
-      const { scanRef: _ignored, ...f } = data;
-      out.push(f as Finding);
+      const { scanRef, ...f } = d.data() as Finding & { scanRef?: string };
+      if (scanRef !== image.scanRefs[f.source]) continue;
+      out.push(f);
     }
     return out;
   }

@@ -1,6 +1,6 @@
 // The policy document: zod schema, YAML/JSON parsing that lists every problem, and the content hash.
 import { createHash } from 'node:crypto';
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ClearanceError } from '../errors.js';
 import { type Severity, severityRank } from '../findings/finding.js';
@@ -359,16 +359,14 @@ type Located = (
   key?: string,
 ) => { line: number; column: number } | null;
 
-function lineOf(offset: number, text: string): { line: number; column: number } {
-  let line = 1;
-  let lastNl = -1;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lastNl = i;
-    }
-  }
-  return { line, column: offset - lastNl };
+function locator(doc: Document.Parsed, lineCounter: LineCounter): Located {
+  return (path, key) => {
+    const node = key === undefined ? locate(doc.contents, path) : keyNode(doc.contents, path, key);
+    const start = node?.range?.[0];
+    if (start === undefined) return null;
+    const p = lineCounter.linePos(start);
+    return { line: p.line, column: p.col };
+  };
 }
 
 function readSource(
@@ -377,14 +375,44 @@ function readSource(
 ): { value: unknown; locate: Located | null } | { problems: PolicyProblem[] } {
   switch (format) {
     case 'json': {
+      // JSON is flow YAML: the YAML parser supplies line numbers and catches duplicate keys,
+      // which JSON.parse would silently resolve to the last one.
+      const lineCounter = new LineCounter();
+      const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+      let value: unknown;
       try {
-        return { value: JSON.parse(text), locate: null };
+        value = JSON.parse(text);
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        const pos = /position (\d+)/.exec(message);
-        const at = pos ? lineOf(Number(pos[1]), text) : null;
-        return { problems: [{ path: '', message: `JSON syntax: ${message}`, ...(at ?? {}) }] };
+        const message = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
+        // V8 gives a position for some errors only; the YAML parser's first error is the fallback.
+        const pos = /at position (\d+)/.exec(message);
+        const offset = pos ? Number(pos[1]) : doc.errors[0]?.pos[0];
+        const at = offset === undefined ? null : lineCounter.linePos(offset);
+        return {
+          problems: [
+            {
+              path: '',
+              message: `JSON syntax: ${message}`,
+              ...(at ? { line: at.line, column: at.col } : {}),
+            },
+          ],
+        };
       }
+      const duplicates = doc.errors.filter((e) => e.code === 'DUPLICATE_KEY');
+      if (duplicates.length > 0) {
+        return {
+          problems: duplicates.map((e) => {
+            const at = lineCounter.linePos(e.pos[0]);
+            return {
+              path: '',
+              message: `JSON: ${e.message.split('\n')[0]}`,
+              line: at.line,
+              column: at.col,
+            };
+          }),
+        };
+      }
+      return { value, locate: doc.errors.length === 0 ? locator(doc, lineCounter) : null };
     }
     case 'yaml': {
       const lineCounter = new LineCounter();
@@ -392,12 +420,13 @@ function readSource(
       if (doc.errors.length > 0) {
         return {
           problems: doc.errors.map((e) => {
-            const pos = e.linePos?.[0];
+            const pos = lineCounter.linePos(e.pos[0]);
             const first = e.message.split('\n')[0];
             return {
               path: '',
               message: `YAML syntax: ${first}`,
-              ...(pos ? { line: pos.line, column: pos.col } : {}),
+              line: pos.line,
+              column: pos.col,
             };
           }),
         };
@@ -411,15 +440,7 @@ function readSource(
           problems: [{ path: '', message: `YAML: ${err instanceof Error ? err.message : err}` }],
         };
       }
-      const find: Located = (path, key) => {
-        const node =
-          key === undefined ? locate(doc.contents, path) : keyNode(doc.contents, path, key);
-        const start = node?.range?.[0];
-        if (start === undefined) return null;
-        const p = lineCounter.linePos(start);
-        return { line: p.line, column: p.col };
-      };
-      return { value, locate: find };
+      return { value, locate: locator(doc, lineCounter) };
     }
     default: {
       const never: never = format;

@@ -1,0 +1,157 @@
+// Which VEX statements apply to an image, and whether they clear a finding (not_affected / fixed).
+import type { Finding, VexStatement, VexStatus } from '../findings/finding.js';
+import type { ImageRecord } from '../ledger/image-record.js';
+import { compileGlob, referenceDigest, referenceName } from './glob.js';
+
+export interface VexSettings {
+  apply: boolean;
+  /** Accept products that name a repository (no digest). Off by default: see matchProduct. */
+  matchRepository: boolean;
+}
+
+interface ApplicableStatement {
+  status: VexStatus;
+  /** Milliseconds; statements without a timestamp count as oldest. */
+  time: number;
+  /** Package names the statement is limited to; null = the whole product. */
+  packages: ReadonlySet<string> | null;
+}
+
+/** Parsed parts of a `pkg:TYPE/NAMESPACE/NAME@VERSION?QUALIFIERS` purl. */
+export interface Purl {
+  type: string;
+  name: string;
+  version: string | null;
+  qualifiers: Record<string, string>;
+}
+
+export function parsePurl(id: string): Purl | null {
+  if (!id.startsWith('pkg:')) return null;
+  let rest = id.slice(4);
+  const hash = rest.indexOf('#');
+  if (hash >= 0) rest = rest.slice(0, hash);
+  const qualifiers: Record<string, string> = {};
+  const q = rest.indexOf('?');
+  if (q >= 0) {
+    for (const part of rest.slice(q + 1).split('&')) {
+      const eq = part.indexOf('=');
+      if (eq > 0) qualifiers[part.slice(0, eq).toLowerCase()] = safeDecode(part.slice(eq + 1));
+    }
+    rest = rest.slice(0, q);
+  }
+  let version: string | null = null;
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    version = safeDecode(rest.slice(at + 1));
+    rest = rest.slice(0, at);
+  }
+  const slash = rest.indexOf('/');
+  if (slash < 0) return null;
+  const type = rest.slice(0, slash).toLowerCase();
+  const path = rest.slice(slash + 1).split('/');
+  const name = safeDecode(path[path.length - 1] ?? '');
+  if (!name) return null;
+  return { type, name, version, qualifiers };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/**
+ * Whether a VEX product id designates this image. A digest (in a purl version or an image
+ * reference) matches the image's manifest digest or an index that lists it: the digest names the
+ * exact content the author vouched for, whatever repository it was copied to. Products without a
+ * digest (a purl with only repository_url, a repository glob, a tag) name every image ever pushed
+ * there, so they count only when the policy sets `vex.matchRepository`.
+ */
+export function matchProduct(
+  product: string,
+  image: Pick<ImageRecord, 'registry' | 'repository' | 'digest' | 'parents'>,
+  matchRepository: boolean,
+): boolean {
+  const digests = [image.digest, ...image.parents];
+  const imageName = `${image.registry}/${image.repository}`;
+  const purl = parsePurl(product);
+  if (purl) {
+    if (purl.type !== 'oci' && purl.type !== 'docker') return false;
+    if (purl.version?.startsWith('sha256:')) return digests.includes(purl.version);
+    if (!matchRepository) return false;
+    const repo = purl.qualifiers.repository_url;
+    return repo !== undefined && compileGlob(repo).test(imageName);
+  }
+  const digest = referenceDigest(product);
+  if (digest) return digests.includes(digest);
+  return matchRepository && compileGlob(referenceName(product)).test(imageName);
+}
+
+function packageName(subcomponent: string): string {
+  const purl = parsePurl(subcomponent);
+  if (purl) return purl.name;
+  const at = subcomponent.indexOf('@');
+  return at > 0 ? subcomponent.slice(0, at) : subcomponent;
+}
+
+/** Statements that apply to one image, indexed by every vulnerability id they name (upper case). */
+export class VexIndex {
+  private readonly byId = new Map<string, ApplicableStatement[]>();
+
+  constructor(
+    statements: readonly VexStatement[],
+    image: Pick<ImageRecord, 'registry' | 'repository' | 'digest' | 'parents'>,
+    settings: VexSettings,
+  ) {
+    if (!settings.apply) return;
+    for (const s of statements) {
+      if (!s.products.some((p) => matchProduct(p, image, settings.matchRepository))) continue;
+      const time = s.timestamp ? Date.parse(s.timestamp) : Number.NEGATIVE_INFINITY;
+      const applicable: ApplicableStatement = {
+        status: s.status,
+        time: Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time,
+        packages: s.subcomponents.length > 0 ? new Set(s.subcomponents.map(packageName)) : null,
+      };
+      for (const id of new Set([s.vulnerability, ...s.aliases].map((i) => i.toUpperCase()))) {
+        const list = this.byId.get(id);
+        if (list) list.push(applicable);
+        else this.byId.set(id, [applicable]);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /**
+   * Whether VEX clears the finding: among the statements that match its vulnerability (or an
+   * alias) and package, the latest decides; on a tie any `affected`/`under_investigation` wins,
+   * so the answer never depends on the order documents were ingested.
+   */
+  clears(finding: Pick<Finding, 'id' | 'aliases' | 'package'>): boolean {
+    if (this.byId.size === 0) return false;
+    let latest = Number.NEGATIVE_INFINITY;
+    let found = false;
+    let cleared = true;
+    const ids = finding.aliases.length === 0 ? [finding.id] : [finding.id, ...finding.aliases];
+    for (const raw of ids) {
+      const list = this.byId.get(raw.toUpperCase());
+      if (!list) continue;
+      for (const s of list) {
+        if (s.packages && !s.packages.has(finding.package)) continue;
+        const clearing = s.status === 'not_affected' || s.status === 'fixed';
+        if (!found || s.time > latest) {
+          found = true;
+          latest = s.time;
+          cleared = clearing;
+        } else if (s.time === latest) {
+          cleared = cleared && clearing;
+        }
+      }
+    }
+    return found && cleared;
+  }
+}

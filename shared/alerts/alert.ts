@@ -15,15 +15,24 @@ export const ALERT_TYPES = [
 export const AlertType = z.enum(ALERT_TYPES);
 export type AlertType = z.infer<typeof AlertType>;
 
+/** The OCI distribution spec's repository-name grammar. */
+const REPOSITORY =
+  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 const isoTime = z.iso.datetime({ offset: true });
 const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 hex digits>');
 const httpUrl = z.url({ protocol: /^https?$/ }).max(3000);
 
 export const AlertImage = z.object({
   /** Host, e.g. us-docker.pkg.dev. */
-  registry: z.string().min(1).max(253),
-  /** Path below the host, e.g. p/r/img. */
-  repository: z.string().min(1).max(1000),
+  registry: z
+    .string()
+    .max(253)
+    .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected a registry host such as us-docker.pkg.dev'),
+  /** Path below the host, e.g. p/r/img; a placeholder such as $PROJECT is refused, not guessed at. */
+  repository: z
+    .string()
+    .max(1000)
+    .regex(REPOSITORY, 'expected an OCI repository name (lower-case path components)'),
   digest,
   tags: z.array(z.string().max(200)).max(100).default([]),
 });

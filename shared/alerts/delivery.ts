@@ -1,4 +1,5 @@
 // Posting to chat webhooks: the ChatSender interface, a fetch implementation, and the retry maths (Retry-After, backoff).
+import { redact } from '../logging/logger.js';
 
 /** What one POST came to; `reason` never contains the webhook URL. */
 export type SendOutcome =
@@ -72,10 +73,10 @@ export function classifyResponse(
   return { outcome: 'permanent', status, reason: `HTTP ${status}${detail}` };
 }
 
+/** A short, single-line body for the dead-letter reason, with the URL and any registered secret removed. */
 function scrubBody(text: string, url: string): string {
-  let out = text.replace(/\s+/g, ' ').trim().slice(0, 300);
-  if (url) out = out.split(url).join('[webhook]');
-  return out;
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return redact(url ? oneLine.split(url).join('[webhook]') : oneLine).slice(0, 300);
 }
 
 /** Network error code (ECONNREFUSED…) without the message, which may quote the address. */

@@ -330,11 +330,11 @@ function chatEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function decorated(topLabel: string, text: string): Record<string, unknown> {
+function decorated(topLabel: string, text: string, max = 2000): Record<string, unknown> {
   return {
     decoratedText: {
       ...(topLabel ? { topLabel: truncate(topLabel, 200) } : {}),
-      text: chatEscape(truncate(text, 2000)),
+      text: chatEscape(truncate(text, max)),
       wrapText: true,
     },
   };
@@ -355,39 +355,46 @@ export function byteLength(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value), 'utf8');
 }
 
-/** Builds with `n` list items, shrinking n until the whole message fits Google Chat's byte limit. */
+/**
+ * Builds with `n` list items, shrinking n until the whole message fits Google Chat's byte limit;
+ * if the facts alone are too big (long multi-byte values), shortens every text as well.
+ */
 function fitChat(
-  build: (n: number) => GoogleChatMessage,
+  build: (n: number, textMax: number) => GoogleChatMessage,
   max: number,
   budget: number,
 ): GoogleChatMessage {
   let n = max;
-  let msg = build(n);
-  while (n > 0 && byteLength(msg) > budget) {
-    n = Math.max(0, Math.min(n - 1, Math.floor((n * budget) / byteLength(msg))));
-    msg = build(n);
+  let textMax = 2000;
+  let msg = build(n, textMax);
+  while (byteLength(msg) > budget && (n > 0 || textMax > 50)) {
+    if (n > 0) n = Math.max(0, Math.min(n - 1, Math.floor((n * budget) / byteLength(msg))));
+    else textMax = Math.floor(textMax / 2);
+    msg = build(n, textMax);
   }
   return msg;
 }
 
 export function googleChatMessage(alert: Alert): GoogleChatMessage {
   const v = alertView(alert);
-  const build = (n: number): GoogleChatMessage => {
+  const build = (n: number, textMax: number): GoogleChatMessage => {
     const widgets: Record<string, unknown>[] = [
-      { textParagraph: { text: chatEscape(truncate(v.summary, 4000)) } },
-      ...v.facts.map((f) => decorated(f.label, f.value)),
+      { textParagraph: { text: chatEscape(truncate(v.summary, textMax * 2)) } },
+      ...v.facts.map((f) => decorated(f.label, f.value, textMax)),
     ];
     if (v.list) {
       const shown = v.list.items.slice(0, n);
       widgets.push(
-        ...shown.map((i, k) => decorated(k === 0 ? (v.list?.label ?? '') : '', joinItem(i))),
+        ...shown.map((i, k) =>
+          decorated(k === 0 ? (v.list?.label ?? '') : '', joinItem(i), textMax),
+        ),
       );
       if (v.list.total > shown.length)
         widgets.push(decorated('', andMore(v.list.total - shown.length)));
     }
     widgets.push(...chatButtons(v.buttons));
     return {
-      text: truncate(`${v.title}: ${v.summary}`, 4000),
+      text: truncate(`${v.title}: ${v.summary}`, textMax * 2),
       cardsV2: [
         {
           cardId: `clearance-${alert.type}`,
@@ -448,11 +455,11 @@ export function slackDigest(alerts: Alert[]): SlackMessage {
 
 export function googleChatDigest(alerts: Alert[]): GoogleChatMessage {
   const title = `${alerts.length} Clearance alert${alerts.length === 1 ? '' : 's'}`;
-  const build = (n: number): GoogleChatMessage => {
+  const build = (n: number, textMax: number): GoogleChatMessage => {
     const shown = alerts.slice(0, n);
     const widgets = shown.map((a) => {
       const v = alertView(a);
-      return decorated(v.title, `${v.subtitle}\n${v.summary}`);
+      return decorated(v.title, `${v.subtitle}\n${v.summary}`, textMax);
     });
     if (alerts.length > shown.length)
       widgets.push(decorated('', andMore(alerts.length - shown.length)));

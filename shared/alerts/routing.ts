@@ -1,0 +1,150 @@
+// Owner routing: which team, and so which chat spaces, an alert goes to (label override, repository globs, fallback).
+import picomatch from 'picomatch';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ClearanceError } from '../errors.js';
+import { type Alert, issueList } from './alert.js';
+
+export const CHANNEL_KINDS = ['google-chat', 'slack'] as const;
+export const ChannelKind = z.enum(CHANNEL_KINDS);
+export type ChannelKind = z.infer<typeof ChannelKind>;
+
+/**
+ * Where a webhook URL lives: a Secret Manager version, an environment variable or a file (the
+ * last two for the local stack). The URL itself never appears in the routing document.
+ */
+export const SecretRef = z
+  .string()
+  .regex(
+    /^(projects\/[^/\s]+\/secrets\/[^/\s]+\/versions\/[^/\s]+|env:[A-Za-z_][A-Za-z0-9_]*|file:\/\S+)$/,
+    'expected projects/P/secrets/S/versions/V, env:NAME or file:/absolute/path',
+  );
+export type SecretRef = z.infer<typeof SecretRef>;
+
+export const Channel = z.strictObject({
+  kind: ChannelKind,
+  secret: SecretRef,
+  /** Stable id of the space for rate limits and de-duplication; not the URL. */
+  space: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/, 'letters, digits, ".", "_" or "-" (at most 100)'),
+  /** Fold this space's alerts into one message per interval instead of sending each. */
+  digest: z.strictObject({ intervalMinutes: z.number().int().min(1).max(1440) }).optional(),
+});
+export type Channel = z.infer<typeof Channel>;
+
+export const Team = z.strictObject({
+  channels: z.array(Channel).min(1),
+});
+export type Team = z.infer<typeof Team>;
+
+export const RoutingRule = z.strictObject({
+  /** Glob over `registry/repository`, e.g. `us-docker.pkg.dev/acme/payments/**`. */
+  repositories: z.array(z.string().min(1)).min(1),
+  team: z.string().min(1),
+});
+export type RoutingRule = z.infer<typeof RoutingRule>;
+
+export const RoutingDocument = z
+  .strictObject({
+    version: z.literal(1).default(1),
+    /** Image labels that may name the owning team, first present wins (over the rules). */
+    labelKeys: z.array(z.string().min(1)).default(['owner']),
+    teams: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,100}$/), Team),
+    /** First matching rule wins. */
+    rules: z.array(RoutingRule).default([]),
+    /** Channels for alerts no rule or label claims. */
+    fallback: z.strictObject({ channels: z.array(Channel).min(1) }).optional(),
+  })
+  .superRefine((doc, ctx) => {
+    doc.rules.forEach((rule, i) => {
+      if (!(rule.team in doc.teams)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'team'],
+          message: `unknown team "${rule.team}"`,
+        });
+      }
+    });
+    const kinds = new Map<string, string>();
+    const all = [
+      ...Object.values(doc.teams).flatMap((t) => t.channels),
+      ...(doc.fallback?.channels ?? []),
+    ];
+    for (const c of all) {
+      const seen = kinds.get(c.space);
+      if (seen && seen !== `${c.kind} ${c.secret}`) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['teams'],
+          message: `space "${c.space}" is declared with different kinds or secrets`,
+        });
+      }
+      kinds.set(c.space, `${c.kind} ${c.secret}`);
+    }
+  });
+export type RoutingDocument = z.infer<typeof RoutingDocument>;
+export type RoutingDocumentInput = z.input<typeof RoutingDocument>;
+
+/** Parses a routing document written in YAML or JSON (e.g. the CLEARANCE_ROUTING variable). */
+export function parseRoutingDocument(input: string | unknown): RoutingDocument {
+  let raw: unknown = input;
+  if (typeof input === 'string') {
+    try {
+      raw = parseYaml(input);
+    } catch (err) {
+      throw new ClearanceError('invalid-config', 'routing document is not valid YAML or JSON', {
+        cause: err,
+      });
+    }
+  }
+  const parsed = RoutingDocument.safeParse(raw);
+  if (!parsed.success) {
+    const issues = issueList(parsed.error);
+    throw new ClearanceError('invalid-config', `invalid routing document: ${issues.join('; ')}`, {
+      details: { issues },
+    });
+  }
+  return parsed.data;
+}
+
+export interface Route {
+  team: string | null;
+  via: 'label' | 'rule' | 'fallback' | 'none';
+  channels: Channel[];
+}
+
+const matchers = new WeakMap<RoutingRule, (s: string) => boolean>();
+
+function ruleMatches(rule: RoutingRule, name: string): boolean {
+  let m = matchers.get(rule);
+  if (!m) {
+    m = picomatch(rule.repositories, { dot: true });
+    matchers.set(rule, m);
+  }
+  return m(name);
+}
+
+/** The channels an alert goes to; a label naming an unknown team is ignored, not an error. */
+export function routeAlert(doc: RoutingDocument, alert: Alert): Route {
+  for (const key of doc.labelKeys) {
+    const team = alert.labels[key]?.trim();
+    if (team && Object.hasOwn(doc.teams, team)) {
+      return { team, via: 'label', channels: uniqueSpaces(doc.teams[team].channels) };
+    }
+  }
+  const name = `${alert.image.registry}/${alert.image.repository}`;
+  const rule = doc.rules.find((r) => ruleMatches(r, name));
+  if (rule) {
+    return { team: rule.team, via: 'rule', channels: uniqueSpaces(doc.teams[rule.team].channels) };
+  }
+  if (doc.fallback) {
+    return { team: null, via: 'fallback', channels: uniqueSpaces(doc.fallback.channels) };
+  }
+  return { team: null, via: 'none', channels: [] };
+}
+
+function uniqueSpaces(channels: Channel[]): Channel[] {
+  const seen = new Set<string>();
+  return channels.filter((c) => !seen.has(c.space) && seen.add(c.space));
+}

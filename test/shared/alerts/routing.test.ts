@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { parseAlert } from '../../../shared/alerts/alert.js';
+import { parseRoutingDocument, routeAlert } from '../../../shared/alerts/routing.js';
+import { ClearanceError } from '../../../shared/errors.js';
+import { deniedAlert } from './samples.js';
+
+const YAML_DOC = `
+labelKeys: [owner, org.opencontainers.image.vendor]
+teams:
+  payments:
+    channels:
+      - kind: google-chat
+        secret: projects/acme/secrets/payments-chat/versions/latest
+        space: payments-chat
+      - kind: slack
+        secret: projects/acme/secrets/payments-slack/versions/latest
+        space: payments-slack
+  platform:
+    channels:
+      - kind: slack
+        secret: env:PLATFORM_SLACK
+        space: platform-slack
+        digest: { intervalMinutes: 60 }
+rules:
+  - repositories: ["us-docker.pkg.dev/acme-prod/payments/**"]
+    team: payments
+  - repositories: ["us-docker.pkg.dev/acme-prod/**", "gcr.io/acme-legacy/**"]
+    team: platform
+fallback:
+  channels:
+    - kind: google-chat
+      secret: file:/var/secrets/fallback-chat
+      space: security-fallback
+`;
+
+function alertFor(repository: string, labels: Record<string, string> = {}) {
+  const base = deniedAlert();
+  return parseAlert({ ...base, labels, image: { ...base.image, repository } } as never);
+}
+
+describe('routing document', () => {
+  const doc = parseRoutingDocument(YAML_DOC);
+
+  it('parses YAML and JSON alike', () => {
+    expect(parseRoutingDocument(JSON.stringify(doc))).toEqual(doc);
+    expect(doc.teams.platform.channels[0].digest).toEqual({ intervalMinutes: 60 });
+  });
+
+  it('routes by the first matching repository glob', () => {
+    const r = routeAlert(doc, alertFor('acme-prod/payments/api'));
+    expect(r).toMatchObject({ team: 'payments', via: 'rule' });
+    expect(r.channels.map((c) => c.space)).toEqual(['payments-chat', 'payments-slack']);
+    expect(routeAlert(doc, alertFor('acme-prod/search/indexer'))).toMatchObject({
+      team: 'platform',
+      via: 'rule',
+    });
+  });
+
+  it('lets an owner label name the team, over the rules', () => {
+    const r = routeAlert(doc, alertFor('acme-prod/payments/api', { owner: 'platform' }));
+    expect(r).toMatchObject({ team: 'platform', via: 'label' });
+    const vendor = routeAlert(
+      doc,
+      alertFor('other/thing', { 'org.opencontainers.image.vendor': 'payments' }),
+    );
+    expect(vendor).toMatchObject({ team: 'payments', via: 'label' });
+  });
+
+  it('ignores a label naming an unknown team and falls through to the rules', () => {
+    const r = routeAlert(doc, alertFor('acme-prod/payments/api', { owner: 'nobody' }));
+    expect(r).toMatchObject({ team: 'payments', via: 'rule' });
+  });
+
+  it('sends what nothing claims to the fallback, and nowhere without one', () => {
+    expect(routeAlert(doc, alertFor('someone/else'))).toMatchObject({
+      via: 'fallback',
+      channels: [{ space: 'security-fallback' }],
+    });
+    const noFallback = parseRoutingDocument({ ...doc, fallback: undefined });
+    expect(routeAlert(noFallback, alertFor('someone/else'))).toEqual({
+      team: null,
+      via: 'none',
+      channels: [],
+    });
+  });
+
+  it('refuses a rule naming an unknown team', () => {
+    expect(() =>
+      parseRoutingDocument({ teams: {}, rules: [{ repositories: ['**'], team: 'ghost' }] }),
+    ).toThrow(/rules\.0\.team: unknown team "ghost"/);
+  });
+
+  it('refuses a webhook URL pasted where a secret reference belongs, without echoing it', () => {
+    const url = 'https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX';
+    try {
+      parseRoutingDocument({
+        teams: { t: { channels: [{ kind: 'slack', secret: url, space: 's' }] } },
+      });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ClearanceError);
+      expect((e as ClearanceError).code).toBe('invalid-config');
+      expect((e as Error).message).toMatch(/teams\.t\.channels\.0\.secret/);
+      expect((e as Error).message).not.toContain('XXXXSECRETXXXX');
+    }
+  });
+
+  it('refuses one space declared with two different webhooks', () => {
+    expect(() =>
+      parseRoutingDocument({
+        teams: {
+          a: { channels: [{ kind: 'slack', secret: 'env:A', space: 'shared' }] },
+          b: { channels: [{ kind: 'slack', secret: 'env:B', space: 'shared' }] },
+        },
+      }),
+    ).toThrow(/space "shared"/);
+  });
+
+  it('reports a YAML syntax error as invalid config', () => {
+    expect(() => parseRoutingDocument('teams: [unclosed')).toThrow(/not valid YAML or JSON/);
+  });
+});

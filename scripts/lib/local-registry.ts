@@ -19,6 +19,8 @@ export interface LocalRegistryOptions {
   notifyHeaders?: Record<string, string>;
   /** Keep blobs and manifests from an earlier run in the same group (default: start empty). */
   keepStorage?: boolean;
+  /** Remove the config and storage folder on stop (tests). */
+  ephemeral?: boolean;
   /** Path of the registry binary (default /usr/bin/docker-registry, then PATH). */
   binary?: string;
 }
@@ -144,7 +146,11 @@ export async function startLocalRegistry(opts: LocalRegistryOptions): Promise<Lo
     await service.stop();
     throw err;
   }
-  return { host, url, configFile, storageDir, service, stop: () => service.stop() };
+  const stop = async () => {
+    await service.stop();
+    if (opts.ephemeral) rmSync(dir, { recursive: true, force: true });
+  };
+  return { host, url, configFile, storageDir, service, stop };
 }
 
 /** waitForHttp accepts any status; the registry is ready only when GET /v2/ answers 200. */

@@ -242,6 +242,8 @@ export interface SkopeoCopyOptions {
   all?: boolean;
   /** Verify TLS at the destination (default false: the local registry speaks plain HTTP). */
   tlsVerify?: boolean;
+  /** Convert manifests on the way (e.g. `v2s2` for Docker media types); changes the digests. */
+  format?: 'oci' | 'v2s2';
   skopeo?: string;
   timeoutMs?: number;
 }
@@ -266,7 +268,7 @@ export async function skopeoCopy(
     '--insecure-policy',
     'copy',
     '--quiet',
-    '--preserve-digests',
+    ...(opts.format ? ['--format', opts.format] : ['--preserve-digests']),
     `--dest-tls-verify=${opts.tlsVerify ? 'true' : 'false'}`,
     '--digestfile',
     digestFile,

@@ -75,7 +75,10 @@ export function startProxy(
       status: up.status,
       headers: Object.fromEntries(
         [...up.headers].filter(
-          ([k]) => !['content-length', 'transfer-encoding', 'connection'].includes(k),
+          // A HEAD answer keeps its length; a GET body may be rewritten, so Node recounts it.
+          ([k]) =>
+            !['transfer-encoding', 'connection'].includes(k) &&
+            (k !== 'content-length' || req.method === 'HEAD'),
         ),
       ),
       body: Buffer.from(await up.arrayBuffer()),

@@ -72,7 +72,7 @@ function bearerFlow(
   opts: BearerOptions,
   kind: string,
 ): {
-  fetchToken(request: TokenRequest, credentials: string | null): Promise<string>;
+  fetchToken(request: TokenRequest, credentials: () => Promise<string | null>): Promise<string>;
   forget(request: TokenRequest): void;
 } {
   const doFetch = opts.fetch ?? fetch;
@@ -105,10 +105,12 @@ function bearerFlow(
       if (request.challenge.params.service)
         url.searchParams.set('service', request.challenge.params.service);
       if (request.scope) url.searchParams.set('scope', request.scope);
+      // Credentials are fetched only on a cache miss.
+      const authorization = await credentials();
       let res: Response;
       try {
         res = await doFetch(url, {
-          headers: credentials ? { authorization: credentials } : {},
+          headers: authorization ? { authorization } : {},
           signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
           redirect: 'error',
         });
@@ -172,7 +174,7 @@ export function anonymousTokenSource(opts: BearerOptions = {}): TokenSource {
   return {
     async authorization(request) {
       if (request.challenge.scheme !== 'bearer') return null;
-      return flow.fetchToken(request, null);
+      return flow.fetchToken(request, async () => null);
     },
     invalidate: (request) => flow.forget(request),
   };
@@ -239,7 +241,7 @@ export function googleTokenSource(
               },
             );
           }
-          return flow.fetchToken(request, await basic(request.registry));
+          return flow.fetchToken(request, () => basic(request.registry));
         }
         default:
           return null;

@@ -2,7 +2,6 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { ClearanceError, InvalidInputError, TransientError } from '../errors.js';
-import { DOCKER_HUB } from './reference.js';
 import {
   BASE_DIGEST_ANNOTATION,
   BASE_NAME_ANNOTATION,
@@ -29,6 +28,8 @@ import {
   type TokenSource,
 } from './tokens.js';
 
+/** Docker Hub's logical name; its API is served from registry-1.docker.io. */
+export const DOCKER_HUB = 'docker.io';
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_INSECURE_HOSTS = [

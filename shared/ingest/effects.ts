@@ -1,0 +1,135 @@
+// Side effects of a ledger change: messages to the verdicts, alerts and re-evaluation topics.
+import type { PubSub } from '@google-cloud/pubsub';
+import type { Alert } from '../alerts/alert.js';
+import { type Finding, severityRank } from '../findings/finding.js';
+import type { ImageRecord } from '../ledger/image-record.js';
+
+/** What attestImage receives: the image to (re)consider; it reads the ledger for the rest. */
+export interface VerdictMessage {
+  imageId: string;
+  cause: 'verdict-changed' | 'deleted';
+  policyHash: string | null;
+}
+
+export type Effect =
+  | { kind: 'verdict'; message: VerdictMessage }
+  | { kind: 'alert'; alert: Alert }
+  | { kind: 'reevaluate'; imageId: string };
+
+export interface EffectPublisher {
+  publish(effects: readonly Effect[]): Promise<void>;
+}
+
+export const TOP_FINDINGS = 10;
+
+function alertImage(rec: ImageRecord) {
+  return { registry: rec.registry, repository: rec.repository, digest: rec.digest, tags: rec.tags.slice(0, 100) };
+}
+
+/** Findings worst first, fixable before unfixable, then by id: what an owner should fix first. */
+export function topFindings(findings: readonly Finding[], limit = TOP_FINDINGS): Finding[] {
+  return [...findings]
+    .sort(
+      (a, b) =>
+        severityRank(b.severity) - severityRank(a.severity) ||
+        Number(b.fixState === 'fixed') - Number(a.fixState === 'fixed') ||
+        a.id.localeCompare(b.id) ||
+        a.package.localeCompare(b.package),
+    )
+    .slice(0, limit);
+}
+
+/**
+ * Effects of moving from `previous` to `next`: attestImage hears of every decision change and of
+ * deletion; owners hear of a new enforced denial and of a failed scan.
+ */
+export function computeEffects(
+  previous: ImageRecord | null,
+  next: ImageRecord,
+  findings: readonly Finding[] | null,
+  now: Date,
+): Effect[] {
+  const effects: Effect[] = [];
+  const policyHash = Object.values(next.verdicts)[0]?.policyHash ?? null;
+  const wasDeleted = previous?.state === 'deleted';
+  if (next.state === 'deleted') {
+    if (!wasDeleted && next.attestations.some((a) => !a.revokedAt)) {
+      effects.push({ kind: 'verdict', message: { imageId: next.id, cause: 'deleted', policyHash } });
+    }
+    return effects;
+  }
+  let changed = false;
+  for (const [env, v] of Object.entries(next.verdicts).sort(([a], [b]) => a.localeCompare(b))) {
+    const before = previous?.verdicts[env];
+    if (before?.decision === v.decision) continue;
+    if (v.decision !== 'pending' || before) changed = true;
+    if (v.decision === 'deny' && v.mode === 'enforce') {
+      const denyReasons = v.reasons.filter((r) => r.level === 'deny');
+      const top = findings ? topFindings(findings.filter((f) => f.fixState === 'fixed' || severityRank(f.severity) >= 4)) : [];
+      effects.push({
+        kind: 'alert',
+        alert: {
+          type: 'image-denied',
+          image: alertImage(next),
+          labels: next.labels,
+          detectedAt: now.toISOString(),
+          links: {},
+          environment: env,
+          ruleIds: [...new Set(denyReasons.map((r) => r.ruleId))].slice(0, 50),
+          reasons: denyReasons.map((r) => (r.remediation ? `${r.message} — ${r.remediation}` : r.message)).slice(0, 20),
+          findings: top.map((f) => ({
+            id: f.id,
+            package: f.package,
+            installedVersion: f.installedVersion,
+            fixedVersion: f.fixedVersion,
+            severity: f.severity,
+            fixState: f.fixState,
+          })),
+          totalFindings: findings?.length,
+        } as Alert,
+      });
+    }
+  }
+  if (changed) effects.unshift({ kind: 'verdict', message: { imageId: next.id, cause: 'verdict-changed', policyHash } });
+  if (next.scan.status === 'failed' && previous?.scan.status !== 'failed') {
+    effects.push({
+      kind: 'alert',
+      alert: {
+        type: 'scan-failed',
+        image: alertImage(next),
+        labels: next.labels,
+        detectedAt: now.toISOString(),
+        links: {},
+        scanner: next.scan.scanner ?? 'unknown',
+        reason: next.scan.failureReason ?? 'scan failed',
+      } as Alert,
+    });
+  }
+  return effects;
+}
+
+/** Publishes effects to their topics; throws on failure so the event is redelivered. */
+export function pubsubEffectPublisher(pubsub: () => Promise<PubSub>, topics: { alerts: string; verdicts: string; reevaluate: string }): EffectPublisher {
+  return {
+    async publish(effects) {
+      if (effects.length === 0) return;
+      const ps = await pubsub();
+      await Promise.all(
+        effects.map((e) => {
+          switch (e.kind) {
+            case 'verdict':
+              return ps.topic(topics.verdicts).publishMessage({ json: e.message, attributes: { cause: e.message.cause } });
+            case 'alert':
+              return ps.topic(topics.alerts).publishMessage({ json: e.alert, attributes: { type: e.alert.type } });
+            case 'reevaluate':
+              return ps.topic(topics.reevaluate).publishMessage({ json: { kind: 'image', imageId: e.imageId } });
+            default: {
+              const never: never = e;
+              throw new Error(`unknown effect ${JSON.stringify(never)}`);
+            }
+          }
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,77 @@
+// Reads Container Analysis occurrences through Google's Grafeas client (lazily loaded), or a local stand-in.
+import type { Logger } from '../logging/logger.js';
+
+export interface OccurrenceReader {
+  getOccurrence(name: string): Promise<unknown>;
+  /** Every VULNERABILITY occurrence of one image, across all pages. */
+  listVulnerabilities(project: string, resourceUri: string): Promise<unknown[]>;
+}
+
+export interface GrafeasClientOptions {
+  /** e.g. http://127.0.0.1:8290 for a local stand-in; unset = the real API with default credentials. */
+  endpoint?: string | undefined;
+  /** A fixed access token for local endpoints (the stand-in only checks that one is sent). */
+  token?: string;
+  pageSize?: number;
+  logger?: Logger;
+}
+
+/** Client options for a local endpoint: REST fallback over http with a fixed-token auth client. */
+export async function localClientOptions(endpoint: string, token = 'local-token'): Promise<Record<string, unknown>> {
+  const url = new URL(endpoint);
+  const { OAuth2Client } = await import('google-auth-library');
+  const authClient = new OAuth2Client();
+  authClient.setCredentials({ access_token: token, expiry_date: Date.now() + 365 * 86_400_000 });
+  return {
+    fallback: true,
+    apiEndpoint: url.hostname,
+    port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+    protocol: url.protocol.replace(':', ''),
+    authClient,
+  };
+}
+
+export function grafeasOccurrenceReader(options: GrafeasClientOptions = {}): OccurrenceReader {
+  type Grafeas = {
+    getOccurrence(req: { name: string }): Promise<[unknown, ...unknown[]]>;
+    listOccurrences(
+      req: { parent: string; filter: string; pageSize: number; pageToken?: string },
+      opts: { autoPaginate: false },
+    ): Promise<[unknown[], { pageToken?: string } | null, ...unknown[]]>;
+  };
+  let client: Promise<Grafeas> | undefined;
+  const grafeas = () => {
+    client ??= (async () => {
+      const { ContainerAnalysisClient } = await import('@google-cloud/containeranalysis');
+      const opts = options.endpoint ? await localClientOptions(options.endpoint, options.token) : {};
+      return new ContainerAnalysisClient(opts as ConstructorParameters<typeof ContainerAnalysisClient>[0]).getGrafeasClient() as unknown as Grafeas;
+    })();
+    client.catch(() => {
+      client = undefined;
+    });
+    return client;
+  };
+  return {
+    async getOccurrence(name) {
+      const [occ] = await (await grafeas()).getOccurrence({ name });
+      return occ;
+    },
+    async listVulnerabilities(project, resourceUri) {
+      const g = await grafeas();
+      const out: unknown[] = [];
+      let pageToken: string | undefined;
+      const filter = `resourceUrl="${resourceUri.replaceAll('"', '')}" AND kind="VULNERABILITY"`;
+      // Pages are walked explicitly so a huge image never needs more than one page in flight.
+      for (let page = 0; page < 10_000; page += 1) {
+        const [items, next] = await g.listOccurrences(
+          { parent: `projects/${project}`, filter, pageSize: options.pageSize ?? 1000, ...(pageToken ? { pageToken } : {}) },
+          { autoPaginate: false },
+        );
+        out.push(...items);
+        pageToken = next?.pageToken || undefined;
+        if (!pageToken) break;
+      }
+      return out;
+    },
+  };
+}

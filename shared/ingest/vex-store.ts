@@ -1,0 +1,49 @@
+// VEX statements kept in Firestore, indexed by the digests and repository names their products name.
+import { createHash } from 'node:crypto';
+import type { Firestore } from '@google-cloud/firestore';
+import type { VexStatement } from '../findings/finding.js';
+import { COLLECTIONS } from '../ledger/collections.js';
+import type { ImageRecord } from '../ledger/image-record.js';
+import { parsePurl } from '../policy/vex.js';
+
+const DIGEST = /sha256:[0-9a-f]{64}/g;
+
+/** Lookup keys of a product id: every digest in it, and its repository name where one is given. */
+export function productKeys(product: string): string[] {
+  const keys = new Set<string>(decodeURIComponent(product).match(DIGEST) ?? []);
+  const purl = parsePurl(product);
+  if (purl?.qualifiers.repository_url) keys.add(purl.qualifiers.repository_url.toLowerCase());
+  else if (!product.startsWith('pkg:')) {
+    const name = product.split('@')[0]?.replace(/:[^/:]+$/, '');
+    if (name) keys.add(name.toLowerCase());
+  }
+  return [...keys];
+}
+
+export interface VexStore {
+  save(statements: readonly VexStatement[]): Promise<number>;
+  forImage(image: Pick<ImageRecord, 'registry' | 'repository' | 'digest' | 'parents'>): Promise<VexStatement[]>;
+}
+
+export function firestoreVexStore(db: Firestore): VexStore {
+  const col = db.collection(COLLECTIONS.vex);
+  return {
+    async save(statements) {
+      const batch = db.batch();
+      for (const s of statements) {
+        const id = createHash('sha256').update(JSON.stringify([s.documentId, s.vulnerability, s.products, s.subcomponents])).digest('hex').slice(0, 40);
+        batch.set(col.doc(id), { ...s, keys: [...new Set(s.products.flatMap(productKeys))].slice(0, 100) });
+      }
+      await batch.commit();
+      return statements.length;
+    },
+    async forImage(image) {
+      const keys = [image.digest, ...image.parents, `${image.registry}/${image.repository}`].slice(0, 30);
+      const snap = await col.where('keys', 'array-contains-any', keys).get();
+      return snap.docs.map((d) => {
+        const { keys: _k, ...s } = d.data() as VexStatement & { keys: string[] };
+        return s;
+      });
+    },
+  };
+}

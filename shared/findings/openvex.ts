@@ -1,0 +1,73 @@
+// Reads OpenVEX v0.2.0 documents into VexStatements the policy applies to findings.
+import { z } from 'zod';
+import { type VexStatement, VexStatus } from './finding.js';
+import { parseInput } from './parse-input.js';
+
+const text = (max: number) => z.string().max(max);
+const Component = z.object({ '@id': text(2000).min(1) });
+
+export const OpenVexStatement = z
+  .object({
+    vulnerability: z.object({
+      name: text(200).min(1),
+      '@id': text(2000).nullish(),
+      aliases: z.array(text(200)).max(100).nullish(),
+    }),
+    products: z
+      .array(Component.extend({ subcomponents: z.array(Component).max(10_000).nullish() }))
+      .min(1, 'a statement must name at least one product')
+      .max(10_000),
+    status: VexStatus,
+    justification: text(200).nullish(),
+    impact_statement: text(10_000).nullish(),
+    timestamp: text(100).nullish(),
+  })
+  .superRefine((s, ctx) => {
+    // OpenVEX requires it, and a bare not_affected would silently suppress a finding.
+    if (s.status === 'not_affected' && !s.justification && !s.impact_statement) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'not_affected needs a justification or an impact_statement',
+        path: ['justification'],
+      });
+    }
+  });
+
+export const OpenVexDocument = z.object({
+  '@context': text(200).refine(
+    (c) => c.startsWith('https://openvex.dev/ns/v0.2') || c === 'https://openvex.dev/ns',
+    'must be https://openvex.dev/ns/v0.2.0',
+  ),
+  '@id': text(2000).min(1),
+  author: text(1000).nullish(),
+  timestamp: text(100).nullish(),
+  version: z.number().nullish(),
+  statements: z.array(OpenVexStatement).max(100_000),
+});
+export type OpenVexDocument = z.infer<typeof OpenVexDocument>;
+
+/**
+ * One VexStatement per OpenVEX statement. Subcomponents of all its products are merged into one
+ * list: our model limits a statement to subcomponents, not to subcomponents per product.
+ */
+export function vexFromOpenVex(doc: OpenVexDocument): VexStatement[] {
+  return doc.statements.map((s) => ({
+    vulnerability: s.vulnerability.name,
+    aliases: s.vulnerability.aliases ?? [],
+    products: [...new Set(s.products.map((p) => p['@id']))],
+    subcomponents: [
+      ...new Set(s.products.flatMap((p) => (p.subcomponents ?? []).map((c) => c['@id']))),
+    ],
+    status: s.status,
+    justification: s.justification ?? null,
+    impactStatement: s.impact_statement ?? null,
+    timestamp: s.timestamp ?? doc.timestamp ?? null,
+    documentId: doc['@id'],
+  }));
+}
+
+export function parseOpenVex(json: unknown): { vex: VexStatement[]; subjects: string[] } {
+  const doc = parseInput(OpenVexDocument, json, 'OpenVEX document');
+  const vex = vexFromOpenVex(doc);
+  return { vex, subjects: [...new Set(vex.flatMap((s) => s.products))] };
+}

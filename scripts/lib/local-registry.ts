@@ -1,7 +1,7 @@
 // Starts Debian's docker-registry (CNCF distribution 2.8) on 127.0.0.1 for tests and the local stack, with notifications to the webhook function.
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, type Service, startService, stateDir, waitForHttp } from './process.js';
 
@@ -159,7 +159,13 @@ async function launch(
   const host = `127.0.0.1:${port}`;
   const url = `http://${host}`;
   const remove = () => {
-    if (opts.ephemeral) rmSync(dir, { recursive: true, force: true });
+    if (!opts.ephemeral) return;
+    rmSync(dir, { recursive: true, force: true });
+    try {
+      rmdirSync(dirname(dir));
+    } catch {
+      // another registry of the group still uses it
+    }
   };
   try {
     await waitForRegistry(`${url}/v2/`, service);

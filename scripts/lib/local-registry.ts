@@ -1,7 +1,7 @@
 // Starts Debian's docker-registry (CNCF distribution 2.8) on 127.0.0.1 for tests and the local stack, with notifications to the webhook function.
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, type Service, startService, stateDir, waitForHttp } from './process.js';
 
@@ -11,7 +11,7 @@ export const REGISTRY_INSTALL_HINT =
 export interface LocalRegistryOptions {
   /** A fixed port, or 'free' to pick an unused one. */
   port: number | 'free';
-  /** Service group (pid and log folders under .clearance); also names the config/storage folder. */
+  /** Service group (pid and log folders under .clearance); config and storage go to .clearance/registry/<group>/<port>/. */
   group: string;
   /** Where distribution posts its notification envelopes (e.g. the local ingestWebhook URL). */
   notifyUrl?: string;
@@ -94,7 +94,6 @@ export function registryConfig(opts: {
           timeout: '2s',
           threshold: 3,
           backoff: '1s',
-          ignoredmediatypes: ['application/octet-stream'],
           ignore: {
             mediatypes: ['application/octet-stream'],
             actions: ['pull'],
@@ -109,12 +108,30 @@ export function registryConfig(opts: {
 export async function startLocalRegistry(opts: LocalRegistryOptions): Promise<LocalRegistry> {
   const binary = findRegistryBinary(opts.binary);
   if (!binary) throw new Error(`docker-registry not found. ${REGISTRY_INSTALL_HINT}`);
-  const port = opts.port === 'free' ? await freePort() : opts.port;
-  const dir = stateDir('registry', opts.group);
+  // A free port can be taken by someone else before the registry binds it: try another.
+  const attempts = opts.port === 'free' ? 3 : 1;
+  for (let attempt = 1; ; attempt++) {
+    const port = opts.port === 'free' ? await freePort() : opts.port;
+    try {
+      return await launch(binary, port, opts);
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+    }
+  }
+}
+
+async function launch(
+  binary: string,
+  port: number,
+  opts: LocalRegistryOptions,
+): Promise<LocalRegistry> {
+  // One folder per port, so two registries of one group never share storage.
+  const dir = stateDir('registry', opts.group, String(port));
   const storageDir = join(dir, 'storage');
   if (!opts.keepStorage) rmSync(storageDir, { recursive: true, force: true });
-  stateDir('registry', opts.group, 'storage');
+  stateDir('registry', opts.group, String(port), 'storage');
   const configFile = join(dir, 'config.yml');
+  // The notification headers may carry the webhook's shared secret.
   writeFileSync(
     configFile,
     stringify(
@@ -125,6 +142,7 @@ export async function startLocalRegistry(opts: LocalRegistryOptions): Promise<Lo
         notifyHeaders: opts.notifyHeaders,
       }),
     ),
+    { mode: 0o600 },
   );
   const service = startService({
     name: `registry-${port}`,
@@ -140,15 +158,25 @@ export async function startLocalRegistry(opts: LocalRegistryOptions): Promise<Lo
   });
   const host = `127.0.0.1:${port}`;
   const url = `http://${host}`;
+  const remove = () => {
+    if (!opts.ephemeral) return;
+    rmSync(dir, { recursive: true, force: true });
+    try {
+      rmdirSync(dirname(dir));
+    } catch {
+      // another registry of the group still uses it
+    }
+  };
   try {
     await waitForRegistry(`${url}/v2/`, service);
   } catch (err) {
     await service.stop();
+    remove();
     throw err;
   }
   const stop = async () => {
     await service.stop();
-    if (opts.ephemeral) rmSync(dir, { recursive: true, force: true });
+    remove();
   };
   return { host, url, configFile, storageDir, service, stop };
 }

@@ -181,12 +181,12 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     repository: string,
     path: string,
     init: { method: 'GET' | 'HEAD'; accept?: string; what: string },
-  ): Promise<{ res: Response; signal: AbortSignal }> {
+  ): Promise<{ res: Response }> {
     const url = `${baseUrl(registry)}/v2/${repository}/${path}`;
     const signal = AbortSignal.timeout(timeoutMs);
     const details = context(registry, repository, { what: init.what });
     const scope = `repository:${repository}:pull`;
-    let challenge = challenges.get(registry);
+    const challenge = challenges.get(registry);
     let auth: string | null = null;
     let tokenRequest: TokenRequest | null = null;
     if (challenge) {
@@ -218,7 +218,6 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
           );
         }
         if (auth && tokenRequest) tokens.invalidate?.(tokenRequest);
-        challenge = fresh;
         challenges.set(registry, { scheme: fresh.scheme, params: { ...fresh.params, scope: '' } });
         tokenRequest = {
           registry,
@@ -234,7 +233,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
         }
         continue;
       }
-      if (res.ok) return { res, signal };
+      if (res.ok) return { res };
       await res.body?.cancel();
       const status = res.status;
       if (status === 404) {

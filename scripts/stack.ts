@@ -53,7 +53,9 @@ async function main(): Promise<void> {
     const grafeas = await startGrafeasServer({ port: ports.containeranalysis });
     closers.push(grafeas.close);
     const token = devToken();
-    const ffMain = createRequire(import.meta.url).resolve('@google-cloud/functions-framework/build/src/main.js');
+    const ffMain = createRequire(import.meta.url).resolve(
+      '@google-cloud/functions-framework/build/src/main.js',
+    );
     const source = resolve('.');
     const fnUrl = (i: number) => `http://127.0.0.1:${ports.functions + i}`;
     const env: NodeJS.ProcessEnv = {
@@ -66,7 +68,8 @@ async function main(): Promise<void> {
       CLEARANCE_INGEST_TOKEN: token,
       CLEARANCE_REGISTRY_INSECURE_HOSTS: `127.0.0.1:${ports.registry},localhost:${ports.registry}`,
       CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT: grafeas.url,
-      CLEARANCE_BASE_IMAGES: process.env.CLEARANCE_BASE_IMAGES ?? `127.0.0.1:${ports.registry}/base/debian12:latest`,
+      CLEARANCE_BASE_IMAGES:
+        process.env.CLEARANCE_BASE_IMAGES ?? `127.0.0.1:${ports.registry}/base/debian12:latest`,
     };
     const specs: readonly FunctionSpec[] = FUNCTIONS;
     const fnServices = specs.map((f, i) =>
@@ -98,7 +101,9 @@ async function main(): Promise<void> {
       const [exists] = await sub.exists();
       if (!exists) {
         await sub.create({
-          pushConfig: { pushEndpoint: `${fnUrl(i)}/projects/${projectId}/topics/${f.trigger.topic}` },
+          pushConfig: {
+            pushEndpoint: `${fnUrl(i)}/projects/${projectId}/topics/${f.trigger.topic}`,
+          },
           ackDeadlineSeconds: 60,
           retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 30 } },
         });
@@ -122,8 +127,11 @@ async function main(): Promise<void> {
     };
     writeFileSync(join(stateDir(), 'stack.json'), JSON.stringify(info, null, 2));
     const width = Math.max(...info.endpoints.map((e) => e.name.length));
-    process.stdout.write(`\nClearance local stack is up (${((Date.now() - started) / 1000).toFixed(1)} s), project ${projectId}\n\n`);
-    for (const e of info.endpoints) process.stdout.write(`  ${e.name.padEnd(width)}  ${e.url}  (${e.kind})\n`);
+    process.stdout.write(
+      `\nClearance local stack is up (${((Date.now() - started) / 1000).toFixed(1)} s), project ${projectId}\n\n`,
+    );
+    for (const e of info.endpoints)
+      process.stdout.write(`  ${e.name.padEnd(width)}  ${e.url}  (${e.kind})\n`);
     process.stdout.write(
       `\n  dev bearer token (check/ingest): stored in ${join(stateDir(), 'dev-token')}\n  logs: ${stateDir('logs', group)}\n\nTry \`npm run demo\` in another terminal. Ctrl-C stops everything.\n`,
     );

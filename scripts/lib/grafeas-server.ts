@@ -39,28 +39,40 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function startGrafeasServer(options: { port?: number; defaultPageSize?: number } = {}): Promise<GrafeasServer> {
+export async function startGrafeasServer(
+  options: { port?: number; defaultPageSize?: number } = {},
+): Promise<GrafeasServer> {
   const occurrences = new Map<string, Record<string, unknown>>();
   const requests: GrafeasServer['requests'] = [];
   const server: Server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      requests.push({ method: req.method ?? 'GET', path: url.pathname, authorization: req.headers.authorization });
+      requests.push({
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        authorization: req.headers.authorization,
+      });
       const one = url.pathname.match(/^\/v1\/(projects\/[^/]+\/occurrences\/[^/:]+)$/);
       const list = url.pathname.match(/^\/v1\/(projects\/[^/]+)\/occurrences$/);
       if (one && req.method === 'GET') {
         const o = occurrences.get(decodeURIComponent(one[1] as string));
-        return o ? send(res, 200, o) : send(res, 404, { error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
+        return o
+          ? send(res, 200, o)
+          : send(res, 404, { error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
       }
       if (one && req.method === 'DELETE') {
         const existed = occurrences.delete(decodeURIComponent(one[1] as string));
-        return existed ? send(res, 200, {}) : send(res, 404, { error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
+        return existed
+          ? send(res, 200, {})
+          : send(res, 404, { error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
       }
       if (list && req.method === 'GET') {
         const filter = url.searchParams.get('filter');
         const size = Number(url.searchParams.get('pageSize') || options.defaultPageSize || 100);
         const start = Number(url.searchParams.get('pageToken') || 0);
-        const all = [...occurrences.values()].filter((o) => String(o.name).startsWith(`${list[1]}/`) && matches(o, filter));
+        const all = [...occurrences.values()].filter(
+          (o) => String(o.name).startsWith(`${list[1]}/`) && matches(o, filter),
+        );
         const page = all.slice(start, start + size);
         const next = start + size < all.length ? String(start + size) : '';
         return send(res, 200, { occurrences: page, nextPageToken: next });
@@ -72,7 +84,13 @@ export async function startGrafeasServer(options: { port?: number; defaultPageSi
         occurrences.set(name, o);
         return send(res, 200, o);
       }
-      return send(res, 404, { error: { code: 404, message: `no route ${req.method} ${url.pathname}`, status: 'NOT_FOUND' } });
+      return send(res, 404, {
+        error: {
+          code: 404,
+          message: `no route ${req.method} ${url.pathname}`,
+          status: 'NOT_FOUND',
+        },
+      });
     })().catch((err) => send(res, 500, { error: { code: 500, message: String(err) } }));
   });
   await new Promise<void>((r) => server.listen(options.port ?? 0, '127.0.0.1', () => r()));

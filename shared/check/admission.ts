@@ -5,7 +5,9 @@ import type { CheckAnswer } from './decide.js';
 
 export const BREAKGLASS_ANNOTATION = 'alpha.image-policy.k8s.io/break-glass';
 
-const Container = z.object({ name: z.string().optional(), image: z.string().optional() }).passthrough();
+const Container = z
+  .object({ name: z.string().optional(), image: z.string().optional() })
+  .passthrough();
 const PodSpec = z
   .object({
     containers: z.array(Container).optional(),
@@ -41,7 +43,12 @@ export const AdmissionReview = z.object({
           spec: z
             .object({
               template: Template.optional(),
-              jobTemplate: z.object({ spec: z.object({ template: Template.optional() }).passthrough().optional() }).passthrough().optional(),
+              jobTemplate: z
+                .object({
+                  spec: z.object({ template: Template.optional() }).passthrough().optional(),
+                })
+                .passthrough()
+                .optional(),
             })
             .passthrough()
             .optional(),
@@ -54,7 +61,16 @@ export const AdmissionReview = z.object({
 });
 export type AdmissionReview = z.infer<typeof AdmissionReview>;
 
-export const WORKLOAD_KINDS = ['Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'ReplicationController'] as const;
+export const WORKLOAD_KINDS = [
+  'Pod',
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'Job',
+  'CronJob',
+  'ReplicationController',
+] as const;
 
 export interface Workload {
   uid: string;
@@ -62,7 +78,11 @@ export interface Workload {
   namespace: string | null;
   name: string | null;
   user: string | null;
-  images: { container: string; image: string; role: 'container' | 'initContainer' | 'ephemeralContainer' }[];
+  images: {
+    container: string;
+    image: string;
+    role: 'container' | 'initContainer' | 'ephemeralContainer';
+  }[];
   breakglass: boolean;
 }
 
@@ -86,13 +106,20 @@ export function parseAdmissionReview(body: unknown): Workload {
       templateMeta = obj.spec?.template?.metadata;
   }
   const images: Workload['images'] = [];
-  const add = (list: z.infer<typeof Container>[] | undefined, role: Workload['images'][number]['role']) => {
-    for (const c of list ?? []) if (c.image) images.push({ container: c.name ?? '?', image: c.image, role });
+  const add = (
+    list: z.infer<typeof Container>[] | undefined,
+    role: Workload['images'][number]['role'],
+  ) => {
+    for (const c of list ?? [])
+      if (c.image) images.push({ container: c.name ?? '?', image: c.image, role });
   };
   add(spec?.initContainers, 'initContainer');
   add(spec?.containers, 'container');
   add(spec?.ephemeralContainers, 'ephemeralContainer');
-  const annotations = { ...(templateMeta?.annotations ?? {}), ...(obj.metadata?.annotations ?? {}) };
+  const annotations = {
+    ...(templateMeta?.annotations ?? {}),
+    ...(obj.metadata?.annotations ?? {}),
+  };
   return {
     uid: req.uid,
     kind,
@@ -122,18 +149,35 @@ export function admissionResponse(
   const denied = answers.filter((a) => a.answer.decision === 'deny');
   const warnings: string[] = [];
   for (const a of answers) {
-    for (const r of a.answer.reasons) if (r.level === 'warn' || a.answer.decision === 'deny') warnings.push(short(`${a.image}: ${r.ruleId}: ${r.message}`));
+    for (const r of a.answer.reasons)
+      if (r.level === 'warn' || a.answer.decision === 'deny')
+        warnings.push(short(`${a.image}: ${r.ruleId}: ${r.message}`));
   }
   const useBreakglass = denied.length > 0 && workload.breakglass && breakglassAllowed;
   const allowed = denied.length === 0 || useBreakglass;
   const response: Record<string, unknown> = { uid: workload.uid, allowed };
   if (!allowed) {
     const lines = denied.map(
-      (d) => `${d.image}: ${d.answer.reasons.filter((r) => r.level === 'deny').map((r) => `${r.ruleId} (${r.message})`).join('; ') || 'denied'}`,
+      (d) =>
+        `${d.image}: ${
+          d.answer.reasons
+            .filter((r) => r.level === 'deny')
+            .map((r) => `${r.ruleId} (${r.message})`)
+            .join('; ') || 'denied'
+        }`,
     );
-    response.status = { code: 403, reason: 'Forbidden', message: `Clearance denied ${denied.length} image(s): ${lines.join(' | ')}` };
+    response.status = {
+      code: 403,
+      reason: 'Forbidden',
+      message: `Clearance denied ${denied.length} image(s): ${lines.join(' | ')}`,
+    };
   }
-  const warn = useBreakglass ? [short(`break-glass used: ${denied.length} image(s) would be denied; this is audited`), ...warnings] : warnings;
+  const warn = useBreakglass
+    ? [
+        short(`break-glass used: ${denied.length} image(s) would be denied; this is audited`),
+        ...warnings,
+      ]
+    : warnings;
   if (allowed && warn.length > 0) response.warnings = warn.slice(0, 10);
   return {
     allowed,
@@ -149,7 +193,9 @@ export const GatekeeperRequest = z.object({
 });
 
 /** Gatekeeper external data provider answer: one item per key, the decision as its value. */
-export function gatekeeperResponse(items: { key: string; answer: CheckAnswer | null; error?: string }[]): Record<string, unknown> {
+export function gatekeeperResponse(
+  items: { key: string; answer: CheckAnswer | null; error?: string }[],
+): Record<string, unknown> {
   return {
     apiVersion: 'externaldata.gatekeeper.sh/v1beta1',
     kind: 'ProviderResponse',
@@ -158,7 +204,12 @@ export function gatekeeperResponse(items: { key: string; answer: CheckAnswer | n
       items: items.map(({ key, answer, error }) => ({
         key,
         value: answer
-          ? { decision: answer.decision, digest: answer.digest, mode: answer.mode, reasons: answer.reasons.map((r) => `${r.ruleId}: ${r.message}`) }
+          ? {
+              decision: answer.decision,
+              digest: answer.digest,
+              mode: answer.mode,
+              reasons: answer.reasons.map((r) => `${r.ruleId}: ${r.message}`),
+            }
           : null,
         // Errors are for keys that could not be judged; a denial is a value, which the constraint's Rego checks.
         error: error ?? '',

@@ -46,7 +46,10 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     return await Promise.race([
       p,
       new Promise<never>((_, rej) => {
-        timer = setTimeout(() => rej(new ClearanceError('timeout', `store read took longer than ${ms} ms`)), ms);
+        timer = setTimeout(
+          () => rej(new ClearanceError('timeout', `store read took longer than ${ms} ms`)),
+          ms,
+        );
       }),
     ]);
   } finally {
@@ -90,7 +93,13 @@ export class CheckService {
         const key = `${ref.registry}/${ref.repository}:${ref.tag}`;
         let t = this.tags.get(key);
         if (!this.fresh(t, now)) {
-          t = { value: await withTimeout(this.o.store.resolveTag(ref.registry, ref.repository, ref.tag), this.o.timeoutMs), expires: now + this.o.ttlMs };
+          t = {
+            value: await withTimeout(
+              this.o.store.resolveTag(ref.registry, ref.repository, ref.tag),
+              this.o.timeoutMs,
+            ),
+            expires: now + this.o.ttlMs,
+          };
           this.tags.set(key, t);
         }
         digest = t.value;
@@ -100,13 +109,18 @@ export class CheckService {
         const id = this.o.imageId(ref.registry, ref.repository, digest);
         let e = this.records.get(id);
         if (!this.fresh(e, now)) {
-          e = { value: await withTimeout(this.o.store.getImage(id), this.o.timeoutMs), expires: now + this.o.ttlMs };
+          e = {
+            value: await withTimeout(this.o.store.getImage(id), this.o.timeoutMs),
+            expires: now + this.o.ttlMs,
+          };
           this.records.set(id, e);
         }
         record = e.value;
       }
       // Answers are memoised by digest, ledger version and environment: a new version is a new key.
-      const memo = record ? `${record.id}@${record.version}|${environment}|${settings.policyHash}` : null;
+      const memo = record
+        ? `${record.id}@${record.version}|${environment}|${settings.policyHash}`
+        : null;
       const hit = memo ? this.answers.get(memo) : undefined;
       if (hit) return hit.image === input ? hit : { ...hit, image: input };
       const answer = decide({ image: input, digest, environment, record, settings });
@@ -120,7 +134,12 @@ export class CheckService {
     }
   }
 
-  private failClosed(image: string, digest: string | null, environment: string, what: string): CheckAnswer {
+  private failClosed(
+    image: string,
+    digest: string | null,
+    environment: string,
+    what: string,
+  ): CheckAnswer {
     return {
       image,
       digest,

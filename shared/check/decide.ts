@@ -34,7 +34,11 @@ const reason = (ruleId: string, message: string, remediation: string | null = nu
 function finish(base: Omit<CheckAnswer, 'decision'>, deny: boolean): CheckAnswer {
   if (!deny) return { ...base, decision: 'allow' };
   if (base.mode === 'dryrun') {
-    return { ...base, decision: 'allow', reasons: base.reasons.map((r) => ({ ...r, level: 'warn' as const })) };
+    return {
+      ...base,
+      decision: 'allow',
+      reasons: base.reasons.map((r) => ({ ...r, level: 'warn' as const })),
+    };
   }
   return { ...base, decision: 'deny' };
 }
@@ -60,7 +64,11 @@ export function decide(input: {
   };
   if (!env) {
     return finish(
-      { ...base, verdict: 'unknown', reasons: [reason('check.environment', `environment "${environment}" is not in the policy`)] },
+      {
+        ...base,
+        verdict: 'unknown',
+        reasons: [reason('check.environment', `environment "${environment}" is not in the policy`)],
+      },
       true,
     );
   }
@@ -68,22 +76,46 @@ export function decide(input: {
     const deny = settings.unknownImage === 'deny';
     const r = reason(
       'check.unknown-image',
-      input.digest ? `image ${input.digest} is not in the ledger` : `tag of ${input.image} is not in the ledger`,
+      input.digest
+        ? `image ${input.digest} is not in the ledger`
+        : `tag of ${input.image} is not in the ledger`,
       'push the image through the central pipeline so it is scanned and evaluated',
     );
-    return finish({ ...base, verdict: 'unknown', reasons: deny ? [r] : [{ ...r, level: 'warn' }] }, deny);
+    return finish(
+      { ...base, verdict: 'unknown', reasons: deny ? [r] : [{ ...r, level: 'warn' }] },
+      deny,
+    );
   }
   if (record.state === 'deleted') {
-    return finish({ ...base, verdict: 'deny', reasons: [reason('check.deleted', 'the image was deleted from the registry')] }, true);
+    return finish(
+      {
+        ...base,
+        verdict: 'deny',
+        reasons: [reason('check.deleted', 'the image was deleted from the registry')],
+      },
+      true,
+    );
   }
   const verdict = record.verdicts[environment];
-  const active = record.attestations.find((a) => !a.revokedAt && a.format === 'binauthz') ?? record.attestations.find((a) => !a.revokedAt) ?? null;
+  const active =
+    record.attestations.find((a) => !a.revokedAt && a.format === 'binauthz') ??
+    record.attestations.find((a) => !a.revokedAt) ??
+    null;
   const attestation = active
-    ? { format: active.format, keyId: active.keyId, occurrence: active.occurrence, createdAt: active.createdAt }
+    ? {
+        format: active.format,
+        keyId: active.keyId,
+        occurrence: active.occurrence,
+        createdAt: active.createdAt,
+      }
     : null;
   if (!verdict) {
     return finish(
-      { ...base, verdict: 'unknown', reasons: [reason('check.not-evaluated', `the image has no verdict for ${environment} yet`)] },
+      {
+        ...base,
+        verdict: 'unknown',
+        reasons: [reason('check.not-evaluated', `the image has no verdict for ${environment} yet`)],
+      },
       true,
     );
   }
@@ -99,7 +131,14 @@ export function decide(input: {
     return finish(
       {
         ...common,
-        reasons: [reason('check.pending', 'the vulnerability scan has not finished', 'wait for the scan, then ask again'), ...verdict.reasons],
+        reasons: [
+          reason(
+            'check.pending',
+            'the vulnerability scan has not finished',
+            'wait for the scan, then ask again',
+          ),
+          ...verdict.reasons,
+        ],
       },
       true,
     );
@@ -109,7 +148,14 @@ export function decide(input: {
     return finish(
       {
         ...common,
-        reasons: [...verdict.reasons, reason('check.attestation-required', 'the image has no valid attestation', 'wait for the attestor, or re-evaluate the image')],
+        reasons: [
+          ...verdict.reasons,
+          reason(
+            'check.attestation-required',
+            'the image has no valid attestation',
+            'wait for the attestor, or re-evaluate the image',
+          ),
+        ],
       },
       true,
     );

@@ -48,7 +48,9 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       (async () => {
         const { OAuth2Client } = await import('google-auth-library');
         return new OAuth2Client(
-          options.certsUrl ? { endpoints: { oauth2FederatedSignonPemCertsUrl: options.certsUrl } } : {},
+          options.certsUrl
+            ? { endpoints: { oauth2FederatedSignonPemCertsUrl: options.certsUrl } }
+            : {},
         );
       })();
     client.catch(() => {
@@ -68,12 +70,18 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       }
       let email: string | undefined;
       try {
-        const ticket = await (await oauth()).verifyIdToken({ idToken: token, audience: options.audiences });
+        const ticket = await (await oauth()).verifyIdToken({
+          idToken: token,
+          audience: options.audiences,
+        });
         const payload = ticket.getPayload();
         if (payload?.email_verified !== false) email = payload?.email;
       } catch (err) {
         // Certificates that cannot be fetched are an outage, not a bad token: fail closed with a 5xx.
-        if (err instanceof Error && /certs|ECONNREFUSED|fetch|network|ENOTFOUND/i.test(err.message)) {
+        if (
+          err instanceof Error &&
+          /certs|ECONNREFUSED|fetch|network|ENOTFOUND/i.test(err.message)
+        ) {
           throw new ClearanceError('unavailable', 'could not verify the ID token', { cause: err });
         }
         throw new ClearanceError('unauthenticated', 'invalid credentials', { cause: err });

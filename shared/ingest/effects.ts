@@ -23,7 +23,12 @@ export interface EffectPublisher {
 export const TOP_FINDINGS = 10;
 
 function alertImage(rec: ImageRecord) {
-  return { registry: rec.registry, repository: rec.repository, digest: rec.digest, tags: rec.tags.slice(0, 100) };
+  return {
+    registry: rec.registry,
+    repository: rec.repository,
+    digest: rec.digest,
+    tags: rec.tags.slice(0, 100),
+  };
 }
 
 /** Findings worst first, fixable before unfixable, then by id: what an owner should fix first. */
@@ -54,7 +59,10 @@ export function computeEffects(
   const wasDeleted = previous?.state === 'deleted';
   if (next.state === 'deleted') {
     if (!wasDeleted && next.attestations.some((a) => !a.revokedAt)) {
-      effects.push({ kind: 'verdict', message: { imageId: next.id, cause: 'deleted', policyHash } });
+      effects.push({
+        kind: 'verdict',
+        message: { imageId: next.id, cause: 'deleted', policyHash },
+      });
     }
     return effects;
   }
@@ -65,7 +73,11 @@ export function computeEffects(
     if (v.decision !== 'pending' || before) changed = true;
     if (v.decision === 'deny' && v.mode === 'enforce') {
       const denyReasons = v.reasons.filter((r) => r.level === 'deny');
-      const top = findings ? topFindings(findings.filter((f) => f.fixState === 'fixed' || severityRank(f.severity) >= 4)) : [];
+      const top = findings
+        ? topFindings(
+            findings.filter((f) => f.fixState === 'fixed' || severityRank(f.severity) >= 4),
+          )
+        : [];
       effects.push({
         kind: 'alert',
         alert: {
@@ -76,7 +88,9 @@ export function computeEffects(
           links: {},
           environment: env,
           ruleIds: [...new Set(denyReasons.map((r) => r.ruleId))].slice(0, 50),
-          reasons: denyReasons.map((r) => (r.remediation ? `${r.message} — ${r.remediation}` : r.message)).slice(0, 20),
+          reasons: denyReasons
+            .map((r) => (r.remediation ? `${r.message} — ${r.remediation}` : r.message))
+            .slice(0, 20),
           findings: top.map((f) => ({
             id: f.id,
             package: f.package,
@@ -90,7 +104,11 @@ export function computeEffects(
       });
     }
   }
-  if (changed) effects.unshift({ kind: 'verdict', message: { imageId: next.id, cause: 'verdict-changed', policyHash } });
+  if (changed)
+    effects.unshift({
+      kind: 'verdict',
+      message: { imageId: next.id, cause: 'verdict-changed', policyHash },
+    });
   if (next.scan.status === 'failed' && previous?.scan.status !== 'failed') {
     effects.push({
       kind: 'alert',
@@ -109,7 +127,10 @@ export function computeEffects(
 }
 
 /** Publishes effects to their topics; throws on failure so the event is redelivered. */
-export function pubsubEffectPublisher(pubsub: () => Promise<PubSub>, topics: { alerts: string; verdicts: string; reevaluate: string }): EffectPublisher {
+export function pubsubEffectPublisher(
+  pubsub: () => Promise<PubSub>,
+  topics: { alerts: string; verdicts: string; reevaluate: string },
+): EffectPublisher {
   return {
     async publish(effects) {
       if (effects.length === 0) return;
@@ -118,11 +139,17 @@ export function pubsubEffectPublisher(pubsub: () => Promise<PubSub>, topics: { a
         effects.map((e) => {
           switch (e.kind) {
             case 'verdict':
-              return ps.topic(topics.verdicts).publishMessage({ json: e.message, attributes: { cause: e.message.cause } });
+              return ps
+                .topic(topics.verdicts)
+                .publishMessage({ json: e.message, attributes: { cause: e.message.cause } });
             case 'alert':
-              return ps.topic(topics.alerts).publishMessage({ json: e.alert, attributes: { type: e.alert.type } });
+              return ps
+                .topic(topics.alerts)
+                .publishMessage({ json: e.alert, attributes: { type: e.alert.type } });
             case 'reevaluate':
-              return ps.topic(topics.reevaluate).publishMessage({ json: { kind: 'image', imageId: e.imageId } });
+              return ps
+                .topic(topics.reevaluate)
+                .publishMessage({ json: { kind: 'image', imageId: e.imageId } });
             default: {
               const never: never = e;
               throw new Error(`unknown effect ${JSON.stringify(never)}`);

@@ -13,5 +13,12 @@ export function verdictsFor(
   now: Date,
 ): Record<string, Verdict> | null {
   if (!snapshot) return null;
-  return evaluate({ image, findings, vex, policy: snapshot.policy, policyHash: snapshot.hash, now });
+  return evaluate({
+    image,
+    findings,
+    vex,
+    policy: snapshot.policy,
+    policyHash: snapshot.hash,
+    now,
+  });
 }

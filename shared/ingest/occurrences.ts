@@ -17,7 +17,10 @@ export interface GrafeasClientOptions {
 }
 
 /** Client options for a local endpoint: REST fallback over http with a fixed-token auth client. */
-export async function localClientOptions(endpoint: string, token = 'local-token'): Promise<Record<string, unknown>> {
+export async function localClientOptions(
+  endpoint: string,
+  token = 'local-token',
+): Promise<Record<string, unknown>> {
   const url = new URL(endpoint);
   const { OAuth2Client } = await import('google-auth-library');
   const authClient = new OAuth2Client();
@@ -43,8 +46,12 @@ export function grafeasOccurrenceReader(options: GrafeasClientOptions = {}): Occ
   const grafeas = () => {
     client ??= (async () => {
       const { ContainerAnalysisClient } = await import('@google-cloud/containeranalysis');
-      const opts = options.endpoint ? await localClientOptions(options.endpoint, options.token) : {};
-      return new ContainerAnalysisClient(opts as ConstructorParameters<typeof ContainerAnalysisClient>[0]).getGrafeasClient() as unknown as Grafeas;
+      const opts = options.endpoint
+        ? await localClientOptions(options.endpoint, options.token)
+        : {};
+      return new ContainerAnalysisClient(
+        opts as ConstructorParameters<typeof ContainerAnalysisClient>[0],
+      ).getGrafeasClient() as unknown as Grafeas;
     })();
     client.catch(() => {
       client = undefined;
@@ -64,7 +71,12 @@ export function grafeasOccurrenceReader(options: GrafeasClientOptions = {}): Occ
       // Pages are walked explicitly so a huge image never needs more than one page in flight.
       for (let page = 0; page < 10_000; page += 1) {
         const [items, next] = await g.listOccurrences(
-          { parent: `projects/${project}`, filter, pageSize: options.pageSize ?? 1000, ...(pageToken ? { pageToken } : {}) },
+          {
+            parent: `projects/${project}`,
+            filter,
+            pageSize: options.pageSize ?? 1000,
+            ...(pageToken ? { pageToken } : {}),
+          },
           { autoPaginate: false },
         );
         out.push(...items);

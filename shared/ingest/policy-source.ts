@@ -1,7 +1,7 @@
 // The current policy, read from Firestore and cached per instance for a short time.
 import type { Firestore } from '@google-cloud/firestore';
 import { COLLECTIONS } from '../ledger/collections.js';
-import { parsePolicy, type Policy, type PolicyFormat, policyHash } from '../policy/policy.js';
+import { type Policy, type PolicyFormat, parsePolicy, policyHash } from '../policy/policy.js';
 import type { Clock } from '../runtime/clock.js';
 
 export interface PolicySnapshot {
@@ -24,7 +24,11 @@ export interface StoredPolicy {
 
 export const CURRENT_POLICY_DOC = 'current';
 
-export function firestorePolicySource(db: Firestore, clock: Clock, ttlMs = 30_000): PolicySource & { invalidate(): void } {
+export function firestorePolicySource(
+  db: Firestore,
+  clock: Clock,
+  ttlMs = 30_000,
+): PolicySource & { invalidate(): void } {
   let cached: { value: PolicySnapshot | null; expires: number } | undefined;
   return {
     invalidate: () => {
@@ -62,7 +66,10 @@ export async function storePolicy(
   const ref = db.collection(COLLECTIONS.policies).doc(CURRENT_POLICY_DOC);
   await db.runTransaction(async (tx) => {
     tx.set(ref, stored);
-    tx.set(ref.collection('history').doc(`${stored.appliedAt}_${stored.hash.slice(7, 19)}`), stored);
+    tx.set(
+      ref.collection('history').doc(`${stored.appliedAt}_${stored.hash.slice(7, 19)}`),
+      stored,
+    );
   });
   return stored;
 }

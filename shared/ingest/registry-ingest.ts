@@ -1,7 +1,12 @@
 // Registry events → ledger: enrich a push from the registry, apply it transactionally, evaluate, publish effects.
 import { ClearanceError, InvalidInputError } from '../errors.js';
 import type { RegistryEvent } from '../events/gcr-event.js';
-import type { Enrichment, EventMeta, FirestoreLedger, ImageTransaction } from '../ledger/ledger-store.js';
+import type {
+  Enrichment,
+  EventMeta,
+  FirestoreLedger,
+  ImageTransaction,
+} from '../ledger/ledger-store.js';
 
 import type { Logger } from '../logging/logger.js';
 import { firstMatch } from '../policy/glob.js';
@@ -35,27 +40,42 @@ export function enrichmentOf(d: ImageDescription): Enrichment {
 }
 
 /** Publishes what a transaction produced, then clears the marker so a redelivery does not repeat it. */
-export async function settle<E extends Effect>(deps: Pick<IngestDeps, 'ledger' | 'publisher'>, meta: EventMeta, result: ImageTransaction<E>): Promise<void> {
+export async function settle<E extends Effect>(
+  deps: Pick<IngestDeps, 'ledger' | 'publisher'>,
+  meta: EventMeta,
+  result: ImageTransaction<E>,
+): Promise<void> {
   if (result.effects.length === 0) return;
   await deps.publisher.publish(result.effects);
   await deps.ledger.effectsDone(meta);
 }
 
-async function describe(deps: IngestDeps, ev: RegistryEvent & { digest: string }): Promise<ImageDescription | null> {
+async function describe(
+  deps: IngestDeps,
+  ev: RegistryEvent & { digest: string },
+): Promise<ImageDescription | null> {
   if (!deps.registry) return null;
   try {
     return await deps.registry.describeImage(ev.registry, ev.repository, ev.digest);
   } catch (err) {
     // Gone already (pushed and deleted quickly), or not ours to read: record the event unenriched.
     if (err instanceof ClearanceError && (err.code === 'not-found' || err.code === 'forbidden')) {
-      deps.logger.warn('could not describe the pushed image; recorded without registry details', { code: err.code, digest: ev.digest });
+      deps.logger.warn('could not describe the pushed image; recorded without registry details', {
+        code: err.code,
+        digest: ev.digest,
+      });
       return null;
     }
     throw err;
   }
 }
 
-export async function ingestRegistryEvent(deps: IngestDeps, ev: RegistryEvent, meta: EventMeta, now: Date): Promise<IngestOutcome> {
+export async function ingestRegistryEvent(
+  deps: IngestDeps,
+  ev: RegistryEvent,
+  meta: EventMeta,
+  now: Date,
+): Promise<IngestOutcome> {
   const name = `${ev.registry}/${ev.repository}`;
   if (deps.watch.length > 0 && !firstMatch(deps.watch, name)) {
     deps.logger.info('event for a repository outside the watch list ignored', { repository: name });
@@ -66,13 +86,18 @@ export async function ingestRegistryEvent(deps: IngestDeps, ev: RegistryEvent, m
     if (ev.action === 'delete') {
       return deps.ledger.applyTagDelete({ ...ev, tag: ev.tag }, meta, now);
     }
-    if (!deps.registry) throw new InvalidInputError(`tag-only push of ${name}:${ev.tag} cannot be resolved without a registry client`);
+    if (!deps.registry)
+      throw new InvalidInputError(
+        `tag-only push of ${name}:${ev.tag} cannot be resolved without a registry client`,
+      );
     let digest: string;
     try {
       digest = (await deps.registry.resolveTag(ev.registry, ev.repository, ev.tag)).digest;
     } catch (err) {
       if (err instanceof ClearanceError && err.code === 'not-found') {
-        throw new InvalidInputError(`tag ${name}:${ev.tag} no longer exists in the registry`, { cause: err });
+        throw new InvalidInputError(`tag ${name}:${ev.tag} no longer exists in the registry`, {
+          cause: err,
+        });
       }
       throw err;
     }
@@ -84,7 +109,8 @@ export async function ingestRegistryEvent(deps: IngestDeps, ev: RegistryEvent, m
   const result = await deps.ledger.applyRegistryEvent<Effect>(withDigest, meta, now, {
     enrichment: description ? enrichmentOf(description) : undefined,
     // Without a finished scan the verdict needs no findings; with one, re-evaluation reads them.
-    evaluate: (rec) => (rec.scan.status === 'finished' ? null : verdictsFor(snapshot, rec, [], [], now)),
+    evaluate: (rec) =>
+      rec.scan.status === 'finished' ? null : verdictsFor(snapshot, rec, [], [], now),
     effects: (prev, next) => {
       const effects = computeEffects(prev, next, null, now);
       const enriched = description !== null && prev !== null && prev.scan.status === 'finished';
@@ -92,10 +118,13 @@ export async function ingestRegistryEvent(deps: IngestDeps, ev: RegistryEvent, m
       return effects;
     },
   });
-  if (result.outcome === 'applied' && description?.kind === 'index' && description.platforms.length > 0) {
+  if (
+    result.outcome === 'applied' &&
+    description?.kind === 'index' &&
+    description.platforms.length > 0
+  ) {
     await deps.ledger.linkChildren(withDigest, description.platforms, now);
   }
   await settle(deps, meta, result);
   return result.outcome;
 }
-

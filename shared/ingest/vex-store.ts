@@ -22,7 +22,9 @@ export function productKeys(product: string): string[] {
 
 export interface VexStore {
   save(statements: readonly VexStatement[]): Promise<number>;
-  forImage(image: Pick<ImageRecord, 'registry' | 'repository' | 'digest' | 'parents'>): Promise<VexStatement[]>;
+  forImage(
+    image: Pick<ImageRecord, 'registry' | 'repository' | 'digest' | 'parents'>,
+  ): Promise<VexStatement[]>;
 }
 
 export function firestoreVexStore(db: Firestore): VexStore {
@@ -31,14 +33,23 @@ export function firestoreVexStore(db: Firestore): VexStore {
     async save(statements) {
       const batch = db.batch();
       for (const s of statements) {
-        const id = createHash('sha256').update(JSON.stringify([s.documentId, s.vulnerability, s.products, s.subcomponents])).digest('hex').slice(0, 40);
-        batch.set(col.doc(id), { ...s, keys: [...new Set(s.products.flatMap(productKeys))].slice(0, 100) });
+        const id = createHash('sha256')
+          .update(JSON.stringify([s.documentId, s.vulnerability, s.products, s.subcomponents]))
+          .digest('hex')
+          .slice(0, 40);
+        batch.set(col.doc(id), {
+          ...s,
+          keys: [...new Set(s.products.flatMap(productKeys))].slice(0, 100),
+        });
       }
       await batch.commit();
       return statements.length;
     },
     async forImage(image) {
-      const keys = [image.digest, ...image.parents, `${image.registry}/${image.repository}`].slice(0, 30);
+      const keys = [image.digest, ...image.parents, `${image.registry}/${image.repository}`].slice(
+        0,
+        30,
+      );
       const snap = await col.where('keys', 'array-contains-any', keys).get();
       return snap.docs.map((d) => {
         const { keys: _k, ...s } = d.data() as VexStatement & { keys: string[] };

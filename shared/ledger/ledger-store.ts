@@ -7,6 +7,7 @@ import type {
   Transaction,
 } from '@google-cloud/firestore';
 import { countFindings, type Finding, findingKey } from '../findings/finding.js';
+import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from './collections.js';
 import {
   type Attestation,
@@ -55,7 +56,10 @@ export interface ImageTransaction<E> {
 }
 
 /** Environments whose decision changed between two records. */
-export function verdictChanges(previous: ImageRecord | null, next: ImageRecord): { environment: string; from: string | null; to: string }[] {
+export function verdictChanges(
+  previous: ImageRecord | null,
+  next: ImageRecord,
+): { environment: string; from: string | null; to: string }[] {
   const out: { environment: string; from: string | null; to: string }[] = [];
   for (const [env, v] of Object.entries(next.verdicts).sort(([a], [b]) => a.localeCompare(b))) {
     const before = previous?.verdicts[env]?.decision ?? null;
@@ -97,15 +101,10 @@ export interface DeadLetter {
   attributes?: Record<string, string>;
 }
 
-
 const MAX_RAW = 256 * 1024;
 
 function hashId(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 40);
-}
-
-export function imageId(registry: string, repository: string, digest: string): string {
-  return `${registry}/${repository}@${digest}`.replaceAll('/', '~');
 }
 
 export function tagDocId(registry: string, repository: string, tag: string): string {
@@ -218,7 +217,11 @@ export class FirestoreLedger {
     now: Date;
     id: string;
     init: () => ImageRecord;
-    mutate: (rec: ImageRecord, previous: ImageRecord | null, tx: Transaction) => ImageRecord | 'stale';
+    mutate: (
+      rec: ImageRecord,
+      previous: ImageRecord | null,
+      tx: Transaction,
+    ) => ImageRecord | 'stale';
     evaluate?: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined;
     audit: Record<string, unknown>;
     effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
@@ -229,40 +232,82 @@ export class FirestoreLedger {
     return this.db.runTransaction(async (tx) => {
       const [marker, snap] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
       if (marker?.exists) {
-        const pending = marker.get('effectsDone') === false ? ((marker.get('effects') as E[] | undefined) ?? []) : [];
+        const pending =
+          marker.get('effectsDone') === false
+            ? ((marker.get('effects') as E[] | undefined) ?? [])
+            : [];
         return { outcome: 'duplicate' as const, image: null, previous: null, effects: pending };
       }
       const previous = snap?.exists ? ImageRecord.parse(snap.data()) : null;
       const mutated = input.mutate(previous ?? input.init(), previous, tx);
       if (mutated === 'stale') {
-        this.txSet(tx, this.markerRef(meta), this.marker(meta, nowIso, { imageId: id, stale: true }));
+        this.txSet(
+          tx,
+          this.markerRef(meta),
+          this.marker(meta, nowIso, { imageId: id, stale: true }),
+        );
         return { outcome: 'stale' as const, image: previous, previous, effects: [] };
       }
       let rec = mutated;
       const verdicts = input.evaluate?.(rec);
       if (verdicts) rec = { ...rec, verdicts };
       rec = this.finish(rec, nowIso);
-      this.txSet(tx, this.imageRef(id), { ...rec, ...(input.extra ?? {}) }, input.extra !== undefined);
+      this.txSet(
+        tx,
+        this.imageRef(id),
+        { ...rec, ...(input.extra ?? {}) },
+        input.extra !== undefined,
+      );
       const effects = input.effects?.(previous, rec) ?? [];
       this.txSet(
         tx,
         this.markerRef(meta),
-        this.marker(meta, nowIso, effects.length > 0 ? { imageId: id, effects, effectsDone: false } : { imageId: id }),
+        this.marker(
+          meta,
+          nowIso,
+          effects.length > 0 ? { imageId: id, effects, effectsDone: false } : { imageId: id },
+        ),
       );
       this.audit(tx, id, meta, input.audit, nowIso);
       const changes = verdictChanges(previous, rec);
       if (changes.length > 0) {
-        this.txSet(tx, this.imageRef(id).collection(COLLECTIONS.audit).doc(safeDocId(`${meta.source}:${meta.messageId}:verdict`)), {
-          kind: 'verdict-change',
-          changes,
-          policyHash: Object.values(rec.verdicts)[0]?.policyHash ?? null,
-          source: meta.source,
-          messageId: meta.messageId,
-          recordedAt: nowIso,
-        });
+        this.txSet(
+          tx,
+          this.imageRef(id)
+            .collection(COLLECTIONS.audit)
+            .doc(safeDocId(`${meta.source}:${meta.messageId}:verdict`)),
+          {
+            kind: 'verdict-change',
+            changes,
+            policyHash: Object.values(rec.verdicts)[0]?.policyHash ?? null,
+            source: meta.source,
+            messageId: meta.messageId,
+            recordedAt: nowIso,
+          },
+        );
       }
       return { outcome: 'applied' as const, image: rec, previous, effects };
     });
+  }
+
+  /** Adds an audit entry to an image (creating its record if needed) without changing its verdict inputs. */
+  async recordAudit(
+    id: string,
+    meta: EventMeta,
+    entry: Record<string, unknown>,
+    now: Date,
+  ): Promise<ApplyOutcome> {
+    const parsed = parseImageDocId(id);
+    const result = await this.transactImage<never>({
+      meta,
+      now,
+      id,
+      init: () =>
+        emptyRecord(id, parsed.registry, parsed.repository, parsed.digest, now.toISOString()),
+      mutate: (rec) => rec,
+      audit: entry,
+    });
+    return result.outcome;
   }
 
   /** Marks an event's side effects as published. */
@@ -307,7 +352,12 @@ export class FirestoreLedger {
           this.txSet(
             tx,
             this.db.collection(COLLECTIONS.tags).doc(tagDocId(ev.registry, ev.repository, ev.tag)),
-            { registry: ev.registry, repository: ev.repository, tag: ev.tag, [field]: { [ev.digest]: meta.at } },
+            {
+              registry: ev.registry,
+              repository: ev.repository,
+              tag: ev.tag,
+              [field]: { [ev.digest]: meta.at },
+            },
             true,
           );
         }
@@ -410,16 +460,40 @@ export class FirestoreLedger {
         if (known && known > scan.scanRef) return 'stale';
         const summary: ScanSummary =
           scan.status === 'finished'
-            ? { status: 'finished', scanner: scan.scanner, completedAt: scan.completedAt, counts: countFindings(scan.findings), failureReason: null }
+            ? {
+                status: 'finished',
+                scanner: scan.scanner,
+                completedAt: scan.completedAt,
+                counts: countFindings(scan.findings),
+                failureReason: null,
+              }
             : scan.status === 'failed'
-              ? { status: 'failed', scanner: scan.scanner, completedAt: scan.completedAt, counts: null, failureReason: scan.failureReason ?? 'scan failed' }
-              : { ...rec.scan, status: rec.scan.status === 'finished' ? 'finished' : 'scanning', scanner: scan.scanner };
-        const scanRefs = scan.status === 'scanning' ? rec.scanRefs : { ...rec.scanRefs, [scan.source]: scan.scanRef };
+              ? {
+                  status: 'failed',
+                  scanner: scan.scanner,
+                  completedAt: scan.completedAt,
+                  counts: null,
+                  failureReason: scan.failureReason ?? 'scan failed',
+                }
+              : {
+                  ...rec.scan,
+                  status: rec.scan.status === 'finished' ? 'finished' : 'scanning',
+                  scanner: scan.scanner,
+                };
+        const scanRefs =
+          scan.status === 'scanning'
+            ? rec.scanRefs
+            : { ...rec.scanRefs, [scan.source]: scan.scanRef };
         return { ...rec, scan: summary, scanRefs };
       },
       evaluate: options.evaluate,
       effects: options.effects,
-      audit: { kind: `scan-${scan.status}`, scanner: scan.scanner, total: scan.findings.length, scanRef: scan.scanRef },
+      audit: {
+        kind: `scan-${scan.status}`,
+        scanner: scan.scanner,
+        total: scan.findings.length,
+        scanRef: scan.scanRef,
+      },
     });
     if (result.outcome === 'applied' && scan.status === 'finished') {
       const stale = await findingsCol
@@ -445,10 +519,16 @@ export class FirestoreLedger {
 
   /** Findings of the image's current scans (one per source). */
   /** Findings of the image's current scans (one scan run per source); `sources` limits which. */
-  async getFindings(image: Pick<ImageRecord, 'id' | 'scanRefs'>, sources?: string[]): Promise<Finding[]> {
+  async getFindings(
+    image: Pick<ImageRecord, 'id' | 'scanRefs'>,
+    sources?: string[],
+  ): Promise<Finding[]> {
     const wanted = sources ?? Object.keys(image.scanRefs);
     if (wanted.length === 0) return [];
-    const snap = await this.imageRef(image.id).collection(COLLECTIONS.findings).where('source', 'in', wanted).get();
+    const snap = await this.imageRef(image.id)
+      .collection(COLLECTIONS.findings)
+      .where('source', 'in', wanted)
+      .get();
     this.ops.reads += Math.max(1, snap.size);
     const out: Finding[] = [];
     for (const d of snap.docs) {

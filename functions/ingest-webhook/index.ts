@@ -1,0 +1,142 @@
+// ingestWebhook: CNCF distribution, Harbor and GitHub `package` webhooks → the same ledger path as the gcr topic.
+import { createHash, createHmac } from 'node:crypto';
+import * as ff from '@google-cloud/functions-framework';
+import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
+import {
+  normaliseDistribution,
+  normaliseGithubPackage,
+  normaliseHarbor,
+  type RegistryEvent,
+} from '../../shared/events/registry-events.js';
+import { tokenEquals } from '../../shared/http/auth.js';
+import { type HttpRequestLike, httpFunction } from '../../shared/http/http-function.js';
+import { imageDocId } from '../../shared/image-ref/image-ref.js';
+import { ingestRegistryEvent } from '../../shared/ingest/registry-ingest.js';
+import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
+import { ingestServices, registryOf } from '../../shared/runtime/services.js';
+
+export const WEBHOOK_KINDS = ['distribution', 'harbor', 'github'] as const;
+type WebhookKind = (typeof WEBHOOK_KINDS)[number];
+
+function kindOf(req: HttpRequestLike): WebhookKind | null {
+  const last = req.path.split('/').filter(Boolean).at(-1) ?? '';
+  if ((WEBHOOK_KINDS as readonly string[]).includes(last)) return last as WebhookKind;
+  const type = String(req.headers['content-type'] ?? '');
+  if (type.includes('vnd.docker.distribution.events')) return 'distribution';
+  if (req.headers['x-github-event']) return 'github';
+  return null;
+}
+
+function authenticate(
+  req: HttpRequestLike,
+  kind: WebhookKind | null,
+  token: string | undefined,
+): void {
+  // Without a configured secret nothing is accepted: fail closed.
+  if (!token)
+    throw new ClearanceError(
+      'unauthenticated',
+      'webhook authentication is not configured (CLEARANCE_INGEST_TOKEN)',
+    );
+  const signature = req.headers['x-hub-signature-256'];
+  if (kind === 'github' && typeof signature === 'string' && req.rawBody) {
+    const expected = `sha256=${createHmac('sha256', token).update(req.rawBody).digest('hex')}`;
+    if (tokenEquals(signature, expected)) return;
+    throw new ClearanceError('unauthenticated', 'invalid webhook signature');
+  }
+  const auth = String(req.headers.authorization ?? '');
+  const given = auth.replace(/^(Bearer|Basic)\s+/i, '');
+  if (!auth || !tokenEquals(given, token))
+    throw new ClearanceError('unauthenticated', 'missing or invalid webhook credentials');
+}
+
+export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, logger, now }) => {
+  if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use POST');
+  const kind = kindOf(req);
+  authenticate(req, kind, root.config.ingestToken);
+  const raw = req.rawBody?.toString('utf8') ?? JSON.stringify(req.body ?? null);
+  const delivery =
+    String(req.headers['x-github-delivery'] ?? '') ||
+    createHash('sha256').update(raw).digest('hex').slice(0, 32);
+  const services = await ingestServices(root);
+  let events: RegistryEvent[] = [];
+  let scans = 0;
+  try {
+    if (!kind)
+      throw new ClearanceError(
+        'invalid-input',
+        'unknown webhook: post to /distribution, /harbor or /github',
+      );
+    if (typeof req.body !== 'object' || req.body === null || Buffer.isBuffer(req.body)) {
+      throw new ClearanceError('invalid-input', 'body is not a JSON object');
+    }
+    switch (kind) {
+      case 'distribution':
+        events = normaliseDistribution(req.body);
+        break;
+      case 'github':
+        events = normaliseGithubPackage(req.body, { deliveryId: delivery });
+        break;
+      case 'harbor': {
+        const result = normaliseHarbor(req.body);
+        if (result.kind === 'registry-events') events = result.events;
+        else {
+          // Harbor's webhook carries counts only, not findings: kept in the audit trail, not as a verdict input.
+          for (const s of result.scans) {
+            await services.ledger.recordAudit(
+              imageDocId(s.registry, s.repository, s.digest),
+              {
+                source: 'harbor',
+                messageId: `${delivery}:${s.digest}`,
+                at: s.completedAt ?? now.toISOString(),
+              },
+              { kind: 'harbor-scan-completed', ...s },
+              now,
+            );
+          }
+          scans = result.scans.length;
+        }
+        break;
+      }
+      default: {
+        const never: never = kind;
+        throw new Error(`unhandled webhook ${String(never)}`);
+      }
+    }
+  } catch (err) {
+    if (isRetryable(err)) throw err;
+    // Registries retry a refused notification forever: acknowledge it and keep it as a dead letter.
+    const ledger = await ledgerOf(root);
+    const id = await ledger.recordDeadLetter(
+      {
+        source: `webhook-${kind ?? 'unknown'}`,
+        reason: errorMessage(err),
+        problems: (err as ClearanceError).details?.issues as never,
+        raw,
+        messageId: delivery,
+      },
+      now,
+    );
+    logger.warn('webhook payload rejected and dead-lettered', {
+      reason: errorMessage(err),
+      deadLetter: id,
+    });
+    return { status: 202, body: { accepted: false, reason: errorMessage(err), deadLetter: id } };
+  }
+  const registry = await registryOf(root);
+  const outcomes: string[] = [];
+  for (const [i, ev] of events.entries()) {
+    const messageId = ev.eventId ?? `${delivery}:${i}`;
+    outcomes.push(
+      await ingestRegistryEvent(
+        { ...services, registry, watch: root.config.watchRepositories, logger },
+        ev,
+        { source: `webhook-${kind}`, messageId, at: ev.occurredAt ?? now.toISOString() },
+        now,
+      ),
+    );
+  }
+  return { status: 200, body: { accepted: true, events: events.length, scans, outcomes } };
+});
+
+ff.http('ingestWebhook', ingestWebhook as unknown as ff.HttpFunction);

@@ -1,0 +1,31 @@
+// onScanComplete: `container-analysis-occurrences-v1` notifications → findings and verdicts for the scanned image.
+import * as ff from '@google-cloud/functions-framework';
+import { jsonOf } from '../../shared/events/pubsub-message.js';
+import { ingestOccurrenceNotification } from '../../shared/ingest/scan-ingest.js';
+import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
+import { ingestServices, occurrencesOf } from '../../shared/runtime/services.js';
+
+export const onScanComplete = pubsubFunction(
+  'container-analysis',
+  async (msg, { root, logger, now }) => {
+    const body = jsonOf(msg);
+    // Most notifications are individual VULNERABILITY occurrences: they are ignored before any client loads.
+    if ((body as { kind?: unknown })?.kind !== 'DISCOVERY') {
+      const { notificationKind } = await import('../../shared/findings/container-analysis.js');
+      notificationKind(body);
+      return;
+    }
+    const outcome = await ingestOccurrenceNotification(
+      { ...(await ingestServices(root)), occurrences: await occurrencesOf(root), logger },
+      body,
+      { source: 'container-analysis', messageId: msg.messageId, at: msg.publishTime },
+      now,
+    );
+    logger.info('occurrence notification processed', {
+      outcome,
+      occurrence: (body as { name?: string }).name,
+    });
+  },
+);
+
+ff.cloudEvent('onScanComplete', onScanComplete);

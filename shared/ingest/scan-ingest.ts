@@ -1,0 +1,154 @@
+// Completed scans → ledger: fetch the discovery occurrence, list the image's vulnerabilities, store, evaluate.
+import { createHash } from 'node:crypto';
+import {
+  type Discovery,
+  findingsFromVulnerabilityOccurrence,
+  notificationKind,
+  parseDiscoveryOccurrence,
+} from '../findings/container-analysis.js';
+import { type Finding, findingKey, type VexStatement } from '../findings/finding.js';
+import { imageDocId } from '../image-ref/image-ref.js';
+import type { ImageRecord } from '../ledger/image-record.js';
+import type { EventMeta, FirestoreLedger, ScanResult } from '../ledger/ledger-store.js';
+import type { Logger } from '../logging/logger.js';
+import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
+import { verdictsFor } from './evaluator.js';
+import type { OccurrenceReader } from './occurrences.js';
+import type { PolicySource } from './policy-source.js';
+import { settle } from './registry-ingest.js';
+import type { VexStore } from './vex-store.js';
+
+export interface ScanDeps {
+  ledger: FirestoreLedger;
+  occurrences: OccurrenceReader;
+  policy: PolicySource;
+  vex: VexStore;
+  publisher: EffectPublisher;
+  logger: Logger;
+}
+
+export type ScanOutcome = 'applied' | 'duplicate' | 'stale' | 'ignored';
+
+/** Unique findings by key, first wins: the same CVE in one package is listed once per source. */
+export function dedupeFindings(findings: readonly Finding[]): Finding[] {
+  const seen = new Map<string, Finding>();
+  for (const f of findings) if (!seen.has(findingKey(f))) seen.set(findingKey(f), f);
+  return [...seen.values()];
+}
+
+/**
+ * Stores one source's scan and evaluates the image with every current finding (this source's new
+ * ones plus those of other sources) and the VEX statements that name it.
+ */
+export async function storeScan(
+  deps: Omit<ScanDeps, 'occurrences'>,
+  scan: ScanResult,
+  meta: EventMeta,
+  now: Date,
+): Promise<ScanOutcome> {
+  const snapshot = await deps.policy.current();
+  const before = await deps.ledger.getImage(
+    imageDocId(scan.registry, scan.repository, scan.digest),
+  );
+  const others: Finding[] = before
+    ? await deps.ledger.getFindings(
+        before,
+        Object.keys(before.scanRefs).filter((s) => s !== scan.source),
+      )
+    : [];
+  const vex: VexStatement[] = before ? await deps.vex.forImage(before) : [];
+  const all = [...scan.findings, ...others];
+  const result = await deps.ledger.applyScan<Effect>(scan, meta, now, {
+    evaluate: (rec: ImageRecord) =>
+      scan.status === 'scanning' ? null : verdictsFor(snapshot, rec, all, vex, now),
+    effects: (prev, next) => computeEffects(prev, next, all, now),
+  });
+  await settle(deps, meta, result);
+  return result.outcome;
+}
+
+function scanRefOf(d: Discovery, occurrence: unknown): string {
+  // The completion time orders scans of one image; the hash separates two scans finished in the same instant.
+  const update = (occurrence as { updateTime?: unknown })?.updateTime;
+  const tail = createHash('sha256')
+    .update(JSON.stringify(update ?? d.completedAt ?? ''))
+    .digest('hex')
+    .slice(0, 8);
+  return `${d.completedAt ?? '0000'}#${tail}`;
+}
+
+export async function ingestOccurrenceNotification(
+  deps: ScanDeps,
+  body: unknown,
+  meta: EventMeta,
+  now: Date,
+): Promise<ScanOutcome> {
+  const note = notificationKind(body);
+  // Hundreds of VULNERABILITY notifications arrive per image: drop them before any I/O.
+  if (!note.isDiscovery) return 'ignored';
+  const occurrence = await deps.occurrences.getOccurrence(note.name);
+  const discovery = parseDiscoveryOccurrence(occurrence);
+  if (!discovery.isVulnerabilityScan) return 'ignored';
+  const { registry, repository, digest } = discovery.image;
+  const scanRef = scanRefOf(discovery, occurrence);
+  const base = {
+    registry,
+    repository,
+    digest,
+    source: 'container-analysis' as const,
+    scanner: 'artifact-analysis',
+    scanRef,
+  };
+  switch (discovery.status) {
+    case 'pending':
+      return storeScan(
+        deps,
+        { ...base, status: 'scanning', completedAt: now.toISOString(), findings: [] },
+        meta,
+        now,
+      );
+    case 'failed':
+    case 'unsupported':
+      return storeScan(
+        deps,
+        {
+          ...base,
+          status: 'failed',
+          completedAt: discovery.completedAt ?? now.toISOString(),
+          failureReason: `${discovery.analysisStatus}${discovery.analysisError ? `: ${discovery.analysisError}` : ''}`,
+          findings: [],
+        },
+        meta,
+        now,
+      );
+    case 'success': {
+      const occurrences = await deps.occurrences.listVulnerabilities(
+        note.project,
+        discovery.resourceUri,
+      );
+      const findings = dedupeFindings(
+        occurrences.flatMap((o) => findingsFromVulnerabilityOccurrence(o)),
+      );
+      deps.logger.info('scan finished', {
+        resourceUri: discovery.resourceUri,
+        occurrences: occurrences.length,
+        findings: findings.length,
+      });
+      return storeScan(
+        deps,
+        {
+          ...base,
+          status: 'finished',
+          completedAt: discovery.completedAt ?? now.toISOString(),
+          findings,
+        },
+        meta,
+        now,
+      );
+    }
+    default: {
+      const never: never = discovery.status;
+      throw new Error(`unknown discovery status ${String(never)}`);
+    }
+  }
+}

@@ -147,7 +147,7 @@ export function grafeasAttestationWriter(
       const filter = attestationFilter(resourceUri, noteName);
       let found: OccurrenceLike[];
       try {
-        [found] = await (await client()).listOccurrences({ parent, filter, pageSize: 100 });
+        [found] = await (await client()).listOccurrences({ parent, filter });
       } catch (err) {
         wrap('listOccurrences', err, { parent, resourceUri });
       }

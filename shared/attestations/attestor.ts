@@ -10,7 +10,8 @@ import type { Signer } from './signer.js';
 export type AttestationFormat = Attestation['format'];
 
 export type ClaimResult =
-  | { status: 'claimed' }
+  /** `token` identifies this claim, so a late release cannot drop a successor's claim. */
+  | { status: 'claimed'; token: string }
   /** An active attestation for (image, policy, format) is already recorded. */
   | { status: 'exists'; attestation: Attestation }
   /** Another worker holds a live claim; try again after it (Pub/Sub redelivery does that). */
@@ -33,7 +34,12 @@ export interface AttestationLedger {
     leaseMs: number,
   ): Promise<ClaimResult>;
   /** Gives a claim back after a failure so a retry need not wait for the lease to run out. */
-  release(imageId: string, policyHash: string, format: AttestationFormat): Promise<void>;
+  release(
+    imageId: string,
+    policyHash: string,
+    format: AttestationFormat,
+    token: string,
+  ): Promise<void>;
   /** Atomically: re-checks the fresh record with `check`, appends the attestation, drops the claim. */
   record(
     imageId: string,
@@ -168,6 +174,7 @@ export function createAttestor(options: AttestorOptions): Attestor {
     work: () => Promise<FormatOutcome>,
   ): Promise<FormatOutcome> {
     const claim = await ledger.claim(image.id, policyHash, format, now, leaseMs);
+    let token: string;
     switch (claim.status) {
       case 'exists':
         return 'exists';
@@ -177,6 +184,7 @@ export function createAttestor(options: AttestorOptions): Attestor {
           details: { imageId: image.id, format, leaseUntil: claim.leaseUntil },
         });
       case 'claimed':
+        token = claim.token;
         break;
       default: {
         const never: never = claim;
@@ -186,7 +194,7 @@ export function createAttestor(options: AttestorOptions): Attestor {
     try {
       return await work();
     } catch (err) {
-      await ledger.release(image.id, policyHash, format).catch(() => undefined);
+      await ledger.release(image.id, policyHash, format, token).catch(() => undefined);
       throw err;
     }
   }

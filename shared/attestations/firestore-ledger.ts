@@ -1,5 +1,5 @@
 // AttestationLedger over the Firestore `images` collection: claims, records and revocations in transactions.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type {
   DocumentReference,
   DocumentSnapshot,
@@ -16,6 +16,7 @@ import type { AttestationFormat, AttestationLedger } from './attestor.js';
  * document so writers that replace the whole record through the ImageRecord schema cannot drop it.
  */
 const Claim = z.object({
+  token: z.string(),
   format: z.string(),
   policyHash: z.string(),
   claimedAt: z.string(),
@@ -97,18 +98,25 @@ export function firestoreAttestationLedger(options: {
             return { status: 'busy', leaseUntil: claim.data.leaseUntil } as const;
           }
         }
+        const token = randomUUID();
         tx.set(cref, {
+          token,
           format,
           policyHash,
           claimedAt: now.toISOString(),
           leaseUntil: new Date(now.getTime() + leaseMs).toISOString(),
         });
-        return { status: 'claimed' } as const;
+        return { status: 'claimed', token } as const;
       });
     },
 
-    async release(imageId, policyHash, format) {
-      await claimRef(imageId, policyHash, format).delete();
+    async release(imageId, policyHash, format, token) {
+      const cref = claimRef(imageId, policyHash, format);
+      await db.runTransaction(async (tx) => {
+        const snap = await tx.get(cref);
+        const claim = Claim.safeParse(snap.data());
+        if (claim.success && claim.data.token === token) tx.delete(cref);
+      });
     },
 
     record(imageId, attestation, check) {

@@ -258,3 +258,24 @@ export function kmsSigner(options: {
     },
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Choosing one (CLEARANCE_SIGNER=kms|local)
+
+export type SignerConfig =
+  | { kind: 'kms'; keyVersionName: string; clientOptions?: KmsClientOptions }
+  /** Path of the PEM key; created on first use (the local stack keeps it under .clearance/). */
+  | { kind: 'local'; path: string };
+
+export async function createSigner(config: SignerConfig): Promise<Signer> {
+  switch (config.kind) {
+    case 'kms':
+      return kmsSigner(config);
+    case 'local':
+      return loadOrCreateLocalKey(config.path);
+    default: {
+      const never: never = config;
+      throw new ClearanceError('invalid-config', `unknown signer ${JSON.stringify(never)}`);
+    }
+  }
+}

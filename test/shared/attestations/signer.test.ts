@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { crc32c } from '@aws-crypto/crc32c';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  createSigner,
   int64Value,
   type KmsAsymmetricSignRequest,
   type KmsAsymmetricSignResponse,
@@ -84,6 +85,14 @@ describe('local signer', () => {
     expect(await readFile(path, 'utf8')).toContain('BEGIN EC PRIVATE KEY');
     const signer = await loadOrCreateLocalKey(path);
     expect(signer.keyId).toMatch(/^local:sha256:[a-f0-9]{64}$/);
+  });
+
+  it('is what createSigner builds for kind "local"', async () => {
+    const path = join(dir, 'cfg.pem');
+    const signer = await createSigner({ kind: 'local', path });
+    expect(signer.keyId).toBe((await loadOrCreateLocalKey(path)).keyId);
+    const kms = await createSigner({ kind: 'kms', keyVersionName: KEY_VERSION });
+    expect(kms.keyId).toBe(`//cloudkms.googleapis.com/v1/${KEY_VERSION}`);
   });
 
   it('surfaces an unreadable existing key file instead of replacing it', async () => {

@@ -16,21 +16,20 @@ export interface GrafeasClientOptions {
   logger?: Logger;
 }
 
-/** Client options for a local endpoint: REST fallback over http with a fixed-token auth client. */
-export async function localClientOptions(
-  endpoint: string,
-  token = 'local-token',
-): Promise<Record<string, unknown>> {
+/**
+ * Client options for a local endpoint: REST fallback over http with a fixed token. The Container
+ * Analysis client runs on google-gax 4, which spreads `getRequestHeaders()` into a plain object; a
+ * google-auth-library 10 client returns `Headers` there (spreading to nothing), so a minimal auth
+ * object returning a plain record stands in.
+ */
+export function localClientOptions(endpoint: string, token = 'local-token'): Record<string, unknown> {
   const url = new URL(endpoint);
-  const { OAuth2Client } = await import('google-auth-library');
-  const authClient = new OAuth2Client();
-  authClient.setCredentials({ access_token: token, expiry_date: Date.now() + 365 * 86_400_000 });
   return {
     fallback: true,
     apiEndpoint: url.hostname,
     port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
     protocol: url.protocol.replace(':', ''),
-    authClient,
+    auth: { getRequestHeaders: async () => ({ Authorization: `Bearer ${token}` }) },
   };
 }
 

@@ -4,6 +4,7 @@ import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type AlertInput, decodeAlertMessage, publishAlert } from '../../../shared/alerts/alert.js';
 import { type ChatSender, fetchChatSender } from '../../../shared/alerts/delivery.js';
+import { createNotifier, handleAlertMessage } from '../../../shared/alerts/index.js';
 import {
   type AlertDoc,
   alertDocId,
@@ -507,6 +508,42 @@ describeWithEmulators('Notifier against the Firestore emulator and local chat we
     } finally {
       await pubsub.close();
     }
+  });
+
+  it('handleAlertMessage: a base64 push body is delivered; a malformed one is rejected with its issues', async () => {
+    const chat = server.chatUrl('wiredAAA');
+    secretsUsed.push(chat.url, chat.key, chat.token);
+    env.CHAT_wired = chat.url;
+    const clock = fixedClock(START);
+    serverNow = () => clock.now().getTime();
+    const notifier = createNotifier({
+      db,
+      logger,
+      clock,
+      secrets: secretSource({ env: envSecretSource(env) }),
+      routingDocument: [
+        'teams:',
+        '  payments:',
+        '    channels:',
+        '      - { kind: google-chat, secret: "env:CHAT_wired", space: chat-wired }',
+        'rules:',
+        '  - { repositories: ["us-docker.pkg.dev/acme-prod/**"], team: payments }',
+      ].join('\n'),
+    });
+    const data = Buffer.from(JSON.stringify(deniedAlert())).toString('base64');
+    const ok = await handleAlertMessage(notifier, data, 'push-1', logger);
+    expect(ok).toMatchObject({ outcome: 'handled', results: [{ status: 'delivered' }] });
+    expect(server.acceptedOn('/v1/spaces/wiredAAA/messages')).toHaveLength(1);
+
+    const bad = Buffer.from(JSON.stringify({ type: 'image-denied', image: {} })).toString('base64');
+    const rejected = await handleAlertMessage(notifier, bad, 'push-2', logger);
+    expect(rejected).toMatchObject({ outcome: 'rejected' });
+    expect((rejected as { issues: string[] }).issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^image\.digest: /),
+        expect.stringMatching(/^environment: /),
+      ]),
+    );
   });
 
   it('no webhook URL or secret part appears in any captured log line or alert record', async () => {

@@ -464,6 +464,66 @@ describeWithEmulators('Notifier against the Firestore emulator and local chat we
     expect((await r.notifier.handle(alerts[1], 'd-1'))[0].status).toBe('duplicate');
   });
 
+  it('one space failing does not resend to the other: the redelivery only retries what is still pending', async () => {
+    const r = rig('partial', { notifier: { maxWaitMs: 5_000 } });
+    server.script(r.chatPath, [{ status: 503, headers: { 'retry-after': '30' } }]);
+    const err = await r.notifier.handle(deniedAlert(), 'msg-1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientError);
+    expect(server.acceptedOn(r.slackPath)).toHaveLength(1);
+    expect(server.acceptedOn(r.chatPath)).toHaveLength(0);
+    const pending = await alertDoc('chat-partial', deniedAlert());
+    expect(pending).toMatchObject({ status: 'pending', attempts: 1, lastError: 'HTTP 503' });
+    expect(pending.notBeforeMs).toBe(Date.parse(START) + 30_000);
+
+    // Redelivered too early: still waiting for Retry-After, nothing is sent.
+    r.clock.advance(10_000);
+    await expect(r.notifier.handle(deniedAlert(), 'msg-1')).rejects.toBeInstanceOf(TransientError);
+    expect(requestsOn(r.chatPath)).toHaveLength(1);
+
+    r.clock.advance(20_000);
+    const res = await r.notifier.handle(deniedAlert(), 'msg-1');
+    expect(res.map((x) => [x.space, x.status])).toEqual([
+      ['chat-partial', 'delivered'],
+      ['slack-partial', 'duplicate'],
+    ]);
+    expect(server.acceptedOn(r.chatPath)).toHaveLength(1);
+    expect(server.acceptedOn(r.slackPath)).toHaveLength(1);
+    expect((await alertDoc('chat-partial', deniedAlert())).attempts).toBe(2);
+  });
+
+  it('a digest run killed after the webhook accepted it is resumed by the next flush: exactly one duplicate digest', async () => {
+    const r = rig('digestcrash', { slack: false, digestMinutes: 15 });
+    for (let i = 0; i < 3; i++) {
+      await r.notifier.handle(
+        deniedAlert({ image: { ...deniedAlert().image, digest: digestFor(300 + i) } } as never),
+        `dc-${i}`,
+      );
+    }
+    const real = r.options.sender;
+    const dying = r.renew({
+      sender: {
+        async send(url, body) {
+          await real.send(url, body);
+          throw new Error('process killed');
+        },
+      } satisfies ChatSender,
+    });
+    await expect(dying.flushDigests()).rejects.toThrow(/process killed/);
+    expect(server.acceptedOn(r.chatPath)).toHaveLength(1);
+
+    await r.notifier.flushDigests();
+    expect(server.acceptedOn(r.chatPath)).toHaveLength(1);
+    r.clock.advance(120_001);
+    await r.notifier.flushDigests();
+    const got = server.acceptedOn(r.chatPath);
+    expect(got).toHaveLength(2);
+    expect(got[1].body).toEqual(got[0].body);
+    expect(got[0].body.text).toBe('3 Clearance alerts');
+    r.clock.advance(120_001);
+    await r.notifier.flushDigests();
+    expect(server.acceptedOn(r.chatPath)).toHaveLength(2);
+  });
+
   it('a missing webhook secret dead-letters the alert with a reason naming the reference', async () => {
     const r = rig('nosecret', { slack: false });
     delete env.CHAT_nosecret;

@@ -392,6 +392,7 @@ export function googleChatMessage(alert: Alert): GoogleChatMessage {
       if (v.list.total > shown.length)
         widgets.push(decorated('', andMore(v.list.total - shown.length)));
     }
+    widgets.push(decorated('', v.footer, textMax));
     widgets.push(...chatButtons(v.buttons));
     return {
       text: truncate(`${v.title}: ${v.summary}`, textMax * 2),

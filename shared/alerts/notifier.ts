@@ -369,17 +369,24 @@ export class Notifier {
     const body = this.render(doc);
     const limits = this.o.limits[doc.channelKind];
     let attempts = doc.attempts;
-    let waited = 0;
+    // Measured on the clock, so time spent in slow sends counts too and the lease outlives the loop.
+    const startedAt = this.nowMs();
+    const elapsed = () => this.nowMs() - startedAt;
     for (;;) {
       const token = await this.buckets.take(doc.space, this.nowMs(), limits);
       if (!token.granted) {
-        if (waited + token.waitMs > this.o.maxWaitMs) {
-          await this.release(ref, leaseId, attempts, 'waiting for a rate-limit token', 0);
+        if (elapsed() + token.waitMs > this.o.maxWaitMs) {
+          await this.release(
+            ref,
+            leaseId,
+            attempts,
+            'waiting for a rate-limit token',
+            this.nowMs() + token.waitMs,
+          );
           log.info('alert deferred: space rate limit', { ...fields, waitMs: token.waitMs });
           throw new TransientError(`space ${doc.space} is rate limited; alert kept pending`);
         }
         await this.o.sleep(token.waitMs);
-        waited += token.waitMs;
         continue;
       }
       const out = await this.o.sender.send(url, body);
@@ -408,7 +415,7 @@ export class Notifier {
             reason: out.reason,
             delayMs: delay,
           });
-          if (waited + delay > this.o.maxWaitMs) {
+          if (elapsed() + delay > this.o.maxWaitMs) {
             await this.release(ref, leaseId, attempts, out.reason, this.nowMs() + delay);
             throw new TransientError(
               `webhook for ${doc.space} failed (${out.reason}); kept pending`,
@@ -421,7 +428,6 @@ export class Notifier {
             updatedAt: this.o.clock.now().toISOString(),
           });
           await this.o.sleep(delay);
-          waited += delay;
           break;
         }
         default: {

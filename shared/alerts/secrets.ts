@@ -87,6 +87,14 @@ export interface SecretManagerClientLike {
 
 /** gRPC codes that no retry will fix: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION, UNAUTHENTICATED. */
 const FINAL_GRPC = new Set([3, 5, 7, 9, 16]);
+/** The same over the REST fallback, where the client reports the HTTP status instead. */
+const FINAL_HTTP = new Set([400, 401, 403, 404]);
+
+function isFinalSecretError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'number') return false;
+  return code < 100 ? FINAL_GRPC.has(code) : FINAL_HTTP.has(code);
+}
 
 /**
  * Secret Manager, with values cached for `ttlMs` (so `versions/latest` picks up a rotated URL
@@ -120,8 +128,8 @@ export function secretManagerSource(
     try {
       [response] = await c.accessSecretVersion({ name });
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === 'number' && FINAL_GRPC.has(code)) {
+      if (isFinalSecretError(err)) {
+        const code = (err as { code: number }).code;
         throw new ClearanceError('invalid-config', `secret ${name} cannot be read (code ${code})`, {
           cause: err,
         });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAlert } from '../../../shared/alerts/alert.js';
 import { parseRoutingDocument, routeAlert } from '../../../shared/alerts/routing.js';
@@ -118,5 +119,18 @@ describe('routing document', () => {
 
   it('reports a YAML syntax error as invalid config', () => {
     expect(() => parseRoutingDocument('teams: [unclosed')).toThrow(/not valid YAML or JSON/);
+  });
+});
+
+describe('the routing example in ALERTS.md', () => {
+  it('parses and routes as the text says', () => {
+    const md = readFileSync(new URL('../../../shared/alerts/ALERTS.md', import.meta.url), 'utf8');
+    const yaml = md.match(/```yaml\n([\s\S]*?)```/)?.[1];
+    expect(yaml).toBeDefined();
+    const doc = parseRoutingDocument(yaml as string);
+    expect(routeAlert(doc, alertFor('acme-prod/payments/api')).team).toBe('payments');
+    expect(routeAlert(doc, alertFor('acme-prod/search/api')).team).toBe('platform');
+    expect(routeAlert(doc, alertFor('x/y', { owner: 'payments' })).via).toBe('label');
+    expect(routeAlert(doc, alertFor('x/y')).channels.map((c) => c.space)).toEqual(['security']);
   });
 });

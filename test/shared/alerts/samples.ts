@@ -5,9 +5,9 @@ export const DIGEST_A = `sha256:${'a'.repeat(64)}`;
 export const DIGEST_B = `sha256:${'b'.repeat(64)}`;
 export const DIGEST_C = `sha256:${'c'.repeat(64)}`;
 
-/** A digest that differs per n, so n alerts are n different images. */
+/** A digest that differs per n (in its first 12 hex digits too), so n alerts are n different images. */
 export function digestFor(n: number): string {
-  return `sha256:${n.toString(16).padStart(64, '0')}`;
+  return `sha256:${n.toString(16).padStart(12, '0')}${'e'.repeat(52)}`;
 }
 
 const image = {

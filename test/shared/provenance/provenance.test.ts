@@ -258,6 +258,18 @@ describe('Cloud Build BUILD occurrences', () => {
     expect(err.message).toMatch(/resourceUri: a BUILD occurrence needs a resourceUri/);
   });
 
+  it('ca-list-occurrences-attestation.json: rejected, an ATTESTATION occurrence is not build provenance', () => {
+    const occ = fixture<{ occurrences: Json[] }>(
+      'containeranalysis/ca-list-occurrences-attestation.json',
+    ).occurrences[0];
+    expect(thrown(() => provenanceFromBuildOccurrence(occ)).message).toMatch(
+      /^invalid BUILD occurrence: build: /,
+    );
+    expect(thrown(() => provenanceFromBuildOccurrence({ ...occ, build: {} })).message).toMatch(
+      /kind is ATTESTATION/,
+    );
+  });
+
   it('rejects an occurrence whose resource URI is not an image digest, or with no provenance', () => {
     const occ = buildOccurrence('containeranalysis/ca-build-occurrence-slsa-v0.1-cloudbuild.json');
     expect(

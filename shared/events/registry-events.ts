@@ -5,8 +5,9 @@ import { parseInput } from '../findings/parse-input.js';
 import {
   DOCKER_HUB,
   isDigest,
+  isValidTag,
+  looksLikeHost,
   normaliseRegistry,
-  parseImageRef,
   validateRepository,
 } from '../image-ref/image-ref.js';
 import type { RegistryEvent } from './gcr-event.js';
@@ -40,12 +41,26 @@ function imageName(
   where: string,
 ): { registry: string; repository: string } {
   const reg = normaliseRegistry(registry);
+  if (!looksLikeHost(reg)) {
+    // A bare name (e.g. a compose service "registry") cannot be told from a Docker Hub namespace.
+    throw new InvalidInputError(
+      `${where}: registry host ${JSON.stringify(reg)} needs a '.' or ':' or to be localhost (configure the registry host)`,
+    );
+  }
   validateRepository(repository, `${where}: ${registry}/${repository}`);
   return {
     registry: reg,
     repository:
       reg === DOCKER_HUB && !repository.includes('/') ? `library/${repository}` : repository,
   };
+}
+
+function checkTag(tag: string, where: string): void {
+  if (!isValidTag(tag)) {
+    throw new InvalidInputError(
+      `${where}: invalid tag ${JSON.stringify(tag.slice(0, 140))} (a word character, then up to 127 of [A-Za-z0-9_.-])`,
+    );
+  }
 }
 
 function isoTime(value: string | number | undefined): string | undefined {
@@ -107,7 +122,7 @@ export function normaliseDistribution(
     const digest = e.target.digest ?? null;
     if (digest !== null) parseInput(Digest, digest, `${where}.target.digest`);
     const tag = e.target.tag ?? null;
-    if (tag !== null) parseImageRef(`${name.registry}/${name.repository}:${tag}`);
+    if (tag !== null) checkTag(tag, where);
     if (digest === null && tag === null) {
       throw new InvalidInputError(`${where}: target has neither digest nor tag`);
     }
@@ -242,7 +257,7 @@ export function normaliseHarbor(body: unknown, options: WebhookOptions = {}): Ha
     const where = `Harbor webhook event_data.resources.${i}`;
     const name = imageName(harborRegistry(r.resource_url, options, where), repoName, where);
     const tag = r.tag ? r.tag : null;
-    if (tag !== null) parseImageRef(`${name.registry}/${name.repository}:${tag}`);
+    if (tag !== null) checkTag(tag, where);
     if (!r.digest && tag === null) throw new InvalidInputError(`${where}: neither digest nor tag`);
     const event: RegistryEvent = {
       action,
@@ -311,7 +326,7 @@ export function normaliseGithubPackage(
   if (!digest) throw new InvalidInputError(`${where}: no image digest in package_version`);
   parseInput(Digest, digest, `${where} digest`);
   const tag = tagInfo?.name ? tagInfo.name : null;
-  if (tag !== null) parseImageRef(`${name.registry}/${name.repository}:${tag}`);
+  if (tag !== null) checkTag(tag, where);
   const event: RegistryEvent = { action: 'push', ...name, digest, tag, source: 'github' };
   if (options.deliveryId !== undefined) event.eventId = options.deliveryId;
   const at = isoTime(version?.updated_at);

@@ -29,7 +29,7 @@ const CosignVulnPredicate = z.object({
   scanner: z.object({
     uri: z.string().max(2000).nullish(),
     version: z.string().max(200).nullish(),
-    result: z.unknown(),
+    result: z.unknown().optional(),
   }),
   metadata: z
     .object({ scanStartedOn: z.string().nullish(), scanFinishedOn: z.string().nullish() })

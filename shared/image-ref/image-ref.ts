@@ -80,6 +80,11 @@ export function isDigest(s: unknown): s is string {
   return typeof s === 'string' && s.length <= 7 + 128 && digestProblem(s) === null;
 }
 
+/** Whether `tag` fits the tag grammar: a word character, then up to 127 of [A-Za-z0-9_.-]. */
+export function isValidTag(tag: unknown): boolean {
+  return typeof tag === 'string' && TAG_RE.test(tag);
+}
+
 /** Validates host[:port] and returns it lower-cased with Docker Hub's aliases folded into docker.io. */
 export function normaliseRegistry(host: string, input: string = host): string {
   if (host.length === 0) fail(input, 'registry host is empty');
@@ -146,8 +151,8 @@ export function validateRepository(repository: string, input: string = repositor
   return repository;
 }
 
-/** Whether `host` would be read as a registry host when it leads a reference (docker's rule). */
-function looksLikeHost(first: string): boolean {
+/** Whether `first` would be read as a registry host when it leads a reference (docker's rule). */
+export function looksLikeHost(first: string): boolean {
   return (
     first.includes('.') ||
     first.includes(':') ||

@@ -349,3 +349,38 @@ describe('GitHub package events', () => {
     expect(thrown(() => normaliseGithubPackage(body)).message).toMatch(/no image digest/);
   });
 });
+
+describe('registry hosts and tags in webhooks', () => {
+  const push = (tag?: string) => ({
+    events: [
+      {
+        action: 'push',
+        target: {
+          mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+          digest: `sha256:${'5'.repeat(64)}`,
+          repository: 'team/app',
+          ...(tag === undefined ? {} : { tag }),
+        },
+        request: { host: 'registry' },
+      },
+    ],
+  });
+
+  it('refuses a bare host name that would read as a Docker Hub namespace', () => {
+    expect(thrown(() => normaliseDistribution(push())).message).toMatch(
+      /registry host "registry" needs a '\.' or ':'/,
+    );
+    expect(normaliseDistribution(push(), { registry: 'registry:5000' })[0]?.registry).toBe(
+      'registry:5000',
+    );
+  });
+
+  it('refuses a tag outside the tag grammar', () => {
+    expect(
+      thrown(() => normaliseDistribution(push('-bad'), { registry: 'localhost:5000' })).message,
+    ).toMatch(/invalid tag "-bad"/);
+    expect(normaliseDistribution(push('v1.2_rc-3'), { registry: 'localhost:5000' })[0]?.tag).toBe(
+      'v1.2_rc-3',
+    );
+  });
+});

@@ -210,6 +210,15 @@ describe('DISCOVERY occurrences', () => {
     ).toMatch(/lower-case hex/);
   });
 
+  it('the debian12 gcloud output is rejected too: its digest was cut to "deadbeef" + 34 zeros', () => {
+    const d = fixture<DescribeOutput>(
+      'containeranalysis/gcloud-describe-vulns-discovery-debian12.json',
+    );
+    expect(
+      thrown(() => parseDiscoveryOccurrence(d.discovery_summary.discovery[0])).message,
+    ).toMatch(/got 42/);
+  });
+
   const withStatus = (status: string, extra: Json = {}) => {
     const d = fixture<Json>('containeranalysis/ca-occurrence-discovery.derived.json');
     d.resourceUri = `https://us-docker.pkg.dev/p/r/i@${REAL_DIGEST}`;

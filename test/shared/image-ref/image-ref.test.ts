@@ -11,6 +11,7 @@ import {
   parseResourceUri,
   resourceUri,
 } from '../../../shared/image-ref/image-ref.js';
+import { fixture } from '../real-world-fixtures.js';
 
 const D = `sha256:${'a1'.repeat(32)}`;
 const D512 = `sha512:${'0f'.repeat(64)}`;
@@ -242,5 +243,72 @@ describe('resource URIs', () => {
     expect(() => parseResourceUri('https://gcr.io/project/image@sha256:foo')).toThrow(
       /lower-case hex/,
     );
+  });
+});
+
+describe('references found in the real-world fixtures', () => {
+  type Pod = {
+    request: {
+      object: {
+        spec: { containers: Array<{ image: string }>; initContainers?: Array<{ image: string }> };
+      };
+    };
+  };
+
+  it('AdmissionReview pods: a digest-pinned Docker Hub image and a bare "nginx"', () => {
+    const pod = fixture<Pod>('k8s/admissionreview-v1-pod-create-initcontainer.json');
+    const spec = pod.request.object.spec;
+    const images = [...spec.containers, ...(spec.initContainers ?? [])].map((c) =>
+      parseImageRef(c.image),
+    );
+    expect(images).toEqual([
+      {
+        registry: 'docker.io',
+        repository: 'securesystemsengineering/charlie-image',
+        tag: null,
+        digest: 'sha256:91ac9b26df583762234c1cdb2fc930364754ccc59bc752a2bfe298d2ea68f9ff',
+        name: 'docker.io/securesystemsengineering/charlie-image',
+      },
+      {
+        registry: 'docker.io',
+        repository: 'library/nginx',
+        tag: null,
+        digest: null,
+        name: 'docker.io/library/nginx',
+      },
+    ]);
+    const single = fixture<Pod>('k8s/admissionreview-v1-pod-create.json');
+    expect(parseImageRef(single.request.object.spec.containers[0]?.image ?? '').digest).toBe(
+      'sha256:91ac9b26df583762234c1cdb2fc930364754ccc59bc752a2bfe298d2ea68f9ff',
+    );
+  });
+
+  it.each([
+    'binauthz/binauthz-simple-signing-payload-hello-app.json',
+    'binauthz/binauthz-simple-signing-payload.json',
+  ])('%s: docker-reference + docker-manifest-digest make a resource URI', (file) => {
+    type Payload = {
+      critical: {
+        identity: { 'docker-reference': string };
+        image: { 'docker-manifest-digest': string };
+      };
+    };
+    const p = fixture<Payload>(file).critical;
+    const ref = parseImageRef(
+      `${p.identity['docker-reference']}@${p.image['docker-manifest-digest']}`,
+    );
+    expect(ref.registry).toBe('gcr.io');
+    expect(ref.name).toBe(p.identity['docker-reference']);
+    expect(parseResourceUri(resourceUri(ref))).toEqual(ref);
+  });
+
+  it('ca-list-occurrences-attestation.json: its resourceUri is the older form without https://', () => {
+    type List = { occurrences: Array<{ resourceUri: string }> };
+    const uri =
+      fixture<List>('containeranalysis/ca-list-occurrences-attestation.json').occurrences[0]
+        ?.resourceUri ?? '';
+    const ref = parseResourceUri(uri);
+    expect(ref.name).toBe('us-docker.pkg.dev/bendory-20221007-a/my-repo/true');
+    expect(resourceUri(ref)).toBe(`https://${uri}`);
   });
 });

@@ -3,6 +3,7 @@ import type { PubSub } from '@google-cloud/pubsub';
 import type { Alert } from '../alerts/alert.js';
 import { type Finding, severityRank } from '../findings/finding.js';
 import type { ImageRecord } from '../ledger/image-record.js';
+import { expiryInstant, type Policy } from '../policy/policy.js';
 
 /** What attestImage receives: the image to (re)consider; it reads the ledger for the rest. */
 export interface VerdictMessage {
@@ -53,6 +54,7 @@ export function computeEffects(
   next: ImageRecord,
   findings: readonly Finding[] | null,
   now: Date,
+  policy?: Policy,
 ): Effect[] {
   const effects: Effect[] = [];
   const policyHash = Object.values(next.verdicts)[0]?.policyHash ?? null;
@@ -104,6 +106,7 @@ export function computeEffects(
       });
     }
   }
+  if (policy) effects.push(...expiringAlerts(previous, next, policy, now));
   if (changed)
     effects.unshift({
       kind: 'verdict',
@@ -124,6 +127,45 @@ export function computeEffects(
     });
   }
   return effects;
+}
+
+const EXPIRING = /^exception for (\S+) \(owner/;
+
+/** One alert per exception that newly shows as expiring soon on this image (the daily run finds them). */
+function expiringAlerts(previous: ImageRecord | null, next: ImageRecord, policy: Policy, now: Date): Effect[] {
+  const seen = new Set(
+    Object.values(previous?.verdicts ?? {}).flatMap((v) => v.reasons.filter((r) => r.ruleId === 'vulnerabilities.exception-expiring').map((r) => r.message)),
+  );
+  const out: Effect[] = [];
+  const sent = new Set<string>();
+  for (const [env, v] of Object.entries(next.verdicts)) {
+    for (const r of v.reasons) {
+      if (r.ruleId !== 'vulnerabilities.exception-expiring' || seen.has(r.message)) continue;
+      const id = EXPIRING.exec(r.message)?.[1];
+      const exception = [...(policy.rules.vulnerabilities?.allowedCves ?? []), ...Object.values(policy.environments).flatMap((e) => e.rules?.vulnerabilities?.allowedCves ?? [])].find((x) => x.id === id);
+      if (!id || !exception || sent.has(id)) continue;
+      sent.add(id);
+      out.push({
+        kind: 'alert',
+        alert: {
+          type: 'exception-expiring',
+          image: alertImage(next),
+          labels: next.labels,
+          detectedAt: now.toISOString(),
+          links: {},
+          environment: env,
+          exception: {
+            vulnerability: id,
+            reason: exception.reason,
+            owner: exception.owner,
+            expiresAt: new Date(expiryInstant(exception.expires) - 1).toISOString(),
+            ...(exception.scope?.repositories ? { scope: exception.scope.repositories.join(', ') } : {}),
+          },
+        } as Alert,
+      });
+    }
+  }
+  return out;
 }
 
 /** Publishes effects to their topics; throws on failure so the event is redelivered. */

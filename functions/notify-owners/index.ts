@@ -1,0 +1,32 @@
+// notifyOwners: the alerts topic → the owning team's Google Chat / Slack spaces (rate-limited, de-duplicated, never lost).
+import * as ff from '@google-cloud/functions-framework';
+import type { Notifier } from '../../shared/alerts/notifier.js';
+import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
+import type { Root } from '../../shared/runtime/root.js';
+
+function notifierOf(r: Root): Promise<Notifier | null> {
+  return r.lazy('notifier', async () => {
+    if (!r.config.routing) return null;
+    const { createNotifier } = await import('../../shared/alerts/index.js');
+    return createNotifier({ db: await r.firestore(), logger: r.logger, routingDocument: r.config.routing, clock: r.clock });
+  });
+}
+
+export const notifyOwners = pubsubFunction('alerts', async (msg, { root, logger }) => {
+  const notifier = await notifierOf(root);
+  if (!notifier) {
+    logger.warn('no routing document (CLEARANCE_ROUTING): alert not sent', { messageId: msg.messageId });
+    return;
+  }
+  // Cloud Scheduler publishes {action: flush} every minute: digests fold, stuck alerts go out.
+  if (msg.attributes.action === 'flush') {
+    await notifier.flushDigests();
+    await notifier.flushPending();
+    return;
+  }
+  const { decodeAlertMessage } = await import('../../shared/alerts/alert.js');
+  const results = await notifier.handle(decodeAlertMessage(msg.data), msg.messageId);
+  logger.info('alert handled', { results: results.map((r) => ({ space: r.space, status: r.status })) });
+});
+
+ff.cloudEvent('notifyOwners', notifyOwners);

@@ -1,6 +1,6 @@
 // Kubernetes AdmissionReview v1 and Gatekeeper external-data formats: parse requests, collect images, build responses.
 import { z } from 'zod';
-import { parseWith } from '../events/pubsub-message.js';
+import { parseInput } from '../findings/parse-input.js';
 import type { CheckAnswer } from './decide.js';
 
 export const BREAKGLASS_ANNOTATION = 'alpha.image-policy.k8s.io/break-glass';
@@ -87,7 +87,7 @@ export interface Workload {
 }
 
 export function parseAdmissionReview(body: unknown): Workload {
-  const review = parseWith(AdmissionReview, body, 'not an AdmissionReview v1');
+  const review = parseInput(AdmissionReview, body, 'AdmissionReview v1');
   const req = review.request;
   const obj = req.object ?? {};
   const kind = req.kind.kind;

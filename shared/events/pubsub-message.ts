@@ -1,6 +1,7 @@
 // Decodes the Pub/Sub CloudEvent that functions-framework hands a function into a checked message.
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
+import { issuesOf } from '../findings/parse-input.js';
 
 export const PUBSUB_EVENT_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
 
@@ -54,7 +55,7 @@ export function decodePubSubEvent(
   if (!parsed.success) {
     throw new InvalidInputError('Pub/Sub event data is not a push envelope', {
       details: {
-        problems: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        issues: issuesOf(parsed.error),
       },
     });
   }
@@ -84,27 +85,4 @@ export function jsonOf(msg: Pick<PubSubMessage, 'data'>): unknown {
   } catch (err) {
     throw new InvalidInputError(`message data is not JSON: ${(err as Error).message}`);
   }
-}
-
-export function zodProblems(error: z.ZodError): { path: string; message: string }[] {
-  return error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
-}
-
-/** Parses with a schema, turning failures into InvalidInputError with every problem listed. */
-export function parseWith<T extends z.ZodType>(
-  schema: T,
-  value: unknown,
-  what: string,
-): z.infer<T> {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const problems = zodProblems(r.error);
-    throw new InvalidInputError(
-      `${what}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
-      {
-        details: { problems },
-      },
-    );
-  }
-  return r.data;
 }

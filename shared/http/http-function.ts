@@ -91,7 +91,9 @@ export function httpFunction(
       const message =
         status < 500 && err instanceof ClearanceError ? err.message : 'internal error';
       const problems =
-        status < 500 && err instanceof ClearanceError ? err.details?.problems : undefined;
+        status < 500 && err instanceof ClearanceError
+          ? (err.details?.issues ?? err.details?.problems)
+          : undefined;
       res
         .status(status)
         .json({ error: { code, message, requestId, ...(problems ? { problems } : {}) } });

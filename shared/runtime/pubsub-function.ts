@@ -24,9 +24,8 @@ export function ledgerOf(r: Root): Promise<FirestoreLedger> {
 }
 
 function problemsOf(err: unknown): { path: string; message: string }[] | undefined {
-  if (err instanceof ClearanceError && Array.isArray(err.details?.problems)) {
-    return err.details.problems as { path: string; message: string }[];
-  }
+  const list = err instanceof ClearanceError ? (err.details?.issues ?? err.details?.problems) : undefined;
+  if (Array.isArray(list)) return list as { path: string; message: string }[];
   return undefined;
 }
 

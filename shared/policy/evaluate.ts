@@ -13,7 +13,6 @@ import {
   type EffectiveRules,
   effectiveRules,
   environmentNames,
-  exceedsThreshold,
   expiryInstant,
   type Outcome,
   type Policy,
@@ -92,7 +91,10 @@ function listPatterns(patterns: readonly string[]): string {
 
 /** A finding after merging duplicates reported by several scanners. */
 interface MergedFinding {
+  /** Upper case, for matching. */
   id: string;
+  /** As the scanner wrote it, for messages (GHSA ids are mixed case). */
+  label: string;
   /** id first, then aliases; upper case, no duplicates. */
   ids: string[];
   package: string;
@@ -124,23 +126,40 @@ function withAliases(id: string, ids: readonly string[], aliases: readonly strin
  * union of aliases and fixed versions. Hot path (thousands of findings): keep allocations low.
  */
 function mergeFindings(findings: readonly Finding[]): MergedFinding[] {
-  const byKey = new Map<string, MergedFinding>();
+  // Keyed by id, then a short scan for package and version: cheaper than building a composite
+  // string key per finding, and ids are nearly unique.
+  const byId = new Map<string, MergedFinding | MergedFinding[]>();
+  const out: MergedFinding[] = [];
   for (const f of findings) {
     const id = f.id.toUpperCase();
-    const key = `${id}\u0000${f.package}\u0000${f.installedVersion}`;
     const fixable = f.fixState === 'fixed';
     const fixed = fixable && f.fixedVersion ? f.fixedVersion : null;
-    const prev = byKey.get(key);
+    const slot = byId.get(id);
+    let prev: MergedFinding | undefined;
+    if (slot !== undefined) {
+      if (Array.isArray(slot)) {
+        prev = slot.find(
+          (m) => m.package === f.package && m.installedVersion === f.installedVersion,
+        );
+      } else if (slot.package === f.package && slot.installedVersion === f.installedVersion) {
+        prev = slot;
+      }
+    }
     if (!prev) {
-      byKey.set(key, {
+      const merged: MergedFinding = {
         id,
+        label: f.id,
         ids: f.aliases.length === 0 ? [id] : withAliases(id, [], f.aliases),
         package: f.package,
         installedVersion: f.installedVersion,
         severity: f.severity,
         fixable,
         fixedVersions: fixed ? [fixed] : null,
-      });
+      };
+      out.push(merged);
+      if (slot === undefined) byId.set(id, merged);
+      else if (Array.isArray(slot)) slot.push(merged);
+      else byId.set(id, [slot, merged]);
       continue;
     }
     if (RANK[f.severity] > RANK[prev.severity]) prev.severity = f.severity;
@@ -148,7 +167,7 @@ function mergeFindings(findings: readonly Finding[]): MergedFinding[] {
     if (fixed) prev.fixedVersions = prev.fixedVersions ? [...prev.fixedVersions, fixed] : [fixed];
     if (f.aliases.length > 0) prev.ids = withAliases(id, prev.ids, f.aliases);
   }
-  return [...byKey.values()];
+  return out;
 }
 
 /** The highest version any scanner says fixes the finding (each list read as "fixed in any of"). */
@@ -268,7 +287,7 @@ function groupByPackage(findings: readonly MergedFinding[]): PackageGroup[] {
   // Worst first, then most findings, then name: what to fix first leads.
   return list.sort(
     (a, b) =>
-      severityRank(b.worst) - severityRank(a.worst) ||
+      RANK[b.worst] - RANK[a.worst] ||
       b.findings.length - a.findings.length ||
       cmp(a.package, b.package) ||
       cmp(a.installedVersion, b.installedVersion),
@@ -276,13 +295,38 @@ function groupByPackage(findings: readonly MergedFinding[]): PackageGroup[] {
 }
 
 function bySeverityThenId(a: MergedFinding, b: MergedFinding): number {
-  return severityRank(b.severity) - severityRank(a.severity) || cmp(a.id, b.id);
+  return RANK[b.severity] - RANK[a.severity] || cmp(a.id, b.id);
 }
 
 function quoteIds(findings: readonly MergedFinding[]): string {
-  const shown = findings.slice(0, MAX_IDS_IN_MESSAGE).map((f) => `${f.id} ${f.severity}`);
+  const shown = findings.slice(0, MAX_IDS_IN_MESSAGE).map((f) => `${f.label} ${f.severity}`);
   const more = findings.length - shown.length;
   return more > 0 ? `${shown.join(', ')}, +${more} more` : shown.join(', ');
+}
+
+/** The highest severity rank a threshold lets through (exceedsThreshold, precomputed for the hot loop). */
+function thresholdLimit(t: SeverityThreshold): number {
+  switch (t) {
+    case 'BLOCK_ALL':
+      return Number.NEGATIVE_INFINITY;
+    case 'ALLOW_ALL':
+      return Number.POSITIVE_INFINITY;
+    case 'MINIMAL':
+    case 'LOW':
+    case 'MEDIUM':
+    case 'HIGH':
+    case 'CRITICAL':
+      return RANK[t];
+    default: {
+      const never: never = t;
+      throw new Error(`unknown threshold ${String(never)}`);
+    }
+  }
+}
+
+/** The blocked id as a finding spelled it, when one used it as its primary id. */
+function blockedLabel(id: string, hits: readonly MergedFinding[]): string {
+  return hits.find((f) => f.id === id)?.label ?? id;
 }
 
 function thresholdText(t: SeverityThreshold): string {
@@ -463,6 +507,8 @@ function vulnerabilityReasons(
   const findings = findingsAfterVex(p, rule.vex);
   const blocked = new Set(rule.blockedCves);
   const exceptions = indexExceptions(rule.allowedCves, external);
+  const fixableLimit = thresholdLimit(rule.maximumFixableSeverity);
+  const unfixableLimit = thresholdLimit(rule.maximumUnfixableSeverity);
   const blockedHits = new Map<string, MergedFinding[]>();
   const failingFixable: MergedFinding[] = [];
   const failingUnfixable: MergedFinding[] = [];
@@ -477,8 +523,7 @@ function vulnerabilityReasons(
       else blockedHits.set(blockedId, [f]);
       continue;
     }
-    const threshold = f.fixable ? rule.maximumFixableSeverity : rule.maximumUnfixableSeverity;
-    if (!exceedsThreshold(f.severity, threshold)) continue;
+    if (RANK[f.severity] <= (f.fixable ? fixableLimit : unfixableLimit)) continue;
     let cover: IndexedException | null = null;
     const lapsed: IndexedException[] = [];
     if (exceptions.size > 0) {
@@ -522,7 +567,7 @@ function vulnerabilityReasons(
       reason(
         'vulnerabilities.blocked-cve',
         'deny',
-        `${id} is blocked by policy (in ${where})`,
+        `${blockedLabel(id, blockedHits.get(id) ?? [])} is blocked by policy (in ${where})`,
         fixes.length === hits.length && fixes.length > 0
           ? fixes.join('; ')
           : `remove the affected package or rebuild without it; a blocked CVE cannot be excepted (only a VEX not_affected statement clears it)`,
@@ -607,7 +652,7 @@ function severityReasons(
         ? `upgrade ${g.package} ${g.installedVersion} → ${g.fix} fixes ${plural(n, 'finding')}`
         : `upgrade ${g.package} to a fixed version`;
     } else {
-      remediation = `no fix available yet: rebuild without ${g.package}, or record a VEX not_affected statement or a time-bound exception (allowedCves) for ${g.findings[0].id}`;
+      remediation = `no fix available yet: rebuild without ${g.package}, or record a VEX not_affected statement or a time-bound exception (allowedCves) for ${g.findings[0].label}`;
     }
     reasons.push(reason(ruleId, 'deny', message, remediation));
   }

@@ -462,7 +462,8 @@ export function parsePolicy(text: string, format: PolicyFormat = 'yaml'): Policy
 /** Validates an already-decoded policy object (e.g. read from Firestore). */
 export function validatePolicy(value: unknown, locate: Located | null = null): Policy {
   const result = Policy.safeParse(value);
-  if (result.success) return result.data;
+  // Frozen: evaluation caches derived indexes per policy object, so a policy must never change.
+  if (result.success) return deepFreeze(result.data);
   const problems: PolicyProblem[] = [];
   for (const issue of result.error.issues) {
     if (issue.code === 'unrecognized_keys') {
@@ -480,6 +481,14 @@ export function validatePolicy(value: unknown, locate: Located | null = null): P
     }
   }
   throw invalid(problems);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** JSON with object keys sorted at every level and undefined members dropped. */

@@ -728,6 +728,21 @@ describe('evaluate: named cases', () => {
     expect(run(ex({ packages: ['libssl3'] }), { findings: [f] }).decision).toBe('deny');
   });
 
+  it('quotes advisory ids as the scanner spelled them', () => {
+    const f = finding({ id: 'GHSA-jfh8-c2jp-5v3q', severity: 'CRITICAL', package: 'log4j-core' });
+    const v = run(
+      {
+        vulnerabilities: { maximumUnfixableSeverity: 'HIGH', blockedCves: ['GHSA-JFH8-C2JP-5V3Q'] },
+      },
+      { findings: [f] },
+    );
+    expect(v.reasons.map((r) => r.message)).toEqual([
+      'GHSA-jfh8-c2jp-5v3q is blocked by policy (in log4j-core 3.0.11-1)',
+    ]);
+    const w = run({ vulnerabilities: { maximumUnfixableSeverity: 'HIGH' } }, { findings: [f] });
+    expect(w.reasons[0].message).toContain('GHSA-jfh8-c2jp-5v3q CRITICAL');
+  });
+
   it('never lets an exception lift a blocked CVE', () => {
     const v = run(
       {

@@ -5,6 +5,7 @@ import { ClearanceError } from '../../../shared/errors.js';
 import {
   canonicalJson,
   effectiveRules,
+  exceedsThreshold,
   expiryInstant,
   type PolicyProblem,
   parsePolicy,
@@ -252,6 +253,32 @@ describe('effectiveRules', () => {
 
   it('throws not-found for an environment the policy does not have', () => {
     expect(() => effectiveRules(p, 'staging')).toThrow(/no environment "staging"/);
+  });
+});
+
+describe('exceedsThreshold', () => {
+  it.each([
+    ['HIGH', 'MEDIUM', true],
+    ['MEDIUM', 'MEDIUM', false],
+    ['LOW', 'MEDIUM', false],
+    ['UNSPECIFIED', 'MINIMAL', false],
+    ['UNSPECIFIED', 'BLOCK_ALL', true],
+    ['CRITICAL', 'CRITICAL', false],
+    ['CRITICAL', 'ALLOW_ALL', false],
+  ] as const)('%s over %s → %s', (severity, threshold, expected) => {
+    expect(exceedsThreshold(severity, threshold)).toBe(expected);
+  });
+});
+
+describe('parsed policies are immutable', () => {
+  it('refuses changes, so caches keyed on the policy object cannot go stale', () => {
+    const p = parsePolicy(DOC_EXAMPLE);
+    expect(() => {
+      (p.environments.prod as { mode: string }).mode = 'dryrun';
+    }).toThrow(TypeError);
+    expect(() => {
+      (p.rules.trustedRepositories as string[]).push('**');
+    }).toThrow(TypeError);
   });
 });
 

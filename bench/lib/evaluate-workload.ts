@@ -1,6 +1,5 @@
 // Deterministic synthetic workloads for the evaluation benchmark: images, findings, exceptions, VEX.
 import type { Finding, Severity, VexStatement } from '../../shared/findings/finding.js';
-import { SEVERITIES } from '../../shared/findings/finding.js';
 import { ImageRecord } from '../../shared/ledger/image-record.js';
 import type { CveExceptionInput, Policy } from '../../shared/policy/policy.js';
 import { parsePolicy } from '../../shared/policy/policy.js';
@@ -69,7 +68,7 @@ export function syntheticImage(rand: () => number, index: number, now: Date): Im
 }
 
 export function syntheticFindings(rand: () => number, count: number, packages: number): Finding[] {
-  const weights: Severity[] = [
+  const SEVERITY_MIX: readonly Severity[] = [
     'MINIMAL',
     'LOW',
     'LOW',

@@ -163,6 +163,8 @@ function mergeFindings(findings: readonly Finding[]): MergedFinding[] {
       continue;
     }
     if (RANK[f.severity] > RANK[prev.severity]) prev.severity = f.severity;
+    // Spellings may differ only in case; the smallest wins so input order never shows.
+    if (f.id < prev.label) prev.label = f.id;
     prev.fixable = prev.fixable || fixable;
     if (fixed) prev.fixedVersions = prev.fixedVersions ? [...prev.fixedVersions, fixed] : [fixed];
     if (f.aliases.length > 0) prev.ids = withAliases(id, prev.ids, f.aliases);
@@ -326,7 +328,9 @@ function thresholdLimit(t: SeverityThreshold): number {
 
 /** The blocked id as a finding spelled it, when one used it as its primary id. */
 function blockedLabel(id: string, hits: readonly MergedFinding[]): string {
-  return hits.find((f) => f.id === id)?.label ?? id;
+  let label: string | null = null;
+  for (const f of hits) if (f.id === id && (label === null || f.label < label)) label = f.label;
+  return label ?? id;
 }
 
 function thresholdText(t: SeverityThreshold): string {

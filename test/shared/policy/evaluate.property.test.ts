@@ -19,12 +19,14 @@ import {
 } from '../../../shared/policy/policy.js';
 import { DIGEST, image, NOW } from './helpers.js';
 
+// Two spellings of one GHSA id: matching is case-insensitive and output must not depend on which came first.
 const IDS = [
   'CVE-2024-0001',
   'CVE-2024-0002',
   'CVE-2024-0003',
   'CVE-2005-2541',
   'GHSA-aaaa-bbbb-cccc',
+  'ghsa-aaaa-bbbb-cccc',
 ];
 const PACKAGES = ['openssl', 'zlib1g', 'tar', 'libc6'];
 const OTHER_DIGEST = `sha256:${'f'.repeat(64)}`;

@@ -90,10 +90,7 @@ export function syntheticFindings(rand: () => number, count: number, packages: n
       installedVersion: `1.${i % 9}.0-1`,
       fixedVersion: fixed ? `1.${i % 9}.${1 + Math.floor(rand() * 5)}-1` : null,
       fixState: fixed ? 'fixed' : pick(rand, ['not-fixed', 'wont-fix', 'unknown'] as const),
-      severity: pick(
-        rand,
-        weights.filter((s) => SEVERITIES.includes(s)),
-      ),
+      severity: pick(rand, SEVERITY_MIX),
       cvss: null,
       source: 'container-analysis',
       description: null,

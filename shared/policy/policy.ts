@@ -301,6 +301,9 @@ export interface PolicyProblem {
   column?: number;
 }
 
+/** A policy is a few kilobytes; anything near this is a mistake or an attack on the parser. */
+export const MAX_POLICY_CHARS = 1_048_576;
+
 export const POLICY_FORMATS = ['yaml', 'json'] as const;
 export type PolicyFormat = (typeof POLICY_FORMATS)[number];
 
@@ -454,6 +457,14 @@ function readSource(
  * throws ClearanceError('invalid-policy') with `details.problems` listing all of them.
  */
 export function parsePolicy(text: string, format: PolicyFormat = 'yaml'): Policy {
+  if (text.length > MAX_POLICY_CHARS) {
+    throw invalid([
+      {
+        path: '',
+        message: `policy is ${text.length} characters; the limit is ${MAX_POLICY_CHARS}`,
+      },
+    ]);
+  }
   const source = readSource(text, format);
   if ('problems' in source) throw invalid(source.problems);
   return validatePolicy(source.value, source.locate);

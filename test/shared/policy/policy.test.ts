@@ -7,6 +7,7 @@ import {
   effectiveRules,
   exceedsThreshold,
   expiryInstant,
+  MAX_POLICY_CHARS,
   type PolicyProblem,
   parsePolicy,
   policyHash,
@@ -168,6 +169,23 @@ describe('parsePolicy', () => {
         (p) => p.message,
       ),
     ).toEqual(['declare at least one environment']);
+  });
+
+  it('refuses an oversized document before parsing it', () => {
+    const huge = `apiVersion: clearance/v1\n# ${'x'.repeat(MAX_POLICY_CHARS)}\nenvironments: {prod: {}}`;
+    expect(problemsOf(() => parsePolicy(huge))[0].message).toMatch(/the limit is 1048576/);
+  });
+
+  it('refuses a stream of several YAML documents', () => {
+    const problems = problemsOf(() =>
+      parsePolicy(
+        'apiVersion: clearance/v1\nenvironments: {prod: {}}\n---\napiVersion: clearance/v1\n',
+      ),
+    );
+    expect(problems[0]).toMatchObject({
+      line: 3,
+      message: expect.stringMatching(/^YAML syntax: /),
+    });
   });
 
   it('bounds YAML alias expansion', () => {

@@ -13,7 +13,6 @@ import {
   type EffectiveRules,
   effectiveRules,
   environmentNames,
-  exceedsThreshold,
   expiryInstant,
   type Outcome,
   type Policy,
@@ -92,55 +91,96 @@ function listPatterns(patterns: readonly string[]): string {
 
 /** A finding after merging duplicates reported by several scanners. */
 interface MergedFinding {
+  /** Upper case, for matching. */
   id: string;
-  /** id and aliases, upper case. */
+  /** As the scanner wrote it, for messages (GHSA ids are mixed case). */
+  label: string;
+  /** id first, then aliases; upper case, no duplicates. */
   ids: string[];
-  aliases: string[];
   package: string;
   installedVersion: string;
   severity: Severity;
   fixable: boolean;
-  /** The version a remediation hint should suggest, or null. */
-  fix: string | null;
+  /** Fixed versions as the scanners wrote them; resolved to a hint only for failing findings. */
+  fixedVersions: string[] | null;
 }
 
-function mergeKey(f: Pick<Finding, 'id' | 'package' | 'installedVersion'>): string {
-  return `${f.id.toUpperCase()}\u0000${f.package}\u0000${f.installedVersion}`;
+const RANK: Readonly<Record<Severity, number>> = {
+  UNSPECIFIED: severityRank('UNSPECIFIED'),
+  MINIMAL: severityRank('MINIMAL'),
+  LOW: severityRank('LOW'),
+  MEDIUM: severityRank('MEDIUM'),
+  HIGH: severityRank('HIGH'),
+  CRITICAL: severityRank('CRITICAL'),
+};
+
+function withAliases(id: string, ids: readonly string[], aliases: readonly string[]): string[] {
+  const set = new Set(ids);
+  for (const a of aliases) set.add(a.toUpperCase());
+  set.delete(id);
+  return [id, ...[...set].sort()];
 }
 
-/** Collapses duplicates order-independently: worst severity, fixable if any scanner knows a fix, highest fix. */
+/**
+ * Collapses duplicates order-independently: worst severity, fixable if any scanner knows a fix,
+ * union of aliases and fixed versions. Hot path (thousands of findings): keep allocations low.
+ */
 function mergeFindings(findings: readonly Finding[]): MergedFinding[] {
-  const byKey = new Map<string, MergedFinding>();
+  // Keyed by id, then a short scan for package and version: cheaper than building a composite
+  // string key per finding, and ids are nearly unique.
+  const byId = new Map<string, MergedFinding | MergedFinding[]>();
+  const out: MergedFinding[] = [];
   for (const f of findings) {
-    const key = mergeKey(f);
-    const fix =
-      f.fixState === 'fixed' && f.fixedVersion
-        ? suggestedFix(f.installedVersion, f.fixedVersion)
-        : null;
-    const prev = byKey.get(key);
+    const id = f.id.toUpperCase();
+    const fixable = f.fixState === 'fixed';
+    const fixed = fixable && f.fixedVersion ? f.fixedVersion : null;
+    const slot = byId.get(id);
+    let prev: MergedFinding | undefined;
+    if (slot !== undefined) {
+      if (Array.isArray(slot)) {
+        prev = slot.find(
+          (m) => m.package === f.package && m.installedVersion === f.installedVersion,
+        );
+      } else if (slot.package === f.package && slot.installedVersion === f.installedVersion) {
+        prev = slot;
+      }
+    }
     if (!prev) {
-      const aliases = [...new Set(f.aliases.map((a) => a.toUpperCase()))].sort();
-      byKey.set(key, {
-        id: f.id.toUpperCase(),
-        ids: [f.id.toUpperCase(), ...aliases.filter((a) => a !== f.id.toUpperCase())],
-        aliases: f.aliases,
+      const merged: MergedFinding = {
+        id,
+        label: f.id,
+        ids: f.aliases.length === 0 ? [id] : withAliases(id, [], f.aliases),
         package: f.package,
         installedVersion: f.installedVersion,
         severity: f.severity,
-        fixable: f.fixState === 'fixed',
-        fix,
-      });
+        fixable,
+        fixedVersions: fixed ? [fixed] : null,
+      };
+      out.push(merged);
+      if (slot === undefined) byId.set(id, merged);
+      else if (Array.isArray(slot)) slot.push(merged);
+      else byId.set(id, [slot, merged]);
       continue;
     }
-    if (severityRank(f.severity) > severityRank(prev.severity)) prev.severity = f.severity;
-    prev.fixable = prev.fixable || f.fixState === 'fixed';
-    if (fix && (!prev.fix || compareVersions(fix, prev.fix) > 0)) prev.fix = fix;
-    const ids = new Set([...prev.ids, ...f.aliases.map((a) => a.toUpperCase())]);
-    ids.delete(prev.id);
-    prev.ids = [prev.id, ...[...ids].sort()];
-    prev.aliases = [...prev.aliases, ...f.aliases];
+    if (RANK[f.severity] > RANK[prev.severity]) prev.severity = f.severity;
+    // Spellings may differ only in case; the smallest wins so input order never shows.
+    if (f.id < prev.label) prev.label = f.id;
+    prev.fixable = prev.fixable || fixable;
+    if (fixed) prev.fixedVersions = prev.fixedVersions ? [...prev.fixedVersions, fixed] : [fixed];
+    if (f.aliases.length > 0) prev.ids = withAliases(id, prev.ids, f.aliases);
   }
-  return [...byKey.values()];
+  return out;
+}
+
+/** The highest version any scanner says fixes the finding (each list read as "fixed in any of"). */
+function bestFix(f: MergedFinding): string | null {
+  if (!f.fixable || !f.fixedVersions) return null;
+  let best: string | null = null;
+  for (const v of f.fixedVersions) {
+    const fix = suggestedFix(f.installedVersion, v);
+    if (fix && (!best || compareVersions(fix, best) > 0)) best = fix;
+  }
+  return best;
 }
 
 /** Exceptions indexed by id (upper case), each list in canonical order so choices are deterministic. */
@@ -150,25 +190,62 @@ interface IndexedException {
   expiresAt: number;
 }
 
+type ExceptionIndex = Map<string, IndexedException[]>;
+
+function addException(
+  byId: ExceptionIndex,
+  seen: Set<string>,
+  exception: CveException,
+): string | null {
+  const key = canonicalJson(exception);
+  if (seen.has(key)) return null;
+  seen.add(key);
+  const id = canonicalId(exception.id);
+  const entry = { exception, key, expiresAt: expiryInstant(exception.expires) };
+  const bucket = byId.get(id);
+  if (bucket) bucket.push(entry);
+  else byId.set(id, [entry]);
+  return id;
+}
+
+/** Policies are immutable once parsed, so their exception index is built once per list. */
+const policyIndexCache = new WeakMap<
+  readonly CveException[],
+  { byId: ExceptionIndex; seen: Set<string> }
+>();
+
 function indexExceptions(
-  lists: ReadonlyArray<readonly CveException[]>,
-): Map<string, IndexedException[]> {
-  const seen = new Set<string>();
-  const byId = new Map<string, IndexedException[]>();
-  for (const list of lists) {
-    for (const exception of list) {
-      const key = canonicalJson(exception);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const entry = { exception, key, expiresAt: expiryInstant(exception.expires) };
-      const id = exception.id.toUpperCase();
-      const bucket = byId.get(id);
-      if (bucket) bucket.push(entry);
-      else byId.set(id, [entry]);
-    }
+  fromPolicy: readonly CveException[],
+  external: readonly CveException[] | undefined,
+): ExceptionIndex {
+  let cached = policyIndexCache.get(fromPolicy);
+  if (!cached) {
+    const byId: ExceptionIndex = new Map();
+    const seen = new Set<string>();
+    for (const e of fromPolicy) addException(byId, seen, e);
+    for (const bucket of byId.values()) bucket.sort((x, y) => cmp(x.key, y.key));
+    cached = { byId, seen };
+    policyIndexCache.set(fromPolicy, cached);
   }
-  for (const bucket of byId.values()) bucket.sort((a, b) => cmp(a.key, b.key));
+  if (!external || external.length === 0) return cached.byId;
+  // Caller-owned lists may change between calls: index them afresh, on a copy.
+  const byId: ExceptionIndex = new Map(cached.byId);
+  const seen = new Set(cached.seen);
+  const touched = new Set<string>();
+  for (const e of external) {
+    const id = canonicalId(e.id);
+    if (!touched.has(id)) {
+      touched.add(id);
+      byId.set(id, [...(byId.get(id) ?? [])]);
+    }
+    addException(byId, seen, e);
+  }
+  for (const id of touched) byId.get(id)?.sort((x, y) => cmp(x.key, y.key));
   return byId;
+}
+
+function canonicalId(id: string): string {
+  return id.toUpperCase();
 }
 
 function inScope(e: CveException, imageName: string, pkg: string): boolean {
@@ -203,15 +280,16 @@ function groupByPackage(findings: readonly MergedFinding[]): PackageGroup[] {
       groups.set(key, g);
     }
     g.findings.push(f);
-    if (severityRank(f.severity) > severityRank(g.worst)) g.worst = f.severity;
-    if (f.fix && (!g.fix || compareVersions(f.fix, g.fix) > 0)) g.fix = f.fix;
+    if (RANK[f.severity] > RANK[g.worst]) g.worst = f.severity;
+    const fix = bestFix(f);
+    if (fix && (!g.fix || compareVersions(fix, g.fix) > 0)) g.fix = fix;
   }
   const list = [...groups.values()];
   for (const g of list) g.findings.sort(bySeverityThenId);
   // Worst first, then most findings, then name: what to fix first leads.
   return list.sort(
     (a, b) =>
-      severityRank(b.worst) - severityRank(a.worst) ||
+      RANK[b.worst] - RANK[a.worst] ||
       b.findings.length - a.findings.length ||
       cmp(a.package, b.package) ||
       cmp(a.installedVersion, b.installedVersion),
@@ -219,13 +297,40 @@ function groupByPackage(findings: readonly MergedFinding[]): PackageGroup[] {
 }
 
 function bySeverityThenId(a: MergedFinding, b: MergedFinding): number {
-  return severityRank(b.severity) - severityRank(a.severity) || cmp(a.id, b.id);
+  return RANK[b.severity] - RANK[a.severity] || cmp(a.id, b.id);
 }
 
 function quoteIds(findings: readonly MergedFinding[]): string {
-  const shown = findings.slice(0, MAX_IDS_IN_MESSAGE).map((f) => `${f.id} ${f.severity}`);
+  const shown = findings.slice(0, MAX_IDS_IN_MESSAGE).map((f) => `${f.label} ${f.severity}`);
   const more = findings.length - shown.length;
   return more > 0 ? `${shown.join(', ')}, +${more} more` : shown.join(', ');
+}
+
+/** The highest severity rank a threshold lets through (exceedsThreshold, precomputed for the hot loop). */
+function thresholdLimit(t: SeverityThreshold): number {
+  switch (t) {
+    case 'BLOCK_ALL':
+      return Number.NEGATIVE_INFINITY;
+    case 'ALLOW_ALL':
+      return Number.POSITIVE_INFINITY;
+    case 'MINIMAL':
+    case 'LOW':
+    case 'MEDIUM':
+    case 'HIGH':
+    case 'CRITICAL':
+      return RANK[t];
+    default: {
+      const never: never = t;
+      throw new Error(`unknown threshold ${String(never)}`);
+    }
+  }
+}
+
+/** The blocked id as a finding spelled it, when one used it as its primary id. */
+function blockedLabel(id: string, hits: readonly MergedFinding[]): string {
+  let label: string | null = null;
+  for (const f of hits) if (f.id === id && (label === null || f.label < label)) label = f.label;
+  return label ?? id;
 }
 
 function thresholdText(t: SeverityThreshold): string {
@@ -252,11 +357,7 @@ function findingsAfterVex(p: Prepared, settings: VexSettings): MergedFinding[] {
   if (cached) return cached;
   const index = new VexIndex(p.input.vex, p.input.image, settings);
   const kept =
-    index.size === 0
-      ? p.findings
-      : p.findings.filter(
-          (f) => !index.clears({ id: f.id, aliases: f.ids.slice(1), package: f.package }),
-        );
+    index.size === 0 ? p.findings : p.findings.filter((f) => !index.clearsIds(f.ids, f.package));
   p.vexCache.set(key, kept);
   return kept;
 }
@@ -365,7 +466,7 @@ interface VulnerabilityResult {
 function vulnerabilityReasons(
   p: Prepared,
   rules: EffectiveRules,
-  exceptionLists: ReadonlyArray<readonly CveException[]>,
+  external: readonly CveException[] | undefined,
   now: number,
 ): VulnerabilityResult {
   const rule = rules.vulnerabilities;
@@ -409,7 +510,9 @@ function vulnerabilityReasons(
 
   const findings = findingsAfterVex(p, rule.vex);
   const blocked = new Set(rule.blockedCves);
-  const exceptions = indexExceptions([rule.allowedCves, ...exceptionLists]);
+  const exceptions = indexExceptions(rule.allowedCves, external);
+  const fixableLimit = thresholdLimit(rule.maximumFixableSeverity);
+  const unfixableLimit = thresholdLimit(rule.maximumUnfixableSeverity);
   const blockedHits = new Map<string, MergedFinding[]>();
   const failingFixable: MergedFinding[] = [];
   const failingUnfixable: MergedFinding[] = [];
@@ -424,8 +527,7 @@ function vulnerabilityReasons(
       else blockedHits.set(blockedId, [f]);
       continue;
     }
-    const threshold = f.fixable ? rule.maximumFixableSeverity : rule.maximumUnfixableSeverity;
-    if (!exceedsThreshold(f.severity, threshold)) continue;
+    if (RANK[f.severity] <= (f.fixable ? fixableLimit : unfixableLimit)) continue;
     let cover: IndexedException | null = null;
     const lapsed: IndexedException[] = [];
     if (exceptions.size > 0) {
@@ -469,7 +571,7 @@ function vulnerabilityReasons(
       reason(
         'vulnerabilities.blocked-cve',
         'deny',
-        `${id} is blocked by policy (in ${where})`,
+        `${blockedLabel(id, blockedHits.get(id) ?? [])} is blocked by policy (in ${where})`,
         fixes.length === hits.length && fixes.length > 0
           ? fixes.join('; ')
           : `remove the affected package or rebuild without it; a blocked CVE cannot be excepted (only a VEX not_affected statement clears it)`,
@@ -554,7 +656,7 @@ function severityReasons(
         ? `upgrade ${g.package} ${g.installedVersion} → ${g.fix} fixes ${plural(n, 'finding')}`
         : `upgrade ${g.package} to a fixed version`;
     } else {
-      remediation = `no fix available yet: rebuild without ${g.package}, or record a VEX not_affected statement or a time-bound exception (allowedCves) for ${g.findings[0].id}`;
+      remediation = `no fix available yet: rebuild without ${g.package}, or record a VEX not_affected statement or a time-bound exception (allowedCves) for ${g.findings[0].label}`;
     }
     reasons.push(reason(ruleId, 'deny', message, remediation));
   }
@@ -698,7 +800,7 @@ function evaluatePrepared(p: Prepared, environment: string): Verdict {
   const base = { environment, mode, policyHash, evaluatedAt: now.toISOString() };
   const exempt = exemptReason(rules, p.imageName);
   if (exempt) return { ...base, decision: 'allow', reasons: [exempt] };
-  const vuln = vulnerabilityReasons(p, rules, p.input.exceptions ? [p.input.exceptions] : [], t);
+  const vuln = vulnerabilityReasons(p, rules, p.input.exceptions, t);
   const reasons = [
     ...trustedRepositoryReasons(rules, p.imageName),
     ...baseImageReasons(rules, image, t),

@@ -301,6 +301,9 @@ export interface PolicyProblem {
   column?: number;
 }
 
+/** A policy is a few kilobytes; anything near this is a mistake or an attack on the parser. */
+export const MAX_POLICY_CHARS = 1_048_576;
+
 export const POLICY_FORMATS = ['yaml', 'json'] as const;
 export type PolicyFormat = (typeof POLICY_FORMATS)[number];
 
@@ -454,6 +457,14 @@ function readSource(
  * throws ClearanceError('invalid-policy') with `details.problems` listing all of them.
  */
 export function parsePolicy(text: string, format: PolicyFormat = 'yaml'): Policy {
+  if (text.length > MAX_POLICY_CHARS) {
+    throw invalid([
+      {
+        path: '',
+        message: `policy is ${text.length} characters; the limit is ${MAX_POLICY_CHARS}`,
+      },
+    ]);
+  }
   const source = readSource(text, format);
   if ('problems' in source) throw invalid(source.problems);
   return validatePolicy(source.value, source.locate);
@@ -462,7 +473,8 @@ export function parsePolicy(text: string, format: PolicyFormat = 'yaml'): Policy
 /** Validates an already-decoded policy object (e.g. read from Firestore). */
 export function validatePolicy(value: unknown, locate: Located | null = null): Policy {
   const result = Policy.safeParse(value);
-  if (result.success) return result.data;
+  // Frozen: evaluation caches derived indexes per policy object, so a policy must never change.
+  if (result.success) return deepFreeze(result.data);
   const problems: PolicyProblem[] = [];
   for (const issue of result.error.issues) {
     if (issue.code === 'unrecognized_keys') {
@@ -480,6 +492,14 @@ export function validatePolicy(value: unknown, locate: Located | null = null): P
     }
   }
   throw invalid(problems);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** JSON with object keys sorted at every level and undefined members dropped. */

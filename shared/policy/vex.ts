@@ -132,16 +132,23 @@ export class VexIndex {
    * so the answer never depends on the order documents were ingested.
    */
   clears(finding: Pick<Finding, 'id' | 'aliases' | 'package'>): boolean {
+    return this.clearsIds(
+      [finding.id, ...finding.aliases].map((i) => i.toUpperCase()),
+      finding.package,
+    );
+  }
+
+  /** `clears` for ids already upper-cased (the evaluation's hot path). */
+  clearsIds(ids: readonly string[], pkg: string): boolean {
     if (this.byId.size === 0) return false;
     let latest = Number.NEGATIVE_INFINITY;
     let found = false;
     let cleared = true;
-    const ids = finding.aliases.length === 0 ? [finding.id] : [finding.id, ...finding.aliases];
-    for (const raw of ids) {
-      const list = this.byId.get(raw.toUpperCase());
+    for (const id of ids) {
+      const list = this.byId.get(id);
       if (!list) continue;
       for (const s of list) {
-        if (s.packages && !s.packages.has(finding.package)) continue;
+        if (s.packages && !s.packages.has(pkg)) continue;
         const clearing = s.status === 'not_affected' || s.status === 'fixed';
         if (!found || s.time > latest) {
           found = true;

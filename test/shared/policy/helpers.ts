@@ -1,5 +1,6 @@
 // Test builders for the policy tests: images, findings, and small adapters for the real scanner/VEX fixtures.
 import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
 import { Finding, type Severity, VexStatement } from '../../../shared/findings/finding.js';
 import { ImageRecord } from '../../../shared/ledger/image-record.js';
 import { type Policy, parsePolicy, policyHash } from '../../../shared/policy/policy.js';
@@ -9,7 +10,10 @@ export const NOW = new Date('2026-11-29T10:00:00Z');
 
 export const DIGEST = `sha256:${'a'.repeat(64)}`;
 
-export function image(overrides: Partial<ImageRecord> = {}): ImageRecord {
+/** Overrides in the ledger's input shape: defaulted fields may be left out. */
+export type ImageOverrides = Partial<z.input<typeof ImageRecord>>;
+
+export function image(overrides: ImageOverrides = {}): ImageRecord {
   return ImageRecord.parse({
     id: 'us-docker.pkg.dev%2Facme%2Fapps%2Fweb@sha256',
     registry: 'us-docker.pkg.dev',

@@ -5,7 +5,9 @@ import { ClearanceError } from '../../../shared/errors.js';
 import {
   canonicalJson,
   effectiveRules,
+  exceedsThreshold,
   expiryInstant,
+  MAX_POLICY_CHARS,
   type PolicyProblem,
   parsePolicy,
   policyHash,
@@ -169,6 +171,23 @@ describe('parsePolicy', () => {
     ).toEqual(['declare at least one environment']);
   });
 
+  it('refuses an oversized document before parsing it', () => {
+    const huge = `apiVersion: clearance/v1\n# ${'x'.repeat(MAX_POLICY_CHARS)}\nenvironments: {prod: {}}`;
+    expect(problemsOf(() => parsePolicy(huge))[0].message).toMatch(/the limit is 1048576/);
+  });
+
+  it('refuses a stream of several YAML documents', () => {
+    const problems = problemsOf(() =>
+      parsePolicy(
+        'apiVersion: clearance/v1\nenvironments: {prod: {}}\n---\napiVersion: clearance/v1\n',
+      ),
+    );
+    expect(problems[0]).toMatchObject({
+      line: 3,
+      message: expect.stringMatching(/^YAML syntax: /),
+    });
+  });
+
   it('bounds YAML alias expansion', () => {
     const bomb = [
       'a: &a [x, x, x, x, x, x, x, x, x, x]',
@@ -252,6 +271,32 @@ describe('effectiveRules', () => {
 
   it('throws not-found for an environment the policy does not have', () => {
     expect(() => effectiveRules(p, 'staging')).toThrow(/no environment "staging"/);
+  });
+});
+
+describe('exceedsThreshold', () => {
+  it.each([
+    ['HIGH', 'MEDIUM', true],
+    ['MEDIUM', 'MEDIUM', false],
+    ['LOW', 'MEDIUM', false],
+    ['UNSPECIFIED', 'MINIMAL', false],
+    ['UNSPECIFIED', 'BLOCK_ALL', true],
+    ['CRITICAL', 'CRITICAL', false],
+    ['CRITICAL', 'ALLOW_ALL', false],
+  ] as const)('%s over %s → %s', (severity, threshold, expected) => {
+    expect(exceedsThreshold(severity, threshold)).toBe(expected);
+  });
+});
+
+describe('parsed policies are immutable', () => {
+  it('refuses changes, so caches keyed on the policy object cannot go stale', () => {
+    const p = parsePolicy(DOC_EXAMPLE);
+    expect(() => {
+      (p.environments.prod as { mode: string }).mode = 'dryrun';
+    }).toThrow(TypeError);
+    expect(() => {
+      (p.rules.trustedRepositories as string[]).push('**');
+    }).toThrow(TypeError);
   });
 });
 

@@ -20,7 +20,12 @@ export const VERIFIER_ID = 'https://github.com/clearance-dev/clearance';
 
 function attestorOf(r: Root): Promise<Attestor> {
   return r.lazy('attestor', async () => {
-    const [{ createAttestor }, { createSigner }, { firestoreAttestationLedger }, { grafeasAttestationWriter }] = await Promise.all([
+    const [
+      { createAttestor },
+      { createSigner },
+      { firestoreAttestationLedger },
+      { grafeasAttestationWriter },
+    ] = await Promise.all([
       import('../../shared/attestations/attestor.js'),
       import('../../shared/attestations/signer.js'),
       import('../../shared/attestations/firestore-ledger.js'),
@@ -37,7 +42,9 @@ function attestorOf(r: Root): Promise<Attestor> {
       signer,
       ledger: firestoreAttestationLedger({ db: await r.firestore() }),
       writer: s.attestorNote
-        ? grafeasAttestationWriter(endpoint ? { clientOptions: localClientOptions(endpoint) as never } : {})
+        ? grafeasAttestationWriter(
+            endpoint ? { clientOptions: localClientOptions(endpoint) as never } : {},
+          )
         : undefined,
       noteName: s.attestorNote,
       verifierId: VERIFIER_ID,
@@ -56,18 +63,33 @@ export const attestImage = pubsubFunction('verdicts', async (msg, { root, logger
   }
   const attestor = await attestorOf(root);
   const result = await attestor.reconcile({ image, now });
-  logger.info('attestation reconciled', { imageId: image.id, action: result.action, ...(result.action === 'none' ? { why: result.why } : {}) });
+  logger.info('attestation reconciled', {
+    imageId: image.id,
+    action: result.action,
+    ...(result.action === 'none' ? { why: result.why } : {}),
+  });
   if (result.action === 'revoke' && result.outcome.revoked.length > 0) {
-    const denied = Object.entries(image.verdicts).find(([, v]) => v.decision === 'deny' && v.mode === 'enforce');
+    const denied = Object.entries(image.verdicts).find(
+      ([, v]) => v.decision === 'deny' && v.mode === 'enforce',
+    );
     const alert: Alert = {
       type: 'attestation-revoked',
-      image: { registry: image.registry, repository: image.repository, digest: image.digest, tags: image.tags },
+      image: {
+        registry: image.registry,
+        repository: image.repository,
+        digest: image.digest,
+        tags: image.tags,
+      },
       labels: image.labels,
       detectedAt: now.toISOString(),
       links: {},
       ...(denied ? { environment: denied[0] } : {}),
-      reason: result.outcome.revoked[0]?.revokedReason ?? (message.cause === 'deleted' ? 'image deleted' : 'verdict changed to deny'),
-      ruleIds: denied ? [...new Set(denied[1].reasons.filter((r) => r.level === 'deny').map((r) => r.ruleId))] : [],
+      reason:
+        result.outcome.revoked[0]?.revokedReason ??
+        (message.cause === 'deleted' ? 'image deleted' : 'verdict changed to deny'),
+      ruleIds: denied
+        ? [...new Set(denied[1].reasons.filter((r) => r.level === 'deny').map((r) => r.ruleId))]
+        : [],
       keyId: result.outcome.revoked[0]?.keyId,
     };
     await (await ingestServices(root)).publisher.publish([{ kind: 'alert', alert }]);

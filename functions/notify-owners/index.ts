@@ -8,14 +8,21 @@ function notifierOf(r: Root): Promise<Notifier | null> {
   return r.lazy('notifier', async () => {
     if (!r.config.routing) return null;
     const { createNotifier } = await import('../../shared/alerts/index.js');
-    return createNotifier({ db: await r.firestore(), logger: r.logger, routingDocument: r.config.routing, clock: r.clock });
+    return createNotifier({
+      db: await r.firestore(),
+      logger: r.logger,
+      routingDocument: r.config.routing,
+      clock: r.clock,
+    });
   });
 }
 
 export const notifyOwners = pubsubFunction('alerts', async (msg, { root, logger }) => {
   const notifier = await notifierOf(root);
   if (!notifier) {
-    logger.warn('no routing document (CLEARANCE_ROUTING): alert not sent', { messageId: msg.messageId });
+    logger.warn('no routing document (CLEARANCE_ROUTING): alert not sent', {
+      messageId: msg.messageId,
+    });
     return;
   }
   // Cloud Scheduler publishes {action: flush} every minute: digests fold, stuck alerts go out.
@@ -26,7 +33,9 @@ export const notifyOwners = pubsubFunction('alerts', async (msg, { root, logger 
   }
   const { decodeAlertMessage } = await import('../../shared/alerts/alert.js');
   const results = await notifier.handle(decodeAlertMessage(msg.data), msg.messageId);
-  logger.info('alert handled', { results: results.map((r) => ({ space: r.space, status: r.status })) });
+  logger.info('alert handled', {
+    results: results.map((r) => ({ space: r.space, status: r.status })),
+  });
 });
 
 ff.cloudEvent('notifyOwners', notifyOwners);

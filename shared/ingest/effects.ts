@@ -132,9 +132,18 @@ export function computeEffects(
 const EXPIRING = /^exception for (\S+) \(owner/;
 
 /** One alert per exception that newly shows as expiring soon on this image (the daily run finds them). */
-function expiringAlerts(previous: ImageRecord | null, next: ImageRecord, policy: Policy, now: Date): Effect[] {
+function expiringAlerts(
+  previous: ImageRecord | null,
+  next: ImageRecord,
+  policy: Policy,
+  now: Date,
+): Effect[] {
   const seen = new Set(
-    Object.values(previous?.verdicts ?? {}).flatMap((v) => v.reasons.filter((r) => r.ruleId === 'vulnerabilities.exception-expiring').map((r) => r.message)),
+    Object.values(previous?.verdicts ?? {}).flatMap((v) =>
+      v.reasons
+        .filter((r) => r.ruleId === 'vulnerabilities.exception-expiring')
+        .map((r) => r.message),
+    ),
   );
   const out: Effect[] = [];
   const sent = new Set<string>();
@@ -142,7 +151,12 @@ function expiringAlerts(previous: ImageRecord | null, next: ImageRecord, policy:
     for (const r of v.reasons) {
       if (r.ruleId !== 'vulnerabilities.exception-expiring' || seen.has(r.message)) continue;
       const id = EXPIRING.exec(r.message)?.[1];
-      const exception = [...(policy.rules.vulnerabilities?.allowedCves ?? []), ...Object.values(policy.environments).flatMap((e) => e.rules?.vulnerabilities?.allowedCves ?? [])].find((x) => x.id === id);
+      const exception = [
+        ...(policy.rules.vulnerabilities?.allowedCves ?? []),
+        ...Object.values(policy.environments).flatMap(
+          (e) => e.rules?.vulnerabilities?.allowedCves ?? [],
+        ),
+      ].find((x) => x.id === id);
       if (!id || !exception || sent.has(id)) continue;
       sent.add(id);
       out.push({
@@ -159,7 +173,9 @@ function expiringAlerts(previous: ImageRecord | null, next: ImageRecord, policy:
             reason: exception.reason,
             owner: exception.owner,
             expiresAt: new Date(expiryInstant(exception.expires) - 1).toISOString(),
-            ...(exception.scope?.repositories ? { scope: exception.scope.repositories.join(', ') } : {}),
+            ...(exception.scope?.repositories
+              ? { scope: exception.scope.repositories.join(', ') }
+              : {}),
           },
         } as Alert,
       });

@@ -22,7 +22,10 @@ export interface GrafeasClientOptions {
  * google-auth-library 10 client returns `Headers` there (spreading to nothing), so a minimal auth
  * object returning a plain record stands in.
  */
-export function localClientOptions(endpoint: string, token = 'local-token'): Record<string, unknown> {
+export function localClientOptions(
+  endpoint: string,
+  token = 'local-token',
+): Record<string, unknown> {
   const url = new URL(endpoint);
   return {
     fallback: true,

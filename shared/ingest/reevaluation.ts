@@ -1,6 +1,11 @@
 // Re-evaluation of the ledger: a paged fan-out through Pub/Sub, idempotent per page, with progress kept in Firestore.
 import { randomUUID } from 'node:crypto';
-import { FieldPath, FieldValue, type Firestore, type QueryDocumentSnapshot } from '@google-cloud/firestore';
+import {
+  FieldPath,
+  FieldValue,
+  type Firestore,
+  type QueryDocumentSnapshot,
+} from '@google-cloud/firestore';
 import { z } from 'zod';
 import type { Finding, VexStatement } from '../findings/finding.js';
 import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
@@ -15,8 +20,20 @@ import type { PolicySnapshot, PolicySource } from './policy-source.js';
 export const PAGE_SIZE = 200;
 
 export const ReevaluateMessage = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('start'), runId: z.string().regex(/^[\w.-]{1,100}$/).optional(), reason: z.string().max(200).default('manual') }),
-  z.object({ kind: z.literal('page'), runId: z.string().regex(/^[\w.-]{1,100}$/), cursor: z.string().max(1500).nullable(), page: z.number().int().nonnegative() }),
+  z.object({
+    kind: z.literal('start'),
+    runId: z
+      .string()
+      .regex(/^[\w.-]{1,100}$/)
+      .optional(),
+    reason: z.string().max(200).default('manual'),
+  }),
+  z.object({
+    kind: z.literal('page'),
+    runId: z.string().regex(/^[\w.-]{1,100}$/),
+    cursor: z.string().max(1500).nullable(),
+    page: z.number().int().nonnegative(),
+  }),
   z.object({ kind: z.literal('image'), imageId: z.string().min(1).max(1500) }),
 ]);
 export type ReevaluateMessage = z.infer<typeof ReevaluateMessage>;
@@ -69,7 +86,11 @@ async function allVex(db: Firestore): Promise<VexStatement[]> {
   });
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -93,7 +114,14 @@ export async function reevaluateImage(
 ): Promise<boolean> {
   if (image.state === 'deleted') return false;
   const f = findings ?? (await deps.ledger.getFindings(image));
-  const next = evaluate({ image, findings: f, vex: vexFor(image, vex), policy: snapshot.policy, policyHash: snapshot.hash, now });
+  const next = evaluate({
+    image,
+    findings: f,
+    vex: vexFor(image, vex),
+    policy: snapshot.policy,
+    policyHash: snapshot.hash,
+    now,
+  });
   if (sameVerdicts(image.verdicts, next)) return false;
   const ref = deps.ledger.imageRef(image.id);
   const nowIso = now.toISOString();
@@ -108,13 +136,18 @@ export async function reevaluateImage(
     updated.state = deriveState(updated);
     tx.set(ref, updated);
     const changes = diffVerdicts(current.verdicts, next);
-    tx.set(ref.collection(COLLECTIONS.audit).doc(safeDocId(`reevaluate:${snapshot.hash.slice(7, 23)}:${current.version}`)), {
-      kind: 'verdict-change',
-      cause: 'reevaluation',
-      changes: JSON.parse(JSON.stringify(changes)),
-      policyHash: snapshot.hash,
-      recordedAt: nowIso,
-    });
+    tx.set(
+      ref
+        .collection(COLLECTIONS.audit)
+        .doc(safeDocId(`reevaluate:${snapshot.hash.slice(7, 23)}:${current.version}`)),
+      {
+        kind: 'verdict-change',
+        cause: 'reevaluation',
+        changes: JSON.parse(JSON.stringify(changes)),
+        policyHash: snapshot.hash,
+        recordedAt: nowIso,
+      },
+    );
     deps.ledger.ops.writes += 2;
     return computeEffects(current, updated, f, now, snapshot.policy);
   });
@@ -123,8 +156,13 @@ export async function reevaluateImage(
   return true;
 }
 
-export async function startRun(deps: ReevaluationDeps, msg: { runId?: string | undefined; reason: string }, now: Date): Promise<string> {
-  const runId = msg.runId ?? `${now.toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
+export async function startRun(
+  deps: ReevaluationDeps,
+  msg: { runId?: string | undefined; reason: string },
+  now: Date,
+): Promise<string> {
+  const runId =
+    msg.runId ?? `${now.toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
   const snapshot = await deps.policy.current();
   const ref = deps.db.collection(COLLECTIONS.reevaluations).doc(runId);
   const created = await deps.db.runTransaction(async (tx) => {
@@ -162,7 +200,8 @@ export async function processPage(
   const existing = await pageRef.get();
   if (existing.exists) {
     const next = existing.get('next') as string | null;
-    if (next) await deps.enqueue({ kind: 'page', runId: msg.runId, cursor: next, page: msg.page + 1 });
+    if (next)
+      await deps.enqueue({ kind: 'page', runId: msg.runId, cursor: next, page: msg.page + 1 });
     return { processed: 0, changed: 0, duplicate: true, next };
   }
   const snapshot = await deps.policy.current();
@@ -190,11 +229,16 @@ export async function processPage(
     });
     return true;
   });
-  if (next) await deps.enqueue({ kind: 'page', runId: msg.runId, cursor: next, page: msg.page + 1 });
+  if (next)
+    await deps.enqueue({ kind: 'page', runId: msg.runId, cursor: next, page: msg.page + 1 });
   return { processed: snap.size, changed, duplicate: !counted, next };
 }
 
-export async function handleReevaluateMessage(deps: ReevaluationDeps, msg: ReevaluateMessage, now: Date): Promise<unknown> {
+export async function handleReevaluateMessage(
+  deps: ReevaluationDeps,
+  msg: ReevaluateMessage,
+  now: Date,
+): Promise<unknown> {
   switch (msg.kind) {
     case 'start':
       return { runId: await startRun(deps, msg, now) };
@@ -218,9 +262,25 @@ export async function previewPolicy(
   deps: Pick<ReevaluationDeps, 'db' | 'ledger'>,
   proposed: PolicySnapshot,
   now: Date,
-): Promise<{ images: number; flips: { imageId: string; environment: string; from: string | null; to: string; reasons: string[] }[]; unchanged: number }> {
+): Promise<{
+  images: number;
+  flips: {
+    imageId: string;
+    environment: string;
+    from: string | null;
+    to: string;
+    reasons: string[];
+  }[];
+  unchanged: number;
+}> {
   const vex = await allVex(deps.db);
-  const flips: { imageId: string; environment: string; from: string | null; to: string; reasons: string[] }[] = [];
+  const flips: {
+    imageId: string;
+    environment: string;
+    from: string | null;
+    to: string;
+    reasons: string[];
+  }[] = [];
   let images = 0;
   let unchanged = 0;
   let cursor: string | null = null;
@@ -245,7 +305,15 @@ export async function previewPolicy(
         const before = image.verdicts[env]?.decision ?? null;
         if (before !== v.decision) {
           flipped = true;
-          flips.push({ imageId: image.id, environment: env, from: before, to: v.decision, reasons: v.reasons.filter((r) => r.level === 'deny').map((r) => `${r.ruleId}: ${r.message}`) });
+          flips.push({
+            imageId: image.id,
+            environment: env,
+            from: before,
+            to: v.decision,
+            reasons: v.reasons
+              .filter((r) => r.level === 'deny')
+              .map((r) => `${r.ruleId}: ${r.message}`),
+          });
         }
       }
       if (!flipped) unchanged += 1;

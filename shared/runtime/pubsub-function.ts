@@ -24,7 +24,8 @@ export function ledgerOf(r: Root): Promise<FirestoreLedger> {
 }
 
 function problemsOf(err: unknown): { path: string; message: string }[] | undefined {
-  const list = err instanceof ClearanceError ? (err.details?.issues ?? err.details?.problems) : undefined;
+  const list =
+    err instanceof ClearanceError ? (err.details?.issues ?? err.details?.problems) : undefined;
   if (Array.isArray(list)) return list as { path: string; message: string }[];
   return undefined;
 }

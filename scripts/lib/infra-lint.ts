@@ -25,6 +25,7 @@ export const INFRA_RULES = [
   'function-service-account',
   'function-runtime',
   'function-unresolvable',
+  'firestore-indexes',
 ] as const;
 export type InfraRule = (typeof INFRA_RULES)[number];
 
@@ -41,6 +42,8 @@ export const InfraCheckOptions = z.object({
   infraDir: z.string().min(1),
   /** Folder whose sub-folders are the deployable functions (may be missing: no functions yet). */
   functionsDir: z.string().min(1),
+  /** firestore.indexes.json, which the module deploys: checked against the shapes the module reads. */
+  firestoreIndexesFile: z.string().optional(),
   /** Paths in messages are relative to this (default: the current directory). */
   root: z.string().optional(),
 });
@@ -158,6 +161,8 @@ export async function checkInfra(options: InfraCheckOptions): Promise<InfraRepor
   for (const model of models.values()) checkReferences(model, models, show, add);
 
   const functions = checkFunctions(resolve(opts.functionsDir), models, show, add);
+  if (opts.firestoreIndexesFile !== undefined)
+    checkFirestoreIndexes(resolve(opts.firestoreIndexesFile), show, add);
   return {
     files: files.map(show),
     modules: [...models.keys()].map(show),
@@ -674,7 +679,7 @@ function checkFunctions(
           add(
             'function-service-account',
             show(inst.file),
-            `${at}: service account ${inst.serviceAccount.id} is shared by ${users.join(', ')}; each function needs its own`,
+            `${at}: service account ${inst.serviceAccount.id} is shared by ${[...users].sort().join(', ')}; each function needs its own`,
           );
       }
     }
@@ -684,4 +689,69 @@ function checkFunctions(
 
 function describe(v: Static): string {
   return v === UNKNOWN || v === undefined ? 'nothing resolvable' : JSON.stringify(v);
+}
+
+// ---- firestore.indexes.json: the module turns it into google_firestore_index / google_firestore_field resources.
+
+const IndexField = z
+  .object({
+    fieldPath: z.string().min(1),
+    order: z.enum(['ASCENDING', 'DESCENDING']).optional(),
+    arrayConfig: z.literal('CONTAINS').optional(),
+  })
+  .refine((f) => (f.order === undefined) !== (f.arrayConfig === undefined), {
+    message: 'each field needs exactly one of order or arrayConfig',
+  });
+
+const QueryScope = z.enum(['COLLECTION', 'COLLECTION_GROUP']);
+
+export const FirestoreIndexesDocument = z.object({
+  indexes: z.array(
+    z.object({
+      collectionGroup: z.string().min(1),
+      queryScope: QueryScope.optional(),
+      fields: z.array(IndexField).min(1),
+    }),
+  ),
+  fieldOverrides: z
+    .array(
+      z.object({
+        collectionGroup: z.string().min(1),
+        fieldPath: z.string().min(1),
+        ttl: z.boolean().optional(),
+        indexes: z
+          .array(
+            z
+              .object({
+                queryScope: QueryScope.optional(),
+                order: z.enum(['ASCENDING', 'DESCENDING']).optional(),
+                arrayConfig: z.literal('CONTAINS').optional(),
+              })
+              .refine((f) => (f.order === undefined) !== (f.arrayConfig === undefined), {
+                message: 'each index needs exactly one of order or arrayConfig',
+              }),
+          )
+          .optional(),
+      }),
+    )
+    .optional(),
+});
+export type FirestoreIndexesDocument = z.infer<typeof FirestoreIndexesDocument>;
+
+function checkFirestoreIndexes(file: string, show: (p: string) => string, add: Add): void {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    add('firestore-indexes', show(file), `cannot be read as JSON: ${(err as Error).message}`);
+    return;
+  }
+  const parsed = FirestoreIndexesDocument.safeParse(json);
+  if (!parsed.success)
+    for (const issue of parsed.error.issues)
+      add(
+        'firestore-indexes',
+        show(file),
+        `${issue.path.join('.') || '(root)'}: ${issue.message} (the Terraform module deploys this file)`,
+      );
 }

@@ -27,6 +27,12 @@ locals {
     )) => idx...
   }
   firestore_indexes = { for key, group in local.firestore_index_groups : key => group[0] }
+
+  # Field overrides (TTL, single-field index exemptions) from the same file; events.expireAt is declared below.
+  firestore_field_overrides = {
+    for o in try(local.firestore_indexes_doc.fieldOverrides, []) : "${o.collectionGroup}/${o.fieldPath}" => o
+    if "${o.collectionGroup}/${o.fieldPath}" != "events/expireAt"
+  }
 }
 
 resource "google_firestore_database" "clearance" {
@@ -72,6 +78,34 @@ resource "google_firestore_field" "events_ttl" {
 
   ttl_config {}
   index_config {}
+
+  depends_on = [google_firestore_database.clearance]
+}
+
+resource "google_firestore_field" "overrides" {
+  for_each = local.firestore_field_overrides
+
+  project    = var.project_id
+  database   = local.firestore_database
+  collection = each.value.collectionGroup
+  field      = each.value.fieldPath
+
+  dynamic "ttl_config" {
+    for_each = try(each.value.ttl, false) ? [true] : []
+    content {}
+  }
+
+  # An empty list disables single-field indexing of the field, as in firestore.indexes.json.
+  index_config {
+    dynamic "indexes" {
+      for_each = try(each.value.indexes, [])
+      content {
+        query_scope  = try(indexes.value.queryScope, null)
+        order        = try(indexes.value.order, null)
+        array_config = try(indexes.value.arrayConfig, null)
+      }
+    }
+  }
 
   depends_on = [google_firestore_database.clearance]
 }

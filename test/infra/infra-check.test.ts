@@ -157,4 +157,28 @@ describe('the module function table', () => {
     expect(env).not.toContain('CLEARANCE_INGEST_TOKEN');
     expect(env).not.toContain('CLEARANCE_CHECK_BEARER_TOKEN');
   });
+
+  it('matches the least-privilege table in infra/README.md', async () => {
+    const l = await locals();
+    const roles = l.function_project_roles as Record<string, string[]>;
+    const publishes = l.function_publishes as Record<string, string[]>;
+    const readme = readFileSync(join(repo, 'infra/README.md'), 'utf8');
+    const rows = new Map<string, string[]>();
+    for (const line of readme.split('\n')) {
+      const cells = line.split('|').map((c) => c.trim());
+      if (cells.length >= 6 && cells[1] in KNOWN_TRIGGERS) rows.set(cells[1], cells.slice(2, 5));
+    }
+    expect([...rows.keys()].sort()).toEqual(Object.keys(KNOWN_TRIGGERS).sort());
+    for (const [entryPoint, [, projectRoles, single]] of rows) {
+      const fn = kebab(entryPoint);
+      expect(projectRoles.match(/roles\/[\w.]+/g)?.sort(), entryPoint).toEqual(
+        [...roles[fn]].sort(),
+      );
+      const topics = /publisher on ([^;]+)/
+        .exec(single)?.[1]
+        .match(/`(\w+)`/g)
+        ?.map((t) => t.slice(1, -1));
+      expect(topics?.sort(), entryPoint).toEqual([...publishes[fn]].sort());
+    }
+  });
 });

@@ -25,6 +25,7 @@ export const INFRA_RULES = [
   'function-service-account',
   'function-runtime',
   'function-unresolvable',
+  'function-entry-point',
   'firestore-indexes',
 ] as const;
 export type InfraRule = (typeof INFRA_RULES)[number];
@@ -582,22 +583,41 @@ function resolveServiceAccount(
   return { id: `${SERVICE_ACCOUNT_RESOURCE}.${name}["${key}"]` };
 }
 
-/** What the function's own source registers: functions-framework's cloudEvent() or http(). */
-function detectTrigger(folder: string): TriggerKind | undefined {
-  const kinds = new Set<TriggerKind>();
+/** A functions-framework registration found in a function's source: `cloudEvent('name', ...)` or `http('name', ...)`. */
+export interface Registration {
+  readonly name: string;
+  readonly kind: TriggerKind;
+}
+
+const REGISTRATION = /\b(cloudEvent|http)\s*(?:<[^>]*>)?\s*\(\s*(['"`])([A-Za-z_$][\w$]*)\2/g;
+
+/** Every registration in the source files under a function folder (tests and declarations excluded). */
+export function findRegistrations(folder: string): Registration[] {
+  const found = new Map<string, Registration>();
   const visit = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
       const full = join(dir, entry.name);
       if (entry.isDirectory()) visit(full);
-      else if (/\.(ts|js|mjs)$/.test(entry.name) && !entry.name.endsWith('.d.ts')) {
-        const src = readFileSync(full, 'utf8');
-        if (/\bcloudEvent\s*(?:<[^>]*>)?\s*\(\s*['"`]/.test(src)) kinds.add('pubsub');
-        if (/\bhttp\s*\(\s*['"`]/.test(src)) kinds.add('http');
+      else if (/\.(ts|js|mjs)$/.test(entry.name) && !/\.(d|test|spec)\.ts$/.test(entry.name)) {
+        for (const m of readFileSync(full, 'utf8').matchAll(REGISTRATION))
+          found.set(`${m[1]}:${m[3]}`, { name: m[3], kind: m[1] === 'http' ? 'http' : 'pubsub' });
       }
     }
   };
   visit(folder);
-  return kinds.size === 1 ? [...kinds][0] : undefined;
+  return [...found.values()];
+}
+
+/** Sub-folders of functions/ that are deployable functions: `_shared`-style and hidden folders are not. */
+function functionFolders(functionsDir: string): string[] {
+  return existsSync(functionsDir) && statSync(functionsDir).isDirectory()
+    ? readdirSync(functionsDir, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && !e.name.startsWith('_') && !e.name.startsWith('.'))
+        .map((e) => e.name)
+        .sort()
+    : [];
 }
 
 function checkFunctions(
@@ -606,13 +626,6 @@ function checkFunctions(
   show: (p: string) => string,
   add: Add,
 ): string[] {
-  const folders =
-    existsSync(functionsDir) && statSync(functionsDir).isDirectory()
-      ? readdirSync(functionsDir, { withFileTypes: true })
-          .filter((e) => e.isDirectory())
-          .map((e) => e.name)
-          .sort()
-      : [];
   const instances = [...models.values()].flatMap((m) => functionInstances(m, show, add));
 
   const saUsers = new Map<string, string[]>();
@@ -624,67 +637,94 @@ function checkFunctions(
     }
 
   const checked: string[] = [];
-  for (const folder of folders) {
+  for (const folder of functionFolders(functionsDir)) {
     const entryPoint = entryPointFor(folder);
-    checked.push(entryPoint);
     const where = show(join(functionsDir, folder));
-    const matches = instances.filter((i) => i.entryPoint === entryPoint);
-    if (matches.length === 0) {
+    const registrations = findRegistrations(join(functionsDir, folder));
+    if (registrations.length > 0 && !registrations.some((r) => r.name === entryPoint))
       add(
-        'function-missing',
+        'function-entry-point',
         where,
-        `function ${entryPoint} has no ${FUNCTION_RESOURCE} resource with build_config.entry_point = "${entryPoint}"`,
+        `registers ${registrations.map((r) => r.name).join(', ')}, but a folder named ${folder} is deployed with entry point ${entryPoint}; rename one to match`,
       );
-      continue;
-    }
-    const expected = detectTrigger(join(functionsDir, folder)) ?? KNOWN_TRIGGERS[entryPoint];
-    for (const inst of matches) {
-      const at = `${inst.address} (${entryPoint}, ${show(inst.file)})`;
-      if (inst.runtime !== REQUIRED_RUNTIME)
-        add(
-          'function-runtime',
-          show(inst.file),
-          `${at}: build_config.runtime must be "${REQUIRED_RUNTIME}", found ${describe(inst.runtime)}`,
-        );
-      if (inst.trigger === 'dynamic') {
-        add(
-          'function-trigger',
-          show(inst.file),
-          `${at}: event_trigger is a dynamic block; write a static event_trigger block so the trigger can be checked`,
-        );
-      } else if (expected !== undefined && inst.trigger !== expected) {
-        add(
-          'function-trigger',
-          show(inst.file),
-          expected === 'pubsub'
-            ? `${at}: is a Pub/Sub function but has no event_trigger block`
-            : `${at}: is an HTTP function but has an event_trigger block`,
-        );
-      }
-      if (inst.trigger === 'pubsub') {
-        if (inst.pubsubTopic === undefined)
-          add('function-trigger', show(inst.file), `${at}: event_trigger has no pubsub_topic`);
-        if (inst.retryPolicy !== REQUIRED_RETRY_POLICY)
-          add(
-            'function-trigger',
-            show(inst.file),
-            `${at}: event_trigger.retry_policy must be "${REQUIRED_RETRY_POLICY}" (errors are redelivered), found ${describe(inst.retryPolicy)}`,
-          );
-      }
-      if ('error' in inst.serviceAccount) {
-        add('function-service-account', show(inst.file), `${at}: ${inst.serviceAccount.error}`);
-      } else {
-        const users = saUsers.get(inst.serviceAccount.id) ?? [];
-        if (users.length > 1)
-          add(
-            'function-service-account',
-            show(inst.file),
-            `${at}: service account ${inst.serviceAccount.id} is shared by ${[...users].sort().join(', ')}; each function needs its own`,
-          );
-      }
+    // The folder's own entry point, plus anything else its source registers.
+    const targets = new Map<string, TriggerKind | undefined>([
+      [entryPoint, KNOWN_TRIGGERS[entryPoint]],
+    ]);
+    for (const r of registrations) targets.set(r.name, r.kind);
+    if (registrations.length > 0 && !registrations.some((r) => r.name === entryPoint))
+      targets.delete(entryPoint);
+    for (const [name, expected] of targets) {
+      checked.push(name);
+      checkFunction(name, expected, where, instances, saUsers, show, add);
     }
   }
   return checked;
+}
+
+function checkFunction(
+  entryPoint: string,
+  expected: TriggerKind | undefined,
+  where: string,
+  instances: FunctionInstance[],
+  saUsers: Map<string, string[]>,
+  show: (p: string) => string,
+  add: Add,
+): void {
+  const matches = instances.filter((i) => i.entryPoint === entryPoint);
+  if (matches.length === 0) {
+    add(
+      'function-missing',
+      where,
+      `function ${entryPoint} has no ${FUNCTION_RESOURCE} resource with build_config.entry_point = "${entryPoint}"`,
+    );
+    return;
+  }
+  for (const inst of matches) {
+    const at = `${inst.address} (${entryPoint}, ${show(inst.file)})`;
+    if (inst.runtime !== REQUIRED_RUNTIME)
+      add(
+        'function-runtime',
+        show(inst.file),
+        `${at}: build_config.runtime must be "${REQUIRED_RUNTIME}", found ${describe(inst.runtime)}`,
+      );
+    if (inst.trigger === 'dynamic') {
+      add(
+        'function-trigger',
+        show(inst.file),
+        `${at}: event_trigger is a dynamic block; write a static event_trigger block so the trigger can be checked`,
+      );
+    } else if (expected !== undefined && inst.trigger !== expected) {
+      add(
+        'function-trigger',
+        show(inst.file),
+        expected === 'pubsub'
+          ? `${at}: is a Pub/Sub function but has no event_trigger block`
+          : `${at}: is an HTTP function but has an event_trigger block`,
+      );
+    }
+    if (inst.trigger === 'pubsub') {
+      if (inst.pubsubTopic === undefined)
+        add('function-trigger', show(inst.file), `${at}: event_trigger has no pubsub_topic`);
+      if (inst.retryPolicy !== REQUIRED_RETRY_POLICY)
+        add(
+          'function-trigger',
+          show(inst.file),
+          `${at}: event_trigger.retry_policy must be "${REQUIRED_RETRY_POLICY}" (errors are redelivered), found ${describe(inst.retryPolicy)}`,
+        );
+    }
+    if ('error' in inst.serviceAccount) {
+      add('function-service-account', show(inst.file), `${at}: ${inst.serviceAccount.error}`);
+    } else {
+      const users = saUsers.get(inst.serviceAccount.id) ?? [];
+      if (users.length > 1)
+        add(
+          'function-service-account',
+          show(inst.file),
+          `${at}: service account ${inst.serviceAccount.id} is shared by ${[...users].sort().join(', ')}; each function needs its own`,
+        );
+    }
+  }
 }
 
 function describe(v: Static): string {

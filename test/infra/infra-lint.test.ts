@@ -366,6 +366,43 @@ describe('functions', () => {
     );
   });
 
+  it('fails when a folder registers an entry point its name does not give', async () => {
+    const report = await check({
+      tf: { 'main.tf': MODULE },
+      functions: { ...FUNCTIONS, 'get-thing': "functions.http('fetchThing', handler);\n" },
+    });
+    expect(report.problems).toEqual([
+      {
+        rule: 'function-entry-point',
+        file: 'functions/get-thing',
+        message:
+          'registers fetchThing, but a folder named get-thing is deployed with entry point getThing; rename one to match',
+      },
+      {
+        rule: 'function-missing',
+        file: 'functions/get-thing',
+        message:
+          'function fetchThing has no google_cloudfunctions2_function resource with build_config.entry_point = "fetchThing"',
+      },
+    ]);
+  });
+
+  it('checks every function a folder registers, and skips _shared and hidden folders', async () => {
+    const report = await check({
+      tf: { 'main.tf': MODULE },
+      functions: {
+        ...FUNCTIONS,
+        'on-thing':
+          "functions.cloudEvent('onThing', handler);\nfunctions.http('thingAdmin', admin);\n",
+        _shared: "functions.http('notAFunction', h);\n",
+        '.cache': null,
+      },
+    });
+    expect(report.functions).toEqual(['getThing', 'onThing', 'thingAdmin']);
+    expect(rules(report)).toEqual(['function-missing']);
+    expect(report.problems[0].message).toMatch(/function thingAdmin has no/);
+  });
+
   it('falls back to the decided trigger table when the source does not say', async () => {
     const tf = MODULE.replaceAll('getThing', 'checkImage').replaceAll('onThing', 'reevaluate');
     const clean = await check({

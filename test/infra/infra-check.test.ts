@@ -3,10 +3,17 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInfraCheck } from '../../scripts/infra-check.js';
-import { parseHcl } from '../../scripts/lib/infra-hcl.js';
+import { formatHcl, parseHcl } from '../../scripts/lib/infra-hcl.js';
 import { checkInfra, KNOWN_TRIGGERS } from '../../scripts/lib/infra-lint.js';
+
+// The HCL tools are Go compiled to WASM: the first call instantiates them, which is slow on a busy machine.
+const SLOW = { timeout: 60_000 };
+beforeAll(async () => {
+  await parseHcl('warm-up.tf', '');
+  await formatHcl('');
+}, 120_000);
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const moduleDir = join(repo, 'infra/modules/clearance');
@@ -26,7 +33,7 @@ function capture(): {
 const kebab = (entryPoint: string): string =>
   entryPoint.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-describe('infra check on this repository', () => {
+describe('infra check on this repository', SLOW, () => {
   it('finds no problem in infra/, functions/ and firestore.indexes.json', async () => {
     const { out, err, io } = capture();
     const code = await runInfraCheck([], io, repo);
@@ -79,7 +86,7 @@ describe('infra check on this repository', () => {
   });
 });
 
-describe('the module function table', () => {
+describe('the module function table', SLOW, () => {
   async function locals(): Promise<Record<string, unknown>> {
     const json = await parseHcl('locals.tf', readFileSync(join(moduleDir, 'locals.tf'), 'utf8'));
     return (json.locals as Record<string, unknown>[])[0];

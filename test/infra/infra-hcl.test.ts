@@ -1,6 +1,6 @@
 // Reference scanning of hcl2json values, plus the HashiCorp parse/format wrappers the infra check relies on.
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are HCL, where ${...} is interpolation.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   findTraversals,
   formatHcl,
@@ -8,9 +8,16 @@ import {
   wholeExpression,
 } from '../../scripts/lib/infra-hcl.js';
 
+// The HCL tools are Go compiled to WASM: the first call instantiates them, which is slow on a busy machine.
+const SLOW = { timeout: 60_000 };
+beforeAll(async () => {
+  await parseHcl('warm-up.tf', '');
+  await formatHcl('');
+}, 120_000);
+
 const refs = (s: string): string[] => findTraversals(s).map((t) => t.join('.'));
 
-describe('findTraversals', () => {
+describe('findTraversals', SLOW, () => {
   it('finds variables, locals, resources, data sources and modules in an expression', () => {
     expect(
       refs(
@@ -64,7 +71,7 @@ describe('findTraversals', () => {
   });
 });
 
-describe('wholeExpression', () => {
+describe('wholeExpression', SLOW, () => {
   it('unwraps a single interpolation and rejects templates', () => {
     expect(wholeExpression('${each.value.entry_point}')).toBe('each.value.entry_point');
     expect(wholeExpression('${a}-${b}')).toBeUndefined();
@@ -73,7 +80,7 @@ describe('wholeExpression', () => {
   });
 });
 
-describe('HashiCorp HCL wrappers', () => {
+describe('HashiCorp HCL wrappers', SLOW, () => {
   it('parses HCL into hcl2json objects', async () => {
     const json = await parseHcl('a.tf', 'variable "x" {\n  default = 1\n}\n');
     expect(json).toEqual({ variable: { x: [{ default: 1 }] } });

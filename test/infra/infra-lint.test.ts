@@ -3,8 +3,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { formatHcl } from '../../scripts/lib/infra-hcl.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatHcl, parseHcl } from '../../scripts/lib/infra-hcl.js';
 import {
   checkInfra,
   entryPointFor,
@@ -12,6 +12,13 @@ import {
   type InfraProblem,
   type InfraReport,
 } from '../../scripts/lib/infra-lint.js';
+
+// The HCL tools are Go compiled to WASM: the first call instantiates them, which is slow on a busy machine.
+const SLOW = { timeout: 60_000 };
+beforeAll(async () => {
+  await parseHcl('warm-up.tf', '');
+  await formatHcl('');
+}, 120_000);
 
 const scratch = mkdtempSync(join(tmpdir(), 'clearance-infra-lint-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -178,7 +185,7 @@ const FUNCTIONS = {
   'get-thing': "functions.http('getThing', handler);\n",
 };
 
-describe('checkInfra on a clean tree', () => {
+describe('checkInfra on a clean tree', SLOW, () => {
   it('reports nothing and lists the functions it checked', async () => {
     const report = await check({ tf: { 'main.tf': MODULE }, functions: FUNCTIONS });
     expect(formatProblems(report.problems)).toBe('');
@@ -187,7 +194,7 @@ describe('checkInfra on a clean tree', () => {
   });
 });
 
-describe('references', () => {
+describe('references', SLOW, () => {
   it('fails on an undeclared variable, naming the file and the variable', async () => {
     const report = await check({
       tf: { 'main.tf': MODULE.replace('name     = each.key\n', 'name = var.prefix\n') },
@@ -246,7 +253,7 @@ describe('references', () => {
   });
 });
 
-describe('module calls', () => {
+describe('module calls', SLOW, () => {
   const child = {
     'modules/c/main.tf':
       'variable "need" {\n  type = string\n}\nvariable "opt" {\n  type    = string\n  default = "x"\n}\noutput "out" {\n  value = "${var.need}${var.opt}"\n}\n',
@@ -292,7 +299,7 @@ describe('module calls', () => {
   });
 });
 
-describe('syntax and formatting', () => {
+describe('syntax and formatting', SLOW, () => {
   it('fails on a file that does not parse, and still checks the others', async () => {
     const report = await check({
       tf: {
@@ -329,7 +336,7 @@ describe('syntax and formatting', () => {
   });
 });
 
-describe('functions', () => {
+describe('functions', SLOW, () => {
   it('fails on a function folder with no Cloud Function resource', async () => {
     const report = await check({
       tf: { 'main.tf': MODULE },
@@ -557,7 +564,7 @@ resource "google_cloudfunctions2_function" "one" {
   });
 });
 
-describe('firestore.indexes.json', () => {
+describe('firestore.indexes.json', SLOW, () => {
   it('accepts composite indexes and field overrides the module can deploy', async () => {
     const report = await check({
       tf: { 'main.tf': MODULE },
@@ -600,7 +607,7 @@ describe('firestore.indexes.json', () => {
   });
 });
 
-describe('entryPointFor', () => {
+describe('entryPointFor', SLOW, () => {
   it('maps kebab-case folders to camelCase entry points', () => {
     expect(entryPointFor('on-registry-push')).toBe('onRegistryPush');
     expect(entryPointFor('reevaluate')).toBe('reevaluate');

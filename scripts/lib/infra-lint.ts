@@ -105,7 +105,8 @@ interface ModuleModel {
   readonly providers: Set<string>;
   /** Names of dynamic blocks and their iterators, valid as `<name>.key` / `<name>.value`. */
   readonly iterators: Set<string>;
-  readonly refs: Located<Traversal>[];
+  /** `inVariable`: found in a variable block (its validation), which does not count as a use. */
+  readonly refs: (Located<Traversal> & { readonly inVariable: boolean })[];
 }
 
 const SPECIAL_ROOTS = new Set(['each', 'count', 'self', 'path', 'terraform']);
@@ -247,7 +248,8 @@ function buildModel(dir: string, parsed: { file: string; json: HclJson }[]): Mod
       if (key === 'terraform') continue;
       const scan = key === 'variable' ? stripVariableTypes(value) : value;
       forEachString(scan, (s) => {
-        for (const t of findTraversals(s)) m.refs.push({ file, value: t });
+        for (const t of findTraversals(s))
+          m.refs.push({ file, value: t, inVariable: key === 'variable' });
       });
     }
   }
@@ -291,11 +293,11 @@ function checkReferences(
   add: Add,
 ): void {
   const usedVariables = new Set<string>();
-  for (const { file, value: t } of m.refs) {
+  for (const { file, value: t, inVariable } of m.refs) {
     const where = show(file);
     const [root, a, b] = t;
     if (root === 'var') {
-      usedVariables.add(a);
+      if (!inVariable) usedVariables.add(a);
       if (!m.variables.has(a))
         add(
           'undeclared-variable',

@@ -240,6 +240,29 @@ describe('references', SLOW, () => {
     expect(report.problems[0].message).toBe('variable "forgotten" is declared but never used');
   });
 
+  it("does not count a variable's own validation as a use", async () => {
+    const report = await check({
+      tf: {
+        'main.tf': `${MODULE}
+variable "mode" {
+  type = string
+  validation {
+    condition     = contains(["a", "b"], var.mode)
+    error_message = "mode is a or b."
+  }
+}
+`,
+      },
+    });
+    expect(report.problems).toEqual([
+      {
+        rule: 'unused-variable',
+        file: 'infra/main.tf',
+        message: 'variable "mode" is declared but never used',
+      },
+    ]);
+  });
+
   it('resolves references across the files of one module, not across modules', async () => {
     const report = await check({
       tf: {

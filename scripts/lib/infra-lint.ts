@@ -136,6 +136,7 @@ export async function checkInfra(options: InfraCheckOptions): Promise<InfraRepor
   if (files.length === 0) add('parse', show(infraDir), 'no .tf files found');
 
   const byDir = new Map<string, { file: string; json: HclJson }[]>();
+  const varFiles: { file: string; json: HclJson }[] = [];
   for (const file of files) {
     const content = readFileSync(file, 'utf8');
     let json: HclJson;
@@ -153,6 +154,10 @@ export async function checkInfra(options: InfraCheckOptions): Promise<InfraRepor
         `is not formatted (first difference on line ${firstDifferentLine(content, formatted)}); run \`terraform fmt\``,
       );
     }
+    if (isVariablesFile(file)) {
+      varFiles.push({ file, json });
+      continue;
+    }
     const list = byDir.get(dirname(file)) ?? [];
     list.push({ file, json });
     byDir.set(dirname(file), list);
@@ -161,6 +166,17 @@ export async function checkInfra(options: InfraCheckOptions): Promise<InfraRepor
   const models = new Map<string, ModuleModel>();
   for (const [dir, parsed] of byDir) models.set(dir, buildModel(dir, parsed));
   for (const model of models.values()) checkReferences(model, models, show, add);
+  // terraform.tfvars(.example) may only set variables its root module declares.
+  for (const { file, json } of varFiles) {
+    const model = models.get(dirname(file));
+    for (const name of Object.keys(json))
+      if (!model?.variables.has(name))
+        add(
+          'undeclared-variable',
+          show(file),
+          `sets "${name}" but no variable "${name}" is declared in ${show(dirname(file))}`,
+        );
+  }
 
   const functions = checkFunctions(resolve(opts.functionsDir), models, show, add);
   if (opts.firestoreIndexesFile !== undefined)
@@ -188,9 +204,15 @@ function listTfFiles(dir: string): string[] {
       // Provider caches and downloaded modules are not ours to lint.
       if (entry.name === '.terraform' || entry.name === 'node_modules') continue;
       out.push(...listTfFiles(full));
-    } else if (entry.isFile() && entry.name.endsWith('.tf')) out.push(full);
+    } else if (entry.isFile() && (entry.name.endsWith('.tf') || isVariablesFile(entry.name)))
+      out.push(full);
   }
   return out;
+}
+
+/** Variable-definition files: terraform.tfvars, *.auto.tfvars and their committed *.tfvars.example templates. */
+function isVariablesFile(name: string): boolean {
+  return name.endsWith('.tfvars') || name.endsWith('.tfvars.example');
 }
 
 function firstDifferentLine(a: string, b: string): number {

@@ -263,6 +263,24 @@ variable "mode" {
     ]);
   });
 
+  it('fails when a tfvars file sets a variable its root module does not declare', async () => {
+    const report = await check({
+      tf: {
+        'root/main.tf':
+          'variable "project" {\n  type = string\n}\noutput "p" {\n  value = var.project\n}\n',
+        'root/terraform.tfvars.example': 'project = "p"\nregoin  = "us-central1"\n',
+      },
+    });
+    expect(report.problems).toEqual([
+      {
+        rule: 'undeclared-variable',
+        file: 'infra/root/terraform.tfvars.example',
+        message: 'sets "regoin" but no variable "regoin" is declared in infra/root',
+      },
+    ]);
+    expect(report.files).toContain('infra/root/terraform.tfvars.example');
+  });
+
   it('resolves references across the files of one module, not across modules', async () => {
     const report = await check({
       tf: {

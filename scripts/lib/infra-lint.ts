@@ -432,6 +432,7 @@ function evalExpression(
   each: Each | undefined,
   depth: number,
 ): Static {
+  if (depth > 20) return UNKNOWN;
   const literal = /^"((?:[^"\\$]|\\.)*)"$/.exec(expr);
   if (literal) return literal[1];
   const call = /^([a-z]+)\(([\s\S]*)\)$/.exec(expr);

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Attaches a dead-letter topic to the Pub/Sub subscription behind an Eventarc trigger (run by Terraform's local-exec).
-# Inputs (environment): PROJECT, TRIGGER (projects/P/locations/L/triggers/T), DEAD_LETTER_TOPIC, MAX_ATTEMPTS, PUBSUB_AGENT.
+# Inputs (environment): PROJECT, TRIGGER (projects/P/locations/L/triggers/T), DEAD_LETTER_TOPIC, MAX_ATTEMPTS, PUBSUB_AGENT;
+# optional DESCRIBE_TRIES (6) and DESCRIBE_WAIT (10 seconds) for a trigger whose subscription is not there yet.
 set -euo pipefail
 
+tries="${DESCRIBE_TRIES:-6}"
 subscription=""
-for _ in 1 2 3 4 5 6; do
+for ((i = 1; i <= tries; i++)); do
   subscription="$(gcloud eventarc triggers describe "$TRIGGER" --project="$PROJECT" --format='value(transport.pubsub.subscription)')"
-  [ -n "$subscription" ] && break
+  if [ -n "$subscription" ]; then break; fi
   # A new trigger may take a moment to get its subscription.
-  sleep 10
+  if [ "$i" -lt "$tries" ]; then sleep "${DESCRIBE_WAIT:-10}"; fi
 done
 if [ -z "$subscription" ]; then
   echo "no Pub/Sub subscription found for Eventarc trigger $TRIGGER" >&2

@@ -1,0 +1,27 @@
+# The attestation signing key: ECDSA P-256 / SHA-256 in Cloud KMS, the algorithm Binary Authorization verifies.
+
+resource "google_kms_key_ring" "clearance" {
+  project  = var.project_id
+  name     = "${var.name_prefix}-keyring"
+  location = var.region
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_kms_crypto_key" "attestor" {
+  name     = "${var.name_prefix}-attestor"
+  key_ring = google_kms_key_ring.clearance.id
+  purpose  = "ASYMMETRIC_SIGN"
+  labels   = local.labels
+
+  version_template {
+    algorithm        = "EC_SIGN_P256_SHA256"
+    protection_level = var.kms_protection_level
+  }
+}
+
+# Version 1 is the one functions sign with (CLEARANCE_KMS_KEY_VERSION) and the attestor trusts.
+data "google_kms_crypto_key_version" "attestor" {
+  crypto_key = google_kms_crypto_key.attestor.id
+  version    = 1
+}

@@ -1,0 +1,180 @@
+# The function table and each function's privileges, as literal maps (the offline infra check reads them).
+
+locals {
+  # Pub/Sub functions: one Eventarc trigger each on the topic named by `topic` (a key of local.trigger_topics).
+  pubsub_functions = {
+    "on-registry-push" = {
+      entry_point   = "onRegistryPush"
+      topic         = "gcr"
+      memory        = "512Mi"
+      timeout       = 120
+      max_instances = 20
+    }
+    "on-scan-complete" = {
+      entry_point   = "onScanComplete"
+      topic         = "occurrences"
+      memory        = "512Mi"
+      timeout       = 300
+      max_instances = 20
+    }
+    "reevaluate" = {
+      entry_point   = "reevaluate"
+      topic         = "reevaluate"
+      memory        = "1Gi"
+      timeout       = 540
+      max_instances = 10
+    }
+    "attest-image" = {
+      entry_point   = "attestImage"
+      topic         = "verdicts"
+      memory        = "512Mi"
+      timeout       = 120
+      max_instances = 10
+    }
+    "notify-owners" = {
+      entry_point = "notifyOwners"
+      topic       = "alerts"
+      memory      = "256Mi"
+      timeout     = 120
+      # Chat webhooks are rate limited per space: few instances, retries do the rest.
+      max_instances = 5
+    }
+  }
+
+  # HTTP functions.
+  http_functions = {
+    "ingest-webhook" = {
+      entry_point   = "ingestWebhook"
+      memory        = "512Mi"
+      timeout       = 60
+      min_instances = 0
+      max_instances = 20
+    }
+    "ingest-report" = {
+      entry_point   = "ingestReport"
+      memory        = "1Gi"
+      timeout       = 300
+      min_instances = 0
+      max_instances = 10
+    }
+    "check-image" = {
+      entry_point   = "checkImage"
+      memory        = "512Mi"
+      timeout       = 30
+      min_instances = var.check_min_instances
+      max_instances = 50
+    }
+    "watch-base-images" = {
+      entry_point   = "watchBaseImages"
+      memory        = "512Mi"
+      timeout       = 540
+      min_instances = 0
+      max_instances = 1
+    }
+  }
+
+  functions = merge(local.pubsub_functions, local.http_functions)
+
+  # Project-level roles. Firestore has no finer grant than the database, Artifact Analysis none finer than the project.
+  function_project_roles = {
+    "on-registry-push"  = ["roles/datastore.user", "roles/artifactregistry.reader"]
+    "on-scan-complete"  = ["roles/datastore.user", "roles/containeranalysis.occurrences.viewer"]
+    "reevaluate"        = ["roles/datastore.user"]
+    "attest-image"      = ["roles/datastore.user", "roles/containeranalysis.occurrences.editor"]
+    "notify-owners"     = ["roles/datastore.user"]
+    "ingest-webhook"    = ["roles/datastore.user"]
+    "ingest-report"     = ["roles/datastore.user"]
+    "check-image"       = ["roles/datastore.user"]
+    "watch-base-images" = ["roles/datastore.user", "roles/artifactregistry.reader"]
+  }
+
+  # Internal topics each function may publish to (roles/pubsub.publisher on the topic only).
+  function_publishes = {
+    "on-registry-push"  = ["verdicts", "alerts"]
+    "on-scan-complete"  = ["verdicts", "alerts"]
+    "reevaluate"        = ["reevaluate", "verdicts", "alerts"]
+    "attest-image"      = ["alerts"]
+    "notify-owners"     = ["alerts"]
+    "ingest-webhook"    = ["verdicts", "alerts"]
+    "ingest-report"     = ["verdicts", "alerts"]
+    "check-image"       = ["alerts"]
+    "watch-base-images" = ["reevaluate", "alerts"]
+  }
+
+  # Secrets exposed as environment variables (key of local.token_secrets), one accessor grant each.
+  function_secret_env = {
+    "ingest-webhook" = { CLEARANCE_INGEST_TOKEN = "ingest" }
+    "ingest-report"  = { CLEARANCE_INGEST_TOKEN = "ingest" }
+    "check-image"    = { CLEARANCE_CHECK_BEARER_TOKEN = "check" }
+  }
+
+  token_secrets = {
+    ingest = "ingest-token"
+    check  = "check-token"
+  }
+
+  internal_topics = {
+    alerts     = "${var.name_prefix}-alerts"
+    reevaluate = "${var.name_prefix}-reevaluate"
+    verdicts   = "${var.name_prefix}-verdicts"
+  }
+
+  google_topics = {
+    gcr         = "gcr"
+    occurrences = "container-analysis-occurrences-v1"
+  }
+
+  created_google_topics = {
+    for key, name in local.google_topics : key => name
+    if(key == "gcr" && var.create_gcr_topic) || (key == "occurrences" && var.create_occurrences_topic)
+  }
+
+  # Topic ids by key; try() keeps the dependency on a topic this module created and falls back to Google's.
+  trigger_topics = merge(
+    { for key, name in local.google_topics : key => try(google_pubsub_topic.google[key].id, "projects/${var.project_id}/topics/${name}") },
+    { for key, topic in google_pubsub_topic.internal : key => topic.id },
+  )
+
+  publish_grants = {
+    for pair in flatten([
+      for fn, topics in local.function_publishes : [for topic in topics : { fn = fn, topic = topic }]
+    ]) : "${pair.fn}/${pair.topic}" => pair
+  }
+
+  project_role_grants = {
+    for pair in flatten([
+      for fn, roles in local.function_project_roles : [for role in roles : { fn = fn, role = role }]
+    ]) : "${pair.fn}/${pair.role}" => pair
+  }
+
+  secret_env_grants = {
+    for pair in flatten([
+      for fn, env in local.function_secret_env : [for secret in distinct(values(env)) : { fn = fn, secret = secret }]
+    ]) : "${pair.fn}/${pair.secret}" => pair
+  }
+
+  function_names = { for key, _ in local.functions : key => "${var.name_prefix}-${key}" }
+
+  # The cloudfunctions.net URL is known before the function exists, so checkImage can name its own audience.
+  check_url_static = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["check-image"]}"
+
+  kms_key_version = "${google_kms_crypto_key.attestor.id}/cryptoKeyVersions/1"
+
+  common_env = {
+    GOOGLE_CLOUD_PROJECT            = var.project_id
+    CLEARANCE_ALERTS_TOPIC          = google_pubsub_topic.internal["alerts"].name
+    CLEARANCE_REEVALUATE_TOPIC      = google_pubsub_topic.internal["reevaluate"].name
+    CLEARANCE_VERDICTS_TOPIC        = google_pubsub_topic.internal["verdicts"].name
+    CLEARANCE_SIGNER                = "kms"
+    CLEARANCE_KMS_KEY_VERSION       = local.kms_key_version
+    CLEARANCE_ATTESTOR_NOTE         = google_container_analysis_note.attestor.id
+    CLEARANCE_CHECK_AUDIENCES       = join(",", concat([local.check_url_static], var.check_extra_audiences))
+    CLEARANCE_CHECK_ALLOWED_CALLERS = join(",", var.deployer_service_accounts)
+    CLEARANCE_BASE_IMAGES           = join(",", var.base_images)
+    CLEARANCE_WATCH_REPOSITORIES    = join(",", var.watch_repositories)
+    CLEARANCE_ROUTING               = jsonencode(var.routing)
+    LOG_EXECUTION_ID                = "true"
+  }
+
+  labels = merge({ app = "clearance" }, var.labels)
+}

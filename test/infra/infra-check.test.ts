@@ -1,0 +1,191 @@
+// The repository's own infra/ against its functions/ (read at run time), and the module's function table against the design.
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runInfraCheck } from '../../scripts/infra-check.js';
+import { formatHcl, parseHcl } from '../../scripts/lib/infra-hcl.js';
+import { checkInfra, KNOWN_TRIGGERS } from '../../scripts/lib/infra-lint.js';
+
+// The HCL tools are Go compiled to WASM: the first call instantiates them, which is slow on a busy machine.
+const SLOW = { timeout: 60_000 };
+beforeAll(async () => {
+  await parseHcl('warm-up.tf', '');
+  await formatHcl('');
+}, 120_000);
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const moduleDir = join(repo, 'infra/modules/clearance');
+const scratch = mkdtempSync(join(tmpdir(), 'clearance-infra-check-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function capture(): {
+  out: string[];
+  err: string[];
+  io: { out(l: string): void; err(l: string): void };
+} {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } };
+}
+
+const kebab = (entryPoint: string): string =>
+  entryPoint.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+describe('infra check on this repository', SLOW, () => {
+  it('finds no problem in infra/, functions/ and firestore.indexes.json', async () => {
+    const { out, err, io } = capture();
+    const code = await runInfraCheck([], io, repo);
+    expect(err.join('\n')).toBe('');
+    expect(code).toBe(0);
+    expect(out.join('\n')).toMatch(/infra check: \d+ \.tf files in 2 module\(s\)/);
+  });
+
+  it('deploys every function of the design with its trigger and its own service account', async () => {
+    const functionsDir = join(scratch, 'functions');
+    for (const [entryPoint, kind] of Object.entries(KNOWN_TRIGGERS)) {
+      mkdirSync(join(functionsDir, kebab(entryPoint)), { recursive: true });
+      writeFileSync(
+        join(functionsDir, kebab(entryPoint), 'index.ts'),
+        kind === 'pubsub'
+          ? `functions.cloudEvent('${entryPoint}', handler);\n`
+          : `functions.http('${entryPoint}', handler);\n`,
+      );
+    }
+    const report = await checkInfra({ root: repo, infraDir: join(repo, 'infra'), functionsDir });
+    expect(report.problems).toEqual([]);
+    expect([...report.functions].sort()).toEqual(Object.keys(KNOWN_TRIGGERS).sort());
+  });
+
+  it('fails through the CLI, exit code 1, on a copy of infra/ with an undeclared variable', async () => {
+    const copy = join(scratch, 'broken');
+    cpSync(join(repo, 'infra'), join(copy, 'infra'), { recursive: true });
+    const scheduler = join(copy, 'infra/modules/clearance/scheduler.tf');
+    writeFileSync(
+      scheduler,
+      readFileSync(scheduler, 'utf8').replace(
+        'time_zone   = var.scheduler_time_zone',
+        'time_zone   = var.scheduler_timezone',
+      ),
+    );
+    const { out, err, io } = capture();
+    const code = await runInfraCheck(['--root', copy], io, repo);
+    expect(code).toBe(1);
+    expect(out).toEqual([]);
+    expect(err.join('\n')).toContain(
+      'infra/modules/clearance/scheduler.tf: [undeclared-variable] var.scheduler_timezone is used but no variable "scheduler_timezone" is declared in infra/modules/clearance',
+    );
+    expect(err.at(-1)).toBe('infra check: 1 problem(s)');
+  });
+
+  it('rejects unknown command-line options with exit code 2', async () => {
+    const { err, io } = capture();
+    expect(await runInfraCheck(['--nope'], io, repo)).toBe(2);
+    expect(err.join('\n')).toMatch(/usage: infra-check/);
+  });
+});
+
+describe('the module function table', SLOW, () => {
+  async function locals(): Promise<Record<string, unknown>> {
+    const json = await parseHcl('locals.tf', readFileSync(join(moduleDir, 'locals.tf'), 'utf8'));
+    return (json.locals as Record<string, unknown>[])[0];
+  }
+
+  it('subscribes each Pub/Sub function to the topic the design names', async () => {
+    const l = await locals();
+    const pubsub = l.pubsub_functions as Record<string, { entry_point: string; topic: string }>;
+    const topics = Object.fromEntries(Object.values(pubsub).map((f) => [f.entry_point, f.topic]));
+    expect(topics).toEqual({
+      onRegistryPush: 'gcr',
+      onScanComplete: 'occurrences',
+      reevaluate: 'reevaluate',
+      attestImage: 'verdicts',
+      notifyOwners: 'alerts',
+    });
+    expect(l.google_topics).toEqual({
+      gcr: 'gcr',
+      occurrences: 'container-analysis-occurrences-v1',
+    });
+    expect(Object.keys(l.internal_topics as object).sort()).toEqual([
+      'alerts',
+      'reevaluate',
+      'verdicts',
+    ]);
+    const http = l.http_functions as Record<string, { entry_point: string }>;
+    for (const f of Object.values(http)) expect(KNOWN_TRIGGERS[f.entry_point]).toBe('http');
+  });
+
+  it('gives every function Firestore access and the narrow extras only to the functions that need them', async () => {
+    const l = await locals();
+    const roles = l.function_project_roles as Record<string, string[]>;
+    const all = { ...(l.pubsub_functions as object), ...(l.http_functions as object) };
+    expect(Object.keys(roles).sort()).toEqual(Object.keys(all).sort());
+    for (const list of Object.values(roles)) expect(list).toContain('roles/datastore.user');
+    const holders = (role: string): string[] =>
+      Object.keys(roles)
+        .filter((fn) => roles[fn].includes(role))
+        .sort();
+    expect(holders('roles/containeranalysis.occurrences.editor')).toEqual(['attest-image']);
+    expect(holders('roles/containeranalysis.occurrences.viewer')).toEqual(['on-scan-complete']);
+    expect(Object.keys(l.function_secret_env as object).sort()).toEqual([
+      'check-image',
+      'ingest-report',
+      'ingest-webhook',
+    ]);
+  });
+
+  it('passes every configuration variable the functions read', async () => {
+    const l = await locals();
+    const env = Object.keys(l.common_env as object);
+    expect(env).toEqual(
+      expect.arrayContaining([
+        'GOOGLE_CLOUD_PROJECT',
+        'CLEARANCE_ALERTS_TOPIC',
+        'CLEARANCE_REEVALUATE_TOPIC',
+        'CLEARANCE_VERDICTS_TOPIC',
+        'CLEARANCE_SIGNER',
+        'CLEARANCE_KMS_KEY_VERSION',
+        'CLEARANCE_ATTESTOR_NOTE',
+        'CLEARANCE_CHECK_AUDIENCES',
+        'CLEARANCE_CHECK_ALLOWED_CALLERS',
+        'CLEARANCE_BASE_IMAGES',
+        'CLEARANCE_WATCH_REPOSITORIES',
+        'CLEARANCE_ROUTING',
+      ]),
+    );
+    const secretEnv = Object.values(l.function_secret_env as Record<string, object>).flatMap((e) =>
+      Object.keys(e),
+    );
+    expect(new Set(secretEnv)).toEqual(
+      new Set(['CLEARANCE_INGEST_TOKEN', 'CLEARANCE_CHECK_BEARER_TOKEN']),
+    );
+    // Secrets never travel as plain environment variables.
+    expect(env).not.toContain('CLEARANCE_INGEST_TOKEN');
+    expect(env).not.toContain('CLEARANCE_CHECK_BEARER_TOKEN');
+  });
+
+  it('matches the least-privilege table in infra/README.md', async () => {
+    const l = await locals();
+    const roles = l.function_project_roles as Record<string, string[]>;
+    const publishes = l.function_publishes as Record<string, string[]>;
+    const readme = readFileSync(join(repo, 'infra/README.md'), 'utf8');
+    const rows = new Map<string, string[]>();
+    for (const line of readme.split('\n')) {
+      const cells = line.split('|').map((c) => c.trim());
+      if (cells.length >= 6 && cells[1] in KNOWN_TRIGGERS) rows.set(cells[1], cells.slice(2, 5));
+    }
+    expect([...rows.keys()].sort()).toEqual(Object.keys(KNOWN_TRIGGERS).sort());
+    for (const [entryPoint, [, projectRoles, single]] of rows) {
+      const fn = kebab(entryPoint);
+      expect(projectRoles.match(/roles\/[\w.]+/g)?.sort(), entryPoint).toEqual(
+        [...roles[fn]].sort(),
+      );
+      const topics = /publisher on ([^;]+)/
+        .exec(single)?.[1]
+        .match(/`(\w+)`/g)
+        ?.map((t) => t.slice(1, -1));
+      expect(topics?.sort(), entryPoint).toEqual([...publishes[fn]].sort());
+    }
+  });
+});

@@ -90,13 +90,13 @@ locals {
 
   # Internal topics each function may publish to (roles/pubsub.publisher on the topic only).
   function_publishes = {
-    "on-registry-push"  = ["verdicts", "alerts"]
+    "on-registry-push"  = ["verdicts", "alerts", "reevaluate"]
     "on-scan-complete"  = ["verdicts", "alerts"]
     "reevaluate"        = ["reevaluate", "verdicts", "alerts"]
     "attest-image"      = ["alerts"]
     "notify-owners"     = ["alerts"]
-    "ingest-webhook"    = ["verdicts", "alerts"]
-    "ingest-report"     = ["verdicts", "alerts"]
+    "ingest-webhook"    = ["verdicts", "alerts", "reevaluate"]
+    "ingest-report"     = ["verdicts", "alerts", "reevaluate"]
     "check-image"       = ["alerts"]
     "watch-base-images" = ["reevaluate", "alerts"]
   }

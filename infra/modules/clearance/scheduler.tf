@@ -45,3 +45,20 @@ resource "google_cloud_scheduler_job" "watch_base_images" {
 
   depends_on = [google_cloud_run_service_iam_member.http_invoker]
 }
+
+resource "google_cloud_scheduler_job" "flush_alerts" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.name_prefix}-flush-alerts"
+  description = "Folds digest-mode alerts and sends alerts left pending after their redeliveries ran out."
+  schedule    = "* * * * *"
+  time_zone   = var.scheduler_time_zone
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.internal["alerts"].id
+    data       = base64encode("{}")
+    attributes = { action = "flush" }
+  }
+
+  depends_on = [google_project_service.apis]
+}

@@ -218,7 +218,7 @@ variable "reevaluate_schedule" {
 variable "reevaluate_message" {
   description = "Body of the message Cloud Scheduler publishes on the re-evaluation topic to start a run."
   type        = string
-  default     = "{\"reason\":\"scheduled\"}"
+  default     = "{\"kind\":\"start\",\"reason\":\"daily\"}"
 }
 
 variable "base_watch_schedule" {

@@ -3,19 +3,25 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { FUNCTIONS, type FunctionSpec } from '../functions/manifest.js';
+import { storePolicy } from '../shared/ingest/policy-source.js';
+import { startChatSink } from './lib/chat-sink.js';
 import { firebasePorts, startEmulators } from './lib/emulators.js';
 import { startGrafeasServer } from './lib/grafeas-server.js';
+import { startLocalRegistry } from './lib/local-registry.js';
 import { reapOrphans, type Service, startService, stateDir, waitForHttp } from './lib/process.js';
 
-const INTERNAL_TOPICS = ['clearance-alerts', 'clearance-reevaluate', 'clearance-verdicts'];
-const GOOGLE_TOPICS = ['gcr', 'container-analysis-occurrences-v1'];
+export const INTERNAL_TOPICS = ['clearance-alerts', 'clearance-reevaluate', 'clearance-verdicts'];
+export const GOOGLE_TOPICS = ['gcr', 'container-analysis-occurrences-v1'];
 
 export interface StackInfo {
   projectId: string;
+  registry: string;
   endpoints: { name: string; url: string; kind: string }[];
-  devToken: string;
+  functions: Record<string, string>;
+  tokenFile: string;
 }
 
 function devToken(): string {
@@ -30,7 +36,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const group = `stack-${process.pid}`;
   await reapOrphans('stack-');
-  const ports = firebasePorts();
+  const ports = firebasePorts(resolve(process.env.CLEARANCE_FIREBASE_JSON ?? 'firebase.json'));
   const projectId = process.env.CLEARANCE_PROJECT ?? 'demo-clearance';
   const services: Service[] = [];
   const closers: (() => Promise<void>)[] = [];
@@ -50,14 +56,25 @@ async function main(): Promise<void> {
   try {
     const emulators = await startEmulators({ ports, projectId, group });
     closers.push(emulators.stop);
+    // This process uses Google's clients too (topics, the example policy): point them at the emulators.
+    Object.assign(process.env, emulators.env);
     const grafeas = await startGrafeasServer({ port: ports.containeranalysis });
     closers.push(grafeas.close);
+    const chat = await startChatSink({
+      port: ports.chat,
+      logFile: join(stateDir('chat'), 'messages.jsonl'),
+      onMessage: (m) => {
+        const text = (m.body as { text?: string })?.text ?? '';
+        process.stdout.write(`chat ▸ ${m.kind}: ${text.split('\n')[0]?.slice(0, 160)}\n`);
+      },
+    });
+    closers.push(chat.close);
     const token = devToken();
-    const ffMain = createRequire(import.meta.url).resolve(
-      '@google-cloud/functions-framework/build/src/main.js',
-    );
-    const source = resolve('.');
+    const registryHost = `127.0.0.1:${ports.registry}`;
+    const ffMain = createRequire(import.meta.url).resolve('@google-cloud/functions-framework/build/src/main.js');
+    const specs: readonly FunctionSpec[] = FUNCTIONS;
     const fnUrl = (i: number) => `http://127.0.0.1:${ports.functions + i}`;
+    const functionUrls = Object.fromEntries(specs.map((f, i) => [f.name, fnUrl(i)]));
     const env: NodeJS.ProcessEnv = {
       ...emulators.env,
       NODE_ENV: 'development',
@@ -66,12 +83,14 @@ async function main(): Promise<void> {
       CLEARANCE_ATTESTOR_NOTE: `projects/${projectId}/notes/clearance-attestor`,
       CLEARANCE_CHECK_BEARER_TOKEN: token,
       CLEARANCE_INGEST_TOKEN: token,
-      CLEARANCE_REGISTRY_INSECURE_HOSTS: `127.0.0.1:${ports.registry},localhost:${ports.registry}`,
+      CLEARANCE_REGISTRY_INSECURE_HOSTS: `${registryHost},localhost:${ports.registry}`,
       CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT: grafeas.url,
-      CLEARANCE_BASE_IMAGES:
-        process.env.CLEARANCE_BASE_IMAGES ?? `127.0.0.1:${ports.registry}/base/debian12:latest`,
+      CLEARANCE_BASE_IMAGES: process.env.CLEARANCE_BASE_IMAGES ?? `${registryHost}/base/debian12:latest`,
+      CLEARANCE_ROUTING: readFileSync(resolve('examples/routing.yaml'), 'utf8'),
+      CLEARANCE_DEV_CHAT_URL: chat.googleChatUrl,
+      CLEARANCE_DEV_SLACK_URL: chat.slackUrl,
+      CLEARANCE_CHECK_URL: functionUrls.checkImage,
     };
-    const specs: readonly FunctionSpec[] = FUNCTIONS;
     const fnServices = specs.map((f, i) =>
       startService({
         name: `fn-${f.folder}`,
@@ -82,15 +101,23 @@ async function main(): Promise<void> {
           `--target=${f.name}`,
           `--signature-type=${f.trigger.kind === 'pubsub' ? 'cloudevent' : 'http'}`,
           `--port=${ports.functions + i}`,
-          `--source=${source}`,
+          `--source=${resolve('.')}`,
         ],
         env: { ...env, FUNCTION_TARGET: f.name, PORT: String(ports.functions + i) },
       }),
     );
     services.push(...fnServices);
+    const registry = await startLocalRegistry({
+      port: ports.registry,
+      group,
+      notifyUrl: `${functionUrls.ingestWebhook}/distribution`,
+      notifyHeaders: { Authorization: `Bearer ${token}` },
+      keepStorage: true,
+    });
+    closers.push(registry.stop);
     await Promise.all(fnServices.map((s, i) => waitForHttp(`${fnUrl(i)}/`, s, 30_000)));
 
-    const pubsub = new PubSub({ projectId, apiEndpoint: emulators.pubsubHost });
+    const pubsub = new PubSub({ projectId });
     for (const t of [...GOOGLE_TOPICS, ...INTERNAL_TOPICS]) {
       const [exists] = await pubsub.topic(t).exists();
       if (!exists) await pubsub.createTopic(t);
@@ -101,23 +128,34 @@ async function main(): Promise<void> {
       const [exists] = await sub.exists();
       if (!exists) {
         await sub.create({
-          pushConfig: {
-            pushEndpoint: `${fnUrl(i)}/projects/${projectId}/topics/${f.trigger.topic}`,
-          },
-          ackDeadlineSeconds: 60,
+          pushConfig: { pushEndpoint: `${fnUrl(i)}/projects/${projectId}/topics/${f.trigger.topic}` },
+          ackDeadlineSeconds: 120,
           retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 30 } },
         });
       }
     }
     await pubsub.close();
 
+    const db = new Firestore({ projectId });
+    const policy = await storePolicy(db, {
+      source: readFileSync(resolve('examples/policy.yaml'), 'utf8'),
+      format: 'yaml',
+      appliedBy: 'npm start',
+      now: new Date(),
+    });
+    await db.terminate();
+
     const info: StackInfo = {
       projectId,
-      devToken: token,
+      registry: registryHost,
+      tokenFile: join(stateDir(), 'dev-token'),
+      functions: functionUrls,
       endpoints: [
         { name: 'Firestore emulator', url: `http://${emulators.firestoreHost}`, kind: 'emulator' },
         { name: 'Pub/Sub emulator', url: `http://${emulators.pubsubHost}`, kind: 'emulator' },
-        { name: 'Container Analysis stand-in', url: grafeas.url, kind: 'emulator' },
+        { name: 'OCI registry', url: registry.url, kind: 'docker-registry, notifies ingestWebhook' },
+        { name: 'Container Analysis stand-in', url: grafeas.url, kind: 'Grafeas v1 REST' },
+        { name: 'Chat webhook sink', url: chat.url, kind: 'Google Chat + Slack stand-in' },
         ...specs.map((f, i) => ({
           name: f.name,
           url: fnUrl(i),
@@ -127,14 +165,19 @@ async function main(): Promise<void> {
     };
     writeFileSync(join(stateDir(), 'stack.json'), JSON.stringify(info, null, 2));
     const width = Math.max(...info.endpoints.map((e) => e.name.length));
-    process.stdout.write(
-      `\nClearance local stack is up (${((Date.now() - started) / 1000).toFixed(1)} s), project ${projectId}\n\n`,
-    );
-    for (const e of info.endpoints)
-      process.stdout.write(`  ${e.name.padEnd(width)}  ${e.url}  (${e.kind})\n`);
-    process.stdout.write(
-      `\n  dev bearer token (check/ingest): stored in ${join(stateDir(), 'dev-token')}\n  logs: ${stateDir('logs', group)}\n\nTry \`npm run demo\` in another terminal. Ctrl-C stops everything.\n`,
-    );
+    const out = [
+      '',
+      `Clearance local stack is up in ${((Date.now() - started) / 1000).toFixed(1)} s — project ${projectId}, policy ${policy.hash.slice(0, 19)}…`,
+      '',
+      ...info.endpoints.map((e) => `  ${e.name.padEnd(width)}  ${e.url}  (${e.kind})`),
+      '',
+      `  bearer token for checkImage / ingest: ${info.tokenFile}`,
+      `  logs: ${stateDir('logs', group)}`,
+      '',
+      'Try `npm run demo` in another terminal. Ctrl-C stops everything.',
+      '',
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
   } catch (err) {
     process.stderr.write(`\nthe local stack could not start: ${(err as Error).message}\n`);
     await stop(1);

@@ -122,9 +122,9 @@ describe('routing document', () => {
   });
 });
 
-describe('the routing example in ALERTS.md', () => {
+describe('the routing example in docs/alerts.md', () => {
   it('parses and routes as the text says', () => {
-    const md = readFileSync(new URL('../../../shared/alerts/ALERTS.md', import.meta.url), 'utf8');
+    const md = readFileSync(new URL('../../../docs/alerts.md', import.meta.url), 'utf8');
     const yaml = md.match(/```yaml\n([\s\S]*?)```/)?.[1];
     expect(yaml).toBeDefined();
     const doc = parseRoutingDocument(yaml as string);

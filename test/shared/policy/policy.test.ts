@@ -14,9 +14,9 @@ import {
 } from '../../../shared/policy/policy.js';
 
 const DOC_EXAMPLE = (() => {
-  const md = readFileSync(new URL('../../../shared/policy/POLICY.md', import.meta.url), 'utf8');
+  const md = readFileSync(new URL('../../../docs/policy.md', import.meta.url), 'utf8');
   const m = /```yaml\n([\s\S]*?)```/.exec(md);
-  if (!m) throw new Error('POLICY.md has no yaml example');
+  if (!m) throw new Error('docs/policy.md has no yaml example');
   return m[1];
 })();
 

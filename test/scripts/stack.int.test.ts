@@ -1,0 +1,91 @@
+// `npm start` as a user runs it: the compiled stack script, its printed endpoints, and a clean SIGTERM.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { freePort } from '../../scripts/lib/process.js';
+import type { StackInfo } from '../../scripts/stack.js';
+import { describeWithEmulators } from '../support/integration.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pidsUnder(dir: string): number[] {
+  const out: number[] = [];
+  let groups: string[] = [];
+  try {
+    groups = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const g of groups) for (const f of readdirSync(join(dir, g))) out.push(Number(readFileSync(join(dir, g, f), 'utf8')));
+  return out;
+}
+
+describeWithEmulators('npm start (the local stack)', () => {
+  const state = mkdtempSync(join(tmpdir(), 'clearance-stack-'));
+  afterAll(() => rmSync(state, { recursive: true, force: true }));
+
+  it('starts everything, every printed endpoint answers, and SIGTERM leaves no process behind', async () => {
+    const base = JSON.parse(readFileSync('firebase.json', 'utf8')) as { emulators: Record<string, { port: number }> };
+    for (const k of ['firestore', 'pubsub', 'registry', 'containeranalysis', 'chat']) {
+      (base.emulators[k] as { port: number }).port = await freePort();
+    }
+    // Nine function servers take consecutive ports from this one.
+    (base.emulators.functions as { port: number }).port = 20_000 + Math.floor(Math.random() * 20_000);
+    const config = join(state, 'firebase.json');
+    writeFileSync(config, JSON.stringify(base));
+    const started = Date.now();
+    const child = spawn(process.execPath, [resolve('dist/scripts/stack.js')], {
+      env: { ...process.env, CLEARANCE_FIREBASE_JSON: config, CLEARANCE_STATE_DIR: state, FIRESTORE_EMULATOR_HOST: '', PUBSUB_EMULATOR_HOST: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    await new Promise<void>((res, rej) => {
+      const timer = setInterval(() => {
+        if (output.includes('local stack is up')) {
+          clearInterval(timer);
+          res();
+        } else if (output.includes('could not start') || child.exitCode !== null) {
+          clearInterval(timer);
+          rej(new Error(`stack failed:\n${output}`));
+        }
+      }, 100);
+    });
+    process.stdout.write(`local stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    const info = JSON.parse(readFileSync(join(state, 'stack.json'), 'utf8')) as StackInfo;
+    expect(info.endpoints.length).toBeGreaterThanOrEqual(14);
+    for (const e of info.endpoints) {
+      expect(output).toContain(e.url);
+      const res = await fetch(`${e.url}/`, { signal: AbortSignal.timeout(5000) });
+      expect(res.status, `${e.name} at ${e.url}`).toBeGreaterThan(0);
+      await res.arrayBuffer();
+    }
+    const pids = pidsUnder(join(state, 'pids'));
+    expect(pids.length).toBeGreaterThanOrEqual(11);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const left = pids.filter(alive);
+    expect(left, `processes left: ${left.join(', ')}`).toEqual([]);
+    // Each service ran in its own process group (the emulators' Java children too): none may survive.
+    const groups = new Set(execFileSync('ps', ['-e', '-o', 'pgid=']).toString().split('\n').map((l) => Number(l.trim())));
+    expect(pids.filter((p) => groups.has(p))).toEqual([]);
+    for (const e of info.endpoints) {
+      await expect(fetch(`${e.url}/`, { signal: AbortSignal.timeout(2000) })).rejects.toThrow();
+    }
+  }, 120_000);
+});

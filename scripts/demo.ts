@@ -8,7 +8,7 @@ import { imageDocId } from '../shared/image-ref/image-ref.js';
 import type { ImageRecord } from '../shared/ledger/image-record.js';
 import { firebasePorts } from './lib/emulators.js';
 import { skopeoCopy, writeOciImage } from './lib/oci-image.js';
-import { sleep, STATE_DIR } from './lib/process.js';
+import { STATE_DIR, sleep } from './lib/process.js';
 import type { StackInfo } from './stack.js';
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
@@ -26,7 +26,9 @@ function fixturesDir(): string {
       dir = dirname(dir);
     }
   }
-  throw new Error('real-world fixtures not found: set CLEARANCE_FIXTURES to shared/fixtures/real-world');
+  throw new Error(
+    'real-world fixtures not found: set CLEARANCE_FIXTURES to shared/fixtures/real-world',
+  );
 }
 
 async function main(): Promise<void> {
@@ -45,9 +47,14 @@ async function main(): Promise<void> {
   const fixtures = fixturesDir();
   const work = mkdtempSync(join(tmpdir(), 'clearance-demo-'));
   try {
-    say('1. Build a base image and an app image (OCI layout written by code) and push them with skopeo');
+    say(
+      '1. Build a base image and an app image (OCI layout written by code) and push them with skopeo',
+    );
     const baseLayout = join(work, 'base');
-    writeOciImage(baseLayout, { files: { 'etc/os-release': 'ID=debian\nVERSION_ID=12\n' }, config: { created: new Date().toISOString() } });
+    writeOciImage(baseLayout, {
+      files: { 'etc/os-release': 'ID=debian\nVERSION_ID=12\n' },
+      config: { created: new Date().toISOString() },
+    });
     const baseRef = `${info.registry}/base/debian12:latest`;
     const baseDigest = await skopeoCopy(baseLayout, baseRef);
     say(`   ${baseRef} → ${baseDigest}`);
@@ -55,7 +62,10 @@ async function main(): Promise<void> {
     writeOciImage(appLayout, {
       files: { 'app/hello.txt': `hello from the Clearance demo, ${new Date().toISOString()}\n` },
       config: { created: new Date().toISOString(), user: '1000', labels: { owner: 'demo-team' } },
-      annotations: { 'org.opencontainers.image.base.name': baseRef, 'org.opencontainers.image.base.digest': baseDigest },
+      annotations: {
+        'org.opencontainers.image.base.name': baseRef,
+        'org.opencontainers.image.base.digest': baseDigest,
+      },
     });
     const appRef = `${info.registry}/apps/hello:1.0`;
     const digest = await skopeoCopy(appLayout, appRef);
@@ -63,17 +73,36 @@ async function main(): Promise<void> {
     const id = imageDocId(info.registry, repository, digest);
     say(`   ${appRef} → ${digest}`);
 
-    say('\n2. The registry notifies ingestWebhook; the gcr topic gets the same push in its own format');
-    const gcr = JSON.parse(readFileSync(join(fixtures, 'gcr', 'gcr-insert-digest-tag.json'), 'utf8')) as Record<string, string>;
+    say(
+      '\n2. The registry notifies ingestWebhook; the gcr topic gets the same push in its own format',
+    );
+    const gcr = JSON.parse(
+      readFileSync(join(fixtures, 'gcr', 'gcr-insert-digest-tag.json'), 'utf8'),
+    ) as Record<string, string>;
     await pubsub.topic('gcr').publishMessage({
       json: { ...gcr, digest: `${info.registry}/${repository}@${digest}`, tag: appRef },
     });
-    const pushed = await waitFor(db, id, (r) => r.pushedAt !== null, 'the push to reach the ledger');
-    say(`   ledger: state ${pushed.state}, tags ${pushed.tags.join(', ')}, base ${pushed.base?.name ?? 'unknown'}`);
-    for (const [env, v] of Object.entries(pushed.verdicts)) say(`   ${env}: ${v.decision} (${v.reasons[0]?.message ?? ''})`);
+    const pushed = await waitFor(
+      db,
+      id,
+      (r) => r.pushedAt !== null,
+      'the push to reach the ledger',
+    );
+    say(
+      `   ledger: state ${pushed.state}, tags ${pushed.tags.join(', ')}, base ${pushed.base?.name ?? 'unknown'}`,
+    );
+    for (const [env, v] of Object.entries(pushed.verdicts))
+      say(`   ${env}: ${v.decision} (${v.reasons[0]?.message ?? ''})`);
 
-    say('\n3. Artifact Analysis finishes a scan: real occurrences from the fixtures, pointed at our image');
-    const scan = JSON.parse(readFileSync(join(fixtures, 'containeranalysis', 'gcloud-describe-vulns-discovery-debian12.json'), 'utf8')) as {
+    say(
+      '\n3. Artifact Analysis finishes a scan: real occurrences from the fixtures, pointed at our image',
+    );
+    const scan = JSON.parse(
+      readFileSync(
+        join(fixtures, 'containeranalysis', 'gcloud-describe-vulns-discovery-debian12.json'),
+        'utf8',
+      ),
+    ) as {
       discovery_summary: { discovery: Record<string, unknown>[] };
       package_vulnerability_summary: { vulnerabilities: Record<string, Record<string, unknown>[]> };
     };
@@ -89,32 +118,61 @@ async function main(): Promise<void> {
     };
     const vulns = Object.values(scan.package_vulnerability_summary.vulnerabilities).flat();
     for (const v of vulns) await create(v);
-    const discovery = await create({ ...scan.discovery_summary.discovery[0], updateTime: new Date().toISOString() });
-    const notification = JSON.parse(readFileSync(join(fixtures, 'containeranalysis', 'ca-notification-occurrence.json'), 'utf8')) as Record<string, unknown>;
+    const discovery = await create({
+      ...scan.discovery_summary.discovery[0],
+      updateTime: new Date().toISOString(),
+    });
+    const notification = JSON.parse(
+      readFileSync(join(fixtures, 'containeranalysis', 'ca-notification-occurrence.json'), 'utf8'),
+    ) as Record<string, unknown>;
     await pubsub.topic('container-analysis-occurrences-v1').publishMessage({
-      json: { ...notification, name: discovery, kind: 'DISCOVERY', notificationTime: new Date().toISOString() },
+      json: {
+        ...notification,
+        name: discovery,
+        kind: 'DISCOVERY',
+        notificationTime: new Date().toISOString(),
+      },
     });
     say(`   ${vulns.length} vulnerability occurrences + 1 DISCOVERY (FINISHED_SUCCESS) published`);
-    const scanned = await waitFor(db, id, (r) => r.scan.status === 'finished' && Object.values(r.verdicts).some((v) => v.decision !== 'pending'), 'the verdict');
+    const scanned = await waitFor(
+      db,
+      id,
+      (r) =>
+        r.scan.status === 'finished' &&
+        Object.values(r.verdicts).some((v) => v.decision !== 'pending'),
+      'the verdict',
+    );
     say(`   scan: ${scanned.scan.counts?.total ?? 0} findings; state ${scanned.state}`);
     for (const [env, v] of Object.entries(scanned.verdicts)) {
       say(`   ${env} (${v.mode}): ${v.decision.toUpperCase()}`);
-      for (const r of v.reasons.slice(0, 4)) say(`     - [${r.ruleId}] ${r.message}${r.remediation ? `\n       → ${r.remediation}` : ''}`);
+      for (const r of v.reasons.slice(0, 4))
+        say(
+          `     - [${r.ruleId}] ${r.message}${r.remediation ? `\n       → ${r.remediation}` : ''}`,
+        );
     }
 
     say('\n4. Ask checkImage, as a deployer or CI pipeline would');
     const check = info.functions.checkImage;
-    const res = await fetch(`${check}/v1/check?image=${encodeURIComponent(appRef)}&env=prod`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${check}/v1/check?image=${encodeURIComponent(appRef)}&env=prod`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     say(`   GET /v1/check?image=${appRef}&env=prod → ${res.status}`);
     say(`   ${JSON.stringify(await res.json()).slice(0, 400)}`);
-    say('\nThe owner alert (if the image was denied) is printed by `npm start` and kept in .clearance/chat/messages.jsonl.');
+    say(
+      '\nThe owner alert (if the image was denied) is printed by `npm start` and kept in .clearance/chat/messages.jsonl.',
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
     await Promise.all([db.terminate(), pubsub.close()]);
   }
 }
 
-async function waitFor(db: Firestore, id: string, done: (r: ImageRecord) => boolean, what: string): Promise<ImageRecord> {
+async function waitFor(
+  db: Firestore,
+  id: string,
+  done: (r: ImageRecord) => boolean,
+  what: string,
+): Promise<ImageRecord> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const snap = await db.collection('images').doc(id).get();

@@ -71,7 +71,9 @@ async function main(): Promise<void> {
     closers.push(chat.close);
     const token = devToken();
     const registryHost = `127.0.0.1:${ports.registry}`;
-    const ffMain = createRequire(import.meta.url).resolve('@google-cloud/functions-framework/build/src/main.js');
+    const ffMain = createRequire(import.meta.url).resolve(
+      '@google-cloud/functions-framework/build/src/main.js',
+    );
     const specs: readonly FunctionSpec[] = FUNCTIONS;
     const fnUrl = (i: number) => `http://127.0.0.1:${ports.functions + i}`;
     const functionUrls = Object.fromEntries(specs.map((f, i) => [f.name, fnUrl(i)]));
@@ -85,7 +87,8 @@ async function main(): Promise<void> {
       CLEARANCE_INGEST_TOKEN: token,
       CLEARANCE_REGISTRY_INSECURE_HOSTS: `${registryHost},localhost:${ports.registry}`,
       CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT: grafeas.url,
-      CLEARANCE_BASE_IMAGES: process.env.CLEARANCE_BASE_IMAGES ?? `${registryHost}/base/debian12:latest`,
+      CLEARANCE_BASE_IMAGES:
+        process.env.CLEARANCE_BASE_IMAGES ?? `${registryHost}/base/debian12:latest`,
       CLEARANCE_ROUTING: readFileSync(resolve('examples/routing.yaml'), 'utf8'),
       CLEARANCE_DEV_CHAT_URL: chat.googleChatUrl,
       CLEARANCE_DEV_SLACK_URL: chat.slackUrl,
@@ -128,7 +131,9 @@ async function main(): Promise<void> {
       const [exists] = await sub.exists();
       if (!exists) {
         await sub.create({
-          pushConfig: { pushEndpoint: `${fnUrl(i)}/projects/${projectId}/topics/${f.trigger.topic}` },
+          pushConfig: {
+            pushEndpoint: `${fnUrl(i)}/projects/${projectId}/topics/${f.trigger.topic}`,
+          },
           ackDeadlineSeconds: 120,
           retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 30 } },
         });
@@ -153,7 +158,11 @@ async function main(): Promise<void> {
       endpoints: [
         { name: 'Firestore emulator', url: `http://${emulators.firestoreHost}`, kind: 'emulator' },
         { name: 'Pub/Sub emulator', url: `http://${emulators.pubsubHost}`, kind: 'emulator' },
-        { name: 'OCI registry', url: registry.url, kind: 'docker-registry, notifies ingestWebhook' },
+        {
+          name: 'OCI registry',
+          url: registry.url,
+          kind: 'docker-registry, notifies ingestWebhook',
+        },
         { name: 'Container Analysis stand-in', url: grafeas.url, kind: 'Grafeas v1 REST' },
         { name: 'Chat webhook sink', url: chat.url, kind: 'Google Chat + Slack stand-in' },
         ...specs.map((f, i) => ({

@@ -19,7 +19,9 @@ export interface ChatSink {
   close(): Promise<void>;
 }
 
-export async function startChatSink(options: { port?: number; logFile?: string; onMessage?: (m: ChatMessage) => void } = {}): Promise<ChatSink> {
+export async function startChatSink(
+  options: { port?: number; logFile?: string; onMessage?: (m: ChatMessage) => void } = {},
+): Promise<ChatSink> {
   const messages: ChatMessage[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -42,7 +44,9 @@ export async function startChatSink(options: { port?: number; logFile?: string; 
       messages.push(m);
       if (options.logFile) appendFileSync(options.logFile, `${JSON.stringify(m)}\n`);
       options.onMessage?.(m);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(m.kind === 'slack' ? '"ok"' : '{"name":"spaces/local/messages/1"}');
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(m.kind === 'slack' ? '"ok"' : '{"name":"spaces/local/messages/1"}');
     });
   });
   await new Promise<void>((r) => server.listen(options.port ?? 0, '127.0.0.1', () => r()));

@@ -130,7 +130,12 @@ export interface EmulatorPorts {
 /** The local stack's ports: firebase.json is the one source. */
 export function firebasePorts(
   file = resolve('firebase.json'),
-): EmulatorPorts & { functions: number; registry: number; containeranalysis: number; chat: number } {
+): EmulatorPorts & {
+  functions: number;
+  registry: number;
+  containeranalysis: number;
+  chat: number;
+} {
   const doc = JSON.parse(readFileSync(file, 'utf8')) as {
     emulators: Record<string, { port: number }>;
   };

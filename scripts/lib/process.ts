@@ -44,7 +44,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this PID exists. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -69,10 +70,10 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 export async function killTree(pid: number, graceMs = 3000): Promise<void> {
   signalGroup(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (alive(pid) && Date.now() < deadline) await sleep(50);
+  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
   signalGroup(pid, 'SIGKILL');
   const hard = Date.now() + 2000;
-  while (alive(pid) && Date.now() < hard) await sleep(25);
+  while (isAlive(pid) && Date.now() < hard) await sleep(25);
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -89,7 +90,7 @@ export async function reapStale(group: string): Promise<void> {
   for (const f of readdirSync(dir)) {
     const file = join(dir, f);
     const pid = Number(readFileSync(file, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 1 && alive(pid)) await killTree(pid, 1000);
+    if (Number.isInteger(pid) && pid > 1 && isAlive(pid)) await killTree(pid, 1000);
     rmSync(file, { force: true });
   }
 }
@@ -179,7 +180,7 @@ export async function reapOrphans(prefix: string): Promise<void> {
   for (const group of readdirSync(root)) {
     if (!group.startsWith(prefix)) continue;
     const owner = Number(group.slice(prefix.length));
-    if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
+    if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) continue;
     await reapStale(group);
     rmSync(join(root, group), { recursive: true, force: true });
   }

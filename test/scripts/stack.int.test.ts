@@ -4,18 +4,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { freePort } from '../../scripts/lib/process.js';
+import { freePort, isAlive } from '../../scripts/lib/process.js';
 import type { StackInfo } from '../../scripts/stack.js';
 import { describeWithEmulators } from '../support/integration.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function pidsUnder(dir: string): number[] {
   const out: number[] = [];
@@ -25,7 +16,9 @@ function pidsUnder(dir: string): number[] {
   } catch {
     return out;
   }
-  for (const g of groups) for (const f of readdirSync(join(dir, g))) out.push(Number(readFileSync(join(dir, g, f), 'utf8')));
+  for (const g of groups)
+    for (const f of readdirSync(join(dir, g)))
+      out.push(Number(readFileSync(join(dir, g, f), 'utf8')));
   return out;
 }
 
@@ -34,17 +27,26 @@ describeWithEmulators('npm start (the local stack)', () => {
   afterAll(() => rmSync(state, { recursive: true, force: true }));
 
   it('starts everything, every printed endpoint answers, and SIGTERM leaves no process behind', async () => {
-    const base = JSON.parse(readFileSync('firebase.json', 'utf8')) as { emulators: Record<string, { port: number }> };
+    const base = JSON.parse(readFileSync('firebase.json', 'utf8')) as {
+      emulators: Record<string, { port: number }>;
+    };
     for (const k of ['firestore', 'pubsub', 'registry', 'containeranalysis', 'chat']) {
       (base.emulators[k] as { port: number }).port = await freePort();
     }
     // Nine function servers take consecutive ports from this one.
-    (base.emulators.functions as { port: number }).port = 20_000 + Math.floor(Math.random() * 20_000);
+    (base.emulators.functions as { port: number }).port =
+      20_000 + Math.floor(Math.random() * 20_000);
     const config = join(state, 'firebase.json');
     writeFileSync(config, JSON.stringify(base));
     const started = Date.now();
     const child = spawn(process.execPath, [resolve('dist/scripts/stack.js')], {
-      env: { ...process.env, CLEARANCE_FIREBASE_JSON: config, CLEARANCE_STATE_DIR: state, FIRESTORE_EMULATOR_HOST: '', PUBSUB_EMULATOR_HOST: '' },
+      env: {
+        ...process.env,
+        CLEARANCE_FIREBASE_JSON: config,
+        CLEARANCE_STATE_DIR: state,
+        FIRESTORE_EMULATOR_HOST: '',
+        PUBSUB_EMULATOR_HOST: '',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -79,10 +81,15 @@ describeWithEmulators('npm start (the local stack)', () => {
     expect(pids.length).toBeGreaterThanOrEqual(11);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const left = pids.filter(alive);
+    const left = pids.filter(isAlive);
     expect(left, `processes left: ${left.join(', ')}`).toEqual([]);
     // Each service ran in its own process group (the emulators' Java children too): none may survive.
-    const groups = new Set(execFileSync('ps', ['-e', '-o', 'pgid=']).toString().split('\n').map((l) => Number(l.trim())));
+    const groups = new Set(
+      execFileSync('ps', ['-e', '-o', 'pgid='])
+        .toString()
+        .split('\n')
+        .map((l) => Number(l.trim())),
+    );
     expect(pids.filter((p) => groups.has(p))).toEqual([]);
     for (const e of info.endpoints) {
       await expect(fetch(`${e.url}/`, { signal: AbortSignal.timeout(2000) })).rejects.toThrow();

@@ -5,6 +5,8 @@ export interface OccurrenceReader {
   getOccurrence(name: string): Promise<unknown>;
   /** Every VULNERABILITY occurrence of one image, across all pages. */
   listVulnerabilities(project: string, resourceUri: string): Promise<unknown[]>;
+  /** The image's BUILD occurrences (Cloud Build provenance), across all pages. */
+  listBuilds(project: string, resourceUri: string): Promise<unknown[]>;
 }
 
 export interface GrafeasClientOptions {
@@ -60,32 +62,34 @@ export function grafeasOccurrenceReader(options: GrafeasClientOptions = {}): Occ
     });
     return client;
   };
+  const listAll = async (project: string, resourceUri: string, kind: 'VULNERABILITY' | 'BUILD') => {
+    const g = await grafeas();
+    const out: unknown[] = [];
+    let pageToken: string | undefined;
+    const filter = `resourceUrl="${resourceUri.replaceAll('"', '')}" AND kind="${kind}"`;
+    // Pages are walked explicitly so a huge image never needs more than one page in flight.
+    for (let page = 0; page < 10_000; page += 1) {
+      const [items, next] = await g.listOccurrences(
+        {
+          parent: `projects/${project}`,
+          filter,
+          pageSize: options.pageSize ?? 1000,
+          ...(pageToken ? { pageToken } : {}),
+        },
+        { autoPaginate: false },
+      );
+      out.push(...items);
+      pageToken = next?.pageToken || undefined;
+      if (!pageToken) break;
+    }
+    return out;
+  };
   return {
     async getOccurrence(name) {
       const [occ] = await (await grafeas()).getOccurrence({ name });
       return occ;
     },
-    async listVulnerabilities(project, resourceUri) {
-      const g = await grafeas();
-      const out: unknown[] = [];
-      let pageToken: string | undefined;
-      const filter = `resourceUrl="${resourceUri.replaceAll('"', '')}" AND kind="VULNERABILITY"`;
-      // Pages are walked explicitly so a huge image never needs more than one page in flight.
-      for (let page = 0; page < 10_000; page += 1) {
-        const [items, next] = await g.listOccurrences(
-          {
-            parent: `projects/${project}`,
-            filter,
-            pageSize: options.pageSize ?? 1000,
-            ...(pageToken ? { pageToken } : {}),
-          },
-          { autoPaginate: false },
-        );
-        out.push(...items);
-        pageToken = next?.pageToken || undefined;
-        if (!pageToken) break;
-      }
-      return out;
-    },
+    listVulnerabilities: (project, resourceUri) => listAll(project, resourceUri, 'VULNERABILITY'),
+    listBuilds: (project, resourceUri) => listAll(project, resourceUri, 'BUILD'),
   };
 }

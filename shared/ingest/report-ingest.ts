@@ -3,12 +3,15 @@ import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../errors.js';
 import { type ParsedReport, parseReport } from '../findings/reports.js';
 import { type ImageRef, imageDocId, parseImageRef } from '../image-ref/image-ref.js';
+import { emptyImageRecord } from '../ledger/ledger-store.js';
+import { readProvenance } from '../provenance/provenance.js';
+import { settle } from './registry-ingest.js';
 import type { EventMeta } from '../ledger/ledger-store.js';
 import type { Effect } from './effects.js';
 import { type ScanDeps, storeScan } from './scan-ingest.js';
 
 export interface ReportOutcome {
-  format: ParsedReport['format'];
+  format: ParsedReport['format'] | 'provenance';
   image: string | null;
   findings: number;
   vex: number;
@@ -38,6 +41,10 @@ export async function ingestReport(
   input: { body: unknown; raw: string; image: string | null; caller: string },
   now: Date,
 ): Promise<ReportOutcome> {
+  const body = input.body as Record<string, unknown> | null;
+  if (body && typeof body === 'object' && ('payloadType' in body || 'predicateType' in body || '_type' in body)) {
+    return ingestProvenance(deps, input, now);
+  }
   const report = parseReport(input.body);
   const contentHash = createHash('sha256').update(input.raw).digest('hex');
   const meta: EventMeta = {
@@ -99,4 +106,53 @@ export async function ingestReport(
     outcome,
     reevaluate: [...reevaluate],
   };
+}
+
+/**
+ * SLSA provenance uploaded by CI (an in-toto Statement or a DSSE envelope around one): recorded on
+ * each subject image the ledger can name, which is then re-evaluated.
+ */
+async function ingestProvenance(
+  deps: Omit<ScanDeps, 'occurrences'>,
+  input: { body: unknown; raw: string; image: string | null },
+  now: Date,
+): Promise<ReportOutcome> {
+  const result = readProvenance(input.body);
+  const given = input.image ? parseImageRef(input.image) : null;
+  if (given && !given.digest) throw new InvalidInputError('the image must be given by digest (REGISTRY/REPO@sha256:…)');
+  const targets: { registry: string; repository: string; digest: string }[] = [];
+  for (const s of result.subjects) {
+    const digest = s.digest.startsWith('sha256:') ? s.digest : null;
+    if (!digest) continue;
+    if (given) {
+      if (given.digest === digest) targets.push({ registry: given.registry, repository: given.repository, digest });
+      continue;
+    }
+    try {
+      const ref = parseImageRef(s.name ?? '');
+      targets.push({ registry: ref.registry, repository: ref.repository, digest });
+    } catch {
+      // a subject named by a file path or a bare name: only ?image= can place it
+    }
+  }
+  if (targets.length === 0) {
+    throw new InvalidInputError('the provenance names no image this ledger can place: pass ?image=REGISTRY/REPO@sha256:… matching a subject');
+  }
+  const contentHash = createHash('sha256').update(input.raw).digest('hex').slice(0, 40);
+  const reevaluate: string[] = [];
+  for (const t of targets) {
+    const id = imageDocId(t.registry, t.repository, t.digest);
+    const r = await deps.ledger.transactImage<Effect>({
+      meta: { source: 'provenance', messageId: `${contentHash}:${id}`.slice(0, 600), at: now.toISOString() },
+      now,
+      id,
+      init: () => emptyImageRecord(id, t, now),
+      mutate: (rec) => ({ ...rec, provenance: result.provenance }),
+      audit: { kind: 'provenance', builderId: result.provenance.builderId, sourceRepository: result.provenance.sourceRepository, predicateType: result.predicateType },
+      effects: (_prev, next) => [{ kind: 'reevaluate', imageId: next.id }],
+    });
+    await settle(deps, { source: 'provenance', messageId: `${contentHash}:${id}`.slice(0, 600), at: now.toISOString() }, r);
+    reevaluate.push(id);
+  }
+  return { format: 'provenance', image: targets.length === 1 ? `${targets[0]?.registry}/${targets[0]?.repository}@${targets[0]?.digest}` : null, findings: 0, vex: 0, outcome: 'recorded', reevaluate };
 }

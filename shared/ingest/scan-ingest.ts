@@ -8,9 +8,11 @@ import {
 } from '../findings/container-analysis.js';
 import { type Finding, findingKey, type VexStatement } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
-import type { ImageRecord } from '../ledger/image-record.js';
+import type { ImageRecord, Provenance } from '../ledger/image-record.js';
 import type { EventMeta, FirestoreLedger, ScanResult } from '../ledger/ledger-store.js';
+import { errorMessage, isRetryable } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { provenanceFromBuildOccurrence } from '../provenance/provenance.js';
 import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
 import { verdictsFor } from './evaluator.js';
 import type { OccurrenceReader } from './occurrences.js';
@@ -65,6 +67,29 @@ export async function storeScan(
   });
   await settle(deps, meta, result);
   return result.outcome;
+}
+
+/**
+ * Provenance from the image's Cloud Build BUILD occurrence, when there is one. A BUILD occurrence
+ * the client cannot decode (old SLSA v0.1 recipes carry an Any it does not know) is skipped, not fatal.
+ */
+async function buildProvenance(deps: Pick<ScanDeps, 'occurrences' | 'logger'>, project: string, resourceUri: string): Promise<Provenance | null> {
+  let builds: unknown[];
+  try {
+    builds = await deps.occurrences.listBuilds(project, resourceUri);
+  } catch (err) {
+    if (isRetryable(err) && !(err instanceof Error && /decode|Any|type url/i.test(err.message))) throw err;
+    deps.logger.warn('BUILD occurrences could not be read; provenance left as it was', { resourceUri, reason: errorMessage(err) });
+    return null;
+  }
+  for (const b of builds) {
+    try {
+      return provenanceFromBuildOccurrence(b).provenance;
+    } catch (err) {
+      deps.logger.warn('BUILD occurrence without usable provenance', { resourceUri, reason: errorMessage(err) });
+    }
+  }
+  return null;
 }
 
 function scanRefOf(d: Discovery, occurrence: unknown): string {
@@ -122,10 +147,10 @@ export async function ingestOccurrenceNotification(
         now,
       );
     case 'success': {
-      const occurrences = await deps.occurrences.listVulnerabilities(
-        note.project,
-        discovery.resourceUri,
-      );
+      const [occurrences, provenance] = await Promise.all([
+        deps.occurrences.listVulnerabilities(note.project, discovery.resourceUri),
+        buildProvenance(deps, note.project, discovery.resourceUri),
+      ]);
       const findings = dedupeFindings(
         occurrences.flatMap((o) => findingsFromVulnerabilityOccurrence(o)),
       );
@@ -141,6 +166,7 @@ export async function ingestOccurrenceNotification(
           status: 'finished',
           completedAt: discovery.completedAt ?? now.toISOString(),
           findings,
+          provenance,
         },
         meta,
         now,

@@ -11,6 +11,7 @@ import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.j
 import { COLLECTIONS, safeDocId } from './collections.js';
 import {
   type Attestation,
+  type Provenance,
   ImageRecord,
   type Platform,
   type ScanSummary,
@@ -90,6 +91,8 @@ export interface ScanResult {
   status: 'finished' | 'failed' | 'scanning';
   failureReason?: string | null;
   findings: Finding[];
+  /** Build provenance found next to the scan (Cloud Build BUILD occurrence), if any. */
+  provenance?: Provenance | null;
 }
 
 export interface DeadLetter {
@@ -115,6 +118,11 @@ function maxIso(a: string | null | undefined, b: string | null | undefined): str
   if (!a) return b ?? null;
   if (!b) return a;
   return a >= b ? a : b;
+}
+
+/** A record for an image the ledger has not seen yet (events may arrive before its push). */
+export function emptyImageRecord(id: string, name: { registry: string; repository: string; digest: string }, now: Date): ImageRecord {
+  return emptyRecord(id, name.registry, name.repository, name.digest, now.toISOString());
 }
 
 function emptyRecord(
@@ -484,7 +492,7 @@ export class FirestoreLedger {
           scan.status === 'scanning'
             ? rec.scanRefs
             : { ...rec.scanRefs, [scan.source]: scan.scanRef };
-        return { ...rec, scan: summary, scanRefs };
+        return { ...rec, scan: summary, scanRefs, provenance: scan.provenance ?? rec.provenance };
       },
       evaluate: options.evaluate,
       effects: options.effects,

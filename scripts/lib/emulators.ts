@@ -128,9 +128,7 @@ export interface EmulatorPorts {
 }
 
 /** The local stack's ports: firebase.json is the one source. */
-export function firebasePorts(
-  file = resolve('firebase.json'),
-): EmulatorPorts & {
+export function firebasePorts(file = resolve('firebase.json')): EmulatorPorts & {
   functions: number;
   registry: number;
   containeranalysis: number;

@@ -42,6 +42,7 @@ export const Config = z
     CLEARANCE_CHECK_ALLOWED_CALLERS: list,
     CLEARANCE_CHECK_BEARER_TOKEN: z.string().optional(),
     CLEARANCE_CHECK_CACHE_TTL_MS: intFrom(5_000),
+    CLEARANCE_CHECK_URL: z.string().url().optional(),
     CLEARANCE_INGEST_TOKEN: z.string().optional(),
     CLEARANCE_BASE_IMAGES: list,
     CLEARANCE_WATCH_REPOSITORIES: list,
@@ -71,6 +72,8 @@ export const Config = z
       allowedCallers: c.CLEARANCE_CHECK_ALLOWED_CALLERS,
       bearerToken: c.CLEARANCE_CHECK_BEARER_TOKEN,
       cacheTtlMs: c.CLEARANCE_CHECK_CACHE_TTL_MS,
+      /** Public URL of checkImage, for links in alerts. */
+      url: c.CLEARANCE_CHECK_URL,
     },
     ingestToken: c.CLEARANCE_INGEST_TOKEN,
     baseImages: c.CLEARANCE_BASE_IMAGES,

@@ -184,10 +184,32 @@ function expiringAlerts(
   return out;
 }
 
-/** Publishes effects to their topics; throws on failure so the event is redelivered. */
+/** Where an owner can look at the image: the Cloud console for Google registries, and the deploy check's answer. */
+export function alertLinks(
+  image: { registry: string; repository: string; digest: string },
+  checkUrl?: string,
+): { console?: string; check?: string } {
+  const links: { console?: string; check?: string } = {};
+  const ar = /^([a-z0-9-]+)-docker\.pkg\.dev$/.exec(image.registry);
+  const parts = image.repository.split('/');
+  if (ar && parts.length >= 3) {
+    const [project, repo, ...rest] = parts;
+    links.console = `https://console.cloud.google.com/artifacts/docker/${project}/${ar[1]}/${repo}/${rest.map(encodeURIComponent).join('%2F')}/${image.digest}`;
+  } else if (/^([a-z]+\.)?gcr\.io$/.test(image.registry) && parts.length >= 2) {
+    const [project, ...rest] = parts;
+    links.console = `https://console.cloud.google.com/gcr/images/${project}/global/${rest.join('/')}@${image.digest}`;
+  }
+  if (checkUrl) {
+    links.check = `${checkUrl.replace(/\/$/, '')}/v1/check?image=${encodeURIComponent(`${image.registry}/${image.repository}@${image.digest}`)}`;
+  }
+  return links;
+}
+
+/** Publishes effects to their topics; throws on failure so the event is redelivered. Alerts get their links here. */
 export function pubsubEffectPublisher(
   pubsub: () => Promise<PubSub>,
   topics: { alerts: string; verdicts: string; reevaluate: string },
+  checkUrl?: string,
 ): EffectPublisher {
   return {
     async publish(effects) {
@@ -200,10 +222,15 @@ export function pubsubEffectPublisher(
               return ps
                 .topic(topics.verdicts)
                 .publishMessage({ json: e.message, attributes: { cause: e.message.cause } });
-            case 'alert':
+            case 'alert': {
+              const alert = {
+                ...e.alert,
+                links: { ...alertLinks(e.alert.image, checkUrl), ...e.alert.links },
+              };
               return ps
                 .topic(topics.alerts)
-                .publishMessage({ json: e.alert, attributes: { type: e.alert.type } });
+                .publishMessage({ json: alert, attributes: { type: alert.type } });
+            }
             case 'reevaluate':
               return ps
                 .topic(topics.reevaluate)

@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../errors.js';
 import { type ParsedReport, parseReport } from '../findings/reports.js';
 import { type ImageRef, imageDocId, parseImageRef } from '../image-ref/image-ref.js';
+import type { EventMeta } from '../ledger/ledger-store.js';
 import { emptyImageRecord } from '../ledger/ledger-store.js';
 import { readProvenance } from '../provenance/provenance.js';
-import { settle } from './registry-ingest.js';
-import type { EventMeta } from '../ledger/ledger-store.js';
 import type { Effect } from './effects.js';
+import { settle } from './registry-ingest.js';
 import { type ScanDeps, storeScan } from './scan-ingest.js';
 
 export interface ReportOutcome {
@@ -42,7 +42,11 @@ export async function ingestReport(
   now: Date,
 ): Promise<ReportOutcome> {
   const body = input.body as Record<string, unknown> | null;
-  if (body && typeof body === 'object' && ('payloadType' in body || 'predicateType' in body || '_type' in body)) {
+  if (
+    body &&
+    typeof body === 'object' &&
+    ('payloadType' in body || 'predicateType' in body || '_type' in body)
+  ) {
     return ingestProvenance(deps, input, now);
   }
   const report = parseReport(input.body);
@@ -119,13 +123,15 @@ async function ingestProvenance(
 ): Promise<ReportOutcome> {
   const result = readProvenance(input.body);
   const given = input.image ? parseImageRef(input.image) : null;
-  if (given && !given.digest) throw new InvalidInputError('the image must be given by digest (REGISTRY/REPO@sha256:…)');
+  if (given && !given.digest)
+    throw new InvalidInputError('the image must be given by digest (REGISTRY/REPO@sha256:…)');
   const targets: { registry: string; repository: string; digest: string }[] = [];
   for (const s of result.subjects) {
     const digest = s.digest.startsWith('sha256:') ? s.digest : null;
     if (!digest) continue;
     if (given) {
-      if (given.digest === digest) targets.push({ registry: given.registry, repository: given.repository, digest });
+      if (given.digest === digest)
+        targets.push({ registry: given.registry, repository: given.repository, digest });
       continue;
     }
     try {
@@ -136,23 +142,52 @@ async function ingestProvenance(
     }
   }
   if (targets.length === 0) {
-    throw new InvalidInputError('the provenance names no image this ledger can place: pass ?image=REGISTRY/REPO@sha256:… matching a subject');
+    throw new InvalidInputError(
+      'the provenance names no image this ledger can place: pass ?image=REGISTRY/REPO@sha256:… matching a subject',
+    );
   }
   const contentHash = createHash('sha256').update(input.raw).digest('hex').slice(0, 40);
   const reevaluate: string[] = [];
   for (const t of targets) {
     const id = imageDocId(t.registry, t.repository, t.digest);
     const r = await deps.ledger.transactImage<Effect>({
-      meta: { source: 'provenance', messageId: `${contentHash}:${id}`.slice(0, 600), at: now.toISOString() },
+      meta: {
+        source: 'provenance',
+        messageId: `${contentHash}:${id}`.slice(0, 600),
+        at: now.toISOString(),
+      },
       now,
       id,
       init: () => emptyImageRecord(id, t, now),
       mutate: (rec) => ({ ...rec, provenance: result.provenance }),
-      audit: { kind: 'provenance', builderId: result.provenance.builderId, sourceRepository: result.provenance.sourceRepository, predicateType: result.predicateType },
+      audit: {
+        kind: 'provenance',
+        builderId: result.provenance.builderId,
+        sourceRepository: result.provenance.sourceRepository,
+        predicateType: result.predicateType,
+      },
       effects: (_prev, next) => [{ kind: 'reevaluate', imageId: next.id }],
     });
-    await settle(deps, { source: 'provenance', messageId: `${contentHash}:${id}`.slice(0, 600), at: now.toISOString() }, r);
+    await settle(
+      deps,
+      {
+        source: 'provenance',
+        messageId: `${contentHash}:${id}`.slice(0, 600),
+        at: now.toISOString(),
+      },
+      r,
+    );
     reevaluate.push(id);
   }
-  return { format: 'provenance', image: targets.length === 1 ? `${targets[0]?.registry}/${targets[0]?.repository}@${targets[0]?.digest}` : null, findings: 0, vex: 0, outcome: 'recorded', reevaluate };
+  return {
+    format: 'provenance',
+    image:
+      targets.length === 1
+        ? `${targets[0]?.registry}/${targets[0]?.repository}@${targets[0]?.digest}`
+        : null,
+    findings: 0,
+    vex: 0,
+    outcome: 'recorded',
+    reevaluate,
+  };
 }

@@ -1,5 +1,6 @@
 // Completed scans → ledger: fetch the discovery occurrence, list the image's vulnerabilities, store, evaluate.
 import { createHash } from 'node:crypto';
+import { errorMessage, isRetryable } from '../errors.js';
 import {
   type Discovery,
   findingsFromVulnerabilityOccurrence,
@@ -10,7 +11,6 @@ import { type Finding, findingKey, type VexStatement } from '../findings/finding
 import { imageDocId } from '../image-ref/image-ref.js';
 import type { ImageRecord, Provenance } from '../ledger/image-record.js';
 import type { EventMeta, FirestoreLedger, ScanResult } from '../ledger/ledger-store.js';
-import { errorMessage, isRetryable } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { provenanceFromBuildOccurrence } from '../provenance/provenance.js';
 import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
@@ -73,20 +73,31 @@ export async function storeScan(
  * Provenance from the image's Cloud Build BUILD occurrence, when there is one. A BUILD occurrence
  * the client cannot decode (old SLSA v0.1 recipes carry an Any it does not know) is skipped, not fatal.
  */
-async function buildProvenance(deps: Pick<ScanDeps, 'occurrences' | 'logger'>, project: string, resourceUri: string): Promise<Provenance | null> {
+async function buildProvenance(
+  deps: Pick<ScanDeps, 'occurrences' | 'logger'>,
+  project: string,
+  resourceUri: string,
+): Promise<Provenance | null> {
   let builds: unknown[];
   try {
     builds = await deps.occurrences.listBuilds(project, resourceUri);
   } catch (err) {
-    if (isRetryable(err) && !(err instanceof Error && /decode|Any|type url/i.test(err.message))) throw err;
-    deps.logger.warn('BUILD occurrences could not be read; provenance left as it was', { resourceUri, reason: errorMessage(err) });
+    if (isRetryable(err) && !(err instanceof Error && /decode|Any|type url/i.test(err.message)))
+      throw err;
+    deps.logger.warn('BUILD occurrences could not be read; provenance left as it was', {
+      resourceUri,
+      reason: errorMessage(err),
+    });
     return null;
   }
   for (const b of builds) {
     try {
       return provenanceFromBuildOccurrence(b).provenance;
     } catch (err) {
-      deps.logger.warn('BUILD occurrence without usable provenance', { resourceUri, reason: errorMessage(err) });
+      deps.logger.warn('BUILD occurrence without usable provenance', {
+        resourceUri,
+        reason: errorMessage(err),
+      });
     }
   }
   return null;

@@ -11,9 +11,9 @@ import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.j
 import { COLLECTIONS, safeDocId } from './collections.js';
 import {
   type Attestation,
-  type Provenance,
   ImageRecord,
   type Platform,
+  type Provenance,
   type ScanSummary,
   type Verdict,
 } from './image-record.js';
@@ -121,7 +121,11 @@ function maxIso(a: string | null | undefined, b: string | null | undefined): str
 }
 
 /** A record for an image the ledger has not seen yet (events may arrive before its push). */
-export function emptyImageRecord(id: string, name: { registry: string; repository: string; digest: string }, now: Date): ImageRecord {
+export function emptyImageRecord(
+  id: string,
+  name: { registry: string; repository: string; digest: string },
+  now: Date,
+): ImageRecord {
   return emptyRecord(id, name.registry, name.repository, name.digest, now.toISOString());
 }
 

@@ -22,7 +22,7 @@ export async function ingestServices(r: Root): Promise<IngestServices> {
       ledger: await ledgerOf(r),
       policy: firestorePolicySource(db, r.clock),
       vex: firestoreVexStore(db),
-      publisher: pubsubEffectPublisher(() => r.pubsub(), r.config.topics),
+      publisher: pubsubEffectPublisher(() => r.pubsub(), r.config.topics, r.config.check.url),
     };
   });
 }

@@ -170,6 +170,7 @@ locals {
     CLEARANCE_ATTESTOR_NOTE         = google_container_analysis_note.attestor.id
     CLEARANCE_CHECK_AUDIENCES       = join(",", concat([local.check_url_static], var.check_extra_audiences))
     CLEARANCE_CHECK_ALLOWED_CALLERS = join(",", var.deployer_service_accounts)
+    CLEARANCE_CHECK_URL             = local.check_url_static
     CLEARANCE_BASE_IMAGES           = join(",", var.base_images)
     CLEARANCE_WATCH_REPOSITORIES    = join(",", var.watch_repositories)
     CLEARANCE_ROUTING               = jsonencode(var.routing)

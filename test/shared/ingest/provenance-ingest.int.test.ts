@@ -1,17 +1,17 @@
 // Provenance reaches the ledger two ways: uploaded SLSA statements (ingestReport) and Cloud Build BUILD occurrences found next to a scan.
 import { Firestore } from '@google-cloud/firestore';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type GrafeasServer, startGrafeasServer } from '../../../scripts/lib/grafeas-server.js';
+import { imageDocId } from '../../../shared/image-ref/image-ref.js';
 import type { Effect, EffectPublisher } from '../../../shared/ingest/effects.js';
 import { grafeasOccurrenceReader } from '../../../shared/ingest/occurrences.js';
 import { firestorePolicySource } from '../../../shared/ingest/policy-source.js';
 import { ingestReport } from '../../../shared/ingest/report-ingest.js';
 import { ingestOccurrenceNotification } from '../../../shared/ingest/scan-ingest.js';
 import { firestoreVexStore } from '../../../shared/ingest/vex-store.js';
-import { imageDocId } from '../../../shared/image-ref/image-ref.js';
 import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import { fixedClock } from '../../../shared/runtime/clock.js';
-import { type GrafeasServer, startGrafeasServer } from '../../../scripts/lib/grafeas-server.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 import { fixture, fixtureText } from '../real-world-fixtures.js';
 
@@ -19,9 +19,17 @@ describeWithEmulators('provenance ingestion', () => {
   const db = new Firestore({ projectId: emulators?.projectId });
   const ledger = new FirestoreLedger(db);
   const published: Effect[] = [];
-  const publisher = { publish: async (e: readonly Effect[]) => void published.push(...e) } satisfies EffectPublisher;
+  const publisher = {
+    publish: async (e: readonly Effect[]) => void published.push(...e),
+  } satisfies EffectPublisher;
   const clock = fixedClock('2026-11-29T10:00:00Z');
-  const deps = { ledger, policy: firestorePolicySource(db, clock), vex: firestoreVexStore(db), publisher, logger: createLogger({ sink: () => {} }) };
+  const deps = {
+    ledger,
+    policy: firestorePolicySource(db, clock),
+    vex: firestoreVexStore(db),
+    publisher,
+    logger: createLogger({ sink: () => {} }),
+  };
   let grafeas: GrafeasServer;
 
   beforeAll(async () => {
@@ -35,7 +43,11 @@ describeWithEmulators('provenance ingestion', () => {
   it('records the builder of an uploaded DSSE-wrapped SLSA statement on the image named by ?image=', async () => {
     const raw = fixtureText('slsa/dsse-envelope-slsa-v0.2-github-actions.json');
     const digest = 'sha256:2892146b063a94cb4a4318c0e98d38af12dcf2b1e29237486b58463b59607bbd';
-    const out = await ingestReport(deps, { body: JSON.parse(raw), raw, image: `ghcr.io/acme/tool@${digest}`, caller: 'test' }, clock.now());
+    const out = await ingestReport(
+      deps,
+      { body: JSON.parse(raw), raw, image: `ghcr.io/acme/tool@${digest}`, caller: 'test' },
+      clock.now(),
+    );
     expect(out.format).toBe('provenance');
     const image = await ledger.getImage(imageDocId('ghcr.io', 'acme/tool', digest));
     expect(image?.provenance?.builderId).toBe(
@@ -47,7 +59,16 @@ describeWithEmulators('provenance ingestion', () => {
   it('refuses provenance whose subjects do not include the given image', async () => {
     const raw = fixtureText('slsa/dsse-envelope-slsa-v0.2-github-actions.json');
     await expect(
-      ingestReport(deps, { body: JSON.parse(raw), raw, image: `ghcr.io/acme/tool@sha256:${'1'.repeat(64)}`, caller: 'test' }, clock.now()),
+      ingestReport(
+        deps,
+        {
+          body: JSON.parse(raw),
+          raw,
+          image: `ghcr.io/acme/tool@sha256:${'1'.repeat(64)}`,
+          caller: 'test',
+        },
+        clock.now(),
+      ),
     ).rejects.toThrow(/names no image/);
   });
 
@@ -68,7 +89,11 @@ describeWithEmulators('provenance ingestion', () => {
     });
     const outcome = await ingestOccurrenceNotification(
       { ...deps, occurrences: grafeasOccurrenceReader({ endpoint: grafeas.url }) },
-      { name: 'projects/p/occurrences/disc-1', kind: 'DISCOVERY', notificationTime: '2026-11-29T09:00:01Z' },
+      {
+        name: 'projects/p/occurrences/disc-1',
+        kind: 'DISCOVERY',
+        notificationTime: '2026-11-29T09:00:01Z',
+      },
       { source: 'container-analysis', messageId: 'm-1', at: '2026-11-29T09:00:01Z' },
       clock.now(),
     );
@@ -77,6 +102,10 @@ describeWithEmulators('provenance ingestion', () => {
     expect(image?.scan.status).toBe('finished');
     expect(image?.provenance?.source).toBe('cloud-build');
     expect(image?.provenance?.sourceRepository).toContain('github.com/khalkie/gcb-prod-prov');
-    expect(grafeas.requests.some((r) => r.path.endsWith('/occurrences') && r.authorization === 'Bearer local-token')).toBe(true);
+    expect(
+      grafeas.requests.some(
+        (r) => r.path.endsWith('/occurrences') && r.authorization === 'Bearer local-token',
+      ),
+    ).toBe(true);
   });
 });

@@ -1,0 +1,211 @@
+import { describe, expect, it } from 'vitest';
+import { Alert } from '../../../shared/alerts/alert.js';
+import type { Finding } from '../../../shared/findings/finding.js';
+import { alertLinks, computeEffects, topFindings } from '../../../shared/ingest/effects.js';
+import { ImageRecord, type Verdict } from '../../../shared/ledger/image-record.js';
+import { parsePolicy } from '../../../shared/policy/policy.js';
+
+const digest = `sha256:${'c'.repeat(64)}`;
+const now = new Date('2026-11-29T10:00:00Z');
+const base = ImageRecord.parse({
+  id: 'x',
+  registry: 'us-docker.pkg.dev',
+  repository: 'acme/apps/api',
+  digest,
+  tags: ['1.0'],
+  labels: { owner: 'payments' },
+  state: 'evaluated',
+  updatedAt: now.toISOString(),
+});
+const verdict = (decision: Verdict['decision'], extra: Partial<Verdict> = {}): Verdict => ({
+  environment: 'prod',
+  decision,
+  mode: 'enforce',
+  reasons:
+    decision === 'deny'
+      ? [
+          {
+            ruleId: 'vulnerabilities.fixable-severity',
+            level: 'deny',
+            message: '2 fixable HIGH',
+            remediation: 'upgrade openssl',
+          },
+        ]
+      : [],
+  policyHash: 'sha256:p',
+  evaluatedAt: now.toISOString(),
+  ...extra,
+});
+const finding = (
+  id: string,
+  severity: Finding['severity'],
+  fixState: Finding['fixState'],
+): Finding => ({
+  id,
+  aliases: [],
+  package: 'openssl',
+  packageType: null,
+  installedVersion: '3.0.11',
+  fixedVersion: fixState === 'fixed' ? '3.0.13' : null,
+  fixState,
+  severity,
+  cvss: null,
+  source: 'container-analysis',
+  description: null,
+  url: null,
+});
+
+describe('computeEffects', () => {
+  it('a new enforced denial tells attestImage and alerts the owner with the top findings', () => {
+    const next = { ...base, verdicts: { prod: verdict('deny') } };
+    const effects = computeEffects(
+      { ...base, verdicts: { prod: verdict('allow') } },
+      next,
+      [finding('CVE-1', 'HIGH', 'fixed'), finding('CVE-2', 'LOW', 'not-fixed')],
+      now,
+    );
+    expect(effects[0]).toEqual({
+      kind: 'verdict',
+      message: { imageId: 'x', cause: 'verdict-changed', policyHash: 'sha256:p' },
+    });
+    const alert = effects.find((e) => e.kind === 'alert');
+    expect(alert?.kind === 'alert' && Alert.parse(alert.alert)).toMatchObject({
+      type: 'image-denied',
+      environment: 'prod',
+      ruleIds: ['vulnerabilities.fixable-severity'],
+      findings: [{ id: 'CVE-1', installedVersion: '3.0.11', fixedVersion: '3.0.13' }],
+    });
+  });
+
+  it('no change, no effect; dry-run denials and pending never alert', () => {
+    const same = { ...base, verdicts: { prod: verdict('deny') } };
+    expect(computeEffects(same, same, [], now)).toEqual([]);
+    const dry = {
+      ...base,
+      verdicts: { dev: verdict('allow', { mode: 'dryrun', environment: 'dev' }) },
+    };
+    expect(computeEffects(null, dry, [], now).filter((e) => e.kind === 'alert')).toEqual([]);
+    expect(
+      computeEffects(null, { ...base, verdicts: { prod: verdict('pending') } }, [], now),
+    ).toEqual([]);
+  });
+
+  it('deleting an attested image asks for revocation once', () => {
+    const attested = {
+      ...base,
+      attestations: [
+        {
+          format: 'binauthz' as const,
+          keyId: 'k',
+          policyHash: 'p',
+          occurrence: 'o',
+          envelope: null,
+          createdAt: 't',
+          revokedAt: null,
+          revokedReason: null,
+        },
+      ],
+    };
+    const deleted = { ...attested, state: 'deleted' as const, deletedAt: now.toISOString() };
+    expect(computeEffects(attested, deleted, null, now)).toEqual([
+      { kind: 'verdict', message: { imageId: 'x', cause: 'deleted', policyHash: null } },
+    ]);
+    expect(computeEffects(deleted, deleted, null, now)).toEqual([]);
+  });
+
+  it('a failed scan alerts once', () => {
+    const failed = {
+      ...base,
+      scan: {
+        status: 'failed' as const,
+        scanner: 'artifact-analysis',
+        completedAt: null,
+        counts: null,
+        failureReason: 'FINISHED_UNSUPPORTED',
+      },
+    };
+    const effects = computeEffects(base, failed, [], now);
+    expect(effects).toHaveLength(1);
+    expect(effects[0]?.kind === 'alert' && effects[0].alert).toMatchObject({
+      type: 'scan-failed',
+      reason: 'FINISHED_UNSUPPORTED',
+    });
+    expect(computeEffects(failed, failed, [], now)).toEqual([]);
+  });
+
+  it('an exception newly expiring alerts its owner with the exception facts from the policy', () => {
+    const policy = parsePolicy(`apiVersion: clearance/v1
+environments: { prod: { mode: enforce } }
+rules:
+  vulnerabilities:
+    allowedCves:
+      - { id: CVE-2005-2541, reason: intended behaviour, owner: platform@acme.example, expires: 2026-12-01 }
+`);
+    const expiring = verdict('allow', {
+      reasons: [
+        {
+          ruleId: 'vulnerabilities.exception-expiring',
+          level: 'warn',
+          message:
+            'exception for CVE-2005-2541 (owner platform@acme.example) expires on 2026-12-01, in 3 days',
+          remediation: null,
+        },
+      ],
+    });
+    const effects = computeEffects(
+      { ...base, verdicts: { prod: verdict('allow') } },
+      { ...base, verdicts: { prod: expiring } },
+      [],
+      now,
+      policy,
+    );
+    const alert = effects.find((e) => e.kind === 'alert');
+    expect(alert?.kind === 'alert' && Alert.parse(alert.alert)).toMatchObject({
+      type: 'exception-expiring',
+      exception: {
+        vulnerability: 'CVE-2005-2541',
+        owner: 'platform@acme.example',
+        reason: 'intended behaviour',
+      },
+    });
+    expect(
+      computeEffects(
+        { ...base, verdicts: { prod: expiring } },
+        { ...base, verdicts: { prod: expiring } },
+        [],
+        now,
+        policy,
+      ),
+    ).toEqual([]);
+  });
+});
+
+describe('topFindings', () => {
+  it('puts the worst and fixable first, deterministically', () => {
+    const list = [
+      finding('CVE-B', 'HIGH', 'not-fixed'),
+      finding('CVE-A', 'HIGH', 'fixed'),
+      finding('CVE-C', 'CRITICAL', 'not-fixed'),
+    ];
+    expect(topFindings(list).map((f) => f.id)).toEqual(['CVE-C', 'CVE-A', 'CVE-B']);
+    expect(topFindings([...list].reverse()).map((f) => f.id)).toEqual(['CVE-C', 'CVE-A', 'CVE-B']);
+  });
+});
+
+describe('alertLinks', () => {
+  it('links Artifact Registry and gcr.io images to the console, and any image to the check', () => {
+    expect(
+      alertLinks(
+        { registry: 'us-docker.pkg.dev', repository: 'acme/apps/api', digest },
+        'https://check.example/',
+      ),
+    ).toEqual({
+      console: `https://console.cloud.google.com/artifacts/docker/acme/us/apps/api/${digest}`,
+      check: `https://check.example/v1/check?image=${encodeURIComponent(`us-docker.pkg.dev/acme/apps/api@${digest}`)}`,
+    });
+    expect(alertLinks({ registry: 'gcr.io', repository: 'acme/api', digest }).console).toBe(
+      `https://console.cloud.google.com/gcr/images/acme/global/api@${digest}`,
+    );
+    expect(alertLinks({ registry: 'ghcr.io', repository: 'acme/api', digest })).toEqual({});
+  });
+});

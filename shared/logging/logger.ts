@@ -28,7 +28,7 @@ const stdoutSink: LogSink = (line) => {
 const SECRET_PATTERNS: RegExp[] = [
   /https:\/\/hooks\.slack\.com\/[^\s"'\\]+/g,
   /https:\/\/chat\.googleapis\.com\/v1\/spaces\/[^\s"'\\]+/g,
-  /(?<=[?&](?:key|token|access_token|sig)=)[^&\s"'\\]+/g,
+  /(?<=(?:^|[?&\s"'])(?:key|token|access_token|sig|secret|password)=)[^&\s"'\\]+/g,
   /(?<=\b[Bb]earer\s)[A-Za-z0-9._~+/=-]{8,}/g,
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
 ];

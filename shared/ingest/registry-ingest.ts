@@ -123,7 +123,12 @@ export async function ingestRegistryEvent(
     description?.kind === 'index' &&
     description.platforms.length > 0
   ) {
-    await deps.ledger.linkChildren(withDigest, description.platforms, now);
+    const children = [];
+    for (const platform of description.platforms) {
+      const child = await describe(deps, { ...withDigest, digest: platform.digest, tag: null });
+      children.push({ platform, enrichment: child ? enrichmentOf(child) : null });
+    }
+    await deps.ledger.linkChildren(withDigest, children, meta.at, now);
   }
   await settle(deps, meta, result);
   return result.outcome;

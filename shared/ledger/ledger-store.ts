@@ -410,23 +410,27 @@ export class FirestoreLedger {
   /** Links the children of an index to it (each child its own record, parents merged). */
   async linkChildren(
     parent: { registry: string; repository: string; digest: string },
-    platforms: Platform[],
+    children: { platform: Platform; enrichment: Enrichment | null }[],
+    at: string,
     now: Date,
   ): Promise<void> {
     const nowIso = now.toISOString();
-    for (const p of platforms) {
-      const id = imageId(parent.registry, parent.repository, p.digest);
+    // Each child is its own image (scanners report on the platform manifests), pushed with its index.
+    for (const { platform, enrichment } of children) {
+      const id = imageId(parent.registry, parent.repository, platform.digest);
       await this.db.runTransaction(async (tx) => {
         const [snap] = await this.txGet(tx, this.imageRef(id));
         const prev = snap?.exists
           ? ImageRecord.parse(snap.data())
-          : emptyRecord(id, parent.registry, parent.repository, p.digest, nowIso);
-        if (prev.parents.includes(parent.digest) && snap?.exists) return;
-        const rec = this.finish(
-          { ...prev, parents: [...new Set([...prev.parents, parent.digest])].sort() },
-          nowIso,
-        );
-        this.txSet(tx, this.imageRef(id), rec);
+          : emptyRecord(id, parent.registry, parent.repository, platform.digest, nowIso);
+        let next: ImageRecord = {
+          ...prev,
+          parents: [...new Set([...prev.parents, parent.digest])].sort(),
+          pushedAt: maxIso(prev.pushedAt, at),
+        };
+        if (enrichment) next = applyEnrichment(next, enrichment);
+        if (snap?.exists && JSON.stringify(next) === JSON.stringify(prev)) return;
+        this.txSet(tx, this.imageRef(id), this.finish(next, nowIso));
       });
     }
   }

@@ -77,6 +77,22 @@ describeWithEmulators('npm start (the local stack)', () => {
       expect(res.status, `${e.name} at ${e.url}`).toBeGreaterThan(0);
       await res.arrayBuffer();
     }
+    // The newcomer's next step: the demo pushes an image, feeds it a real scan and gets a verdict.
+    const demo = spawn(process.execPath, [resolve('dist/scripts/demo.js')], {
+      env: { ...process.env, CLEARANCE_FIREBASE_JSON: config, CLEARANCE_STATE_DIR: state, FIRESTORE_EMULATOR_HOST: '', PUBSUB_EMULATOR_HOST: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let demoOut = '';
+    demo.stdout.on('data', (c: Buffer) => {
+      demoOut += c.toString();
+    });
+    demo.stderr.on('data', (c: Buffer) => {
+      demoOut += c.toString();
+    });
+    const demoCode = await new Promise<number | null>((r) => demo.once('exit', (code) => r(code)));
+    expect(demoCode, demoOut).toBe(0);
+    expect(demoOut).toMatch(/prod \(enforce\): (ALLOW|DENY)/);
+    expect(demoOut).toContain('GET /v1/check?image=');
     const pids = pidsUnder(join(state, 'pids'));
     expect(pids.length).toBeGreaterThanOrEqual(11);
     child.kill('SIGTERM');
@@ -94,5 +110,5 @@ describeWithEmulators('npm start (the local stack)', () => {
     for (const e of info.endpoints) {
       await expect(fetch(`${e.url}/`, { signal: AbortSignal.timeout(2000) })).rejects.toThrow();
     }
-  }, 120_000);
+  }, 240_000);
 });

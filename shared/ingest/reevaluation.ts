@@ -14,7 +14,7 @@ import { ImageRecord, type Verdict } from '../ledger/image-record.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
 import { deriveState } from '../ledger/state.js';
 import { diffVerdicts, evaluate } from '../policy/evaluate.js';
-import { parsePolicy, policyHash } from '../policy/policy.js';
+import { canonicalJson, parsePolicy, policyHash } from '../policy/policy.js';
 import { matchProduct } from '../policy/vex.js';
 import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
 import {
@@ -78,11 +78,12 @@ export type RunProgress = z.infer<typeof RunProgress>;
 
 /** Same decisions, reasons and policy: nothing to write (evaluatedAt alone does not count). */
 export function sameVerdicts(a: Record<string, Verdict>, b: Record<string, Verdict>): boolean {
+  // Canonical (sorted keys): Firestore hands maps back in its own key order, not the evaluator's.
   const strip = (v: Record<string, Verdict>) =>
-    JSON.stringify(
-      Object.entries(v)
-        .sort(([x], [y]) => x.localeCompare(y))
-        .map(([env, { evaluatedAt: _t, ...rest }]) => [env, rest]),
+    canonicalJson(
+      Object.fromEntries(
+        Object.entries(v).map(([env, { evaluatedAt: _t, ...rest }]) => [env, rest]),
+      ),
     );
   return strip(a) === strip(b);
 }
@@ -340,14 +341,19 @@ export async function processPage(
     deps.ledger.ops.writes += 1;
   }
   const snapshot = await policyForRun(deps, (run.get('policyHash') as string | null) ?? null);
-  let query = deps.db.collection(COLLECTIONS.images).orderBy(FieldPath.documentId()).limit(size);
+  // One document past the page tells whether another page follows, so no empty last page is sent.
+  let query = deps.db
+    .collection(COLLECTIONS.images)
+    .orderBy(FieldPath.documentId())
+    .limit(size + 1);
   if (msg.cursor) query = query.startAfter(msg.cursor);
   const snap = await query.get();
   deps.ledger.ops.reads += Math.max(1, snap.size);
+  const docs = snap.docs.slice(0, size);
   let changed = 0;
-  if (snapshot && snap.size > 0) {
+  if (snapshot && docs.length > 0) {
     const vex = await allVex(deps.db);
-    const results = await mapLimit(snap.docs, deps.concurrency ?? 16, (d: QueryDocumentSnapshot) =>
+    const results = await mapLimit(docs, deps.concurrency ?? 16, (d: QueryDocumentSnapshot) =>
       reevaluateImage(deps, snapshot, ImageRecord.parse(d.data()), vex, now, { key: msg.runId }),
     );
     changed = results.filter(Boolean).length;
@@ -355,16 +361,16 @@ export async function processPage(
       await republishPending(
         deps,
         msg.runId,
-        snap.docs.map((d) => d.id),
+        docs.map((d) => d.id),
       );
   }
-  const next = snap.size === size ? (snap.docs.at(-1)?.id ?? null) : null;
+  const next = snap.size > size ? (docs.at(-1)?.id ?? null) : null;
   const counted = await deps.db.runTransaction(async (tx) => {
     const page = await tx.get(pageRef);
     if (page.exists && page.get('status') === 'done') return false;
     tx.set(pageRef, {
       status: 'done',
-      processed: snap.size,
+      processed: docs.length,
       changed,
       next,
       enqueued: false,
@@ -372,7 +378,7 @@ export async function processPage(
     });
     tx.update(runRef, {
       pages: FieldValue.increment(1),
-      processed: FieldValue.increment(snap.size),
+      processed: FieldValue.increment(docs.length),
       changed: FieldValue.increment(changed),
       ...(next ? {} : { done: true, finishedAt: now.toISOString() }),
     });
@@ -383,7 +389,7 @@ export async function processPage(
     deps.ledger.ops.writes += 2;
     await enqueueNext(next);
   }
-  return { processed: snap.size, changed, duplicate: !counted, next };
+  return { processed: docs.length, changed, duplicate: !counted, next };
 }
 
 /** Progress of a run, or null when there is no such run. */

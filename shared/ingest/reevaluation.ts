@@ -405,8 +405,12 @@ export async function handleReevaluateMessage(
   meta: { messageId?: string } = {},
 ): Promise<unknown> {
   switch (msg.kind) {
-    case 'start':
-      return { runId: await startRun(deps, msg, now) };
+    case 'start': {
+      // A scheduler's start carries no run id: the message id makes its redelivery the same run.
+      const runId = msg.runId ?? (meta.messageId ? `run-${meta.messageId}` : undefined);
+      const safe = runId === undefined || RunId.safeParse(runId).success ? runId : undefined;
+      return { runId: await startRun(deps, { ...msg, runId: safe }, now) };
+    }
     case 'page':
       return processPage(deps, msg, now);
     case 'image': {

@@ -124,6 +124,20 @@ describeWithEmulators('re-evaluation pages against the Firestore emulator', () =
     );
   });
 
+  it('a start message without a run id delivered twice starts one run', async () => {
+    queue.length = 0;
+    const msg: ReevaluateMessage = { kind: 'start', reason: 'daily' };
+    const a = await handleReevaluateMessage(deps, msg, NOW, { messageId: '4242' });
+    const b = await handleReevaluateMessage(deps, msg, NOW, { messageId: '4242' });
+    expect(a).toEqual({ runId: 'run-4242' });
+    expect(b).toEqual(a);
+    const runs = await db.collection('reevaluations').where('reason', '==', 'daily').get();
+    expect(runs.docs.map((d) => d.id)).toEqual(['run-4242']);
+    // The page is re-sent while not yet processed; page markers make the copy a no-op.
+    expect(queue.map((m) => m.kind)).toEqual(['page', 'page']);
+    queue.length = 0;
+  });
+
   it('a page that died between writing a verdict and publishing its effects publishes them on redelivery', async () => {
     await storePolicy(db, { source: LENIENT_POLICY, format: 'yaml', appliedBy: null, now: NOW });
     published.length = 0;

@@ -137,6 +137,80 @@ export async function mapLimit<T, R>(
   return out;
 }
 
+/** Findings read with one range query hold at most about this many documents (memory per page). */
+export const MAX_FINDINGS_PER_READ = 20_000;
+
+/** Consecutive images (in id order) whose findings, by their scan counts, fit one read. */
+function findingGroups(images: readonly ImageRecord[]): ImageRecord[][] {
+  const groups: ImageRecord[][] = [];
+  let current: ImageRecord[] = [];
+  let total = 0;
+  for (const image of images) {
+    const n = image.scan.counts?.total ?? 0;
+    if (current.length > 0 && total + n > MAX_FINDINGS_PER_READ) {
+      groups.push(current);
+      current = [];
+      total = 0;
+    }
+    current.push(image);
+    total += n;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+/**
+ * The current findings of consecutive images with one collection-group range query on document
+ * paths (images/{first} … images/{last}/findings/\uf8ff) instead of one query per image; only
+ * findings of each image's current scan per source are kept, as FirestoreLedger.getFindings does.
+ */
+export async function findingsOfRange(
+  db: Firestore,
+  ledger: FirestoreLedger,
+  images: readonly ImageRecord[],
+): Promise<Map<string, Finding[]>> {
+  const out = new Map<string, Finding[]>(images.map((i) => [i.id, []]));
+  const first = images[0];
+  const last = images.at(-1);
+  if (!first || !last) return out;
+  const byId = new Map(images.map((i) => [i.id, i]));
+  const snap = await db
+    .collectionGroup(COLLECTIONS.findings)
+    .orderBy(FieldPath.documentId())
+    .startAt(`${COLLECTIONS.images}/${first.id}`)
+    .endAt(`${COLLECTIONS.images}/${last.id}/${COLLECTIONS.findings}/\uf8ff`)
+    .get();
+  ledger.ops.reads += Math.max(1, snap.size);
+  for (const d of snap.docs) {
+    const parent = d.ref.parent.parent;
+    const image =
+      parent && parent.parent.id === COLLECTIONS.images ? byId.get(parent.id) : undefined;
+    if (!image) continue;
+    const { scanRef, ...f } = d.data() as Finding & { scanRef?: string };
+    if (scanRef === undefined || scanRef !== image.scanRefs[f.source]) continue;
+    out.get(image.id)?.push(f);
+  }
+  return out;
+}
+
+/** Runs `fn` for each image with its findings, reading findings group by group. */
+async function withFindings<R>(
+  deps: Pick<ReevaluationDeps, 'db' | 'ledger'> & { concurrency?: number | undefined },
+  images: readonly ImageRecord[],
+  fn: (image: ImageRecord, findings: Finding[]) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = [];
+  for (const group of findingGroups(images)) {
+    const findings = await findingsOfRange(deps.db, deps.ledger, group);
+    out.push(
+      ...(await mapLimit(group, deps.concurrency ?? 16, (image) =>
+        fn(image, findings.get(image.id) ?? []),
+      )),
+    );
+  }
+  return out;
+}
+
 function markerRef(db: Firestore, key: string, imageId: string): DocumentReference {
   return db.collection(COLLECTIONS.events).doc(safeDocId(`reevaluate:${key}:${imageId}`));
 }
@@ -353,8 +427,9 @@ export async function processPage(
   let changed = 0;
   if (snapshot && docs.length > 0) {
     const vex = await allVex(deps.db);
-    const results = await mapLimit(docs, deps.concurrency ?? 16, (d: QueryDocumentSnapshot) =>
-      reevaluateImage(deps, snapshot, ImageRecord.parse(d.data()), vex, now, { key: msg.runId }),
+    const records = docs.map((d: QueryDocumentSnapshot) => ImageRecord.parse(d.data()));
+    const results = await withFindings(deps, records, (image, findings) =>
+      reevaluateImage(deps, snapshot, image, vex, now, { key: msg.runId, findings }),
     );
     changed = results.filter(Boolean).length;
     if (retry)
@@ -475,11 +550,11 @@ export async function previewPolicy(
     const records = snap.docs
       .map((d) => ImageRecord.parse(d.data()))
       .filter((image) => image.state !== 'deleted');
-    const evaluated = await mapLimit(records, deps.concurrency ?? 16, async (image) => ({
+    const evaluated = await withFindings(deps, records, async (image, findings) => ({
       image,
       next: evaluate({
         image,
-        findings: await deps.ledger.getFindings(image),
+        findings,
         vex: vexFor(image, vex),
         policy: proposed.policy,
         policyHash: proposed.hash,

@@ -9,6 +9,7 @@ import {
 import type { Effect, EffectPublisher } from '../../../shared/ingest/effects.js';
 import { storePolicy } from '../../../shared/ingest/policy-source.js';
 import {
+  findingsOfRange,
   handleReevaluateMessage,
   processPage,
   type ReevaluateMessage,
@@ -122,6 +123,32 @@ describeWithEmulators('re-evaluation pages against the Firestore emulator', () =
         .map((s) => s.record.id)
         .sort(),
     );
+  });
+
+  it("reads a range of images' findings in one query, exactly as per-image reads give them", async () => {
+    const snap = await db.collection('images').orderBy('__name__').get();
+    const all = snap.docs.map((d) => ImageRecord.parse(d.data()));
+    const range = all.slice(5, 15);
+    // A finding of an older scan, and one of the image just after the range, must not be returned.
+    await db
+      .collection('images')
+      .doc(range[0]?.id as string)
+      .collection('findings')
+      .doc('stale')
+      .set({ ...seeded[0]?.findings[0], id: 'CVE-2020-0001', scanRef: 'older-scan' });
+    const byRange = await findingsOfRange(db, ledger, range);
+    expect([...byRange.keys()]).toEqual(range.map((r) => r.id));
+    for (const image of range) {
+      const direct = await ledger.getFindings(image);
+      expect(
+        byRange
+          .get(image.id)
+          ?.map((f) => f.id)
+          .sort(),
+      ).toEqual(direct.map((f) => f.id).sort());
+      expect(direct.length).toBeGreaterThan(0);
+    }
+    expect(byRange.get(range[0]?.id as string)?.some((f) => f.id === 'CVE-2020-0001')).toBe(false);
   });
 
   it('a start message without a run id delivered twice starts one run', async () => {

@@ -266,6 +266,28 @@ describeWithEmulators('policy apply with the CLI re-evaluates the ledger through
     ).toEqual(flipped.map((s) => s.record.id).sort());
   }, 300_000);
 
+  it('dead-letters a malformed message with its problems instead of retrying it', async () => {
+    const messageId = await pubsub
+      .topic(TOPIC)
+      .publishMessage({ json: { kind: 'page', cursor: null, page: -1 } });
+    const dl = await eventually(
+      async () => {
+        const s = await db.collection('deadLetters').doc(`reevaluate:${messageId}`).get();
+        return s.exists ? s.data() : undefined;
+      },
+      30_000,
+      'the dead letter',
+    );
+    expect(dl?.reason).toMatch(/^invalid reevaluate message: /);
+    expect(dl?.problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'runId' }),
+        expect.objectContaining({ path: 'page' }),
+      ]),
+    );
+    expect(JSON.parse(dl?.raw)).toEqual({ kind: 'page', cursor: null, page: -1 });
+  });
+
   it('a page delivered a second time changes nothing', async () => {
     expect(runId).not.toBe('');
     const before = await ledgerState();

@@ -29,6 +29,8 @@ export const TrackedBase = z.object({
   digest: z.string(),
   seenAt: z.string(),
   history: z.array(BaseHistoryEntry).default([]),
+  /** The digest for which every dependent was classified; until it equals `digest`, passes scan them all. */
+  settledDigest: z.string().nullable().default(null),
 });
 export type TrackedBase = z.infer<typeof TrackedBase>;
 
@@ -97,7 +99,7 @@ async function recordDigest(
     const snap = await tx.get(ref);
     count(deps.ops, 1, 0);
     if (!snap.exists) {
-      const base: TrackedBase = { name, digest, seenAt: nowIso, history: [] };
+      const base: TrackedBase = { name, digest, seenAt: nowIso, history: [], settledDigest: null };
       tx.set(ref, base);
       count(deps.ops, 0, 1);
       return { base, change: 'first' as const };
@@ -109,7 +111,7 @@ async function recordDigest(
       ...prev.history.filter((h) => h.digest !== digest && h.digest !== prev.digest),
       { digest: prev.digest, seenAt: prev.seenAt, supersededAt: nowIso },
     ].slice(-MAX_BASE_HISTORY);
-    const base: TrackedBase = { name, digest, seenAt: nowIso, history };
+    const base: TrackedBase = { name, digest, seenAt: nowIso, history, settledDigest: null };
     tx.set(ref, base);
     count(deps.ops, 0, 1);
     return { base, change: 'moved' as const };
@@ -245,39 +247,67 @@ async function publishAndSettle(
   count(deps.ops, 0, 1);
 }
 
-/** Ids of images whose base is this tag (by name, or by a digest-only base matching one of its digests). */
+/**
+ * Ids of images whose base is this tag (by name, or by a digest-only base matching one of its
+ * digests), split by the status they should have. A full pass reads every dependent; once a digest
+ * is settled, a pass reads only images not yet classified (base.status unknown: pushed since), so
+ * the daily cost follows new images, not the fleet.
+ */
 async function dependents(
   deps: BaseWatcherDeps,
   base: TrackedBase,
+  full: boolean,
 ): Promise<{ stale: string[]; current: string[] }> {
   const images = deps.db.collection(COLLECTIONS.images);
-  // Composite index (base.name, base.digest): see firestore.indexes.json.
-  const [older, same] = await Promise.all([
-    images.where('base.name', '==', base.name).where('base.digest', '!=', base.digest).get(),
-    images.where('base.name', '==', base.name).where('base.digest', '==', base.digest).get(),
-  ]);
-  const stale = new Set(older.docs.map((d) => d.id));
-  const current = new Set(
-    same.docs.filter((d) => d.get('base.status') !== 'current').map((d) => d.id),
-  );
-  count(deps.ops, older.size + same.size, 0);
-  // Digest-only bases: the image says which digest it was built on, not which tag.
-  const old = base.history.map((h) => h.digest);
-  for (let i = 0; i < old.length; i += 30) {
-    const snap = await images
-      .where('base.name', '==', null)
-      .where('base.digest', 'in', old.slice(i, i + 30))
-      .get();
+  const stale = new Set<string>();
+  const current = new Set<string>();
+  const classify = (docs: { id: string; get(field: string): unknown }[]) => {
+    for (const d of docs) {
+      const digest = d.get('base.digest');
+      if (typeof digest !== 'string') continue;
+      // Already classified against this digest: nothing to write, so no transaction either.
+      const settled = d.get('base.currentDigest') === base.digest && d.get('base.name') !== null;
+      const status = d.get('base.status');
+      if (digest === base.digest) {
+        if (!(settled && status === 'current')) current.add(d.id);
+      } else if (!(settled && status === 'stale')) stale.add(d.id);
+    }
+  };
+  // Composite indexes (base.name, base.digest) and (base.name, base.status, base.digest): firestore.indexes.json.
+  const byName = full
+    ? [
+        images.where('base.name', '==', base.name).where('base.digest', '!=', base.digest),
+        images.where('base.name', '==', base.name).where('base.digest', '==', base.digest),
+      ]
+    : [images.where('base.name', '==', base.name).where('base.status', '==', 'unknown')];
+  for (const q of byName) {
+    const snap = await q.get();
     count(deps.ops, Math.max(1, snap.size), 0);
-    for (const d of snap.docs) stale.add(d.id);
+    classify(snap.docs);
   }
-  const now = await images
-    .where('base.name', '==', null)
-    .where('base.digest', '==', base.digest)
-    .get();
-  count(deps.ops, Math.max(1, now.size), 0);
-  for (const d of now.docs) current.add(d.id);
+  // Digest-only bases: the image says which digest it was built on, not which tag.
+  const known = [base.digest, ...base.history.map((h) => h.digest)];
+  for (let i = 0; i < known.length; i += 30) {
+    let q = images
+      .where('base.name', '==', null)
+      .where('base.digest', 'in', known.slice(i, i + 30));
+    if (!full) q = q.where('base.status', '==', 'unknown');
+    const snap = await q.get();
+    count(deps.ops, Math.max(1, snap.size), 0);
+    classify(snap.docs);
+  }
   return { stale: [...stale].sort(), current: [...current].sort() };
+}
+
+/** Records that every dependent of `digest` has been classified (unless the tag moved meanwhile). */
+async function settle(deps: BaseWatcherDeps, base: TrackedBase): Promise<void> {
+  const ref = deps.db.collection(COLLECTIONS.bases).doc(baseDocId(base.name));
+  await deps.db.runTransaction(async (tx) => {
+    const snap = await tx.get(ref);
+    if (!snap.exists || snap.get('digest') !== base.digest) return;
+    tx.update(ref, { settledDigest: base.digest });
+  });
+  count(deps.ops, 1, 1);
 }
 
 /** Effects an earlier run wrote but could not publish (it crashed or Pub/Sub failed). */
@@ -301,8 +331,9 @@ async function watchOne(deps: BaseWatcherDeps, input: string, now: Date): Promis
   if (!isDigest(resolved.digest)) throw new Error(`registry gave no digest for ${name}`);
   const { base, change } = await recordDigest(deps, name, resolved.digest, now);
   // Dependents are checked on every run, not just when the tag moves: images pushed since the last
-  // run (or built on a digest older than the watcher) are caught, and settled ones cost no write.
-  const { stale, current } = await dependents(deps, base);
+  // run are caught. A crash before `settle` leaves the digest unsettled, so the next run scans all.
+  const full = base.settledDigest !== base.digest;
+  const { stale, current } = await dependents(deps, base, full);
   const result: BaseWatchResult = {
     name,
     digest: base.digest,
@@ -324,6 +355,7 @@ async function watchOne(deps: BaseWatcherDeps, input: string, now: Date): Promis
       if (effects.length > 0) await publishAndSettle(deps, markerRef(deps.db, base, id), effects);
     }
   }
+  if (full) await settle(deps, base);
   return result;
 }
 

@@ -65,6 +65,9 @@ describeWithEmulators('watchBaseImages: a base tag moves in the local registry',
     other: '',
     digestOnly: '',
     ancient: '',
+    late: '',
+    fresh: '',
+    lateDigestOnly: '',
   };
 
   async function seed(
@@ -175,6 +178,7 @@ describeWithEmulators('watchBaseImages: a base tag moves in the local registry',
       digest: d1,
       seenAt: times.now.toISOString(),
       history: [],
+      settledDigest: d1,
     });
 
     expect((await image('a')).base).toMatchObject({ status: 'current', currentDigest: d1 });
@@ -231,6 +235,7 @@ describeWithEmulators('watchBaseImages: a base tag moves in the local registry',
       digest: d2,
       seenAt: moved,
       history: [{ digest: d1, seenAt: firstSeen, supersededAt: moved }],
+      settledDigest: d2,
     });
     for (const key of ['a', 'b', 'digestOnly'] as const) {
       const rec = await image(key);
@@ -281,5 +286,32 @@ describeWithEmulators('watchBaseImages: a base tag moves in the local registry',
     );
     expect(await alerts.settle(publishTo('watch-alerts'))).toEqual([]);
     expect(await reevals.settle(publishTo('watch-reevaluate'))).toEqual([]);
+  });
+
+  it('with the digest settled, a pass classifies only images recorded since', async () => {
+    await seed('late', 'f', { name: baseName, digest: d1 });
+    await seed('fresh', '1', { name: baseName, digest: d2 });
+    await seed('lateDigestOnly', '2', { name: null, digest: d1 });
+    alerts.seen.length = 0;
+    reevals.seen.length = 0;
+    times.now = new Date('2026-11-30T08:00:00Z');
+    const res = await runWatcher();
+    expect((res.body.bases as unknown[])[0]).toMatchObject({
+      change: 'unchanged',
+      markedStale: 2,
+      markedCurrent: 1,
+      alerts: 2,
+    });
+    expect((await image('late')).base).toMatchObject({
+      status: 'stale',
+      supersededAt: '2026-11-30T06:00:00.000Z',
+      currentDigest: d2,
+    });
+    expect((await image('lateDigestOnly')).base).toMatchObject({ name: baseName, status: 'stale' });
+    expect((await image('fresh')).base).toMatchObject({ status: 'current', currentDigest: d2 });
+    const alerted = (await alerts.settle(publishTo('watch-alerts'))).map(
+      (m) => JSON.parse(m.data.toString()).image.repository,
+    );
+    expect(alerted.sort()).toEqual(['acme/apps/late', 'acme/apps/latedigestonly']);
   });
 });

@@ -41,6 +41,7 @@ describe('supersededAt', () => {
     name: 'gcr.io/distroless/static-debian12:nonroot',
     digest: d('c'),
     seenAt: '2026-11-20T00:00:00.000Z',
+    settledDigest: d('c'),
     history: [
       {
         digest: d('a'),

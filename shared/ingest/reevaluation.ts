@@ -1,6 +1,7 @@
 // Re-evaluation of the ledger: a paged fan-out through Pub/Sub, idempotent per page, with progress kept in Firestore.
 import { randomUUID } from 'node:crypto';
 import {
+  type DocumentReference,
   FieldPath,
   FieldValue,
   type Firestore,
@@ -13,30 +14,40 @@ import { ImageRecord, type Verdict } from '../ledger/image-record.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
 import { deriveState } from '../ledger/state.js';
 import { diffVerdicts, evaluate } from '../policy/evaluate.js';
+import { canonicalJson, parsePolicy, policyHash } from '../policy/policy.js';
 import { matchProduct } from '../policy/vex.js';
 import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
-import type { PolicySnapshot, PolicySource } from './policy-source.js';
+import {
+  CURRENT_POLICY_DOC,
+  type PolicySnapshot,
+  type PolicySource,
+  type StoredPolicy,
+} from './policy-source.js';
 
 export const PAGE_SIZE = 200;
+/** How long the pending-effects markers of a re-evaluation are kept (Firestore TTL on expireAt). */
+const MARKER_TTL_MS = 7 * 86_400_000;
+/** A record that keeps changing under us is left to the event that changes it. */
+const MAX_ATTEMPTS = 3;
+
+const RunId = z.string().regex(/^[\w.-]{1,100}$/, 'letters, digits, _ . - (at most 100)');
 
 export const ReevaluateMessage = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('start'),
-    runId: z
-      .string()
-      .regex(/^[\w.-]{1,100}$/)
-      .optional(),
+    runId: RunId.optional(),
     reason: z.string().max(200).default('manual'),
   }),
   z.object({
     kind: z.literal('page'),
-    runId: z.string().regex(/^[\w.-]{1,100}$/),
+    runId: RunId,
     cursor: z.string().max(1500).nullable(),
     page: z.number().int().nonnegative(),
   }),
   z.object({ kind: z.literal('image'), imageId: z.string().min(1).max(1500) }),
 ]);
 export type ReevaluateMessage = z.infer<typeof ReevaluateMessage>;
+export type ReevaluateMessageInput = z.input<typeof ReevaluateMessage>;
 
 export interface ReevaluationDeps {
   db: Firestore;
@@ -50,25 +61,29 @@ export interface ReevaluationDeps {
   concurrency?: number;
 }
 
-export interface RunProgress {
-  runId: string;
-  reason: string;
-  policyHash: string | null;
-  startedAt: string;
-  pages: number;
-  processed: number;
-  changed: number;
-  done: boolean;
-  finishedAt: string | null;
-}
+export const RunProgress = z.object({
+  runId: z.string(),
+  reason: z.string(),
+  policyHash: z.string().nullable(),
+  startedAt: z.string(),
+  /** Ledger size when the run started (an aggregation count); null if it could not be counted. */
+  total: z.number().int().nonnegative().nullable().default(null),
+  pages: z.number().int().nonnegative(),
+  processed: z.number().int().nonnegative(),
+  changed: z.number().int().nonnegative(),
+  done: z.boolean(),
+  finishedAt: z.string().nullable(),
+});
+export type RunProgress = z.infer<typeof RunProgress>;
 
 /** Same decisions, reasons and policy: nothing to write (evaluatedAt alone does not count). */
 export function sameVerdicts(a: Record<string, Verdict>, b: Record<string, Verdict>): boolean {
+  // Canonical (sorted keys): Firestore hands maps back in its own key order, not the evaluator's.
   const strip = (v: Record<string, Verdict>) =>
-    JSON.stringify(
-      Object.entries(v)
-        .sort(([x], [y]) => x.localeCompare(y))
-        .map(([env, { evaluatedAt: _t, ...rest }]) => [env, rest]),
+    canonicalJson(
+      Object.fromEntries(
+        Object.entries(v).map(([env, { evaluatedAt: _t, ...rest }]) => [env, rest]),
+      ),
     );
   return strip(a) === strip(b);
 }
@@ -86,7 +101,26 @@ async function allVex(db: Firestore): Promise<VexStatement[]> {
   });
 }
 
-async function mapLimit<T, R>(
+/** Reads the applied policy without any cache: a run must use the policy it was started for (or a newer one). */
+export async function readCurrentPolicy(db: Firestore): Promise<PolicySnapshot | null> {
+  const snap = await db.collection(COLLECTIONS.policies).doc(CURRENT_POLICY_DOC).get();
+  if (!snap.exists) return null;
+  const stored = snap.data() as StoredPolicy;
+  const policy = parsePolicy(stored.source, stored.format);
+  return { policy, hash: policyHash(policy) };
+}
+
+async function policyForRun(
+  deps: Pick<ReevaluationDeps, 'db' | 'policy'>,
+  runHash: string | null,
+): Promise<PolicySnapshot | null> {
+  const cached = await deps.policy.current();
+  // Instances cache the policy briefly; one that still holds the previous policy must not apply it.
+  if (cached && cached.hash === runHash) return cached;
+  return readCurrentPolicy(deps.db);
+}
+
+export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
   fn: (item: T) => Promise<R>,
@@ -103,57 +137,200 @@ async function mapLimit<T, R>(
   return out;
 }
 
-/** Evaluates one stored image under a snapshot and writes the verdict if it changed; returns whether it did. */
+/** Findings read with one range query hold at most about this many documents (memory per page). */
+export const MAX_FINDINGS_PER_READ = 20_000;
+
+/** Consecutive images (in id order) whose findings, by their scan counts, fit one read. */
+function findingGroups(images: readonly ImageRecord[]): ImageRecord[][] {
+  const groups: ImageRecord[][] = [];
+  let current: ImageRecord[] = [];
+  let total = 0;
+  for (const image of images) {
+    const n = image.scan.counts?.total ?? 0;
+    if (current.length > 0 && total + n > MAX_FINDINGS_PER_READ) {
+      groups.push(current);
+      current = [];
+      total = 0;
+    }
+    current.push(image);
+    total += n;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+/**
+ * The current findings of consecutive images with one collection-group range query on document
+ * paths (images/{first} … images/{last}/findings/\uf8ff) instead of one query per image; only
+ * findings of each image's current scan per source are kept, as FirestoreLedger.getFindings does.
+ */
+export async function findingsOfRange(
+  db: Firestore,
+  ledger: FirestoreLedger,
+  images: readonly ImageRecord[],
+): Promise<Map<string, Finding[]>> {
+  const out = new Map<string, Finding[]>(images.map((i) => [i.id, []]));
+  const first = images[0];
+  const last = images.at(-1);
+  if (!first || !last) return out;
+  const byId = new Map(images.map((i) => [i.id, i]));
+  const snap = await db
+    .collectionGroup(COLLECTIONS.findings)
+    .orderBy(FieldPath.documentId())
+    .startAt(`${COLLECTIONS.images}/${first.id}`)
+    .endAt(`${COLLECTIONS.images}/${last.id}/${COLLECTIONS.findings}/\uf8ff`)
+    .get();
+  ledger.ops.reads += Math.max(1, snap.size);
+  for (const d of snap.docs) {
+    const parent = d.ref.parent.parent;
+    const image =
+      parent && parent.parent.id === COLLECTIONS.images ? byId.get(parent.id) : undefined;
+    if (!image) continue;
+    const { scanRef, ...f } = d.data() as Finding & { scanRef?: string };
+    if (scanRef === undefined || scanRef !== image.scanRefs[f.source]) continue;
+    out.get(image.id)?.push(f);
+  }
+  return out;
+}
+
+/** Runs `fn` for each image with its findings, reading findings group by group. */
+async function withFindings<R>(
+  deps: Pick<ReevaluationDeps, 'db' | 'ledger'> & { concurrency?: number | undefined },
+  images: readonly ImageRecord[],
+  fn: (image: ImageRecord, findings: Finding[]) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = [];
+  for (const group of findingGroups(images)) {
+    const findings = await findingsOfRange(deps.db, deps.ledger, group);
+    out.push(
+      ...(await mapLimit(group, deps.concurrency ?? 16, (image) =>
+        fn(image, findings.get(image.id) ?? []),
+      )),
+    );
+  }
+  return out;
+}
+
+function markerRef(db: Firestore, key: string, imageId: string): DocumentReference {
+  return db.collection(COLLECTIONS.events).doc(safeDocId(`reevaluate:${key}:${imageId}`));
+}
+
+/**
+ * Evaluates one stored image under a snapshot and writes the verdict if it changed; returns whether it did.
+ * With a `key` (the run id, or the message id), the effects are kept on a marker written in the same
+ * transaction until published, so a crash between the write and the publish is repaired by redelivery.
+ */
 export async function reevaluateImage(
   deps: Pick<ReevaluationDeps, 'db' | 'ledger' | 'publisher'>,
   snapshot: PolicySnapshot,
   image: ImageRecord,
   vex: readonly VexStatement[],
   now: Date,
-  findings?: Finding[],
+  options: { findings?: Finding[]; key?: string } = {},
 ): Promise<boolean> {
-  if (image.state === 'deleted') return false;
-  const f = findings ?? (await deps.ledger.getFindings(image));
-  const next = evaluate({
-    image,
-    findings: f,
-    vex: vexFor(image, vex),
-    policy: snapshot.policy,
-    policyHash: snapshot.hash,
-    now,
-  });
-  if (sameVerdicts(image.verdicts, next)) return false;
-  const ref = deps.ledger.imageRef(image.id);
-  const nowIso = now.toISOString();
-  // Optimistic: the record must still be the version evaluated, else a newer event already decided it.
-  const effects = await deps.db.runTransaction(async (tx) => {
-    const snap = await tx.get(ref);
-    deps.ledger.ops.reads += 1;
-    if (!snap.exists) return null;
-    const current = ImageRecord.parse(snap.data());
-    if (current.version !== image.version) return null;
-    const updated = { ...current, verdicts: next, version: current.version + 1, updatedAt: nowIso };
-    updated.state = deriveState(updated);
-    tx.set(ref, updated);
-    const changes = diffVerdicts(current.verdicts, next);
-    tx.set(
-      ref
-        .collection(COLLECTIONS.audit)
-        .doc(safeDocId(`reevaluate:${snapshot.hash.slice(7, 23)}:${current.version}`)),
-      {
-        kind: 'verdict-change',
-        cause: 'reevaluation',
-        changes: JSON.parse(JSON.stringify(changes)),
-        policyHash: snapshot.hash,
-        recordedAt: nowIso,
-      },
-    );
-    deps.ledger.ops.writes += 2;
-    return computeEffects(current, updated, f, now, snapshot.policy);
-  });
-  if (effects === null) return false;
-  await deps.publisher.publish(effects as Effect[]);
-  return true;
+  let record: ImageRecord | null = image;
+  let findings = options.findings;
+  for (let attempt = 1; record && attempt <= MAX_ATTEMPTS; attempt++) {
+    if (record.state === 'deleted') return false;
+    const f = findings ?? (await deps.ledger.getFindings(record));
+    const evaluated: ImageRecord = record;
+    const next = evaluate({
+      image: evaluated,
+      findings: f,
+      vex: vexFor(evaluated, vex),
+      policy: snapshot.policy,
+      policyHash: snapshot.hash,
+      now,
+    });
+    if (sameVerdicts(evaluated.verdicts, next)) return false;
+    const ref = deps.ledger.imageRef(evaluated.id);
+    const nowIso = now.toISOString();
+    // Optimistic: the record must still be the version evaluated, else evaluate the newer one.
+    const outcome = await deps.db.runTransaction(async (tx) => {
+      const snap = await tx.get(ref);
+      deps.ledger.ops.reads += 1;
+      if (!snap.exists) return { kind: 'gone' as const };
+      const current = ImageRecord.parse(snap.data());
+      if (current.version !== evaluated.version) return { kind: 'moved' as const, current };
+      const updated = {
+        ...current,
+        verdicts: next,
+        version: current.version + 1,
+        updatedAt: nowIso,
+      };
+      updated.state = deriveState(updated);
+      tx.set(ref, updated);
+      const changes = diffVerdicts(current.verdicts, next);
+      tx.set(
+        ref
+          .collection(COLLECTIONS.audit)
+          .doc(safeDocId(`reevaluate:${snapshot.hash.slice(7, 23)}:${current.version}`)),
+        {
+          kind: 'verdict-change',
+          cause: 'reevaluation',
+          changes: JSON.parse(JSON.stringify(changes)),
+          policyHash: snapshot.hash,
+          recordedAt: nowIso,
+        },
+      );
+      deps.ledger.ops.writes += 2;
+      const effects = computeEffects(current, updated, f, now, snapshot.policy);
+      if (options.key && effects.length > 0) {
+        tx.set(markerRef(deps.db, options.key, current.id), {
+          imageId: current.id,
+          effects: JSON.parse(JSON.stringify(effects)),
+          effectsDone: false,
+          processedAt: nowIso,
+          expireAt: new Date(now.getTime() + MARKER_TTL_MS),
+        });
+        deps.ledger.ops.writes += 1;
+      }
+      return { kind: 'written' as const, effects };
+    });
+    switch (outcome.kind) {
+      case 'gone':
+        return false;
+      case 'moved':
+        record = outcome.current;
+        findings = undefined;
+        continue;
+      case 'written':
+        if (outcome.effects.length > 0) {
+          await deps.publisher.publish(outcome.effects);
+          if (options.key) {
+            await markerRef(deps.db, options.key, evaluated.id).update({ effectsDone: true });
+            deps.ledger.ops.writes += 1;
+          }
+        }
+        return true;
+      default: {
+        const never: never = outcome;
+        throw new Error(`unknown outcome ${JSON.stringify(never)}`);
+      }
+    }
+  }
+  return false;
+}
+
+/** Publishes effects an earlier, interrupted delivery wrote but never published. */
+async function republishPending(
+  deps: Pick<ReevaluationDeps, 'db' | 'ledger' | 'publisher'>,
+  key: string,
+  imageIds: readonly string[],
+): Promise<number> {
+  if (imageIds.length === 0) return 0;
+  const refs = imageIds.map((id) => markerRef(deps.db, key, id));
+  const snaps = await deps.db.getAll(...refs);
+  deps.ledger.ops.reads += refs.length;
+  let n = 0;
+  for (const s of snaps) {
+    if (!s.exists || s.get('effectsDone') !== false) continue;
+    await deps.publisher.publish((s.get('effects') as Effect[] | undefined) ?? []);
+    await s.ref.update({ effectsDone: true });
+    deps.ledger.ops.writes += 1;
+    n += 1;
+  }
+  return n;
 }
 
 export async function startRun(
@@ -163,8 +340,14 @@ export async function startRun(
 ): Promise<string> {
   const runId =
     msg.runId ?? `${now.toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
-  const snapshot = await deps.policy.current();
+  const snapshot = await readCurrentPolicy(deps.db);
   const ref = deps.db.collection(COLLECTIONS.reevaluations).doc(runId);
+  let total: number | null = null;
+  try {
+    total = (await deps.db.collection(COLLECTIONS.images).count().get()).data().count;
+  } catch {
+    // The count only feeds the progress display.
+  }
   const created = await deps.db.runTransaction(async (tx) => {
     if ((await tx.get(ref)).exists) return false;
     const progress: RunProgress = {
@@ -172,6 +355,7 @@ export async function startRun(
       reason: msg.reason,
       policyHash: snapshot?.hash ?? null,
       startedAt: now.toISOString(),
+      total,
       pages: 0,
       processed: 0,
       changed: 0,
@@ -181,74 +365,146 @@ export async function startRun(
     tx.set(ref, progress);
     return true;
   });
-  if (created) await deps.enqueue({ kind: 'page', runId, cursor: null, page: 0 });
+  // A start delivered twice creates one run; the first page is (re)sent, and deduplicated per page.
+  if (created || !(await ref.collection('pages').doc('0').get()).exists) {
+    await deps.enqueue({ kind: 'page', runId, cursor: null, page: 0 });
+  }
   return runId;
+}
+
+export interface PageResult {
+  processed: number;
+  changed: number;
+  duplicate: boolean;
+  next: string | null;
 }
 
 /**
  * Processes one page. The page's marker and the run's counters are written in one transaction, so a
- * page delivered twice counts once; the next page is always (re)enqueued, and deduplicated the same way.
+ * page delivered twice counts once; the next page is enqueued once (a retry re-sends it only if the
+ * earlier delivery died before sending it). Work per page is bounded by the page size, not the ledger.
  */
 export async function processPage(
   deps: ReevaluationDeps,
   msg: { runId: string; cursor: string | null; page: number },
   now: Date,
-): Promise<{ processed: number; changed: number; duplicate: boolean; next: string | null }> {
+): Promise<PageResult> {
   const runRef = deps.db.collection(COLLECTIONS.reevaluations).doc(msg.runId);
   const pageRef = runRef.collection('pages').doc(String(msg.page));
   const size = deps.pageSize ?? PAGE_SIZE;
-  const existing = await pageRef.get();
-  if (existing.exists) {
-    const next = existing.get('next') as string | null;
-    if (next)
-      await deps.enqueue({ kind: 'page', runId: msg.runId, cursor: next, page: msg.page + 1 });
+  const [run, existing] = await deps.db.getAll(runRef, pageRef);
+  deps.ledger.ops.reads += 2;
+  if (!run?.exists) {
+    // Pages of a run that was never started (or was deleted) are dropped: there is nothing to count.
+    return { processed: 0, changed: 0, duplicate: true, next: null };
+  }
+  const enqueueNext = async (next: string | null) => {
+    if (!next) return;
+    await deps.enqueue({ kind: 'page', runId: msg.runId, cursor: next, page: msg.page + 1 });
+    await pageRef.set({ enqueued: true }, { merge: true });
+    deps.ledger.ops.writes += 1;
+  };
+  if (existing?.exists && existing.get('status') === 'done') {
+    const next = (existing.get('next') as string | null) ?? null;
+    if (existing.get('enqueued') !== true) await enqueueNext(next);
     return { processed: 0, changed: 0, duplicate: true, next };
   }
-  const snapshot = await deps.policy.current();
-  let query = deps.db.collection(COLLECTIONS.images).orderBy(FieldPath.documentId()).limit(size);
+  const retry = existing?.exists === true;
+  if (!retry) {
+    await pageRef.set({ status: 'started', at: now.toISOString() });
+    deps.ledger.ops.writes += 1;
+  }
+  const snapshot = await policyForRun(deps, (run.get('policyHash') as string | null) ?? null);
+  // One document past the page tells whether another page follows, so no empty last page is sent.
+  let query = deps.db
+    .collection(COLLECTIONS.images)
+    .orderBy(FieldPath.documentId())
+    .limit(size + 1);
   if (msg.cursor) query = query.startAfter(msg.cursor);
   const snap = await query.get();
   deps.ledger.ops.reads += Math.max(1, snap.size);
+  const docs = snap.docs.slice(0, size);
   let changed = 0;
-  if (snapshot && snap.size > 0) {
+  if (snapshot && docs.length > 0) {
     const vex = await allVex(deps.db);
-    const results = await mapLimit(snap.docs, deps.concurrency ?? 16, (d: QueryDocumentSnapshot) =>
-      reevaluateImage(deps, snapshot, ImageRecord.parse(d.data()), vex, now),
+    const records = docs.map((d: QueryDocumentSnapshot) => ImageRecord.parse(d.data()));
+    const results = await withFindings(deps, records, (image, findings) =>
+      reevaluateImage(deps, snapshot, image, vex, now, { key: msg.runId, findings }),
     );
     changed = results.filter(Boolean).length;
+    if (retry)
+      await republishPending(
+        deps,
+        msg.runId,
+        docs.map((d) => d.id),
+      );
   }
-  const next = snap.size === size ? (snap.docs.at(-1)?.id ?? null) : null;
+  const next = snap.size > size ? (docs.at(-1)?.id ?? null) : null;
   const counted = await deps.db.runTransaction(async (tx) => {
-    if ((await tx.get(pageRef)).exists) return false;
-    tx.set(pageRef, { processed: snap.size, changed, next, at: now.toISOString() });
+    const page = await tx.get(pageRef);
+    if (page.exists && page.get('status') === 'done') return false;
+    tx.set(pageRef, {
+      status: 'done',
+      processed: docs.length,
+      changed,
+      next,
+      enqueued: false,
+      at: now.toISOString(),
+    });
     tx.update(runRef, {
       pages: FieldValue.increment(1),
-      processed: FieldValue.increment(snap.size),
+      processed: FieldValue.increment(docs.length),
       changed: FieldValue.increment(changed),
       ...(next ? {} : { done: true, finishedAt: now.toISOString() }),
     });
     return true;
   });
-  if (next)
-    await deps.enqueue({ kind: 'page', runId: msg.runId, cursor: next, page: msg.page + 1 });
-  return { processed: snap.size, changed, duplicate: !counted, next };
+  deps.ledger.ops.reads += 1;
+  if (counted) {
+    deps.ledger.ops.writes += 2;
+    await enqueueNext(next);
+  }
+  return { processed: docs.length, changed, duplicate: !counted, next };
+}
+
+/** Progress of a run, or null when there is no such run. */
+export async function runProgress(db: Firestore, runId: string): Promise<RunProgress | null> {
+  const snap = await db.collection(COLLECTIONS.reevaluations).doc(runId).get();
+  return snap.exists ? RunProgress.parse(snap.data()) : null;
 }
 
 export async function handleReevaluateMessage(
   deps: ReevaluationDeps,
   msg: ReevaluateMessage,
   now: Date,
+  meta: { messageId?: string } = {},
 ): Promise<unknown> {
   switch (msg.kind) {
-    case 'start':
-      return { runId: await startRun(deps, msg, now) };
+    case 'start': {
+      // A scheduler's start carries no run id: the message id makes its redelivery the same run.
+      const runId = msg.runId ?? (meta.messageId ? `run-${meta.messageId}` : undefined);
+      const safe = runId === undefined || RunId.safeParse(runId).success ? runId : undefined;
+      return { runId: await startRun(deps, { ...msg, runId: safe }, now) };
+    }
     case 'page':
       return processPage(deps, msg, now);
     case 'image': {
-      const snapshot = await deps.policy.current();
+      const key = meta.messageId ? `msg-${meta.messageId}` : undefined;
+      if (key) {
+        const marker = await markerRef(deps.db, key, msg.imageId).get();
+        if (marker.exists) {
+          await republishPending(deps, key, [msg.imageId]);
+          return { changed: false, duplicate: true };
+        }
+      }
       const image = await deps.ledger.getImage(msg.imageId);
+      const snapshot = image ? await deps.policy.current() : null;
       if (!snapshot || !image) return { changed: false };
-      return { changed: await reevaluateImage(deps, snapshot, image, await allVex(deps.db), now) };
+      return {
+        changed: await reevaluateImage(deps, snapshot, image, await allVex(deps.db), now, {
+          ...(key ? { key } : {}),
+        }),
+      };
     }
     default: {
       const never: never = msg;
@@ -257,30 +513,33 @@ export async function handleReevaluateMessage(
   }
 }
 
+export interface PreviewFlip {
+  imageId: string;
+  environment: string;
+  from: string | null;
+  to: string;
+  reasons: string[];
+}
+
+export interface PolicyPreview {
+  images: number;
+  /** Images with at least one environment whose decision would change. */
+  changedImages: number;
+  unchanged: number;
+  /** Per environment: how many decisions would go to allow / deny / pending. */
+  counts: Record<string, { allow: number; deny: number; pending: number; flips: number }>;
+  flips: PreviewFlip[];
+}
+
 /** What a proposed policy would change, without writing anything. */
 export async function previewPolicy(
-  deps: Pick<ReevaluationDeps, 'db' | 'ledger'>,
+  deps: Pick<ReevaluationDeps, 'db' | 'ledger'> & { concurrency?: number },
   proposed: PolicySnapshot,
   now: Date,
-): Promise<{
-  images: number;
-  flips: {
-    imageId: string;
-    environment: string;
-    from: string | null;
-    to: string;
-    reasons: string[];
-  }[];
-  unchanged: number;
-}> {
+): Promise<PolicyPreview> {
   const vex = await allVex(deps.db);
-  const flips: {
-    imageId: string;
-    environment: string;
-    from: string | null;
-    to: string;
-    reasons: string[];
-  }[] = [];
+  const flips: PreviewFlip[] = [];
+  const counts: PolicyPreview['counts'] = {};
   let images = 0;
   let unchanged = 0;
   let cursor: string | null = null;
@@ -288,30 +547,38 @@ export async function previewPolicy(
     let q = deps.db.collection(COLLECTIONS.images).orderBy(FieldPath.documentId()).limit(PAGE_SIZE);
     if (cursor) q = q.startAfter(cursor);
     const snap = await q.get();
-    for (const d of snap.docs) {
-      const image = ImageRecord.parse(d.data());
-      if (image.state === 'deleted') continue;
-      images += 1;
-      const next = evaluate({
+    const records = snap.docs
+      .map((d) => ImageRecord.parse(d.data()))
+      .filter((image) => image.state !== 'deleted');
+    const evaluated = await withFindings(deps, records, async (image, findings) => ({
+      image,
+      next: evaluate({
         image,
-        findings: await deps.ledger.getFindings(image),
+        findings,
         vex: vexFor(image, vex),
         policy: proposed.policy,
         policyHash: proposed.hash,
         now,
-      });
+      }),
+    }));
+    for (const { image, next } of evaluated) {
+      images += 1;
       let flipped = false;
-      for (const [env, v] of Object.entries(next)) {
+      for (const [env, v] of Object.entries(next).sort(([a], [b]) => a.localeCompare(b))) {
+        counts[env] ??= { allow: 0, deny: 0, pending: 0, flips: 0 };
+        const c = counts[env];
+        c[v.decision] += 1;
         const before = image.verdicts[env]?.decision ?? null;
         if (before !== v.decision) {
           flipped = true;
+          c.flips += 1;
           flips.push({
             imageId: image.id,
             environment: env,
             from: before,
             to: v.decision,
             reasons: v.reasons
-              .filter((r) => r.level === 'deny')
+              .filter((r) => r.level === 'deny' || v.decision !== 'deny')
               .map((r) => `${r.ruleId}: ${r.message}`),
           });
         }
@@ -321,5 +588,5 @@ export async function previewPolicy(
     if (snap.size < PAGE_SIZE) break;
     cursor = snap.docs.at(-1)?.id ?? null;
   }
-  return { images, flips, unchanged };
+  return { images, changedImages: images - unchanged, unchanged, counts, flips };
 }

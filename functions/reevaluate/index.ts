@@ -1,0 +1,51 @@
+// reevaluate: the paged fan-out over the ledger (start → page → page …, or one image), fed by the internal reevaluate topic.
+import * as ff from '@google-cloud/functions-framework';
+import { jsonOf } from '../../shared/events/pubsub-message.js';
+import { parseInput } from '../../shared/findings/parse-input.js';
+import {
+  handleReevaluateMessage,
+  ReevaluateMessage,
+  type ReevaluationDeps,
+} from '../../shared/ingest/reevaluation.js';
+import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
+import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
+import { ingestServices } from '../../shared/runtime/services.js';
+
+/** The services a reevaluate message needs, built once per instance. */
+export function reevaluationDepsOf(r: Root): Promise<ReevaluationDeps> {
+  return r.lazy('reevaluation-deps', async () => {
+    const services = await ingestServices(r);
+    const db = await r.firestore();
+    return {
+      db,
+      ledger: services.ledger,
+      policy: services.policy,
+      publisher: services.publisher,
+      enqueue: async (message) => {
+        const ps = await r.pubsub();
+        await ps
+          .topic(r.config.topics.reevaluate)
+          .publishMessage({ json: message, attributes: { kind: message.kind } });
+      },
+    };
+  });
+}
+
+/** Built from a root getter so tests and benchmarks can pass their own config and clock. */
+export function createReevaluateHandler(getRoot: () => Root = defaultRoot) {
+  return pubsubFunction(
+    'reevaluate',
+    async (msg, { root, logger, now }) => {
+      const message = parseInput(ReevaluateMessage, jsonOf(msg), 'reevaluate message');
+      const result = await handleReevaluateMessage(await reevaluationDepsOf(root), message, now, {
+        messageId: msg.messageId,
+      });
+      logger.info('reevaluate message handled', { kind: message.kind, result });
+    },
+    getRoot,
+  );
+}
+
+export const reevaluate = createReevaluateHandler();
+
+ff.cloudEvent('reevaluate', reevaluate);

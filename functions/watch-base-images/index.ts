@@ -1,0 +1,64 @@
+// watchBaseImages: Cloud Scheduler (OIDC token) → follow the tracked base tags, mark dependents stale, publish rebuild alerts.
+import * as ff from '@google-cloud/functions-framework';
+import { ClearanceError } from '../../shared/errors.js';
+import { type Authenticator, createAuthenticator } from '../../shared/http/auth.js';
+import { httpFunction } from '../../shared/http/http-function.js';
+import { watchBaseImages as watch } from '../../shared/ingest/base-watcher.js';
+import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
+import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
+import { ingestServices, registryOf } from '../../shared/runtime/services.js';
+
+function authenticatorOf(r: Root): Promise<Authenticator> {
+  return r.lazy('watch-authenticator', async () =>
+    createAuthenticator({
+      // Cloud Scheduler sends an ID token for its service account (an allowed caller, the function URL
+      // as audience); the ingest token serves local runs and manual triggers.
+      bearerToken: r.config.ingestToken,
+      audiences: r.config.check.audiences,
+      allowedCallers: r.config.check.allowedCallers,
+    }),
+  );
+}
+
+/** Built from a root getter so tests can pass their own config and clock. */
+export function createWatchBaseImagesHandler(getRoot: () => Root = defaultRoot) {
+  return httpFunction(
+    'watchBaseImages',
+    async (req, { root, logger, now }) => {
+      if (req.method !== 'POST' && req.method !== 'GET') {
+        throw new ClearanceError('invalid-input', 'use POST (or GET)');
+      }
+      const caller = await (await authenticatorOf(root)).authenticate(req.headers);
+      const tracked = root.config.baseImages;
+      if (tracked.length === 0) {
+        logger.warn('no tracked base images (CLEARANCE_BASE_IMAGES)');
+        return { status: 200, body: { bases: [], republished: 0 } };
+      }
+      const [services, registry, ledger] = await Promise.all([
+        ingestServices(root),
+        registryOf(root),
+        ledgerOf(root),
+      ]);
+      const result = await watch(
+        {
+          db: await root.firestore(),
+          registry,
+          publisher: services.publisher,
+          logger,
+          ops: ledger.ops,
+        },
+        tracked,
+        now,
+      );
+      logger.info('base images checked', { caller: caller.id, bases: result.bases });
+      // A failure to reach a registry is worth a scheduler retry; the pass is idempotent.
+      const retry = result.bases.some((b) => b.change === 'error' && b.retryable);
+      return { status: retry ? 503 : 200, body: result };
+    },
+    { getRoot },
+  );
+}
+
+export const watchBaseImages = createWatchBaseImagesHandler();
+
+ff.http('watchBaseImages', watchBaseImages as unknown as ff.HttpFunction);

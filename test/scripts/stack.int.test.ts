@@ -79,7 +79,13 @@ describeWithEmulators('npm start (the local stack)', () => {
     }
     // The newcomer's next step: the demo pushes an image, feeds it a real scan and gets a verdict.
     const demo = spawn(process.execPath, [resolve('dist/scripts/demo.js')], {
-      env: { ...process.env, CLEARANCE_FIREBASE_JSON: config, CLEARANCE_STATE_DIR: state, FIRESTORE_EMULATOR_HOST: '', PUBSUB_EMULATOR_HOST: '' },
+      env: {
+        ...process.env,
+        CLEARANCE_FIREBASE_JSON: config,
+        CLEARANCE_STATE_DIR: state,
+        FIRESTORE_EMULATOR_HOST: '',
+        PUBSUB_EMULATOR_HOST: '',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let demoOut = '';

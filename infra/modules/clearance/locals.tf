@@ -157,6 +157,8 @@ locals {
 
   # The cloudfunctions.net URL is known before the function exists, so checkImage can name its own audience.
   check_url_static = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["check-image"]}"
+  # The watcher accepts the scheduler's OIDC token through the same audience / caller lists as the check.
+  watch_url_static = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["watch-base-images"]}"
 
   kms_key_version = "${google_kms_crypto_key.attestor.id}/cryptoKeyVersions/1"
 
@@ -168,8 +170,8 @@ locals {
     CLEARANCE_SIGNER                = "kms"
     CLEARANCE_KMS_KEY_VERSION       = local.kms_key_version
     CLEARANCE_ATTESTOR_NOTE         = google_container_analysis_note.attestor.id
-    CLEARANCE_CHECK_AUDIENCES       = join(",", concat([local.check_url_static], var.check_extra_audiences))
-    CLEARANCE_CHECK_ALLOWED_CALLERS = join(",", var.deployer_service_accounts)
+    CLEARANCE_CHECK_AUDIENCES       = join(",", concat([local.check_url_static, local.watch_url_static], var.check_extra_audiences))
+    CLEARANCE_CHECK_ALLOWED_CALLERS = join(",", concat(var.deployer_service_accounts, [google_service_account.scheduler.email]))
     CLEARANCE_CHECK_URL             = local.check_url_static
     CLEARANCE_BASE_IMAGES           = join(",", var.base_images)
     CLEARANCE_WATCH_REPOSITORIES    = join(",", var.watch_repositories)

@@ -39,7 +39,7 @@ resource "google_cloud_scheduler_job" "watch_base_images" {
 
     oidc_token {
       service_account_email = google_service_account.scheduler.email
-      audience              = google_cloudfunctions2_function.http["watch-base-images"].url
+      audience              = local.watch_url_static
     }
   }
 

@@ -42,6 +42,11 @@ export const Config = z
     CLEARANCE_CHECK_ALLOWED_CALLERS: list,
     CLEARANCE_CHECK_BEARER_TOKEN: z.string().optional(),
     CLEARANCE_CHECK_CACHE_TTL_MS: intFrom(5_000),
+    CLEARANCE_CHECK_TIMEOUT_MS: intFrom(3_000),
+    /** Tests and local runs only: where ID-token signing keys are fetched (Google's by default). */
+    CLEARANCE_CHECK_CERTS_URL: z.string().url().optional(),
+    /** Environment judged by /admission and /gatekeeper when the request names none (?env=). */
+    CLEARANCE_DEFAULT_ENV: z.string().min(1).default('prod'),
     CLEARANCE_INGEST_TOKEN: z.string().optional(),
     CLEARANCE_BASE_IMAGES: list,
     CLEARANCE_WATCH_REPOSITORIES: list,
@@ -71,6 +76,9 @@ export const Config = z
       allowedCallers: c.CLEARANCE_CHECK_ALLOWED_CALLERS,
       bearerToken: c.CLEARANCE_CHECK_BEARER_TOKEN,
       cacheTtlMs: c.CLEARANCE_CHECK_CACHE_TTL_MS,
+      timeoutMs: c.CLEARANCE_CHECK_TIMEOUT_MS,
+      certsUrl: c.CLEARANCE_CHECK_CERTS_URL,
+      defaultEnvironment: c.CLEARANCE_DEFAULT_ENV,
     },
     ingestToken: c.CLEARANCE_INGEST_TOKEN,
     baseImages: c.CLEARANCE_BASE_IMAGES,

@@ -141,6 +141,14 @@ export function parseAdmissionReview(body: unknown): Workload {
 const WARNING_MAX = 120;
 const short = (s: string) => (s.length > WARNING_MAX ? `${s.slice(0, WARNING_MAX - 1)}…` : s);
 
+/** `charlie-image@sha256:91ac9b26df58` for a long reference: warnings must stay short and still say which image. */
+export function shortImage(image: string): string {
+  const name = image.slice(
+    image.lastIndexOf('/', image.indexOf('@') >= 0 ? image.indexOf('@') : undefined) + 1,
+  );
+  return name.replace(/@sha256:([0-9a-f]{12})[0-9a-f]+$/, '@sha256:$1');
+}
+
 /**
  * What a break-glass annotation did: none (absent or nothing denied), used (recorded, allows),
  * not-permitted (the environment forbids it), dry-run (the API server's dry run: allows, not
@@ -189,7 +197,7 @@ export function admissionResponse(
   for (const a of answers) {
     for (const r of a.answer.reasons)
       if (r.level === 'warn' || a.answer.decision === 'deny')
-        warnings.push(short(`${a.image}: ${r.ruleId}: ${r.message}`));
+        warnings.push(short(`${r.ruleId}: ${shortImage(a.image)}: ${r.message}`));
   }
   const allowed = denied.length === 0 || breakglass === 'used' || breakglass === 'dry-run';
   const note = denied.length > 0 ? breakglassNote(breakglass, environment, denied.length) : null;

@@ -156,8 +156,10 @@ export class CheckService {
     }
     let digest = ref.digest;
     try {
-      if (!digest && ref.tag) {
-        const { registry, repository, tag } = ref;
+      if (!digest) {
+        // A reference with neither tag nor digest runs `latest`, as the container runtime pulls it.
+        const { registry, repository } = ref;
+        const tag = ref.tag ?? 'latest';
         digest = await this.read(
           this.tags.get(`${registry}/${repository}:${tag}`, () =>
             this.o.store.resolveTag(registry, repository, tag),

@@ -4,6 +4,7 @@ import {
   BREAKGLASS_ANNOTATION,
   gatekeeperResponse,
   parseAdmissionReview,
+  shortImage,
 } from '../../../shared/check/admission.js';
 import { type CheckAnswer, decide } from '../../../shared/check/decide.js';
 import { InvalidInputError } from '../../../shared/errors.js';
@@ -163,5 +164,13 @@ describe('gatekeeperResponse', () => {
         ],
       },
     });
+  });
+});
+
+describe('shortImage', () => {
+  it('keeps the last path component and 12 digest digits', () => {
+    expect(shortImage(CHARLIE)).toBe('charlie-image@sha256:91ac9b26df58');
+    expect(shortImage('us-docker.pkg.dev/p/r/app:1.2')).toBe('app:1.2');
+    expect(shortImage('nginx')).toBe('nginx');
   });
 });

@@ -174,3 +174,16 @@ describe('CheckService', () => {
     expect(f.state.reads).toBe(before + 1);
   });
 });
+
+describe('CheckService references', () => {
+  it('judges a bare name as its latest tag, as the runtime pulls it', async () => {
+    const nginx = record({}, { registry: 'docker.io', repository: 'library/nginx' });
+    const f = fakeStore([nginx]);
+    f.tags.set('docker.io/library/nginx:latest', nginx.digest);
+    const { svc } = service(f.store);
+    expect(await svc.check('nginx', 'prod')).toMatchObject({
+      decision: 'allow',
+      digest: nginx.digest,
+    });
+  });
+});

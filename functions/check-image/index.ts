@@ -1,4 +1,5 @@
 // checkImage: the deploy-time check over HTTP — REST /v1/check, Kubernetes /admission, Gatekeeper /gatekeeper.
+import { randomUUID } from 'node:crypto';
 import * as ff from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import type { AlertInput } from '../../shared/alerts/alert.js';
@@ -23,6 +24,7 @@ import { type Authenticator, type Caller, createAuthenticator } from '../../shar
 import {
   type HttpContext,
   type HttpRequestLike,
+  type HttpResponseLike,
   type HttpResult,
   httpFunction,
 } from '../../shared/http/http-function.js';
@@ -43,8 +45,10 @@ export interface CheckImageOptions {
 }
 
 const MAX_IMAGES = 100;
-const Env = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'an environment name such as prod');
-const CheckQuery = z.object({ image: z.string().min(1).max(600), env: Env.optional() });
+const MAX_REF = 600;
+const ENV_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const Env = z.string().regex(ENV_NAME, 'an environment name such as prod');
+const CheckQuery = z.object({ image: z.string().min(1).max(MAX_REF), env: Env.optional() });
 const CheckBody = z.union([
   z.object({ image: z.string().min(1).max(600), env: Env.optional() }).strict(),
   z
@@ -55,6 +59,9 @@ const CheckBody = z.union([
     .strict(),
 ]);
 const EnvQuery = z.object({ env: Env.optional() }).passthrough();
+
+/** Dependencies once built, so a warm request does not wait on a promise for them. */
+const ready = new WeakMap<Root, CheckDeps>();
 
 function deps(root: Root, o: CheckImageOptions): Promise<CheckDeps> {
   return root.lazy('check-image', async () => {
@@ -80,7 +87,9 @@ function deps(root: Root, o: CheckImageOptions): Promise<CheckDeps> {
           return publishAlert(pubsub.topic(root.config.topics.alerts), alert);
         },
       });
-    return { service, breakglass };
+    const built = { service, breakglass };
+    ready.set(root, built);
+    return built;
   });
 }
 
@@ -102,27 +111,41 @@ function authenticator(root: Root): Authenticator {
 const authenticators = new WeakMap<Root, Authenticator>();
 
 /** A bad reference is the caller's mistake (400) at the REST boundary; inside an admission it denies. */
-function checkedRef(image: string): string {
-  parseImageRef(image);
+function checkedRef(d: CheckDeps, image: string): string {
+  d.service.reference(image);
   return image;
 }
 
-async function restCheck(
+/** GET is answered synchronously on a cache hit (no promise on the hot path). */
+function restCheck(
+  req: HttpRequestLike,
+  d: CheckDeps,
+  defaultEnv: string,
+): HttpResult | Promise<HttpResult> {
+  if (req.method !== 'GET') return restCheckPost(req, d, defaultEnv);
+  const q = parseInput(CheckQuery, req.query, 'check query (?image=…&env=…)');
+  const env = q.env ?? defaultEnv;
+  const fast = d.service.cached(q.image, env);
+  if (fast) return { status: 200, body: fast };
+  return d.service
+    .check(checkedRef(d, q.image), env)
+    .then((answer) => ({ status: 200, body: answer }));
+}
+
+async function restCheckPost(
   req: HttpRequestLike,
   d: CheckDeps,
   defaultEnv: string,
 ): Promise<HttpResult> {
-  if (req.method === 'GET') {
-    const q = parseInput(CheckQuery, req.query, 'check query (?image=…&env=…)');
-    const answer = await d.service.check(checkedRef(q.image), q.env ?? defaultEnv);
-    return { status: 200, body: answer };
-  }
   if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use GET or POST');
   const body = parseInput(CheckBody, req.body, 'check request');
   const env = body.env ?? defaultEnv;
   if ('image' in body)
-    return { status: 200, body: await d.service.check(checkedRef(body.image), env) };
-  const results = await d.service.checkAll(body.images.map(checkedRef), env);
+    return { status: 200, body: await d.service.check(checkedRef(d, body.image), env) };
+  const results = await d.service.checkAll(
+    body.images.map((i) => checkedRef(d, i)),
+    env,
+  );
   return {
     status: 200,
     body: {
@@ -246,15 +269,41 @@ async function gatekeeper(req: HttpRequestLike, d: CheckDeps, env: string): Prom
   };
 }
 
+/**
+ * The hot path: a GET /v1/check by a known caller whose answer is cached is answered here,
+ * synchronously, without the generic wrapper's per-request logger and promises. Anything else
+ * (a miss, another route, a new ID token, a body) takes the full path.
+ */
+function answerFromCache(req: HttpRequestLike, res: HttpResponseLike, root: Root): boolean {
+  if (req.method !== 'GET' || req.path !== '/v1/check') return false;
+  const length = req.headers['content-length'];
+  if (length !== undefined && length !== '0') return false;
+  const d = ready.get(root);
+  if (!d || !authenticator(root).cachedCaller(req.headers)) return false;
+  // Only plain, valid queries: anything odd gets the full path and its error messages.
+  const { image, env } = req.query;
+  if (typeof image !== 'string' || image.length === 0 || image.length > MAX_REF) return false;
+  if (env !== undefined && (typeof env !== 'string' || !ENV_NAME.test(env))) return false;
+  const answer = d.service.cached(image, env ?? root.config.check.defaultEnvironment);
+  if (!answer) return false;
+  res.set('x-request-id', randomUUID());
+  res.status(200).json(answer);
+  return true;
+}
+
 /** Builds the HTTP handler; the registered function uses the process-wide root. */
-export function buildCheckImage(o: CheckImageOptions = {}) {
-  return httpFunction(
+export function buildCheckImage(
+  o: CheckImageOptions = {},
+): (req: HttpRequestLike, res: HttpResponseLike) => Promise<void> | undefined {
+  const getRoot = o.getRoot ?? defaultRoot;
+  const full = httpFunction(
     'checkImage',
     async (req, ctx) => {
       const path = req.path.replace(/\/+$/, '') || '/';
       if (path === '/healthz') return { status: 200, body: { ok: true } };
-      const caller = await authenticator(ctx.root).authenticate(req.headers);
-      const d = await deps(ctx.root, o);
+      const auth = authenticator(ctx.root);
+      const caller = auth.cachedCaller(req.headers) ?? (await auth.authenticate(req.headers));
+      const d = ready.get(ctx.root) ?? (await deps(ctx.root, o));
       const defaultEnv = ctx.root.config.check.defaultEnvironment;
       switch (path) {
         case '/v1/check':
@@ -273,8 +322,9 @@ export function buildCheckImage(o: CheckImageOptions = {}) {
           );
       }
     },
-    { getRoot: o.getRoot ?? defaultRoot },
+    { getRoot },
   );
+  return (req, res) => (answerFromCache(req, res, getRoot()) ? undefined : full(req, res));
 }
 
 export const checkImage = buildCheckImage();

@@ -76,6 +76,12 @@ class TtlCache<T> {
     private readonly maxEntries: number,
   ) {}
 
+  /** The fresh cached entry, if any, without reading the store. */
+  peek(key: string): Entry<T> | undefined {
+    const e = this.entries.get(key);
+    return e !== undefined && e.expires > this.clock.now().getTime() ? e : undefined;
+  }
+
   get(key: string, load: () => Promise<T>): T | Promise<T> {
     const e = this.entries.get(key);
     if (e !== undefined && e.expires > this.clock.now().getTime()) return e.value;
@@ -115,6 +121,8 @@ export class CheckService {
   /** Decisions memoised by image id, ledger version, environment and policy: a new version is a new key. */
   private readonly answers = new Map<string, CheckAnswer>();
   private readonly maxEntries: number;
+  private readonly refs = new Map<string, ParsedRef>();
+  private readonly ids = new WeakMap<ParsedRef, string>();
 
   constructor(private readonly o: CheckServiceOptions) {
     this.maxEntries = o.maxEntries ?? 10_000;
@@ -132,11 +140,67 @@ export class CheckService {
     return this.read(this.settings.get('current', () => this.o.store.getAdmissionSettings()));
   }
 
-  /** Judges one reference for one environment; never throws (store trouble and bad references deny). */
-  async check(input: string, environment: string): Promise<CheckAnswer> {
+  /**
+   * Parses a reference, memoised: parsing and validating a reference costs more than a cache hit,
+   * and deploys ask about the same few references over and over. Throws for a bad reference.
+   */
+  reference(input: string): ParsedRef {
+    const known = this.refs.get(input);
+    if (known) return known;
+    const ref = this.o.parseRef(input);
+    if (this.refs.size >= this.maxEntries) this.refs.clear();
+    this.refs.set(input, ref);
+    return ref;
+  }
+
+  private imageIdOf(ref: ParsedRef, digest: string): string {
+    if (digest === ref.digest) {
+      let id = this.ids.get(ref);
+      if (id === undefined) {
+        id = this.o.imageId(ref.registry, ref.repository, digest);
+        this.ids.set(ref, id);
+      }
+      return id;
+    }
+    return this.o.imageId(ref.registry, ref.repository, digest);
+  }
+
+  /**
+   * The answer from the cache alone, or undefined when anything it needs is missing or stale. This
+   * is the hot path: synchronous, so a cache hit costs no promise (each one is tracked by the
+   * functions-framework's request domain).
+   */
+  cached(input: string, environment: string): CheckAnswer | undefined {
+    const settings = this.settings.peek('current');
+    if (!settings) return undefined;
     let ref: ParsedRef;
     try {
-      ref = this.o.parseRef(input);
+      ref = this.reference(input);
+    } catch {
+      return undefined;
+    }
+    let digest = ref.digest;
+    if (!digest) {
+      const t = this.tags.peek(`${ref.registry}/${ref.repository}:${ref.tag ?? 'latest'}`);
+      if (!t?.value) return undefined;
+      digest = t.value;
+    }
+    const record = this.records.peek(this.imageIdOf(ref, digest))?.value;
+    if (!record) return undefined;
+    const hit = this.answers.get(
+      `${record.id}@${record.version}|${environment}|${settings.value.policyHash}`,
+    );
+    if (!hit) return undefined;
+    return hit.image === input ? hit : { ...hit, image: input };
+  }
+
+  /** Judges one reference for one environment; never throws (store trouble and bad references deny). */
+  async check(input: string, environment: string): Promise<CheckAnswer> {
+    const fast = this.cached(input, environment);
+    if (fast) return fast;
+    let ref: ParsedRef;
+    try {
+      ref = this.reference(input);
     } catch (err) {
       return this.denied(input, null, environment, [
         reason(
@@ -168,7 +232,7 @@ export class CheckService {
       }
       let record: ImageRecord | null = null;
       if (digest) {
-        const id = this.o.imageId(ref.registry, ref.repository, digest);
+        const id = this.imageIdOf(ref, digest);
         record = await this.read(this.records.get(id, () => this.o.store.getImage(id)));
       }
       const memo = record

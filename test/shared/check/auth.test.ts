@@ -88,6 +88,26 @@ describe('createAuthenticator', () => {
     expect(await codeOf(a.authenticate(bearer(t)))).toBe('unavailable');
   });
 
+  it('remembers a verified ID token until it expires, and never a refused one', async () => {
+    let now = Date.now();
+    const a = createAuthenticator({
+      audiences: [AUDIENCE],
+      allowedCallers: [DEPLOYER],
+      certsUrl: issuer.certsUrl,
+      now: () => now,
+    });
+    const exp = Math.floor(now / 1000) + 120;
+    const good = bearer(issuer.mint({ aud: AUDIENCE, email: DEPLOYER, exp }));
+    expect(a.cachedCaller(good)).toBeNull();
+    await a.authenticate(good);
+    expect(a.cachedCaller(good)).toEqual({ kind: 'google', id: DEPLOYER });
+    now += 121_000;
+    expect(a.cachedCaller(good)).toBeNull();
+    const stranger = bearer(issuer.mint({ aud: AUDIENCE, email: 'x@p.iam.gserviceaccount.com' }));
+    expect(await codeOf(a.authenticate(stranger))).toBe('forbidden');
+    expect(a.cachedCaller(stranger)).toBeNull();
+  });
+
   it('compares tokens whatever their lengths', () => {
     expect(tokenEquals('abc', 'abc')).toBe(true);
     expect(tokenEquals('abc', 'abcd')).toBe(false);

@@ -279,8 +279,14 @@ async function main(): Promise<void> {
     if ((sample as { decision?: string }).decision !== 'allow') {
       throw new Error(`the hot image is not allowed: ${JSON.stringify(sample)}`);
     }
-    console.log(`load: ${CONNECTIONS} connections, ${DURATION_S} s each (after 1 s warm-up)`);
-    const helloRun = await load(hello.service.pid, { url: `${hello.url}/` });
+    // The same load for all: the same request line and headers (the hello-world ignores them).
+    console.log(
+      `load: ${CONNECTIONS} connections, ${DURATION_S} s each (after 1 s warm-up), GET /v1/check?image=…&env=prod with a bearer token`,
+    );
+    const helloRun = await load(hello.service.pid, {
+      url: `${hello.url}${checkPath(HOT)}`,
+      headers: auth,
+    });
     report('hello-world', helloRun);
     const hitRun = await load(fn.service.pid, { url: `${fn.url}${checkPath(HOT)}`, headers: auth });
     report('checkImage cache hit', hitRun);

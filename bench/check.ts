@@ -3,7 +3,13 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import autocannon, { type Result } from 'autocannon';
 import { startEmulators } from '../scripts/lib/emulators.js';
-import { freePort, type Service, sleep, startService } from '../scripts/lib/process.js';
+import {
+  freePort,
+  reapOrphans,
+  type Service,
+  sleep,
+  startService,
+} from '../scripts/lib/process.js';
 
 const GROUP = `bench-check-${process.pid}`;
 const TOKEN = 'bench-check-bearer-token-0123456789abcdef';
@@ -198,6 +204,8 @@ function report(label: string, r: Result & { cpuUsPerRequest: number }): void {
 async function main(): Promise<void> {
   const results: Record<string, number | boolean | string> = {};
   console.log('checkImage benchmark (loopback, Firestore emulator)');
+  // Services of an earlier run that died before cleaning up.
+  await reapOrphans('bench-check-');
   const emulators = await startEmulators({
     ports: 'free',
     projectId: 'demo-bench-check',

@@ -4,6 +4,8 @@ import { parseInput } from '../findings/parse-input.js';
 import type { CheckAnswer } from './decide.js';
 
 export const BREAKGLASS_ANNOTATION = 'alpha.image-policy.k8s.io/break-glass';
+/** Optional free text kept with the break-glass record and alert. */
+export const BREAKGLASS_REASON_ANNOTATION = 'clearance.dev/break-glass-reason';
 
 const Container = z
   .object({ name: z.string().optional(), image: z.string().optional() })
@@ -84,6 +86,9 @@ export interface Workload {
     role: 'container' | 'initContainer' | 'ephemeralContainer';
   }[];
   breakglass: boolean;
+  breakglassReason: string | null;
+  /** The API server's dry run: the webhook must have no side effects (sideEffects: NoneOnDryRun). */
+  dryRun: boolean;
 }
 
 export function parseAdmissionReview(body: unknown): Workload {
@@ -128,33 +133,74 @@ export function parseAdmissionReview(body: unknown): Workload {
     user: req.userInfo?.username ?? null,
     images,
     breakglass: annotations[BREAKGLASS_ANNOTATION] === 'true',
+    breakglassReason: annotations[BREAKGLASS_REASON_ANNOTATION] ?? null,
+    dryRun: req.dryRun === true,
   };
 }
 
 const WARNING_MAX = 120;
 const short = (s: string) => (s.length > WARNING_MAX ? `${s.slice(0, WARNING_MAX - 1)}…` : s);
 
+/** `charlie-image@sha256:91ac9b26df58` for a long reference: warnings must stay short and still say which image. */
+export function shortImage(image: string): string {
+  const name = image.slice(
+    image.lastIndexOf('/', image.indexOf('@') >= 0 ? image.indexOf('@') : undefined) + 1,
+  );
+  return name.replace(/@sha256:([0-9a-f]{12})[0-9a-f]+$/, '@sha256:$1');
+}
+
+/**
+ * What a break-glass annotation did: none (absent or nothing denied), used (recorded, allows),
+ * not-permitted (the environment forbids it), dry-run (the API server's dry run: allows, not
+ * recorded), failed (could not be recorded: denies, since an unaudited break-glass is not allowed).
+ */
+export const BREAKGLASS_STATES = ['none', 'used', 'not-permitted', 'dry-run', 'failed'] as const;
+export type BreakglassState = (typeof BREAKGLASS_STATES)[number];
+
 export interface AdmissionOutcome {
   allowed: boolean;
-  breakglassUsed: boolean;
   response: Record<string, unknown>;
+}
+
+function breakglassNote(
+  state: BreakglassState,
+  environment: string,
+  denied: number,
+): string | null {
+  switch (state) {
+    case 'none':
+      return null;
+    case 'used':
+      return `break-glass used: ${denied} image(s) would be denied; this is audited and alerted`;
+    case 'dry-run':
+      return `break-glass would admit ${denied} denied image(s) (dry run: not recorded)`;
+    case 'not-permitted':
+      return `break-glass is not permitted in environment ${environment}`;
+    case 'failed':
+      return 'break-glass could not be recorded, so it was not applied';
+    default: {
+      const never: never = state;
+      throw new Error(`unknown break-glass state ${String(never)}`);
+    }
+  }
 }
 
 /** Builds the AdmissionReview response: deny names each failing image and rule; dry-run and breakglass allow with warnings. */
 export function admissionResponse(
   workload: Workload,
   answers: { image: string; answer: CheckAnswer }[],
-  breakglassAllowed: boolean,
+  breakglass: BreakglassState,
+  environment: string,
 ): AdmissionOutcome {
   const denied = answers.filter((a) => a.answer.decision === 'deny');
   const warnings: string[] = [];
   for (const a of answers) {
     for (const r of a.answer.reasons)
       if (r.level === 'warn' || a.answer.decision === 'deny')
-        warnings.push(short(`${a.image}: ${r.ruleId}: ${r.message}`));
+        warnings.push(short(`${r.ruleId}: ${shortImage(a.image)}: ${r.message}`));
   }
-  const useBreakglass = denied.length > 0 && workload.breakglass && breakglassAllowed;
-  const allowed = denied.length === 0 || useBreakglass;
+  const allowed = denied.length === 0 || breakglass === 'used' || breakglass === 'dry-run';
+  const note = denied.length > 0 ? breakglassNote(breakglass, environment, denied.length) : null;
   const response: Record<string, unknown> = { uid: workload.uid, allowed };
   if (!allowed) {
     const lines = denied.map(
@@ -169,19 +215,15 @@ export function admissionResponse(
     response.status = {
       code: 403,
       reason: 'Forbidden',
-      message: `Clearance denied ${denied.length} image(s): ${lines.join(' | ')}`,
+      message: `Clearance denied ${denied.length} image(s) in ${environment}: ${lines.join(' | ')}${
+        note ? ` | ${note}` : ''
+      }`,
     };
   }
-  const warn = useBreakglass
-    ? [
-        short(`break-glass used: ${denied.length} image(s) would be denied; this is audited`),
-        ...warnings,
-      ]
-    : warnings;
+  const warn = note && allowed ? [short(note), ...warnings] : warnings;
   if (allowed && warn.length > 0) response.warnings = warn.slice(0, 10);
   return {
     allowed,
-    breakglassUsed: useBreakglass,
     response: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response },
   };
 }

@@ -1,12 +1,13 @@
 // Answers "may I deploy this image?" from stored verdicts, with a short per-instance cache that never outlives its TTL.
-import { ClearanceError } from '../errors.js';
+import { ClearanceError, errorMessage } from '../errors.js';
 import type { ImageRecord, Reason } from '../ledger/image-record.js';
 import type { Clock } from '../runtime/clock.js';
-import { type AdmissionSettings, type CheckAnswer, decide } from './decide.js';
+import { type AdmissionSettings, CHECK_RULES, type CheckAnswer, decide, reason } from './decide.js';
 
 /** Where verdicts are read from; Firestore in production, fakes in unit tests. */
 export interface VerdictStore {
   getImage(id: string): Promise<ImageRecord | null>;
+  /** The digest the tag points at now, or null when the ledger does not know the tag. */
   resolveTag(registry: string, repository: string, tag: string): Promise<string | null>;
   getAdmissionSettings(): Promise<AdmissionSettings>;
 }
@@ -21,11 +22,15 @@ export interface ParsedRef {
 export interface CheckServiceOptions {
   store: VerdictStore;
   clock: Clock;
+  /** Throws for a reference that is not an image reference. */
   parseRef: (ref: string) => ParsedRef;
   imageId: (registry: string, repository: string, digest: string) => string;
+  /** How long a read is reused; a verdict changed in the ledger is served at most this late. */
   ttlMs: number;
   /** A store read slower than this is treated as a failure: the answer is deny. */
   timeoutMs: number;
+  /** Entries kept per cache; the oldest are dropped beyond it. */
+  maxEntries?: number;
 }
 
 interface Entry<T> {
@@ -33,12 +38,12 @@ interface Entry<T> {
   expires: number;
 }
 
-const unavailable = (what: string): Reason => ({
-  ruleId: 'check.unavailable',
-  level: 'deny',
-  message: `Clearance could not read ${what}; denying (fail closed)`,
-  remediation: 'retry in a moment; if it persists, check the ledger (Firestore) health',
-});
+const unavailable = (what: string, why: string): Reason =>
+  reason(
+    CHECK_RULES.unavailable,
+    `Clearance could not read ${what} (${why}); denying (fail closed)`,
+    'retry in a moment; if it persists, check the ledger (Firestore) health',
+  );
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -57,67 +62,179 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   }
 }
 
+/**
+ * A TTL cache whose misses are single-flight: concurrent askers of one key share one read, and a
+ * failed read is never cached (the next asker tries again).
+ */
+class TtlCache<T> {
+  private readonly entries = new Map<string, Entry<T>>();
+  private readonly inflight = new Map<string, Promise<T>>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+  ) {}
+
+  /** The fresh cached entry, if any, without reading the store. */
+  peek(key: string): Entry<T> | undefined {
+    const e = this.entries.get(key);
+    return e !== undefined && e.expires > this.clock.now().getTime() ? e : undefined;
+  }
+
+  get(key: string, load: () => Promise<T>): T | Promise<T> {
+    const e = this.entries.get(key);
+    if (e !== undefined && e.expires > this.clock.now().getTime()) return e.value;
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const started = this.clock.now().getTime();
+    const p = load().then(
+      (value) => {
+        this.inflight.delete(key);
+        // The TTL starts when the read was asked for, so an answer is never older than the TTL.
+        if (this.entries.size >= this.maxEntries) {
+          const oldest = this.entries.keys().next().value;
+          if (oldest !== undefined) this.entries.delete(oldest);
+        }
+        this.entries.delete(key);
+        this.entries.set(key, { value, expires: started + this.ttlMs });
+        return value;
+      },
+      (err: unknown) => {
+        this.inflight.delete(key);
+        throw err;
+      },
+    );
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
 export class CheckService {
-  private readonly records = new Map<string, Entry<ImageRecord | null>>();
-  private readonly tags = new Map<string, Entry<string | null>>();
+  private readonly records: TtlCache<ImageRecord | null>;
+  private readonly tags: TtlCache<string | null>;
+  private readonly settings: TtlCache<AdmissionSettings>;
+  /** Decisions memoised by image id, ledger version, environment and policy: a new version is a new key. */
   private readonly answers = new Map<string, CheckAnswer>();
-  private settings: Entry<AdmissionSettings> | undefined;
+  private readonly maxEntries: number;
+  private readonly refs = new Map<string, ParsedRef>();
+  private readonly ids = new WeakMap<ParsedRef, string>();
 
-  constructor(private readonly o: CheckServiceOptions) {}
-
-  private fresh<T>(e: Entry<T> | undefined, now: number): e is Entry<T> {
-    return e !== undefined && e.expires > now;
+  constructor(private readonly o: CheckServiceOptions) {
+    this.maxEntries = o.maxEntries ?? 10_000;
+    this.records = new TtlCache(o.clock, o.ttlMs, this.maxEntries);
+    this.tags = new TtlCache(o.clock, o.ttlMs, this.maxEntries);
+    this.settings = new TtlCache(o.clock, o.ttlMs, 1);
   }
 
+  private read<T>(what: Promise<T> | T): Promise<T> | T {
+    return what instanceof Promise ? withTimeout(what, this.o.timeoutMs) : what;
+  }
+
+  /** The admission settings of the current policy (cached like verdicts). */
   async admissionSettings(): Promise<AdmissionSettings> {
-    const now = this.o.clock.now().getTime();
-    if (this.fresh(this.settings, now)) return this.settings.value;
-    const value = await withTimeout(this.o.store.getAdmissionSettings(), this.o.timeoutMs);
-    this.settings = { value, expires: now + this.o.ttlMs };
-    return value;
+    return this.read(this.settings.get('current', () => this.o.store.getAdmissionSettings()));
   }
 
-  /** Judges one reference for one environment; never throws for store trouble (it denies instead). */
-  async check(input: string, environment: string): Promise<CheckAnswer> {
+  /**
+   * Parses a reference, memoised: parsing and validating a reference costs more than a cache hit,
+   * and deploys ask about the same few references over and over. Throws for a bad reference.
+   */
+  reference(input: string): ParsedRef {
+    const known = this.refs.get(input);
+    if (known) return known;
     const ref = this.o.parseRef(input);
-    const now = this.o.clock.now().getTime();
+    if (this.refs.size >= this.maxEntries) this.refs.clear();
+    this.refs.set(input, ref);
+    return ref;
+  }
+
+  private imageIdOf(ref: ParsedRef, digest: string): string {
+    if (digest === ref.digest) {
+      let id = this.ids.get(ref);
+      if (id === undefined) {
+        id = this.o.imageId(ref.registry, ref.repository, digest);
+        this.ids.set(ref, id);
+      }
+      return id;
+    }
+    return this.o.imageId(ref.registry, ref.repository, digest);
+  }
+
+  /**
+   * The answer from the cache alone, or undefined when anything it needs is missing or stale. This
+   * is the hot path: synchronous, so a cache hit costs no promise (each one is tracked by the
+   * functions-framework's request domain).
+   */
+  cached(input: string, environment: string): CheckAnswer | undefined {
+    const settings = this.settings.peek('current');
+    if (!settings) return undefined;
+    let ref: ParsedRef;
+    try {
+      ref = this.reference(input);
+    } catch {
+      return undefined;
+    }
+    let digest = ref.digest;
+    if (!digest) {
+      const t = this.tags.peek(`${ref.registry}/${ref.repository}:${ref.tag ?? 'latest'}`);
+      if (!t?.value) return undefined;
+      digest = t.value;
+    }
+    const record = this.records.peek(this.imageIdOf(ref, digest))?.value;
+    if (!record) return undefined;
+    const hit = this.answers.get(
+      `${record.id}@${record.version}|${environment}|${settings.value.policyHash}`,
+    );
+    if (!hit) return undefined;
+    return hit.image === input ? hit : { ...hit, image: input };
+  }
+
+  /** Judges one reference for one environment; never throws (store trouble and bad references deny). */
+  async check(input: string, environment: string): Promise<CheckAnswer> {
+    const fast = this.cached(input, environment);
+    if (fast) return fast;
+    let ref: ParsedRef;
+    try {
+      ref = this.reference(input);
+    } catch (err) {
+      return this.denied(input, null, environment, [
+        reason(
+          CHECK_RULES.invalidReference,
+          errorMessage(err),
+          'use registry/repository[:tag][@sha256:…]',
+        ),
+      ]);
+    }
     let settings: AdmissionSettings;
     try {
       settings = await this.admissionSettings();
-    } catch {
-      return this.failClosed(input, ref.digest, environment, 'the policy');
+    } catch (err) {
+      return this.denied(input, ref.digest, environment, [
+        unavailable('the policy', errorMessage(err)),
+      ]);
     }
     let digest = ref.digest;
     try {
-      if (!digest && ref.tag) {
-        const key = `${ref.registry}/${ref.repository}:${ref.tag}`;
-        let t = this.tags.get(key);
-        if (!this.fresh(t, now)) {
-          t = {
-            value: await withTimeout(
-              this.o.store.resolveTag(ref.registry, ref.repository, ref.tag),
-              this.o.timeoutMs,
-            ),
-            expires: now + this.o.ttlMs,
-          };
-          this.tags.set(key, t);
-        }
-        digest = t.value;
+      if (!digest) {
+        // A reference with neither tag nor digest runs `latest`, as the container runtime pulls it.
+        const { registry, repository } = ref;
+        const tag = ref.tag ?? 'latest';
+        digest = await this.read(
+          this.tags.get(`${registry}/${repository}:${tag}`, () =>
+            this.o.store.resolveTag(registry, repository, tag),
+          ),
+        );
       }
       let record: ImageRecord | null = null;
       if (digest) {
-        const id = this.o.imageId(ref.registry, ref.repository, digest);
-        let e = this.records.get(id);
-        if (!this.fresh(e, now)) {
-          e = {
-            value: await withTimeout(this.o.store.getImage(id), this.o.timeoutMs),
-            expires: now + this.o.ttlMs,
-          };
-          this.records.set(id, e);
-        }
-        record = e.value;
+        const id = this.imageIdOf(ref, digest);
+        record = await this.read(this.records.get(id, () => this.o.store.getImage(id)));
       }
-      // Answers are memoised by digest, ledger version and environment: a new version is a new key.
       const memo = record
         ? `${record.id}@${record.version}|${environment}|${settings.policyHash}`
         : null;
@@ -125,20 +242,31 @@ export class CheckService {
       if (hit) return hit.image === input ? hit : { ...hit, image: input };
       const answer = decide({ image: input, digest, environment, record, settings });
       if (memo) {
-        if (this.answers.size > 10_000) this.answers.clear();
+        if (this.answers.size >= this.maxEntries) this.answers.clear();
         this.answers.set(memo, answer);
       }
       return answer;
-    } catch {
-      return this.failClosed(input, digest, environment, 'the ledger');
+    } catch (err) {
+      return this.denied(input, digest, environment, [
+        unavailable('the ledger', errorMessage(err)),
+      ]);
     }
   }
 
-  private failClosed(
+  /** Judges several references at once; each reference is read once even if listed twice. */
+  async checkAll(inputs: readonly string[], environment: string): Promise<CheckAnswer[]> {
+    const unique = [...new Set(inputs)];
+    const answers = new Map(
+      await Promise.all(unique.map(async (i) => [i, await this.check(i, environment)] as const)),
+    );
+    return inputs.map((i) => answers.get(i) as CheckAnswer);
+  }
+
+  private denied(
     image: string,
     digest: string | null,
     environment: string,
-    what: string,
+    reasons: Reason[],
   ): CheckAnswer {
     return {
       image,
@@ -147,7 +275,7 @@ export class CheckService {
       decision: 'deny',
       verdict: 'unknown',
       mode: 'enforce',
-      reasons: [unavailable(what)],
+      reasons,
       attestation: null,
       decidedAt: null,
       policyHash: null,

@@ -1,21 +1,54 @@
 // The deploy-time decision: reads a stored verdict and applies the admission rules, failing closed.
-import type { Attestation, ImageRecord, Mode, Reason } from '../ledger/image-record.js';
+import { z } from 'zod';
+import { type Attestation, type ImageRecord, Mode, type Reason } from '../ledger/image-record.js';
+import type { Policy } from '../policy/policy.js';
 
-/** The parts of the policy the deploy check needs. */
-export interface AdmissionSettings {
-  unknownImage: 'deny' | 'allow';
-  requireAttestation: boolean;
-  environments: Record<string, { mode: Mode; breakglass: boolean }>;
-  policyHash: string | null;
+/**
+ * The parts of the policy the deploy check needs, stored at `policies/admission` when a policy is
+ * applied, so the check reads one small document and never loads the policy engine (yaml).
+ */
+export const AdmissionSettings = z.object({
+  unknownImage: z.enum(['deny', 'allow']).default('deny'),
+  requireAttestation: z.boolean().default(true),
+  environments: z
+    .record(z.string(), z.object({ mode: Mode, breakglass: z.boolean().default(false) }))
+    .default({}),
+  policyHash: z.string().nullable().default(null),
+});
+export type AdmissionSettings = z.infer<typeof AdmissionSettings>;
+
+/** What the check answers when no policy was ever applied: nothing is admitted. */
+export const NO_POLICY: AdmissionSettings = Object.freeze({
+  unknownImage: 'deny',
+  requireAttestation: true,
+  environments: {},
+  policyHash: null,
+});
+
+/** Derives the admission settings from a parsed policy (called by storePolicy at apply time). */
+export function admissionSettingsOf(policy: Policy, policyHash: string): AdmissionSettings {
+  const environments: AdmissionSettings['environments'] = {};
+  for (const [name, env] of Object.entries(policy.environments)) {
+    environments[name] = { mode: env.mode, breakglass: env.breakglass };
+  }
+  return {
+    unknownImage: policy.admission.unknownImage,
+    requireAttestation: policy.admission.requireAttestation,
+    environments,
+    policyHash,
+  };
 }
+
+export const CHECK_VERDICTS = ['allow', 'deny', 'pending', 'unknown'] as const;
 
 export interface CheckAnswer {
   image: string;
+  /** The digest that was judged (a tag is resolved through the ledger's tag index). */
   digest: string | null;
   environment: string;
   decision: 'allow' | 'deny';
   /** The stored verdict's decision (pending is reported as such, and denied in enforce mode). */
-  verdict: 'allow' | 'deny' | 'pending' | 'unknown';
+  verdict: (typeof CHECK_VERDICTS)[number];
   mode: Mode;
   reasons: Reason[];
   attestation: Pick<Attestation, 'format' | 'keyId' | 'occurrence' | 'createdAt'> | null;
@@ -23,12 +56,27 @@ export interface CheckAnswer {
   policyHash: string | null;
 }
 
-const reason = (ruleId: string, message: string, remediation: string | null = null): Reason => ({
-  ruleId,
-  level: 'deny',
-  message,
-  remediation,
-});
+/** Rule ids the check itself adds; they appear in reasons next to the policy's own. */
+export const CHECK_RULES = {
+  unavailable: 'check.unavailable',
+  invalidReference: 'check.invalid-reference',
+  noPolicy: 'check.no-policy',
+  environment: 'check.environment',
+  unknownImage: 'check.unknown-image',
+  deleted: 'check.deleted',
+  notEvaluated: 'check.not-evaluated',
+  pending: 'check.pending',
+  attestationRequired: 'check.attestation-required',
+} as const;
+
+/** The evaluator's prefix on reasons that dry-run turned into warnings (shared/policy/evaluate.ts). */
+const DRYRUN_PREFIX = 'dry-run, would deny: ';
+
+export const reason = (
+  ruleId: string,
+  message: string,
+  remediation: string | null = null,
+): Reason => ({ ruleId, level: 'deny', message, remediation });
 
 /** In dry-run every would-be denial becomes a warning and the answer is allow. */
 function finish(base: Omit<CheckAnswer, 'decision'>, deny: boolean): CheckAnswer {
@@ -43,6 +91,27 @@ function finish(base: Omit<CheckAnswer, 'decision'>, deny: boolean): CheckAnswer
   return { ...base, decision: 'deny' };
 }
 
+function activeAttestation(record: ImageRecord, policyHash: string): CheckAnswer['attestation'] {
+  const live = record.attestations.filter((a) => !a.revokedAt);
+  // Prefer the Binary Authorization attestation made under the verdict's policy.
+  const pick =
+    live.find((a) => a.format === 'binauthz' && a.policyHash === policyHash) ??
+    live.find((a) => a.format === 'binauthz') ??
+    live[0];
+  return pick
+    ? {
+        format: pick.format,
+        keyId: pick.keyId,
+        occurrence: pick.occurrence,
+        createdAt: pick.createdAt,
+      }
+    : null;
+}
+
+/**
+ * Judges one image for one environment from its ledger record. The environment's mode comes from
+ * the current policy: a verdict evaluated in dry-run is not an allow once the environment enforces.
+ */
 export function decide(input: {
   image: string;
   digest: string | null;
@@ -63,22 +132,27 @@ export function decide(input: {
     policyHash: settings.policyHash,
   };
   if (!env) {
-    return finish(
-      {
-        ...base,
-        verdict: 'unknown',
-        reasons: [reason('check.environment', `environment "${environment}" is not in the policy`)],
-      },
-      true,
-    );
+    const r =
+      settings.policyHash === null
+        ? reason(
+            CHECK_RULES.noPolicy,
+            'no policy has been applied',
+            'apply one with `clearance policy apply`',
+          )
+        : reason(
+            CHECK_RULES.environment,
+            `environment "${environment}" is not in the policy`,
+            `ask for one of: ${Object.keys(settings.environments).join(', ') || '(none)'}`,
+          );
+    return finish({ ...base, verdict: 'unknown', reasons: [r] }, true);
   }
   if (!record || !input.digest) {
     const deny = settings.unknownImage === 'deny';
     const r = reason(
-      'check.unknown-image',
+      CHECK_RULES.unknownImage,
       input.digest
         ? `image ${input.digest} is not in the ledger`
-        : `tag of ${input.image} is not in the ledger`,
+        : `the tag of ${input.image} is not in the ledger`,
       'push the image through the central pipeline so it is scanned and evaluated',
     );
     return finish(
@@ -91,41 +165,43 @@ export function decide(input: {
       {
         ...base,
         verdict: 'deny',
-        reasons: [reason('check.deleted', 'the image was deleted from the registry')],
+        reasons: [reason(CHECK_RULES.deleted, 'the image was deleted from the registry')],
       },
       true,
     );
   }
   const verdict = record.verdicts[environment];
-  const active =
-    record.attestations.find((a) => !a.revokedAt && a.format === 'binauthz') ??
-    record.attestations.find((a) => !a.revokedAt) ??
-    null;
-  const attestation = active
-    ? {
-        format: active.format,
-        keyId: active.keyId,
-        occurrence: active.occurrence,
-        createdAt: active.createdAt,
-      }
-    : null;
   if (!verdict) {
     return finish(
       {
         ...base,
         verdict: 'unknown',
-        reasons: [reason('check.not-evaluated', `the image has no verdict for ${environment} yet`)],
+        reasons: [
+          reason(
+            CHECK_RULES.notEvaluated,
+            `the image has no verdict for ${environment} yet`,
+            'wait for the evaluation (it follows the push and the scan), then ask again',
+          ),
+        ],
       },
       true,
+    );
+  }
+  let reasons = verdict.reasons;
+  if (verdict.mode === 'dryrun' && mode === 'enforce') {
+    // Evaluated before the environment began enforcing: its dry-run warnings are denials now.
+    reasons = reasons.map((r) =>
+      r.level === 'warn' && r.message.startsWith(DRYRUN_PREFIX)
+        ? { ...r, level: 'deny', message: r.message.slice(DRYRUN_PREFIX.length) }
+        : r,
     );
   }
   const common = {
     ...base,
     verdict: verdict.decision,
-    attestation,
+    attestation: activeAttestation(record, verdict.policyHash),
     decidedAt: verdict.evaluatedAt,
     policyHash: verdict.policyHash,
-    mode: verdict.mode,
   };
   if (verdict.decision === 'pending') {
     return finish(
@@ -133,32 +209,34 @@ export function decide(input: {
         ...common,
         reasons: [
           reason(
-            'check.pending',
+            CHECK_RULES.pending,
             'the vulnerability scan has not finished',
             'wait for the scan, then ask again',
           ),
-          ...verdict.reasons,
+          ...reasons,
         ],
       },
       true,
     );
   }
-  if (verdict.decision === 'deny') return finish({ ...common, reasons: verdict.reasons }, true);
-  if (settings.requireAttestation && !attestation && verdict.mode === 'enforce') {
+  const denied = verdict.decision === 'deny' || reasons.some((r) => r.level === 'deny');
+  if (denied) return finish({ ...common, reasons }, true);
+  // An allow without an attestation is never enough where attestation is required.
+  if (settings.requireAttestation && !common.attestation) {
     return finish(
       {
         ...common,
         reasons: [
-          ...verdict.reasons,
+          ...reasons,
           reason(
-            'check.attestation-required',
+            CHECK_RULES.attestationRequired,
             'the image has no valid attestation',
-            'wait for the attestor, or re-evaluate the image',
+            'wait for the attestor to sign the allowed image, or re-evaluate it',
           ),
         ],
       },
       true,
     );
   }
-  return finish({ ...common, reasons: verdict.reasons }, false);
+  return finish({ ...common, reasons }, false);
 }

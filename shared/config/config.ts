@@ -43,6 +43,11 @@ export const Config = z
     CLEARANCE_CHECK_BEARER_TOKEN: z.string().optional(),
     CLEARANCE_CHECK_CACHE_TTL_MS: intFrom(5_000),
     CLEARANCE_CHECK_URL: z.string().url().optional(),
+    CLEARANCE_CHECK_TIMEOUT_MS: intFrom(3_000),
+    /** Tests and local runs only: where ID-token signing keys are fetched (Google's by default). */
+    CLEARANCE_CHECK_CERTS_URL: z.string().url().optional(),
+    /** Environment judged by /admission and /gatekeeper when the request names none (?env=). */
+    CLEARANCE_DEFAULT_ENV: z.string().min(1).default('prod'),
     CLEARANCE_INGEST_TOKEN: z.string().optional(),
     CLEARANCE_BASE_IMAGES: list,
     CLEARANCE_WATCH_REPOSITORIES: list,
@@ -74,6 +79,9 @@ export const Config = z
       cacheTtlMs: c.CLEARANCE_CHECK_CACHE_TTL_MS,
       /** Public URL of checkImage, for links in alerts. */
       url: c.CLEARANCE_CHECK_URL,
+      timeoutMs: c.CLEARANCE_CHECK_TIMEOUT_MS,
+      certsUrl: c.CLEARANCE_CHECK_CERTS_URL,
+      defaultEnvironment: c.CLEARANCE_DEFAULT_ENV,
     },
     ingestToken: c.CLEARANCE_INGEST_TOKEN,
     baseImages: c.CLEARANCE_BASE_IMAGES,

@@ -12,6 +12,11 @@ export interface Caller {
 
 export interface Authenticator {
   authenticate(headers: IncomingHttpHeaders): Promise<Caller>;
+  /**
+   * Synchronously, the caller of the configured bearer token or of an ID token verified before
+   * (until it expires), or null: then call authenticate.
+   */
+  cachedCaller(headers: IncomingHttpHeaders): Caller | null;
 }
 
 export interface AuthOptions {
@@ -20,6 +25,8 @@ export interface AuthOptions {
   allowedCallers: string[];
   /** Overrides Google's certificate URL (tests serve their own keys). */
   certsUrl?: string | undefined;
+  /** Milliseconds since the epoch; ID-token expiry is checked against it (tests pass their own). */
+  now?: () => number;
   /** Built lazily on the first ID token, so bearer-only callers never load google-auth-library. */
   oauthClient?: () => Promise<Pick<OAuth2Client, 'verifyIdToken'>>;
 }
@@ -29,6 +36,12 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 /** Compares in constant time whatever the lengths, so timing reveals nothing about the token. */
 export function tokenEquals(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** A token matcher with the expected digest computed once (the check's hot path). */
+export function tokenMatcher(expected: string): (given: string) => boolean {
+  const want = digest(expected);
+  return (given) => timingSafeEqual(digest(given), want);
 }
 
 function bearerOf(headers: IncomingHttpHeaders): string | null {
@@ -41,6 +54,7 @@ function bearerOf(headers: IncomingHttpHeaders): string | null {
 const looksLikeJwt = (t: string) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(t);
 
 export function createAuthenticator(options: AuthOptions): Authenticator {
+  const bearerMatches = options.bearerToken ? tokenMatcher(options.bearerToken) : () => false;
   let client: Promise<Pick<OAuth2Client, 'verifyIdToken'>> | undefined;
   const oauth = () => {
     client ??=
@@ -58,17 +72,32 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     });
     return client;
   };
+  const BEARER: Caller = Object.freeze({ kind: 'bearer', id: 'bearer-token' });
+  const now = options.now ?? Date.now;
+  // Verified ID tokens, so a caller's repeated requests skip the RS256 verification until expiry.
+  const verified = new Map<string, { caller: Caller; expires: number }>();
+  const MAX_VERIFIED = 1_000;
+  const VERIFIED_MAX_AGE_MS = 5 * 60_000;
   return {
+    cachedCaller(headers) {
+      const token = bearerOf(headers);
+      if (!token) return null;
+      if (bearerMatches(token)) return BEARER;
+      const v = verified.get(token);
+      if (!v) return null;
+      if (v.expires > now()) return v.caller;
+      verified.delete(token);
+      return null;
+    },
     async authenticate(headers) {
       const token = bearerOf(headers);
       if (!token) throw new ClearanceError('unauthenticated', 'missing bearer credentials');
-      if (options.bearerToken && tokenEquals(token, options.bearerToken)) {
-        return { kind: 'bearer', id: 'bearer-token' };
-      }
+      if (bearerMatches(token)) return BEARER;
       if (!looksLikeJwt(token) || options.audiences.length === 0) {
         throw new ClearanceError('unauthenticated', 'invalid credentials');
       }
       let email: string | undefined;
+      let expiresAt: number | undefined;
       try {
         const ticket = await (await oauth()).verifyIdToken({
           idToken: token,
@@ -76,6 +105,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
         });
         const payload = ticket.getPayload();
         if (payload?.email_verified !== false) email = payload?.email;
+        expiresAt = payload?.exp === undefined ? undefined : payload.exp * 1000;
       } catch (err) {
         // Certificates that cannot be fetched are an outage, not a bad token: fail closed with a 5xx.
         if (
@@ -89,7 +119,13 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       if (!email || !options.allowedCallers.includes(email)) {
         throw new ClearanceError('forbidden', 'caller is not allowed');
       }
-      return { kind: 'google', id: email };
+      const caller: Caller = Object.freeze({ kind: 'google', id: email });
+      if (verified.size >= MAX_VERIFIED) verified.clear();
+      verified.set(token, {
+        caller,
+        expires: Math.min(expiresAt ?? 0, now() + VERIFIED_MAX_AGE_MS),
+      });
+      return caller;
     },
   };
 }

@@ -1,5 +1,7 @@
 // The current policy, read from Firestore and cached per instance for a short time.
 import type { Firestore } from '@google-cloud/firestore';
+import { admissionSettingsOf } from '../check/decide.js';
+import { ADMISSION_SETTINGS_DOC } from '../check/firestore-store.js';
 import { COLLECTIONS } from '../ledger/collections.js';
 import { type Policy, type PolicyFormat, parsePolicy, policyHash } from '../policy/policy.js';
 import type { Clock } from '../runtime/clock.js';
@@ -66,6 +68,11 @@ export async function storePolicy(
   const ref = db.collection(COLLECTIONS.policies).doc(CURRENT_POLICY_DOC);
   await db.runTransaction(async (tx) => {
     tx.set(ref, stored);
+    // The deploy check reads only these settings, so it never loads the policy engine.
+    tx.set(
+      db.collection(COLLECTIONS.policies).doc(ADMISSION_SETTINGS_DOC),
+      admissionSettingsOf(policy, stored.hash),
+    );
     tx.set(
       ref.collection('history').doc(`${stored.appliedAt}_${stored.hash.slice(7, 19)}`),
       stored,

@@ -1,0 +1,352 @@
+// Benchmark of checkImage: `npm run bench:check`; throughput and latency on cache hits and misses next to a hello-world, and cold start next to the one-read floor. The last line is one JSON object.
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import autocannon, { type Result } from 'autocannon';
+import { startEmulators } from '../scripts/lib/emulators.js';
+import {
+  freePort,
+  reapOrphans,
+  type Service,
+  sleep,
+  startService,
+} from '../scripts/lib/process.js';
+
+const GROUP = `bench-check-${process.pid}`;
+const TOKEN = 'bench-check-bearer-token-0123456789abcdef';
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
+/** Distinct images for the miss run: more than misses/s × TTL, so no image is asked twice inside the TTL. */
+const MISS_IMAGES = Number(process.env.BENCH_MISS_IMAGES ?? 20_000);
+const TARGETS = { hitRatio: 0.8, hitP99Ms: 10, coldStartRatio: 1.25 };
+const FF_MAIN = resolve('node_modules/@google-cloud/functions-framework/build/src/main.js');
+
+const REGISTRY = 'us-docker.pkg.dev';
+const REPOSITORY = 'bench/apps/service';
+const digestOf = (n: number) => `sha256:${createHash('sha256').update(`image-${n}`).digest('hex')}`;
+const refOf = (n: number) => `${REGISTRY}/${REPOSITORY}@${digestOf(n)}`;
+const idOf = (n: number) => refOf(n).replaceAll('/', '~');
+const HOT = 0;
+
+const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+function imageRecord(n: number, now: string) {
+  const verdict = (environment: string) => ({
+    environment,
+    decision: 'allow',
+    mode: 'enforce',
+    reasons: [],
+    policyHash: `sha256:${'c'.repeat(64)}`,
+    evaluatedAt: now,
+  });
+  return {
+    id: idOf(n),
+    registry: REGISTRY,
+    repository: REPOSITORY,
+    digest: digestOf(n),
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    tags: [],
+    platforms: [],
+    parents: [],
+    pushedAt: now,
+    created: now,
+    user: '65532',
+    labels: {},
+    owner: 'team-bench',
+    base: null,
+    provenance: null,
+    scan: {
+      status: 'finished',
+      scanner: 'bench',
+      completedAt: now,
+      counts: null,
+      failureReason: null,
+    },
+    scanRefs: {},
+    verdicts: { prod: verdict('prod') },
+    attestations: [
+      {
+        format: 'binauthz',
+        keyId: 'bench-key',
+        policyHash: `sha256:${'c'.repeat(64)}`,
+        occurrence: `projects/bench/occurrences/${n}`,
+        envelope: null,
+        createdAt: now,
+        revokedAt: null,
+        revokedReason: null,
+      },
+    ],
+    state: 'attested',
+    deletedAt: null,
+    version: 1,
+    updatedAt: now,
+  };
+}
+
+async function seed(env: Record<string, string>): Promise<void> {
+  const { Firestore } = await import('@google-cloud/firestore');
+  const db = new Firestore({ projectId: env.GOOGLE_CLOUD_PROJECT });
+  const now = '2026-11-29T10:00:00.000Z';
+  await db
+    .collection('policies')
+    .doc('admission')
+    .set({
+      unknownImage: 'deny',
+      requireAttestation: true,
+      environments: { prod: { mode: 'enforce', breakglass: false } },
+      policyHash: `sha256:${'c'.repeat(64)}`,
+    });
+  for (let start = 0; start <= MISS_IMAGES; start += 500) {
+    const batch = db.batch();
+    for (let n = start; n < Math.min(start + 500, MISS_IMAGES + 1); n++) {
+      batch.set(db.collection('images').doc(idOf(n)), imageRecord(n, now));
+    }
+    await batch.commit();
+  }
+  await db.terminate();
+}
+
+interface Fn {
+  service: Service;
+  url: string;
+}
+
+async function spawnFunction(
+  name: string,
+  target: string,
+  source: string,
+  env: Record<string, string>,
+): Promise<Fn & { port: number; startedAt: bigint }> {
+  const port = await freePort();
+  const startedAt = process.hrtime.bigint();
+  const service = startService({
+    name,
+    group: GROUP,
+    command: process.execPath,
+    args: [FF_MAIN, `--target=${target}`, `--source=${resolve(source)}`, `--port=${port}`],
+    env: { ...env, NODE_ENV: 'production', CLEARANCE_LOG_LEVEL: 'WARNING' },
+  });
+  return { service, url: `http://127.0.0.1:${port}`, port, startedAt };
+}
+
+/** Spawns the function and polls `path` until it answers 200: process spawn to first answer, in ms. */
+async function coldStart(
+  name: string,
+  target: string,
+  source: string,
+  env: Record<string, string>,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ ms: number; fn: Fn }> {
+  const fn = await spawnFunction(name, target, source, env);
+  let exited = false;
+  void fn.service.exited.then(() => {
+    exited = true;
+  });
+  for (;;) {
+    if (exited) throw new Error(`${name} exited before answering; see ${fn.service.logFile}`);
+    try {
+      const res = await fetch(`${fn.url}${path}`, { headers });
+      const body = await res.text();
+      if (res.status === 200) {
+        return { ms: Number(process.hrtime.bigint() - fn.startedAt) / 1e6, fn };
+      }
+      throw new Error(`${name} answered ${res.status}: ${body.slice(0, 300)}`);
+    } catch (err) {
+      if (err instanceof Error && err.message.includes('answered')) throw err;
+      await sleep(2);
+    }
+  }
+}
+
+/** User + system CPU time of a process in microseconds (Linux /proc), or NaN elsewhere. */
+async function cpuMicros(pid: number): Promise<number> {
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+    // Fields 14 and 15 (utime, stime) in clock ticks; 100 ticks a second on Linux.
+    return (Number(stat[11]) + Number(stat[12])) * 10_000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Load with autocannon after a short warm-up (JIT, connection pools, the cache). Also returns the
+ * server's CPU time per request, which other processes on a shared machine do not distort.
+ */
+async function load(
+  pid: number,
+  opts: Parameters<typeof autocannon>[0],
+): Promise<Result & { cpuUsPerRequest: number }> {
+  await autocannon({ ...opts, duration: 1, connections: CONNECTIONS });
+  const before = await cpuMicros(pid);
+  const r = await autocannon({ ...opts, duration: DURATION_S, connections: CONNECTIONS });
+  const used = (await cpuMicros(pid)) - before;
+  return { ...r, cpuUsPerRequest: used / Math.max(1, r.requests.total) };
+}
+
+function report(label: string, r: Result & { cpuUsPerRequest: number }): void {
+  const rps = String(Math.round(r.requests.average)).padStart(7);
+  const p50 = String(r.latency.p50).padStart(4);
+  const p99 = String(r.latency.p99).padStart(4);
+  const cpu = String(Math.round(r.cpuUsPerRequest)).padStart(5);
+  console.log(
+    `  ${label.padEnd(22)} ${rps} req/s   p50 ${p50} ms   p99 ${p99} ms   server CPU ${cpu} µs/req   errors ${r.errors}   non-2xx ${r.non2xx}`,
+  );
+}
+
+async function main(): Promise<void> {
+  const results: Record<string, number | boolean | string> = {};
+  console.log('checkImage benchmark (loopback, Firestore emulator)');
+  // Services of an earlier run that died before cleaning up.
+  await reapOrphans('bench-check-');
+  const emulators = await startEmulators({
+    ports: 'free',
+    projectId: 'demo-bench-check',
+    group: GROUP,
+  });
+  const running: Service[] = [];
+  // The seeding client in this process talks to the emulator too.
+  Object.assign(process.env, emulators.env);
+  try {
+    const env = {
+      ...emulators.env,
+      CLEARANCE_CHECK_BEARER_TOKEN: TOKEN,
+      CLEARANCE_CHECK_CACHE_TTL_MS: '5000',
+    };
+    const t0 = Date.now();
+    await seed(env);
+    console.log(`  seeded ${MISS_IMAGES + 1} ledger records in ${Date.now() - t0} ms`);
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const checkPath = (n: number) => `/v1/check?image=${encodeURIComponent(refOf(n))}&env=prod`;
+
+    // ── Cold starts: spawn → first answered request, alternating so both see the same machine load ──
+    const check: number[] = [];
+    const floor: number[] = [];
+    let missSeq = MISS_IMAGES;
+    for (let i = 0; i < COLD_RUNS; i++) {
+      const f = await coldStart(
+        'floor',
+        'checkFloor',
+        'dist/bench/lib/check-floor.js',
+        env,
+        `/?id=${idOf(i + 1)}`,
+      );
+      floor.push(f.ms);
+      await f.fn.service.stop();
+      // Each cold check asks for an image it has never seen: a cache miss by construction.
+      const c = await coldStart(
+        'check',
+        'checkImage',
+        'dist/functions/check-image/index.js',
+        env,
+        checkPath(missSeq--),
+        auth,
+      );
+      check.push(c.ms);
+      await c.fn.service.stop();
+    }
+    results.cold_start_ms = round(median(check), 1);
+    results.floor_cold_start_ms = round(median(floor), 1);
+    results.cold_start_ratio = round(median(check) / median(floor), 3);
+    console.log('cold start (spawn → first answered request, median of runs)');
+    console.log(
+      `  checkImage (cache miss)  ${results.cold_start_ms} ms   runs ${check.map((x) => Math.round(x)).join(', ')}`,
+    );
+    console.log(
+      `  floor (ff + 1 read)      ${results.floor_cold_start_ms} ms   runs ${floor.map((x) => Math.round(x)).join(', ')}`,
+    );
+
+    // ── Throughput and latency ──
+    const hello = await spawnFunction('hello', 'checkHello', 'dist/bench/lib/check-hello.js', env);
+    running.push(hello.service);
+    const fn = await spawnFunction(
+      'check',
+      'checkImage',
+      'dist/functions/check-image/index.js',
+      env,
+    );
+    running.push(fn.service);
+    for (const s of [hello, fn]) {
+      for (;;) {
+        try {
+          await (await fetch(`${s.url}/healthz`)).text();
+          break;
+        } catch {
+          await sleep(20);
+        }
+      }
+    }
+    const sample = await (await fetch(`${fn.url}${checkPath(HOT)}`, { headers: auth })).json();
+    if ((sample as { decision?: string }).decision !== 'allow') {
+      throw new Error(`the hot image is not allowed: ${JSON.stringify(sample)}`);
+    }
+    // The same load for all: the same request line and headers (the hello-world ignores them).
+    console.log(
+      `load: ${CONNECTIONS} connections, ${DURATION_S} s each (after 1 s warm-up), GET /v1/check?image=…&env=prod with a bearer token`,
+    );
+    const helloRun = await load(hello.service.pid, {
+      url: `${hello.url}${checkPath(HOT)}`,
+      headers: auth,
+    });
+    report('hello-world', helloRun);
+    const hitRun = await load(fn.service.pid, { url: `${fn.url}${checkPath(HOT)}`, headers: auth });
+    report('checkImage cache hit', hitRun);
+    let next = 1;
+    const missRun = await load(fn.service.pid, {
+      url: fn.url,
+      headers: auth,
+      requests: [
+        {
+          method: 'GET',
+          setupRequest: (req) => {
+            const n = next;
+            next = next >= MISS_IMAGES - COLD_RUNS ? 1 : next + 1;
+            return { ...req, path: checkPath(n) };
+          },
+        },
+      ],
+    });
+    report('checkImage cache miss', missRun);
+    if (missRun.requests.total + 2 * CONNECTIONS > MISS_IMAGES - COLD_RUNS) {
+      console.log('  note: the miss run wrapped around its images; some "misses" were hits');
+    }
+    results.hello_rps = Math.round(helloRun.requests.average);
+    results.hit_rps = Math.round(hitRun.requests.average);
+    results.miss_rps = Math.round(missRun.requests.average);
+    results.hit_ratio = round(hitRun.requests.average / helloRun.requests.average, 3);
+    results.hit_p50_ms = hitRun.latency.p50;
+    results.hit_p99_ms = hitRun.latency.p99;
+    results.miss_p50_ms = missRun.latency.p50;
+    results.miss_p99_ms = missRun.latency.p99;
+    results.hello_p99_ms = helloRun.latency.p99;
+    results.hello_cpu_us_per_req = Math.round(helloRun.cpuUsPerRequest);
+    results.hit_cpu_us_per_req = Math.round(hitRun.cpuUsPerRequest);
+    results.miss_cpu_us_per_req = Math.round(missRun.cpuUsPerRequest);
+    results.errors = helloRun.errors + hitRun.errors + missRun.errors;
+    results.non2xx = helloRun.non2xx + hitRun.non2xx + missRun.non2xx;
+    results.hit_ratio_ok = (results.hit_ratio as number) >= TARGETS.hitRatio;
+    results.hit_p99_ok = hitRun.latency.p99 < TARGETS.hitP99Ms;
+    results.cold_start_ok = (results.cold_start_ratio as number) <= TARGETS.coldStartRatio;
+    console.log(
+      `targets: hit/hello ≥ ${TARGETS.hitRatio} → ${results.hit_ratio} ${results.hit_ratio_ok ? 'ok' : 'MISSED'}; ` +
+        `hit p99 < ${TARGETS.hitP99Ms} ms → ${results.hit_p99_ms} ${results.hit_p99_ok ? 'ok' : 'MISSED'}; ` +
+        `cold/floor ≤ ${TARGETS.coldStartRatio} → ${results.cold_start_ratio} ${results.cold_start_ok ? 'ok' : 'MISSED'}`,
+    );
+  } finally {
+    await Promise.all(running.map((s) => s.stop()));
+    await emulators.stop();
+  }
+  console.log(JSON.stringify(results));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,110 @@
+// Break-glass admissions: recorded in Firestore (its own document and each image's audit trail) and alerted.
+import type { Firestore } from '@google-cloud/firestore';
+import type { AlertInput } from '../alerts/alert.js';
+import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
+import type { CheckAnswer } from './decide.js';
+
+export const BREAKGLASS_COLLECTION = 'breakglass';
+
+export interface BreakglassEvent {
+  /** The AdmissionReview request uid: one record per admission request. */
+  uid: string;
+  environment: string;
+  actor: string;
+  caller: string;
+  workload: { kind: string; namespace: string | null; name: string | null };
+  /** The images that would have been denied, with the answers that denied them. */
+  denied: {
+    image: string;
+    answer: CheckAnswer;
+    /** Registry, repository and digest when the reference names or resolved to a digest. */
+    ref: { registry: string; repository: string; digest: string } | null;
+    /** The ledger document id when the ledger knows the image (its audit trail gets an entry). */
+    imageId: string | null;
+  }[];
+  justification: string | null;
+  at: Date;
+}
+
+export interface BreakglassRecorder {
+  /** Resolves once the event is durably recorded and its alert published; throws otherwise. */
+  record(event: BreakglassEvent): Promise<void>;
+}
+
+export interface AlertSink {
+  publish(alert: AlertInput): Promise<string>;
+}
+
+/** The breakglass-used alert for an event, or null when no denied image has a known digest to name. */
+export function breakglassAlert(event: BreakglassEvent): AlertInput | null {
+  const first = event.denied.find((d) => d.ref !== null)?.ref;
+  if (!first) return null;
+  return {
+    type: 'breakglass-used',
+    image: {
+      registry: first.registry,
+      repository: first.repository,
+      digest: first.digest,
+      tags: [],
+    },
+    detectedAt: event.at.toISOString(),
+    environment: event.environment,
+    actor: event.actor.slice(0, 500),
+    workload: {
+      kind: event.workload.kind,
+      ...(event.workload.namespace ? { namespace: event.workload.namespace } : {}),
+      name: (event.workload.name ?? event.uid).slice(0, 253),
+    },
+    images: event.denied.map((d) => d.image),
+    ...(event.justification ? { justification: event.justification.slice(0, 2000) } : {}),
+  };
+}
+
+/**
+ * Records in one batch: `breakglass/{uid}` and an entry in `images/{id}/audit` for every denied
+ * image the ledger knows (ids derive from the uid, so a retried request writes the same entries).
+ * The audit entries do not bump the image version: the verdict did not change.
+ */
+export function firestoreBreakglassRecorder(
+  db: () => Promise<Firestore>,
+  alerts: AlertSink,
+): BreakglassRecorder {
+  return {
+    async record(event) {
+      const firestore = await db();
+      const at = event.at.toISOString();
+      const alert = breakglassAlert(event);
+      const entry = {
+        kind: 'breakglass',
+        uid: event.uid,
+        environment: event.environment,
+        actor: event.actor,
+        caller: event.caller,
+        workload: event.workload,
+        justification: event.justification,
+        images: event.denied.map((d) => ({
+          image: d.image,
+          digest: d.answer.digest,
+          ruleIds: d.answer.reasons.filter((r) => r.level === 'deny').map((r) => r.ruleId),
+        })),
+        alert: alert ? 'published' : 'not-possible: no denied image has a digest',
+        at,
+      };
+      const batch = firestore.batch();
+      batch.set(firestore.collection(BREAKGLASS_COLLECTION).doc(safeDocId(event.uid)), entry);
+      for (const d of event.denied) {
+        if (!d.imageId) continue;
+        batch.set(
+          firestore
+            .collection(COLLECTIONS.images)
+            .doc(d.imageId)
+            .collection(COLLECTIONS.audit)
+            .doc(safeDocId(`breakglass:${event.uid}`)),
+          { ...entry, source: 'checkImage', messageId: event.uid, recordedAt: at },
+        );
+      }
+      await batch.commit();
+      if (alert) await alerts.publish(alert);
+    },
+  };
+}

@@ -1,5 +1,5 @@
 // The Firestore image ledger: idempotent, order-independent application of registry and scan events.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type {
   DocumentReference,
   DocumentSnapshot,
@@ -552,7 +552,11 @@ export class FirestoreLedger {
 
   async recordDeadLetter(dl: DeadLetter, now: Date): Promise<string> {
     const truncated = dl.raw.length > MAX_RAW;
-    const id = safeDocId(`${dl.source}:${dl.messageId ?? hashId(dl.raw)}`);
+    // Without a message id two different rejects can carry the same raw text (a request that is
+    // no CloudEvent reaches the handler as an empty event): each keeps its own record.
+    const id = safeDocId(
+      `${dl.source}:${dl.messageId ?? `unidentified-${hashId(dl.raw).slice(0, 16)}-${randomUUID()}`}`,
+    );
     await this.db
       .collection(COLLECTIONS.deadLetters)
       .doc(id)

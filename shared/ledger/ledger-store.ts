@@ -501,12 +501,15 @@ export class FirestoreLedger {
         .where('scanRef', '!=', scan.scanRef)
         .get();
       this.ops.reads += stale.size;
-      if (!stale.empty) {
+      // Every stale finding goes, 500 to a batch (a rescan can drop thousands at once).
+      const commits: Promise<unknown>[] = [];
+      for (let i = 0; i < stale.size; i += 500) {
         const batch = this.db.batch();
-        for (const d of stale.docs.slice(0, 500)) batch.delete(d.ref);
-        this.ops.writes += Math.min(stale.size, 500);
-        await batch.commit();
+        for (const d of stale.docs.slice(i, i + 500)) batch.delete(d.ref);
+        this.ops.writes += Math.min(500, stale.size - i);
+        commits.push(batch.commit());
       }
+      await Promise.all(commits);
     }
     return result;
   }

@@ -30,8 +30,8 @@ describeWithEmulators('onScanComplete reading occurrences through the real clien
   let server: FunctionServer;
   let env: Record<string, string>;
 
-  /** The ubuntu fixture occurrence as CVE number `n` of this image. */
-  function vulnerability(n: number, severity = 'LOW'): Json {
+  /** The ubuntu fixture occurrence as CVE number `n` of this image (unfixed unless `fixedIn`). */
+  function vulnerability(n: number, severity = 'LOW', fixedIn?: string): Json {
     const o = fixture<Json>('containeranalysis/ca-occurrence-vulnerability-ubuntu.json');
     const v = o.vulnerability as Json;
     const id = `CVE-2024-${String(10000 + n)}`;
@@ -44,7 +44,16 @@ describeWithEmulators('onScanComplete reading occurrences through the real clien
         ...v,
         shortDescription: id,
         effectiveSeverity: severity,
-        packageIssue: (v.packageIssue as Json[]).map((p) => ({ ...p, effectiveSeverity: severity })),
+        packageIssue: (v.packageIssue as Json[]).map((p) => ({
+          ...p,
+          effectiveSeverity: severity,
+          ...(fixedIn
+            ? {
+                fixedVersion: { kind: 'NORMAL', name: fixedIn, fullName: fixedIn },
+                fixAvailable: true,
+              }
+            : {}),
+        })),
       },
     };
   }
@@ -83,11 +92,21 @@ describeWithEmulators('onScanComplete reading occurrences through the real clien
   it('1,200 VULNERABILITY occurrences over several pages all land as findings', async () => {
     for (let i = 0; i < 1200; i++) grafeas.put(vulnerability(i));
     // another image's occurrence must not be listed
-    grafeas.put({ ...vulnerability(5000), name: 'projects/p/occurrences/other', resourceUri: `https://europe-docker.pkg.dev/p/r/other@${DIGEST}` });
-    const name = discovery('projects/p/occurrences/discovery-1', 'FINISHED_SUCCESS', '2026-11-29T10:00:00Z');
+    grafeas.put({
+      ...vulnerability(5000),
+      name: 'projects/p/occurrences/other',
+      resourceUri: `https://europe-docker.pkg.dev/p/r/other@${DIGEST}`,
+    });
+    const name = discovery(
+      'projects/p/occurrences/discovery-1',
+      'FINISHED_SUCCESS',
+      '2026-11-29T10:00:00Z',
+    );
     const { status } = await pushMessage(server, 'occ', { name, kind: 'DISCOVERY' });
     expect(status).toBe(204);
-    const lists = grafeas.requests.filter((r) => r.method === 'GET' && r.path === '/v1/projects/p/occurrences');
+    const lists = grafeas.requests.filter(
+      (r) => r.method === 'GET' && r.path === '/v1/projects/p/occurrences',
+    );
     // pageSize 1000: two pages, the second asked for with the first's token
     expect(lists.length).toBeGreaterThanOrEqual(2);
     expect(lists.every((r) => r.authorization === 'Bearer local-token')).toBe(true);
@@ -101,9 +120,10 @@ describeWithEmulators('onScanComplete reading occurrences through the real clien
     expect(findings.data().count).toBe(1200);
   });
 
-  it('a rescan with fewer, worse findings replaces the old ones and flips the verdict', async () => {
+  it('a rescan with fewer findings, one CRITICAL with a fix, replaces the old ones and flips the verdict', async () => {
     for (let i = 0; i < 1200; i++) grafeas.occurrences.delete(`projects/p/occurrences/vuln-${i}`);
-    for (let i = 0; i < 3; i++) grafeas.put(vulnerability(i, i === 0 ? 'CRITICAL' : 'LOW'));
+    for (let i = 0; i < 3; i++)
+      grafeas.put(i === 0 ? vulnerability(i, 'CRITICAL', '2.0.9') : vulnerability(i));
     const d = fixture<Json>('containeranalysis/ca-occurrence-discovery.derived.json');
     const name = grafeas.put({
       ...d,
@@ -132,11 +152,22 @@ describeWithEmulators('onScanComplete reading occurrences through the real clien
       ...d,
       name: 'projects/p/occurrences/discovery-failed',
       resourceUri: `https://europe-docker.pkg.dev/p/r/failing@${other}`,
-      discovery: { analysisStatus: 'FINISHED_UNSUPPORTED', analysisStatusError: { message: 'unsupported OS' } },
+      discovery: {
+        analysisStatus: 'FINISHED_UNSUPPORTED',
+        analysisStatusError: { message: 'unsupported OS' },
+      },
     });
     expect((await pushMessage(server, 'occ', { name, kind: 'DISCOVERY' })).status).toBe(204);
-    const image = await docData(db, `images/${imageDocId('europe-docker.pkg.dev', 'p/r/failing', other)}`);
-    expect(image).toMatchObject({ scan: { status: 'failed', failureReason: expect.stringMatching(/FINISHED_UNSUPPORTED: unsupported OS/) } });
+    const image = await docData(
+      db,
+      `images/${imageDocId('europe-docker.pkg.dev', 'p/r/failing', other)}`,
+    );
+    expect(image).toMatchObject({
+      scan: {
+        status: 'failed',
+        failureReason: expect.stringMatching(/FINISHED_UNSUPPORTED: unsupported OS/),
+      },
+    });
     const alerts = await pullAll(`${env.CLEARANCE_ALERTS_TOPIC}-pull`);
     expect(alerts.map((a) => a.attributes.type)).toContain('scan-failed');
   });

@@ -71,10 +71,20 @@ export function verdictChanges(
 /** Counts document reads and writes, so benchmarks report what the store really does. */
 export class OpCounter {
   reads = 0;
+  /** Every document write, audit-trail entries included. */
   writes = 0;
+  /** The part of `writes` that is audit-trail entries (event and verdict-change records). */
+  auditWrites = 0;
+  /** Transactions committed (not attempts: a retried transaction counts once). */
+  transactions = 0;
+  /** Batched writes committed (findings, stale-finding deletes). */
+  batches = 0;
   reset(): void {
     this.reads = 0;
     this.writes = 0;
+    this.auditWrites = 0;
+    this.transactions = 0;
+    this.batches = 0;
   }
 }
 
@@ -149,6 +159,12 @@ export class FirestoreLedger {
       .doc(safeDocId(`${meta.source}:${meta.messageId}`));
   }
 
+  private async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const out = await this.db.runTransaction(fn);
+    this.ops.transactions += 1;
+    return out;
+  }
+
   private async txGet(tx: Transaction, ...refs: DocumentReference[]): Promise<DocumentSnapshot[]> {
     this.ops.reads += refs.length;
     return tx.getAll(...refs);
@@ -192,6 +208,7 @@ export class FirestoreLedger {
     const ref = this.imageRef(id)
       .collection(COLLECTIONS.audit)
       .doc(safeDocId(`${meta.source}:${meta.messageId}`));
+    this.ops.auditWrites += 1;
     this.txSet(tx, ref, {
       ...entry,
       source: meta.source,
@@ -229,7 +246,7 @@ export class FirestoreLedger {
   }): Promise<ImageTransaction<E>> {
     const { meta, id } = input;
     const nowIso = input.now.toISOString();
-    return this.db.runTransaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const [marker, snap] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
       if (marker?.exists) {
         const pending =
@@ -271,6 +288,7 @@ export class FirestoreLedger {
       this.audit(tx, id, meta, input.audit, nowIso);
       const changes = verdictChanges(previous, rec);
       if (changes.length > 0) {
+        this.ops.auditWrites += 1;
         this.txSet(
           tx,
           this.imageRef(id)
@@ -376,7 +394,7 @@ export class FirestoreLedger {
     now: Date,
   ): Promise<ApplyOutcome> {
     const nowIso = now.toISOString();
-    return this.db.runTransaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const [marker] = await this.txGet(tx, this.markerRef(meta));
       if (marker?.exists) return 'duplicate' as const;
       this.txSet(
@@ -404,7 +422,7 @@ export class FirestoreLedger {
     const nowIso = now.toISOString();
     for (const p of platforms) {
       const id = imageId(parent.registry, parent.repository, p.digest);
-      await this.db.runTransaction(async (tx) => {
+      await this.transaction(async (tx) => {
         const [snap] = await this.txGet(tx, this.imageRef(id));
         const prev = snap?.exists
           ? ImageRecord.parse(snap.data())
@@ -446,6 +464,7 @@ export class FirestoreLedger {
           batch.set(findingsCol.doc(hashId(findingKey(f))), { ...f, scanRef: scan.scanRef });
         }
         this.ops.writes += Math.min(500, scan.findings.length - i);
+        this.ops.batches += 1;
         commits.push(batch.commit());
       }
       await Promise.all(commits);
@@ -507,6 +526,7 @@ export class FirestoreLedger {
         const batch = this.db.batch();
         for (const d of stale.docs.slice(i, i + 500)) batch.delete(d.ref);
         this.ops.writes += Math.min(500, stale.size - i);
+        this.ops.batches += 1;
         commits.push(batch.commit());
       }
       await Promise.all(commits);
@@ -585,7 +605,7 @@ export class FirestoreLedger {
     now: Date,
   ): Promise<ImageRecord | null> {
     const nowIso = now.toISOString();
-    return this.db.runTransaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const [snap] = await this.txGet(tx, this.imageRef(id));
       if (!snap?.exists) return null;
       const prev = ImageRecord.parse(snap.data());

@@ -50,6 +50,24 @@ function authenticate(
     throw new ClearanceError('unauthenticated', 'missing or invalid webhook credentials');
 }
 
+/**
+ * functions-framework parses only `application/json`; distribution posts
+ * `application/vnd.docker.distribution.events.v2+json`, which arrives as raw bytes.
+ */
+function jsonBody(req: HttpRequestLike, raw: string): object {
+  let body = req.body;
+  if (Buffer.isBuffer(body) || typeof body === 'string') {
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      throw new ClearanceError('invalid-input', 'body is not JSON');
+    }
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ClearanceError('invalid-input', 'body is not a JSON object');
+  return body;
+}
+
 export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, logger, now }) => {
   if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use POST');
   const kind = kindOf(req);
@@ -67,18 +85,16 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
         'invalid-input',
         'unknown webhook: post to /distribution, /harbor or /github',
       );
-    if (typeof req.body !== 'object' || req.body === null || Buffer.isBuffer(req.body)) {
-      throw new ClearanceError('invalid-input', 'body is not a JSON object');
-    }
+    const body = jsonBody(req, raw);
     switch (kind) {
       case 'distribution':
-        events = normaliseDistribution(req.body);
+        events = normaliseDistribution(body);
         break;
       case 'github':
-        events = normaliseGithubPackage(req.body, { deliveryId: delivery });
+        events = normaliseGithubPackage(body, { deliveryId: delivery });
         break;
       case 'harbor': {
-        const result = normaliseHarbor(req.body);
+        const result = normaliseHarbor(body);
         if (result.kind === 'registry-events') events = result.events;
         else {
           // Harbor's webhook carries counts only, not findings: kept in the audit trail, not as a verdict input.

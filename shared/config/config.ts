@@ -56,6 +56,7 @@ export const Config = z
     CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT: z.string().optional(),
     CLEARANCE_MAX_BODY_BYTES: intFrom(1024 * 1024),
     CLEARANCE_EVENT_TTL_DAYS: intFrom(7),
+    CLEARANCE_HANDLER_DEADLINE_MS: intFrom(45_000),
     CLEARANCE_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'NOTICE', 'WARNING', 'ERROR']).default('INFO'),
   })
   .transform((c) => ({
@@ -91,6 +92,8 @@ export const Config = z
     containerAnalysisEndpoint: c.CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT,
     maxBodyBytes: c.CLEARANCE_MAX_BODY_BYTES,
     eventTtlDays: c.CLEARANCE_EVENT_TTL_DAYS,
+    /** A Pub/Sub delivery not finished by then answers 5xx (redelivery), well inside the ack deadline. */
+    handlerDeadlineMs: c.CLEARANCE_HANDLER_DEADLINE_MS,
     logLevel: c.CLEARANCE_LOG_LEVEL,
   }));
 export type Config = z.infer<typeof Config>;

@@ -1,5 +1,5 @@
 // The Firestore image ledger: idempotent, order-independent application of registry and scan events.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type {
   DocumentReference,
   DocumentSnapshot,
@@ -72,10 +72,20 @@ export function verdictChanges(
 /** Counts document reads and writes, so benchmarks report what the store really does. */
 export class OpCounter {
   reads = 0;
+  /** Every document write, audit-trail entries included. */
   writes = 0;
+  /** The part of `writes` that is audit-trail entries (event and verdict-change records). */
+  auditWrites = 0;
+  /** Transactions committed (not attempts: a retried transaction counts once). */
+  transactions = 0;
+  /** Batched writes committed (findings, stale-finding deletes). */
+  batches = 0;
   reset(): void {
     this.reads = 0;
     this.writes = 0;
+    this.auditWrites = 0;
+    this.transactions = 0;
+    this.batches = 0;
   }
 }
 
@@ -161,6 +171,12 @@ export class FirestoreLedger {
       .doc(safeDocId(`${meta.source}:${meta.messageId}`));
   }
 
+  private async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const out = await this.db.runTransaction(fn);
+    this.ops.transactions += 1;
+    return out;
+  }
+
   private async txGet(tx: Transaction, ...refs: DocumentReference[]): Promise<DocumentSnapshot[]> {
     this.ops.reads += refs.length;
     return tx.getAll(...refs);
@@ -204,6 +220,7 @@ export class FirestoreLedger {
     const ref = this.imageRef(id)
       .collection(COLLECTIONS.audit)
       .doc(safeDocId(`${meta.source}:${meta.messageId}`));
+    this.ops.auditWrites += 1;
     this.txSet(tx, ref, {
       ...entry,
       source: meta.source,
@@ -241,7 +258,7 @@ export class FirestoreLedger {
   }): Promise<ImageTransaction<E>> {
     const { meta, id } = input;
     const nowIso = input.now.toISOString();
-    return this.db.runTransaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const [marker, snap] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
       if (marker?.exists) {
         const pending =
@@ -283,6 +300,7 @@ export class FirestoreLedger {
       this.audit(tx, id, meta, input.audit, nowIso);
       const changes = verdictChanges(previous, rec);
       if (changes.length > 0) {
+        this.ops.auditWrites += 1;
         this.txSet(
           tx,
           this.imageRef(id)
@@ -388,7 +406,7 @@ export class FirestoreLedger {
     now: Date,
   ): Promise<ApplyOutcome> {
     const nowIso = now.toISOString();
-    return this.db.runTransaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const [marker] = await this.txGet(tx, this.markerRef(meta));
       if (marker?.exists) return 'duplicate' as const;
       this.txSet(
@@ -418,7 +436,7 @@ export class FirestoreLedger {
     // Each child is its own image (scanners report on the platform manifests), pushed with its index.
     for (const { platform, enrichment } of children) {
       const id = imageId(parent.registry, parent.repository, platform.digest);
-      await this.db.runTransaction(async (tx) => {
+      await this.transaction(async (tx) => {
         const [snap] = await this.txGet(tx, this.imageRef(id));
         const prev = snap?.exists
           ? ImageRecord.parse(snap.data())
@@ -462,6 +480,7 @@ export class FirestoreLedger {
           batch.set(findingsCol.doc(hashId(findingKey(f))), { ...f, scanRef: scan.scanRef });
         }
         this.ops.writes += Math.min(500, scan.findings.length - i);
+        this.ops.batches += 1;
         commits.push(batch.commit());
       }
       await Promise.all(commits);
@@ -517,12 +536,16 @@ export class FirestoreLedger {
         .where('scanRef', '!=', scan.scanRef)
         .get();
       this.ops.reads += stale.size;
-      if (!stale.empty) {
+      // Every stale finding goes, 500 to a batch (a rescan can drop thousands at once).
+      const commits: Promise<unknown>[] = [];
+      for (let i = 0; i < stale.size; i += 500) {
         const batch = this.db.batch();
-        for (const d of stale.docs.slice(0, 500)) batch.delete(d.ref);
-        this.ops.writes += Math.min(stale.size, 500);
-        await batch.commit();
+        for (const d of stale.docs.slice(i, i + 500)) batch.delete(d.ref);
+        this.ops.writes += Math.min(500, stale.size - i);
+        this.ops.batches += 1;
+        commits.push(batch.commit());
       }
+      await Promise.all(commits);
     }
     return result;
   }
@@ -568,7 +591,11 @@ export class FirestoreLedger {
 
   async recordDeadLetter(dl: DeadLetter, now: Date): Promise<string> {
     const truncated = dl.raw.length > MAX_RAW;
-    const id = safeDocId(`${dl.source}:${dl.messageId ?? hashId(dl.raw)}`);
+    // Without a message id two different rejects can carry the same raw text (a request that is
+    // no CloudEvent reaches the handler as an empty event): each keeps its own record.
+    const id = safeDocId(
+      `${dl.source}:${dl.messageId ?? `unidentified-${hashId(dl.raw).slice(0, 16)}-${randomUUID()}`}`,
+    );
     await this.db
       .collection(COLLECTIONS.deadLetters)
       .doc(id)
@@ -594,7 +621,7 @@ export class FirestoreLedger {
     now: Date,
   ): Promise<ImageRecord | null> {
     const nowIso = now.toISOString();
-    return this.db.runTransaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const [snap] = await this.txGet(tx, this.imageRef(id));
       if (!snap?.exists) return null;
       const prev = ImageRecord.parse(snap.data());

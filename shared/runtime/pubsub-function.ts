@@ -1,5 +1,5 @@
 // Wraps a Pub/Sub-triggered handler: decode, run, and decide between retry (throw) and dead letter (acknowledge).
-import { ClearanceError, errorMessage, isRetryable } from '../errors.js';
+import { ClearanceError, errorMessage, isRetryable, TransientError } from '../errors.js';
 import {
   type CloudEventLike,
   decodePubSubEvent,
@@ -31,6 +31,27 @@ function problemsOf(err: unknown): { path: string; message: string }[] | undefin
 }
 
 /**
+ * Google's clients retry an unreachable backend for minutes (a Firestore transaction about 4);
+ * the delivery answers 5xx before Pub/Sub's ack deadline instead, and redelivery (idempotent
+ * through the event markers) finishes the work once the backend is back.
+ */
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  if (ms <= 0) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new TransientError(`not finished within ${ms} ms`, { code: 'timeout' })),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Final failures are recorded as dead letters and acknowledged, so Pub/Sub stops retrying;
  * transient ones throw, so Pub/Sub redelivers (bounded by the subscription's dead-letter policy).
  */
@@ -47,7 +68,7 @@ export function pubsubFunction(
     try {
       msg = decodePubSubEvent(event, r.config.maxBodyBytes, now);
       logger = logger.child({ messageId: msg.messageId });
-      await handle(msg, { root: r, logger, now });
+      await withDeadline(handle(msg, { root: r, logger, now }), r.config.handlerDeadlineMs);
     } catch (err) {
       if (isRetryable(err)) {
         logger.error('transient failure, the message will be redelivered', { err });

@@ -1,0 +1,554 @@
+// Every real-world gcr, occurrence, distribution, Harbor, Trivy, Grype and OpenVEX payload through the real functions into the ledger (or the dead letters).
+import type { Firestore } from '@google-cloud/firestore';
+import { PubSub } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
+import { imageDocId } from '../../shared/image-ref/image-ref.js';
+import { storePolicy } from '../../shared/ingest/policy-source.js';
+import { tagDocId } from '../../shared/ledger/ledger-store.js';
+import { fixture, fixtureText } from '../shared/real-world-fixtures.js';
+import { type FunctionServer, serveFunction } from '../support/function-server.js';
+import { describeWithEmulators } from '../support/integration.js';
+import {
+  auditOf,
+  createEffectTopics,
+  docData,
+  INGEST_TOKEN,
+  ingestEnv,
+  POLICY_YAML,
+  pullAll,
+  pushMessage,
+  testDb,
+  useSandboxRegistry,
+} from './support.js';
+
+type Json = Record<string, unknown>;
+const ABCDE = `sha256:${'abcde'.repeat(12)}abcd`;
+const GCR_TEST = imageDocId('gcr.io', 'sakajunquality-public/test', ABCDE);
+const UBUNTU_URI =
+  'https://us-west1-docker.pkg.dev/cloudy-demos/test/image@sha256:5ffd30269c7bde2e29453bb9b8d3618814b7034e37aef299e3c071acbb565911';
+const UBUNTU_ID = imageDocId(
+  'us-west1-docker.pkg.dev',
+  'cloudy-demos/test/image',
+  'sha256:5ffd30269c7bde2e29453bb9b8d3618814b7034e37aef299e3c071acbb565911',
+);
+
+describeWithEmulators('real-world payloads through the ingestion functions', () => {
+  let db: Firestore;
+  let pubsub: PubSub;
+  let grafeas: GrafeasServer;
+  let env: Record<string, string>;
+  const servers: Record<string, FunctionServer> = {};
+
+  beforeAll(async () => {
+    grafeas = await startGrafeasServer();
+    env = ingestEnv('fixtures', { CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT: grafeas.url });
+    db = testDb();
+    pubsub = new PubSub();
+    await createEffectTopics(pubsub, env);
+    await storePolicy(db, {
+      source: POLICY_YAML,
+      format: 'yaml',
+      appliedBy: 'test',
+      now: new Date('2026-11-29T09:00:00Z'),
+    });
+    await useSandboxRegistry();
+    await import('../../functions/on-registry-push/index.js');
+    await import('../../functions/on-scan-complete/index.js');
+    await import('../../functions/ingest-webhook/index.js');
+    await import('../../functions/ingest-report/index.js');
+    for (const name of ['onRegistryPush', 'onScanComplete', 'ingestWebhook', 'ingestReport']) {
+      servers[name] = await serveFunction(name);
+    }
+  });
+  afterAll(async () => {
+    await Promise.all(Object.values(servers).map((s) => s.close()));
+    await grafeas?.close();
+    await Promise.all([db?.terminate(), pubsub?.close()]);
+  });
+
+  const gcr = (data: unknown, opts: Parameters<typeof pushMessage>[3] = {}) =>
+    pushMessage(servers.onRegistryPush as FunctionServer, 'gcr', data, opts);
+  const scan = (data: unknown, opts: Parameters<typeof pushMessage>[3] = {}) =>
+    pushMessage(
+      servers.onScanComplete as FunctionServer,
+      'container-analysis-occurrences-v1',
+      data,
+      opts,
+    );
+  const deadLetter = (id: string) => docData(db, `deadLetters/${id}`);
+
+  async function post(
+    server: string,
+    path: string,
+    body: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: Json }> {
+    const res = await fetch(`${(servers[server] as FunctionServer).url}${path}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${INGEST_TOKEN}`,
+        ...headers,
+      },
+      body,
+    });
+    return { status: res.status, body: (await res.json()) as Json };
+  }
+
+  // ── gcr topic ──
+  it('gcr-insert-digest-tag.json: a push recorded with its tag (the abcde… digest is valid sha256, so accepted)', async () => {
+    const { status } = await gcr(fixture('gcr/gcr-insert-digest-tag.json'), {
+      messageId: 'gcr-insert',
+      publishTime: '2026-11-29T10:00:00.000Z',
+    });
+    expect(status).toBe(204);
+    const image = await docData(db, `images/${GCR_TEST}`);
+    expect(image).toMatchObject({
+      registry: 'gcr.io',
+      repository: 'sakajunquality-public/test',
+      digest: ABCDE,
+      tags: ['xxxx'],
+      pushedAt: '2026-11-29T10:00:00.000Z',
+      // the registry has no such manifest: recorded without registry details
+      mediaType: null,
+      state: 'pushed',
+    });
+    // requireScan: until a scan finishes the prod verdict is pending (not an alert-worthy deny)
+    expect((image?.verdicts as Json).prod).toMatchObject({
+      decision: 'pending',
+      mode: 'enforce',
+      reasons: [expect.objectContaining({ ruleId: 'vulnerabilities.scan-required' })],
+    });
+    const tag = await docData(
+      db,
+      `tags/${tagDocId('gcr.io', 'sakajunquality-public/test', 'xxxx')}`,
+    );
+    expect(tag?.pushes).toEqual({ [ABCDE]: '2026-11-29T10:00:00.000Z' });
+    const audit = await auditOf(db, GCR_TEST);
+    expect(audit.filter((a) => a.kind === 'registry-push')).toHaveLength(1);
+    // nothing for attestImage or owners yet
+    expect(await pullAll(`${env.CLEARANCE_VERDICTS_TOPIC}-pull`)).toEqual([]);
+  });
+
+  it('gcr-delete-digest.json: the same image marked deleted', async () => {
+    const { status } = await gcr(fixture('gcr/gcr-delete-digest.json'), {
+      messageId: 'gcr-delete-digest',
+      publishTime: '2026-11-29T10:05:00.000Z',
+    });
+    expect(status).toBe(204);
+    expect(await docData(db, `images/${GCR_TEST}`)).toMatchObject({
+      deletedAt: '2026-11-29T10:05:00.000Z',
+      state: 'deleted',
+      tags: ['xxxx'],
+    });
+  });
+
+  it('gcr-delete-tag.json: a tag-only delete stops the tag resolving, no image touched', async () => {
+    const { status } = await gcr(fixture('gcr/gcr-delete-tag.json'), {
+      messageId: 'gcr-delete-tag',
+      publishTime: '2026-11-29T10:06:00.000Z',
+    });
+    expect(status).toBe(204);
+    const tag = await docData(
+      db,
+      `tags/${tagDocId('gcr.io', 'sakajunquality-public/test', 'xxxxx')}`,
+    );
+    expect(tag).toMatchObject({
+      tag: 'xxxxx',
+      tagDeletes: { 'gcr-delete-tag': '2026-11-29T10:06:00.000Z' },
+    });
+    expect((await db.collection('images').get()).size).toBe(1);
+  });
+
+  it('gcr-pull-insert-digest-tag.decoded.json: rejected ($PROJECT where the project belongs) and dead-lettered', async () => {
+    const msg = fixture<{ message: { data: Json; messageId: string; publishTime: string } }>(
+      'gcr/gcr-pull-insert-digest-tag.decoded.json',
+    );
+    const { status } = await gcr(msg.message.data, {
+      messageId: msg.message.messageId,
+      publishTime: msg.message.publishTime,
+    });
+    expect(status).toBe(204);
+    const dl = await deadLetter('gcr:7309198396944430');
+    expect(dl?.reason).toMatch(/unexpanded placeholder/);
+    expect((dl?.problems as { path: string }[]).map((p) => p.path)).toEqual(['digest', 'tag']);
+    expect(JSON.parse(String(dl?.raw))).toEqual(msg.message.data);
+    expect((await db.collection('images').get()).size).toBe(1);
+  });
+
+  it("Google's Pub/Sub test envelopes, posted verbatim: not gcr payloads, dead-lettered", async () => {
+    const { projectId } = { projectId: process.env.GOOGLE_CLOUD_PROJECT };
+    const res = await fetch(`${servers.onRegistryPush?.url}/projects/${projectId}/topics/gcr`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: fixtureText('pubsub/pubsub-push-envelope-attributes.json'),
+    });
+    expect(res.status).toBe(204);
+    const dl = await deadLetter('gcr:message-id');
+    expect(dl).toMatchObject({ raw: 'test message 3', attributes: { attr1: 'attr1-value' } });
+    expect(dl?.reason).toMatch(/not JSON/);
+    const res2 = await fetch(
+      `${servers.onScanComplete?.url}/projects/${projectId}/topics/container-analysis-occurrences-v1`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: fixtureText('pubsub/pubsub-push-envelope-duplicated-fields.json'),
+      },
+    );
+    expect(res2.status).toBe(204);
+    expect((await deadLetter('container-analysis:message-id'))?.reason).toMatch(/not JSON/);
+  });
+
+  // ── container-analysis-occurrences-v1 ──
+  it('ca-notification-occurrence.json: a VULNERABILITY notification is acknowledged and ignored without I/O', async () => {
+    const before = grafeas.requests.length;
+    const { status } = await scan(fixture('containeranalysis/ca-notification-occurrence.json'));
+    expect(status).toBe(204);
+    expect(grafeas.requests.length).toBe(before);
+    expect(await docData(db, `images/${UBUNTU_ID}`)).toBeUndefined();
+  });
+
+  it('ca-notification-occurrence-pull-decoded.json: rejected ($PROJECT) and dead-lettered', async () => {
+    const msg = fixture<{ message: { data: Json; messageId: string } }>(
+      'containeranalysis/ca-notification-occurrence-pull-decoded.json',
+    );
+    expect((await scan(msg.message.data, { messageId: msg.message.messageId })).status).toBe(204);
+    const dl = await deadLetter(`container-analysis:${msg.message.messageId}`);
+    expect(dl?.reason).toMatch(/unexpanded placeholder/);
+  });
+
+  it('ca-occurrence-vulnerability-ubuntu.json: listed under a finished DISCOVERY of its image, its finding lands with the scan summary', async () => {
+    grafeas.put(fixture('containeranalysis/ca-occurrence-vulnerability-ubuntu.json'));
+    // The DISCOVERY occurrence fixture with this image's resourceUri (its own digest is a stand-in).
+    const discovery = fixture<Json>('containeranalysis/ca-occurrence-discovery.derived.json');
+    discovery.name = 'projects/cloudy-demos/occurrences/discovery-ubuntu';
+    discovery.resourceUri = UBUNTU_URI;
+    grafeas.put(discovery);
+    const { status } = await scan({
+      name: discovery.name,
+      kind: 'DISCOVERY',
+      notificationTime: '2023-08-23T16:57:35.000Z',
+    });
+    expect(status).toBe(204);
+    const image = await docData(db, `images/${UBUNTU_ID}`);
+    expect(image).toMatchObject({
+      scan: {
+        status: 'finished',
+        scanner: 'artifact-analysis',
+        completedAt: '2023-08-23T16:57:34.358Z',
+        counts: { total: 1 },
+      },
+      // a scan before any push: the record exists with no push time
+      pushedAt: null,
+    });
+    // one LOW unfixed finding is within the policy: allowed
+    expect((image?.verdicts as Json).prod).toMatchObject({ decision: 'allow' });
+    const findings = await db.collection(`images/${UBUNTU_ID}/findings`).get();
+    expect(findings.docs.map((d) => d.data())).toEqual([
+      expect.objectContaining({
+        id: 'CVE-2019-7577',
+        package: 'libsdl2',
+        severity: 'LOW',
+        fixState: 'not-fixed',
+        source: 'container-analysis',
+      }),
+    ]);
+  });
+
+  it('ca-occurrence-discovery.derived.json as served: rejected (its digest is a 42-hex stand-in) and dead-lettered', async () => {
+    const name = grafeas.put(fixture('containeranalysis/ca-occurrence-discovery.derived.json'));
+    const { messageId } = await scan({
+      name,
+      kind: 'DISCOVERY',
+      notificationTime: '2023-08-23T16:57:35Z',
+    });
+    const dl = await deadLetter(`container-analysis:${messageId}`);
+    expect(dl?.reason).toMatch(/64 hex characters, got 42/);
+  });
+
+  it('the gcloud describe outputs: their DISCOVERY occurrences carry cut or anonymised digests, dead-lettered', async () => {
+    for (const [file, reason] of [
+      ['containeranalysis/gcloud-describe-vulns-discovery-anonymized.json', /lower-case hex/],
+      ['containeranalysis/gcloud-describe-vulns-discovery-debian12.json', /got 42/],
+    ] as const) {
+      const d = fixture<{
+        discovery_summary: { discovery: Json[] };
+        package_vulnerability_summary: { vulnerabilities: Record<string, Json[]> };
+      }>(file);
+      const disc = d.discovery_summary.discovery[0] as Json;
+      const name = grafeas.put({
+        ...disc,
+        name: `projects/test/occurrences/${file.length}-${reason.source.length}`,
+      });
+      for (const v of Object.values(d.package_vulnerability_summary.vulnerabilities).flat())
+        grafeas.put(v);
+      const { status, messageId } = await scan({
+        name,
+        kind: 'DISCOVERY',
+        notificationTime: '2024-01-01T00:00:00Z',
+      });
+      expect(status).toBe(204);
+      expect((await deadLetter(`container-analysis:${messageId}`))?.reason).toMatch(reason);
+    }
+  });
+
+  it('grafeas-docs-occurrence-vulnerability.json listed for an image: the retired v1beta1 shape is rejected, the scan dead-lettered', async () => {
+    const uri = `https://us-docker.pkg.dev/p/r/legacy@sha256:${'7'.repeat(64)}`;
+    grafeas.put({
+      ...fixture<Json>('containeranalysis/grafeas-docs-occurrence-vulnerability.json'),
+      // filed under the scanned image's project and resource, as the API would list it
+      name: 'projects/p/occurrences/legacy-vulnerability',
+      resourceUri: uri,
+    });
+    const discovery = fixture<Json>('containeranalysis/ca-occurrence-discovery.derived.json');
+    const name = grafeas.put({
+      ...discovery,
+      name: 'projects/p/occurrences/legacy-discovery',
+      resourceUri: uri,
+    });
+    const { messageId } = await scan({
+      name,
+      kind: 'DISCOVERY',
+      notificationTime: '2024-01-01T00:00:00Z',
+    });
+    expect((await deadLetter(`container-analysis:${messageId}`))?.reason).toMatch(
+      /no vulnerability id/,
+    );
+    expect(
+      await docData(
+        db,
+        `images/${imageDocId('us-docker.pkg.dev', 'p/r/legacy', `sha256:${'7'.repeat(64)}`)}`,
+      ),
+    ).toBeUndefined();
+  });
+
+  it('notifications of the ATTESTATION and BUILD occurrence fixtures: acknowledged and ignored (not scan results)', async () => {
+    const before = (await db.collection('images').get()).size;
+    for (const file of [
+      'containeranalysis/ca-list-occurrences-attestation.json',
+      'containeranalysis/ca-list-occurrences-build-tekton-chains.json',
+    ]) {
+      const occ = fixture<{ occurrences: Json[] }>(file).occurrences[0] as Json;
+      grafeas.put(occ);
+      const { status, messageId } = await scan({
+        name: occ.name,
+        kind: occ.kind,
+        notificationTime: '2024-01-01T00:00:00Z',
+      });
+      expect(status).toBe(204);
+      expect(await deadLetter(`container-analysis:${messageId}`)).toBeUndefined();
+    }
+    expect((await db.collection('images').get()).size).toBe(before);
+  });
+
+  // ── other registries (HTTP webhooks) ──
+  it('distribution-notification-push-envelope.json: the manifest push recorded, the blob pushes ignored', async () => {
+    const res = await post(
+      'ingestWebhook',
+      '/distribution',
+      fixtureText('registry/distribution-notification-push-envelope.json'),
+      {
+        'content-type': 'application/vnd.docker.distribution.events.v2+json',
+      },
+    );
+    expect(res).toMatchObject({
+      status: 200,
+      body: { accepted: true, events: 1, outcomes: ['applied'] },
+    });
+    const id = imageDocId(
+      'registrycluster.local',
+      'library/test',
+      'sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf',
+    );
+    expect(await docData(db, `images/${id}`)).toMatchObject({
+      tags: [],
+      pushedAt: '2006-01-02T15:04:05.000Z',
+      state: 'pushed',
+    });
+    expect(await auditOf(db, id)).toContainEqual(
+      expect.objectContaining({
+        kind: 'registry-push',
+        source: 'webhook-distribution',
+        messageId: 'asdf-asdf-asdf-asdf-0',
+      }),
+    );
+  });
+
+  it('distribution-notification-pull.json: a pull is accepted and changes nothing', async () => {
+    const before = (await db.collection('images').get()).size;
+    const res = await post(
+      'ingestWebhook',
+      '/distribution',
+      fixtureText('registry/distribution-notification-pull.json'),
+    );
+    expect(res).toMatchObject({ status: 200, body: { accepted: true, events: 0 } });
+    expect((await db.collection('images').get()).size).toBe(before);
+  });
+
+  it('harbor-push-artifact.json: a push with its tag', async () => {
+    const res = await post(
+      'ingestWebhook',
+      '/harbor',
+      fixtureText('registry/harbor-push-artifact.json'),
+    );
+    expect(res).toMatchObject({
+      status: 200,
+      body: { accepted: true, events: 1, outcomes: ['applied'] },
+    });
+    const id = imageDocId(
+      'harbor.example.com',
+      'example/test',
+      'sha256:d72f37f783ed6a8d58ac70b4db052707d1ec9d4ea010ef5ccd84652faf9ed844',
+    );
+    expect(await docData(db, `images/${id}`)).toMatchObject({
+      tags: ['latest'],
+      pushedAt: '2019-10-17T17:50:32.000Z',
+    });
+  });
+
+  it('harbor-scanning-completed.json: kept in the audit trail, not as a verdict input', async () => {
+    const res = await post(
+      'ingestWebhook',
+      '/harbor',
+      fixtureText('registry/harbor-scanning-completed.json'),
+    );
+    expect(res).toMatchObject({ status: 200, body: { accepted: true, scans: 1 } });
+    const id = imageDocId(
+      'harbor.xxx.xxxx.com',
+      'test/alpine/helm',
+      'sha256:b50334049354ed01330403212605dce2f4676a4e787ed113506861d9cf3c5424',
+    );
+    expect(await docData(db, `images/${id}`)).toMatchObject({ scan: { status: 'none' }, tags: [] });
+    expect(await auditOf(db, id)).toEqual([
+      expect.objectContaining({
+        kind: 'harbor-scan-completed',
+        total: 5,
+        scanner: 'Trivy v0.20.1',
+        source: 'harbor',
+      }),
+    ]);
+  });
+
+  // ── CI scanner reports ──
+  const IMG = `us-docker.pkg.dev/acme/apps/api@sha256:${'c'.repeat(64)}`;
+  const IMG_ID = imageDocId('us-docker.pkg.dev', 'acme/apps/api', `sha256:${'c'.repeat(64)}`);
+
+  it('trivy-debian-buster.json: findings stored, CRITICAL fixable denies', async () => {
+    const res = await post(
+      'ingestReport',
+      `/?image=${encodeURIComponent(IMG)}`,
+      fixtureText('scanners/trivy-debian-buster.json'),
+    );
+    expect(res).toMatchObject({
+      status: 202,
+      body: { accepted: true, format: 'trivy', findings: 2, outcome: 'applied', image: IMG },
+    });
+    const image = await docData(db, `images/${IMG_ID}`);
+    expect(image).toMatchObject({
+      scan: { status: 'finished', scanner: 'trivy dev', counts: { total: 2 } },
+      state: 'denied',
+    });
+    // the denial is published for attestImage and the owners
+    const verdicts = await pullAll(`${env.CLEARANCE_VERDICTS_TOPIC}-pull`);
+    expect(verdicts.map((m) => m.data).filter((d) => (d as Json).imageId === IMG_ID)).toEqual([
+      { imageId: IMG_ID, cause: 'verdict-changed', policyHash: expect.stringMatching(/^sha256:/) },
+    ]);
+    const alerts = await pullAll(`${env.CLEARANCE_ALERTS_TOPIC}-pull`);
+    expect(alerts.map((m) => m.attributes.type)).toEqual(['image-denied']);
+    expect((alerts[0]?.data as Json).findings).toContainEqual(
+      expect.objectContaining({ id: 'CVE-2019-18224', fixedVersion: '2.0.5-1+deb10u1' }),
+    );
+    expect(
+      (await db.collection(`images/${IMG_ID}/findings`).get()).docs.map((d) => d.get('id')).sort(),
+    ).toEqual(['CVE-2019-18224', 'CVE-2019-18276']);
+  });
+
+  it('trivy-debian-10-node-image-all-statuses.json: the newer Trivy scan replaces the older one', async () => {
+    const res = await post(
+      'ingestReport',
+      `/?image=${encodeURIComponent(IMG)}`,
+      fixtureText('scanners/trivy-debian-10-node-image-all-statuses.json'),
+    );
+    expect(res.status).toBe(202);
+    const total = res.body.findings as number;
+    expect(total).toBeGreaterThan(2);
+    const image = await docData(db, `images/${IMG_ID}`);
+    expect((image?.scan as Json).counts).toMatchObject({ total });
+    const current = (image?.scanRefs as Record<string, string>).trivy;
+    const stored = await db
+      .collection(`images/${IMG_ID}/findings`)
+      .where('source', '==', 'trivy')
+      .get();
+    expect(stored.docs.every((d) => d.get('scanRef') === current)).toBe(true);
+    expect(stored.size).toBe(total);
+  });
+
+  it('grype-debian-image.json and the many-vulns Grype report: stored beside the Trivy findings', async () => {
+    for (const file of [
+      'scanners/grype-debian-image.json',
+      'scanners/grype-debian-image-many-vulns-incl-CVE-2005-2541.json',
+    ]) {
+      const res = await post(
+        'ingestReport',
+        `/?image=${encodeURIComponent(IMG)}`,
+        fixtureText(file),
+      );
+      expect(res).toMatchObject({ status: 202, body: { format: 'grype', outcome: 'applied' } });
+    }
+    const image = await docData(db, `images/${IMG_ID}`);
+    expect(Object.keys(image?.scanRefs as Json).sort()).toEqual(['grype', 'trivy']);
+    const grype = await db
+      .collection(`images/${IMG_ID}/findings`)
+      .where('source', '==', 'grype')
+      .get();
+    // the second Grype report replaced the first: 327 distinct matches
+    expect(grype.size).toBe(327);
+    expect(grype.docs.some((d) => d.get('id') === 'CVE-2005-2541')).toBe(true);
+  });
+
+  it('the many-vulns Grype report without ?image: it names no repository digest, so 400 and dead-lettered', async () => {
+    const raw = fixtureText('scanners/grype-debian-image-many-vulns-incl-CVE-2005-2541.json');
+    const res = await post('ingestReport', '/', raw);
+    expect(res.status).toBe(400);
+    const error = res.body.error as Json;
+    expect(error.message).toMatch(/cannot tell which image/);
+    // the report is kept (its first 256 KiB: it is larger than that)
+    const dl = await deadLetter(String(error.deadLetter));
+    expect(dl).toMatchObject({ truncated: true, rawBytes: Buffer.byteLength(raw) });
+    expect(raw.startsWith(String(dl?.raw))).toBe(true);
+  });
+
+  it('cosign-vuln-predicate.json: rejected (scanner.result is null: no findings to record), 400 with the issues and dead-lettered', async () => {
+    const raw = fixtureText('scanners/cosign-vuln-predicate.json');
+    const res = await post('ingestReport', `/?image=${encodeURIComponent(IMG)}`, raw);
+    expect(res.status).toBe(400);
+    const error = res.body.error as Json;
+    expect(error.message).toMatch(/scanner\.result is empty/);
+    const dl = await deadLetter(String(error.deadLetter));
+    expect(dl).toMatchObject({
+      source: 'report',
+      raw,
+      attributes: { caller: 'bearer-token', image: IMG },
+    });
+  });
+
+  it('openvex-v0.2.0-alpine-openssl.json and -under-investigation.json: statements stored for evaluation', async () => {
+    for (const [file, n] of [
+      ['vex/openvex-v0.2.0-alpine-openssl.json', 5],
+      ['vex/openvex-v0.2.0-under-investigation.json', 1],
+    ] as const) {
+      const res = await post('ingestReport', '/', fixtureText(file));
+      expect(res).toMatchObject({ status: 202, body: { format: 'openvex', vex: n, findings: 0 } });
+    }
+    const vex = await db.collection('vex').get();
+    expect(vex.docs.map((d) => d.get('vulnerability')).sort()).toEqual([
+      'CVE-2023-1255',
+      'CVE-2023-2650',
+      'CVE-2023-2975',
+      'CVE-2023-3446',
+      'CVE-2023-3817',
+      'CVE-9876-54321',
+    ]);
+  });
+});

@@ -1,0 +1,140 @@
+// ingestReport on the functions-framework server: authentication, body cap, bad reports kept as dead letters, cosign vuln attestations, idempotent re-uploads.
+import type { Firestore } from '@google-cloud/firestore';
+import { PubSub } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { COSIGN_VULN_PREDICATE_TYPE } from '../../shared/findings/reports.js';
+import { imageDocId } from '../../shared/image-ref/image-ref.js';
+import { fixture, fixtureText } from '../shared/real-world-fixtures.js';
+import { type FunctionServer, serveFunction } from '../support/function-server.js';
+import { describeWithEmulators } from '../support/integration.js';
+import { createEffectTopics, docData, INGEST_TOKEN, ingestEnv, testDb } from './support.js';
+
+type Json = Record<string, unknown>;
+
+describeWithEmulators('ingestReport', () => {
+  let db: Firestore;
+  let pubsub: PubSub;
+  let server: FunctionServer;
+
+  beforeAll(async () => {
+    const env = ingestEnv('report');
+    db = testDb();
+    pubsub = new PubSub();
+    await createEffectTopics(pubsub, env);
+    await import('../../functions/ingest-report/index.js');
+    server = await serveFunction('ingestReport');
+  });
+  afterAll(async () => {
+    await server?.close();
+    await Promise.all([db?.terminate(), pubsub?.close()]);
+  });
+
+  async function upload(
+    body: string,
+    opts: { token?: string | null; query?: string; contentType?: string; method?: string } = {},
+  ): Promise<{ status: number; body: Json; text: string }> {
+    const token = opts.token === undefined ? INGEST_TOKEN : opts.token;
+    const res = await fetch(`${server.url}/${opts.query ?? ''}`, {
+      method: opts.method ?? 'POST',
+      headers: {
+        'content-type': opts.contentType ?? 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      ...(opts.method === 'GET' ? {} : { body }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: JSON.parse(text) as Json, text };
+  }
+
+  const trivy = fixtureText('scanners/trivy-debian-buster.json');
+  const IMG = `us-docker.pkg.dev/acme/apps/web@sha256:${'d'.repeat(64)}`;
+
+  it('refuses callers without the token, or with a wrong one, and stores nothing', async () => {
+    for (const token of [null, 'wrong-token']) {
+      const res = await upload(trivy, { token, query: `?image=${encodeURIComponent(IMG)}` });
+      expect(res.status).toBe(401);
+      expect((res.body.error as Json).code).toBe('unauthenticated');
+      expect(res.text).not.toContain(INGEST_TOKEN);
+    }
+    expect((await db.collection('images').get()).size).toBe(0);
+    expect((await db.collection('deadLetters').get()).size).toBe(0);
+  });
+
+  it('answers 413 for a body over 1 MiB', async () => {
+    const big = JSON.stringify({ SchemaVersion: 2, Results: [], pad: 'x'.repeat(1024 * 1024) });
+    const res = await upload(big, { query: `?image=${encodeURIComponent(IMG)}` });
+    expect(res.status).toBe(413);
+    expect((await db.collection('images').get()).size).toBe(0);
+  });
+
+  it('stores a Trivy report sent as text/plain (not only application/json) and answers 202', async () => {
+    const res = await upload(trivy, {
+      query: `?image=${encodeURIComponent(IMG)}`,
+      contentType: 'text/plain',
+    });
+    expect(res).toMatchObject({
+      status: 202,
+      body: { accepted: true, format: 'trivy', findings: 2, outcome: 'applied' },
+    });
+    const id = imageDocId('us-docker.pkg.dev', 'acme/apps/web', `sha256:${'d'.repeat(64)}`);
+    expect(await docData(db, `images/${id}`)).toMatchObject({
+      scan: { status: 'finished', counts: { total: 2 } },
+    });
+  });
+
+  it('the same report uploaded again is a duplicate, with one audit entry', async () => {
+    const res = await upload(trivy, { query: `?image=${encodeURIComponent(IMG)}` });
+    expect(res).toMatchObject({ status: 202, body: { outcome: 'duplicate' } });
+    const id = imageDocId('us-docker.pkg.dev', 'acme/apps/web', `sha256:${'d'.repeat(64)}`);
+    const audit = await db
+      .collection(`images/${id}/audit`)
+      .where('kind', '==', 'scan-finished')
+      .get();
+    expect(audit.size).toBe(1);
+  });
+
+  it('a cosign vuln attestation embedding Trivy output names its image itself', async () => {
+    const predicate = fixture<{ scanner: Json }>('scanners/cosign-vuln-predicate.json');
+    predicate.scanner.result = fixture('scanners/trivy-debian-buster.json');
+    const digest = 'f'.repeat(64);
+    const statement = {
+      _type: 'https://in-toto.io/Statement/v0.1',
+      predicateType: COSIGN_VULN_PREDICATE_TYPE,
+      subject: [{ name: 'ghcr.io/acme/tool', digest: { sha256: digest } }],
+      predicate,
+    };
+    const res = await upload(JSON.stringify(statement));
+    expect(res).toMatchObject({
+      status: 202,
+      body: { format: 'cosign-vuln', image: `ghcr.io/acme/tool@sha256:${digest}`, findings: 2 },
+    });
+    expect(
+      await docData(db, `images/${imageDocId('ghcr.io', 'acme/tool', `sha256:${digest}`)}`),
+    ).toMatchObject({
+      scan: { status: 'finished', completedAt: '2022-04-12T00:10:00Z' },
+    });
+  });
+
+  it('a body that is not JSON, or an image given by tag: 400 with the reason, kept as a dead letter', async () => {
+    const bad = await upload('{"SchemaVersion": 2, "Results": [', { contentType: 'text/plain' });
+    expect(bad.status).toBe(400);
+    const error = bad.body.error as Json;
+    expect(error.message).toMatch(/not JSON/);
+    expect(await docData(db, `deadLetters/${String(error.deadLetter)}`)).toMatchObject({
+      source: 'report',
+      raw: '{"SchemaVersion": 2, "Results": [',
+    });
+    const byTag = await upload(trivy.replace('"SchemaVersion": 2', '"SchemaVersion":2 '), {
+      query: '?image=us-docker.pkg.dev/acme/apps/web:latest',
+    });
+    expect(byTag.status).toBe(400);
+    expect((byTag.body.error as Json).message).toMatch(/by digest/);
+    expect((await db.collection('deadLetters').get()).size).toBe(2);
+  });
+
+  it('only POST is accepted', async () => {
+    const res = await upload('', { method: 'GET' });
+    expect(res.status).toBe(400);
+    expect((res.body.error as Json).message).toBe('use POST');
+  });
+});

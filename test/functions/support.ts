@@ -1,0 +1,187 @@
+// Shared pieces of the ingestion integration tests: environment, Pub/Sub push envelopes, ledger reads, a registry for hosts outside the sandbox.
+import { Firestore } from '@google-cloud/firestore';
+import type { PubSub } from '@google-cloud/pubsub';
+import { ClearanceError } from '../../shared/errors.js';
+import { createRegistryClient, type Registry } from '../../shared/registry/client.js';
+import { root } from '../../shared/runtime/root.js';
+import type { FunctionServer } from '../support/function-server.js';
+import { requireEmulators } from '../support/integration.js';
+
+export const INGEST_TOKEN = 'test-ingest-token-0123456789';
+
+export const POLICY_YAML = `apiVersion: clearance/v1
+metadata:
+  name: ingest-tests
+environments:
+  prod:
+    mode: enforce
+rules:
+  vulnerabilities:
+    requireScan: true
+    maximumFixableSeverity: HIGH
+    maximumUnfixableSeverity: CRITICAL
+`;
+
+/**
+ * Points the process-wide root (built on the function's first use) at per-file topics and the
+ * given endpoints. Must run before the function module is imported.
+ */
+export function ingestEnv(
+  prefix: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const env = {
+    CLEARANCE_ALERTS_TOPIC: `${prefix}-alerts`,
+    CLEARANCE_VERDICTS_TOPIC: `${prefix}-verdicts`,
+    CLEARANCE_REEVALUATE_TOPIC: `${prefix}-reevaluate`,
+    CLEARANCE_INGEST_TOKEN: INGEST_TOKEN,
+    CLEARANCE_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'ERROR',
+    ...extra,
+  };
+  Object.assign(process.env, env);
+  return env;
+}
+
+/** Creates the effect topics (with a pull subscription each, to read what was published). */
+export async function createEffectTopics(
+  pubsub: PubSub,
+  env: Record<string, string>,
+): Promise<void> {
+  for (const name of [
+    env.CLEARANCE_ALERTS_TOPIC,
+    env.CLEARANCE_VERDICTS_TOPIC,
+    env.CLEARANCE_REEVALUATE_TOPIC,
+  ]) {
+    if (!name) continue;
+    const topic = pubsub.topic(name);
+    const [exists] = await topic.exists();
+    if (!exists) await topic.create();
+    const sub = topic.subscription(`${name}-pull`);
+    const [subExists] = await sub.exists();
+    if (!subExists) await sub.create();
+  }
+}
+
+/** Pulls what a topic's test subscription holds (synchronous pull through the emulator's REST API). */
+export async function pullAll(
+  subscription: string,
+): Promise<{ data: unknown; attributes: Record<string, string> }[]> {
+  const { pubsubHost, projectId } = requireEmulators();
+  const out: { data: unknown; attributes: Record<string, string> }[] = [];
+  for (;;) {
+    const res = await fetch(
+      `http://${pubsubHost}/v1/projects/${projectId}/subscriptions/${subscription}:pull`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ maxMessages: 1000, returnImmediately: true }),
+      },
+    );
+    const body = (await res.json()) as {
+      receivedMessages?: {
+        ackId: string;
+        message: { data?: string; attributes?: Record<string, string> };
+      }[];
+    };
+    const got = body.receivedMessages ?? [];
+    if (got.length === 0) return out;
+    for (const m of got) {
+      out.push({
+        data: JSON.parse(Buffer.from(m.message.data ?? '', 'base64').toString('utf8')),
+        attributes: m.message.attributes ?? {},
+      });
+    }
+    await fetch(
+      `http://${pubsubHost}/v1/projects/${projectId}/subscriptions/${subscription}:acknowledge`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ackIds: got.map((m) => m.ackId) }),
+      },
+    );
+  }
+}
+
+let counter = 0;
+
+export interface PushOptions {
+  messageId?: string;
+  publishTime?: string;
+  attributes?: Record<string, string>;
+  /** Raw base64 `data`, for malformed-input tests. */
+  rawData?: string;
+}
+
+/** Posts a Pub/Sub push envelope to a functions-framework server, as a push subscription does. */
+export async function pushMessage(
+  server: FunctionServer,
+  topic: string,
+  data: unknown,
+  opts: PushOptions = {},
+): Promise<{ status: number; messageId: string }> {
+  const { projectId } = requireEmulators();
+  counter += 1;
+  const messageId = opts.messageId ?? `m-${process.pid}-${Date.now()}-${counter}`;
+  const payload =
+    opts.rawData ??
+    Buffer.from(typeof data === 'string' ? data : JSON.stringify(data)).toString('base64');
+  const res = await fetch(`${server.url}/projects/${projectId}/topics/${topic}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      message: {
+        data: payload,
+        messageId,
+        publishTime: opts.publishTime ?? new Date().toISOString(),
+        ...(opts.attributes ? { attributes: opts.attributes } : {}),
+      },
+      subscription: `projects/${projectId}/subscriptions/${topic}-push`,
+    }),
+  });
+  await res.arrayBuffer();
+  return { status: res.status, messageId };
+}
+
+export function testDb(): Firestore {
+  return new Firestore({ projectId: requireEmulators().projectId });
+}
+
+export async function docData(
+  db: Firestore,
+  path: string,
+): Promise<Record<string, unknown> | undefined> {
+  const snap = await db.doc(path).get();
+  return snap.exists ? (snap.data() as Record<string, unknown>) : undefined;
+}
+
+export async function auditOf(db: Firestore, imageId: string): Promise<Record<string, unknown>[]> {
+  const snap = await db.collection('images').doc(imageId).collection('audit').get();
+  return snap.docs.map((d) => ({ id: d.id, ...d.data() }));
+}
+
+/**
+ * The registry the functions use here: the real client for loopback hosts (the local
+ * docker-registry); hosts outside the sandbox (gcr.io, pkg.dev) cannot be resolved, so they answer
+ * as a registry does for a manifest it does not hold: not found.
+ */
+export function sandboxRegistry(): Registry {
+  const real = createRegistryClient({ insecureHosts: ['127.0.0.1:*', 'localhost:*'] });
+  const local = (host: string) => host.startsWith('127.0.0.1:') || host.startsWith('localhost:');
+  const missing = (what: string) =>
+    Promise.reject(new ClearanceError('not-found', `${what} not found (outside the sandbox)`));
+  return {
+    getManifest: (h, r, ref) => (local(h) ? real.getManifest(h, r, ref) : missing('manifest')),
+    resolveTag: (h, r, t) => (local(h) ? real.resolveTag(h, r, t) : missing('tag')),
+    getBlob: (h, r, d, o) => (local(h) ? real.getBlob(h, r, d, o) : missing('blob')),
+    getConfig: (h, r, d) => (local(h) ? real.getConfig(h, r, d) : missing('config')),
+    describeImage: (h, r, d) => (local(h) ? real.describeImage(h, r, d) : missing('manifest')),
+  } satisfies Registry;
+}
+
+/**
+ * Seeds the process-wide root's registry slot (the functions build it lazily on first use, and the
+ * first build wins), so the real function modules read registries through `sandboxRegistry`.
+ */
+export async function useSandboxRegistry(): Promise<void> {
+  await root().lazy('registry', async () => sandboxRegistry());
+}

@@ -1,6 +1,7 @@
 // Registry events → ledger: enrich a push from the registry, apply it transactionally, evaluate, publish effects.
 import { ClearanceError, InvalidInputError } from '../errors.js';
 import type { RegistryEvent } from '../events/gcr-event.js';
+import { formatImageRef, parseImageRef } from '../image-ref/image-ref.js';
 import type {
   Enrichment,
   EventMeta,
@@ -28,6 +29,27 @@ export interface IngestDeps {
 
 export type IngestOutcome = 'applied' | 'duplicate' | 'stale' | 'ignored';
 
+/**
+ * The base as the watcher tracks it: `registry/repository:tag` (tag defaulting to latest), so an
+ * annotation written `debian:12` matches the tracked `docker.io/library/debian:12`; a digest in the
+ * name fills in a missing base digest. A name that does not parse is kept as written.
+ */
+export function normaliseBase(
+  name: string | null,
+  digest: string | null,
+): { name: string | null; digest: string | null } {
+  if (!name) return { name: null, digest };
+  try {
+    const ref = parseImageRef(name.trim());
+    return {
+      name: formatImageRef({ ...ref, tag: ref.tag ?? 'latest', digest: null }),
+      digest: digest ?? ref.digest,
+    };
+  } catch {
+    return { name, digest };
+  }
+}
+
 export function enrichmentOf(d: ImageDescription): Enrichment {
   return {
     mediaType: d.mediaType,
@@ -35,7 +57,7 @@ export function enrichmentOf(d: ImageDescription): Enrichment {
     created: d.config?.created ?? null,
     user: d.config?.user ?? null,
     labels: d.config?.labels ?? {},
-    base: d.base ? { name: d.base.name, digest: d.base.digest } : null,
+    base: d.base ? normaliseBase(d.base.name, d.base.digest) : null,
   };
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Alert } from '../../../shared/alerts/alert.js';
 import type { Finding } from '../../../shared/findings/finding.js';
 import { alertLinks, computeEffects, topFindings } from '../../../shared/ingest/effects.js';
+import { normaliseBase } from '../../../shared/ingest/registry-ingest.js';
 import { ImageRecord, type Verdict } from '../../../shared/ledger/image-record.js';
 import { parsePolicy } from '../../../shared/policy/policy.js';
 
@@ -207,5 +208,21 @@ describe('alertLinks', () => {
       `https://console.cloud.google.com/gcr/images/acme/global/api@${digest}`,
     );
     expect(alertLinks({ registry: 'ghcr.io', repository: 'acme/api', digest })).toEqual({});
+  });
+});
+
+describe('normaliseBase', () => {
+  it('names bases the way the watcher tracks them', () => {
+    const d = `sha256:${'d'.repeat(64)}`;
+    expect(normaliseBase('debian:12', d)).toEqual({
+      name: 'docker.io/library/debian:12',
+      digest: d,
+    });
+    expect(normaliseBase(`gcr.io/distroless/static-debian12@${d}`, null)).toEqual({
+      name: 'gcr.io/distroless/static-debian12:latest',
+      digest: d,
+    });
+    expect(normaliseBase('not a ref!', null)).toEqual({ name: 'not a ref!', digest: null });
+    expect(normaliseBase(null, d)).toEqual({ name: null, digest: d });
   });
 });

@@ -2,6 +2,7 @@
 import type { PubSub } from '@google-cloud/pubsub';
 import type { Alert } from '../alerts/alert.js';
 import { type Finding, severityRank } from '../findings/finding.js';
+import { imageDocId } from '../image-ref/image-ref.js';
 import type { ImageRecord } from '../ledger/image-record.js';
 import { expiryInstant, type Policy } from '../policy/policy.js';
 
@@ -107,6 +108,15 @@ export function computeEffects(
     }
   }
   if (policy) effects.push(...expiringAlerts(previous, next, policy, now));
+  // A platform image's verdict feeds its indexes' verdicts.
+  if (changed) {
+    for (const parent of next.parents) {
+      effects.push({
+        kind: 'reevaluate',
+        imageId: imageDocId(next.registry, next.repository, parent),
+      });
+    }
+  }
   if (changed)
     effects.unshift({
       kind: 'verdict',

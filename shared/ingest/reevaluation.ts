@@ -9,6 +9,7 @@ import {
 } from '@google-cloud/firestore';
 import { z } from 'zod';
 import type { Finding, VexStatement } from '../findings/finding.js';
+import { imageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
 import { ImageRecord, type Verdict } from '../ledger/image-record.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
@@ -17,6 +18,7 @@ import { diffVerdicts, evaluate } from '../policy/evaluate.js';
 import { canonicalJson, parsePolicy, policyHash } from '../policy/policy.js';
 import { matchProduct } from '../policy/vex.js';
 import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
+import { aggregateIndexVerdicts, isIndex } from './index-verdicts.js';
 import {
   CURRENT_POLICY_DOC,
   type PolicySnapshot,
@@ -220,6 +222,18 @@ function markerRef(db: Firestore, key: string, imageId: string): DocumentReferen
  * With a `key` (the run id, or the message id), the effects are kept on a marker written in the same
  * transaction until published, so a crash between the write and the publish is repaired by redelivery.
  */
+async function childrenOf(
+  ledger: ReevaluationDeps['ledger'],
+  index: ImageRecord,
+): Promise<Map<string, ImageRecord>> {
+  const out = new Map<string, ImageRecord>();
+  for (const p of index.platforms) {
+    const child = await ledger.getImage(imageDocId(index.registry, index.repository, p.digest));
+    if (child) out.set(p.digest, child);
+  }
+  return out;
+}
+
 export async function reevaluateImage(
   deps: Pick<ReevaluationDeps, 'db' | 'ledger' | 'publisher'>,
   snapshot: PolicySnapshot,
@@ -232,16 +246,25 @@ export async function reevaluateImage(
   let findings = options.findings;
   for (let attempt = 1; record && attempt <= MAX_ATTEMPTS; attempt++) {
     if (record.state === 'deleted') return false;
-    const f = findings ?? (await deps.ledger.getFindings(record));
     const evaluated: ImageRecord = record;
-    const next = evaluate({
-      image: evaluated,
-      findings: f,
-      vex: vexFor(evaluated, vex),
-      policy: snapshot.policy,
-      policyHash: snapshot.hash,
-      now,
-    });
+    const index = isIndex(evaluated);
+    const f = index ? [] : (findings ?? (await deps.ledger.getFindings(evaluated)));
+    const next = index
+      ? aggregateIndexVerdicts(
+          evaluated,
+          await childrenOf(deps.ledger, evaluated),
+          snapshot.policy,
+          snapshot.hash,
+          now,
+        )
+      : evaluate({
+          image: evaluated,
+          findings: f,
+          vex: vexFor(evaluated, vex),
+          policy: snapshot.policy,
+          policyHash: snapshot.hash,
+          now,
+        });
     if (sameVerdicts(evaluated.verdicts, next)) return false;
     const ref = deps.ledger.imageRef(evaluated.id);
     const nowIso = now.toISOString();

@@ -151,6 +151,9 @@ export async function ingestRegistryEvent(
       children.push({ platform, enrichment: child ? enrichmentOf(child) : null });
     }
     await deps.ledger.linkChildren(withDigest, children, meta.at, now);
+    // The index's verdict is composed from its children's, which may already be known.
+    if (result.image)
+      await deps.publisher.publish([{ kind: 'reevaluate', imageId: result.image.id }]);
   }
   await settle(deps, meta, result);
   return result.outcome;

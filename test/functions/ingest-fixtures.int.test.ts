@@ -326,13 +326,22 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
     ).toBeUndefined();
   });
 
-  it('notifications of the ATTESTATION and BUILD occurrence fixtures: acknowledged and ignored (not scan results)', async () => {
+  it('notifications of the ATTESTATION and BUILD occurrence fixtures (Tekton Chains, Cloud Build SLSA v0.1 and v1): acknowledged and ignored (not scan results)', async () => {
     const before = (await db.collection('images').get()).size;
-    for (const file of [
-      'containeranalysis/ca-list-occurrences-attestation.json',
-      'containeranalysis/ca-list-occurrences-build-tekton-chains.json',
-    ]) {
-      const occ = fixture<{ occurrences: Json[] }>(file).occurrences[0] as Json;
+    const occurrences = [
+      fixture<{ occurrences: Json[] }>('containeranalysis/ca-list-occurrences-attestation.json')
+        .occurrences[0],
+      fixture<{ occurrences: Json[] }>(
+        'containeranalysis/ca-list-occurrences-build-tekton-chains.json',
+      ).occurrences[0],
+      ...['v0.1', 'v1'].map(
+        (v) =>
+          fixture<{ provenance_summary: { provenance: Json[] } }>(
+            `containeranalysis/ca-build-occurrence-slsa-${v}-cloudbuild.json`,
+          ).provenance_summary.provenance[0],
+      ),
+    ] as Json[];
+    for (const occ of occurrences) {
       grafeas.put(occ);
       const { status, messageId } = await scan({
         name: occ.name,
@@ -343,6 +352,15 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
       expect(await deadLetter(`container-analysis:${messageId}`)).toBeUndefined();
     }
     expect((await db.collection('images').get()).size).toBe(before);
+  });
+
+  it('grafeas-docs-occurrence-build.json: its name has a project id no project can have (occurrence_example), dead-lettered', async () => {
+    const occ = fixture<Json>('containeranalysis/grafeas-docs-occurrence-build.json');
+    const { status, messageId } = await scan({ name: occ.name, kind: occ.kind });
+    expect(status).toBe(204);
+    expect((await deadLetter(`container-analysis:${messageId}`))?.reason).toMatch(
+      /must be projects\/P\/occurrences\/ID/,
+    );
   });
 
   // ── other registries (HTTP webhooks) ──

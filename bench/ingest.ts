@@ -248,6 +248,16 @@ async function stopAll(): Promise<void> {
   }
 }
 
+async function removeEmptyPidDir(): Promise<void> {
+  const { rmdirSync } = await import('node:fs');
+  const { stateDir } = await import('../scripts/lib/process.js');
+  try {
+    rmdirSync(stateDir('pids', `bench-${process.pid}`));
+  } catch {
+    // not empty: a service did not stop, and its pid file says which
+  }
+}
+
 try {
   await main();
 } catch (err) {
@@ -255,5 +265,6 @@ try {
   process.exitCode = 1;
 } finally {
   await stopAll();
+  await removeEmptyPidDir();
 }
 console.log(JSON.stringify(results));

@@ -212,7 +212,7 @@ describeWithEmulators('ingestion order, duplicates and concurrency', () => {
       scan: { status: 'finished' },
       state: 'evaluated',
     });
-    expect((a?.verdicts as Json).prod).toMatchObject({ decision: 'allow' });
+    expect((a?.verdicts as Json | undefined)?.prod).toMatchObject({ decision: 'allow' });
     expect(comparable(b)).toEqual(comparable(a));
     expect(await findingsOf(reversed.id)).toEqual(await findingsOf(natural.id));
   });

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { FUNCTIONS, type FunctionSpec } from '../functions/manifest.js';
@@ -71,8 +71,10 @@ async function main(): Promise<void> {
     closers.push(chat.close);
     const token = devToken();
     const registryHost = `127.0.0.1:${ports.registry}`;
-    const ffMain = createRequire(import.meta.url).resolve(
-      '@google-cloud/functions-framework/build/src/main.js',
+    // The package's exports hide its CLI entry; it sits beside the main module.
+    const ffMain = join(
+      dirname(createRequire(import.meta.url).resolve('@google-cloud/functions-framework')),
+      'main.js',
     );
     const specs: readonly FunctionSpec[] = FUNCTIONS;
     const fnUrl = (i: number) => `http://127.0.0.1:${ports.functions + i}`;

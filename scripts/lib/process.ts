@@ -67,13 +67,25 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** Whether any process of the group led by `pgid` is still there. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return isAlive(pgid);
+  }
+}
+
+/** Stops a whole process group (the emulators' shell wrappers start Java children): TERM, then KILL, until none is left. */
 export async function killTree(pid: number, graceMs = 3000): Promise<void> {
   signalGroup(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+  while (groupAlive(pid) && Date.now() < deadline) await sleep(50);
+  if (!groupAlive(pid)) return;
   signalGroup(pid, 'SIGKILL');
-  const hard = Date.now() + 2000;
-  while (isAlive(pid) && Date.now() < hard) await sleep(25);
+  const hard = Date.now() + 5000;
+  while (groupAlive(pid) && Date.now() < hard) await sleep(25);
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import * as ff from '@google-cloud/functions-framework';
 import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
-import { type Authenticator, createAuthenticator } from '../../shared/http/auth.js';
+import { type Authenticator, authenticatorFromConfig } from '../../shared/http/auth.js';
 import { httpFunction } from '../../shared/http/http-function.js';
 import { ingestReport as ingest } from '../../shared/ingest/report-ingest.js';
 import type { Root } from '../../shared/runtime/root.js';
@@ -10,16 +10,9 @@ import { ingestServices } from '../../shared/runtime/services.js';
 
 /** Built once per instance from the config; null when no credential of any kind is configured. */
 function authenticatorOf(r: Root): Promise<Authenticator | null> {
-  return r.lazy('ingest-report-auth', async () => {
-    const { ingestToken, check } = r.config;
-    const googleConfigured = check.audiences.length > 0 && check.allowedCallers.length > 0;
-    if (!ingestToken && !googleConfigured) return null;
-    return createAuthenticator({
-      bearerToken: ingestToken,
-      audiences: check.audiences,
-      allowedCallers: check.allowedCallers,
-    });
-  });
+  return r.lazy('ingest-report-auth', async () =>
+    authenticatorFromConfig(r.config.check, r.config.ingestToken),
+  );
 }
 
 function queryImage(q: Record<string, unknown>): string | null {

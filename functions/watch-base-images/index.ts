@@ -1,7 +1,7 @@
 // watchBaseImages: Cloud Scheduler (OIDC token) → follow the tracked base tags, mark dependents stale, publish rebuild alerts.
 import * as ff from '@google-cloud/functions-framework';
 import { ClearanceError } from '../../shared/errors.js';
-import { type Authenticator, createAuthenticator } from '../../shared/http/auth.js';
+import { type Authenticator, authenticatorFromConfig } from '../../shared/http/auth.js';
 import { httpFunction } from '../../shared/http/http-function.js';
 import { watchBaseImages as watch } from '../../shared/ingest/base-watcher.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
@@ -9,15 +9,17 @@ import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 import { ingestServices, registryOf } from '../../shared/runtime/services.js';
 
 function authenticatorOf(r: Root): Promise<Authenticator> {
-  return r.lazy('watch-authenticator', async () =>
-    createAuthenticator({
-      // Cloud Scheduler sends an ID token for its service account (an allowed caller, the function URL
-      // as audience); the ingest token serves local runs and manual triggers.
-      bearerToken: r.config.ingestToken,
-      audiences: r.config.check.audiences,
-      allowedCallers: r.config.check.allowedCallers,
-    }),
-  );
+  // Cloud Scheduler sends an ID token for its service account (an allowed caller, the function URL
+  // as audience); the ingest token serves local runs and manual triggers.
+  return r.lazy('watch-authenticator', async () => {
+    const a = authenticatorFromConfig(r.config.check, r.config.ingestToken);
+    if (!a)
+      throw new ClearanceError(
+        'unauthenticated',
+        'watcher authentication is not configured (CLEARANCE_INGEST_TOKEN or CLEARANCE_CHECK_AUDIENCES + CLEARANCE_CHECK_ALLOWED_CALLERS)',
+      );
+    return a;
+  });
 }
 
 /** Built from a root getter so tests can pass their own config and clock. */

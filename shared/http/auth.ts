@@ -129,3 +129,22 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     },
   };
 }
+
+/**
+ * The authenticator a function builds from its config: Google ID tokens against the check's
+ * audiences and allowed callers, or `bearerToken`. Null when neither is configured, so the caller
+ * can refuse everyone (fail closed) with a message saying what to configure.
+ */
+export function authenticatorFromConfig(
+  check: { audiences: string[]; allowedCallers: string[]; certsUrl?: string | undefined },
+  bearerToken: string | undefined,
+): Authenticator | null {
+  const google = check.audiences.length > 0 && check.allowedCallers.length > 0;
+  if (!bearerToken && !google) return null;
+  return createAuthenticator({
+    bearerToken,
+    audiences: check.audiences,
+    allowedCallers: check.allowedCallers,
+    certsUrl: check.certsUrl,
+  });
+}

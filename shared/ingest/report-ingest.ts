@@ -41,14 +41,7 @@ export async function ingestReport(
   input: { body: unknown; raw: string; image: string | null; caller: string },
   now: Date,
 ): Promise<ReportOutcome> {
-  const body = input.body as Record<string, unknown> | null;
-  if (
-    body &&
-    typeof body === 'object' &&
-    ('payloadType' in body || 'predicateType' in body || '_type' in body)
-  ) {
-    return ingestProvenance(deps, input, now);
-  }
+  if (isSlsaProvenance(input.body)) return ingestProvenance(deps, input, now);
   const report = parseReport(input.body);
   const contentHash = createHash('sha256').update(input.raw).digest('hex');
   const meta: EventMeta = {
@@ -110,6 +103,26 @@ export async function ingestReport(
     outcome,
     reevaluate: [...reevaluate],
   };
+}
+
+const isSlsaType = (t: unknown) =>
+  typeof t === 'string' && t.startsWith('https://slsa.dev/provenance/');
+
+/** An in-toto statement, bare or in a DSSE envelope, whose predicate is SLSA provenance (not a vuln report). */
+function isSlsaProvenance(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null) return false;
+  const o = body as Record<string, unknown>;
+  if (typeof o.payloadType === 'string' && typeof o.payload === 'string') {
+    try {
+      return isSlsaType(
+        (JSON.parse(Buffer.from(o.payload, 'base64').toString('utf8')) as Record<string, unknown>)
+          .predicateType,
+      );
+    } catch {
+      return false;
+    }
+  }
+  return isSlsaType(o.predicateType);
 }
 
 /**

@@ -103,6 +103,48 @@ async function buildProvenance(
   return null;
 }
 
+/** Most occurrences a scan keeps as dead letters when they cannot be read; the rest are counted in the log. */
+const MAX_BAD_OCCURRENCES = 20;
+
+/**
+ * Findings of every readable occurrence. One unreadable occurrence must not lose the scan: it is
+ * kept as a dead letter with its raw JSON, and the rest of the scan is stored.
+ */
+async function readFindings(
+  deps: Pick<ScanDeps, 'ledger' | 'logger'>,
+  occurrences: unknown[],
+  meta: EventMeta,
+  now: Date,
+): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  let bad = 0;
+  for (const o of occurrences) {
+    try {
+      findings.push(...findingsFromVulnerabilityOccurrence(o));
+    } catch (err) {
+      if (isRetryable(err)) throw err;
+      bad += 1;
+      if (bad > MAX_BAD_OCCURRENCES) continue;
+      const name = (o as { name?: unknown })?.name;
+      await deps.ledger.recordDeadLetter(
+        {
+          source: 'container-analysis-occurrence',
+          reason: errorMessage(err),
+          raw: JSON.stringify(o) ?? 'null',
+          messageId: `${meta.messageId}:${typeof name === 'string' ? name : bad}`,
+        },
+        now,
+      );
+    }
+  }
+  if (bad > 0)
+    deps.logger.warn(
+      'unreadable vulnerability occurrences dead-lettered; the rest of the scan is stored',
+      { bad, kept: Math.min(bad, MAX_BAD_OCCURRENCES) },
+    );
+  return findings;
+}
+
 function scanRefOf(d: Discovery, occurrence: unknown): string {
   // The completion time orders scans of one image; the hash separates two scans finished in the same instant.
   const update = (occurrence as { updateTime?: unknown })?.updateTime;
@@ -162,9 +204,7 @@ export async function ingestOccurrenceNotification(
         deps.occurrences.listVulnerabilities(note.project, discovery.resourceUri),
         buildProvenance(deps, note.project, discovery.resourceUri),
       ]);
-      const findings = dedupeFindings(
-        occurrences.flatMap((o) => findingsFromVulnerabilityOccurrence(o)),
-      );
+      const findings = dedupeFindings(await readFindings(deps, occurrences, meta, now));
       deps.logger.info('scan finished', {
         resourceUri: discovery.resourceUri,
         occurrences: occurrences.length,

@@ -296,7 +296,7 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
     }
   });
 
-  it('grafeas-docs-occurrence-vulnerability.json listed for an image: the retired v1beta1 shape is rejected, the scan dead-lettered', async () => {
+  it('grafeas-docs-occurrence-vulnerability.json listed for an image: the retired v1beta1 occurrence is dead-lettered with its raw JSON, the rest of the scan is kept', async () => {
     const uri = `https://us-docker.pkg.dev/p/r/legacy@sha256:${'7'.repeat(64)}`;
     grafeas.put({
       ...fixture<Json>('containeranalysis/grafeas-docs-occurrence-vulnerability.json'),
@@ -315,15 +315,16 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
       kind: 'DISCOVERY',
       notificationTime: '2024-01-01T00:00:00Z',
     });
-    expect((await deadLetter(`container-analysis:${messageId}`))?.reason).toMatch(
-      /no vulnerability id/,
+    const dl = await deadLetter(
+      `container-analysis-occurrence:${messageId}:projects_p_occurrences_legacy-vulnerability`,
     );
-    expect(
-      await docData(
-        db,
-        `images/${imageDocId('us-docker.pkg.dev', 'p/r/legacy', `sha256:${'7'.repeat(64)}`)}`,
-      ),
-    ).toBeUndefined();
+    expect(dl?.reason).toMatch(/no vulnerability id/);
+    expect(JSON.parse(String(dl?.raw)).name).toBe('projects/p/occurrences/legacy-vulnerability');
+    const image = await docData(
+      db,
+      `images/${imageDocId('us-docker.pkg.dev', 'p/r/legacy', `sha256:${'7'.repeat(64)}`)}`,
+    );
+    expect(image?.scan).toMatchObject({ status: 'finished', counts: { total: 0 } });
   });
 
   it('notifications of the ATTESTATION and BUILD occurrence fixtures (Tekton Chains, Cloud Build SLSA v0.1 and v1): acknowledged and ignored (not scan results)', async () => {

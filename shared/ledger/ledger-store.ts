@@ -74,7 +74,7 @@ export class OpCounter {
   reads = 0;
   /** Every document write, audit-trail entries included. */
   writes = 0;
-  /** The part of `writes` that is audit-trail entries (event and verdict-change records). */
+  /** The part of `writes` that is audit-trail entries (one per event, verdict changes included). */
   auditWrites = 0;
   /** Transactions committed (not attempts: a retried transaction counts once). */
   transactions = 0;
@@ -297,25 +297,21 @@ export class FirestoreLedger {
           effects.length > 0 ? { imageId: id, effects, effectsDone: false } : { imageId: id },
         ),
       );
-      this.audit(tx, id, meta, input.audit, nowIso);
+      // One audit entry per event; a verdict change it caused is part of that entry.
       const changes = verdictChanges(previous, rec);
-      if (changes.length > 0) {
-        this.ops.auditWrites += 1;
-        this.txSet(
-          tx,
-          this.imageRef(id)
-            .collection(COLLECTIONS.audit)
-            .doc(safeDocId(`${meta.source}:${meta.messageId}:verdict`)),
-          {
-            kind: 'verdict-change',
-            changes,
-            policyHash: Object.values(rec.verdicts)[0]?.policyHash ?? null,
-            source: meta.source,
-            messageId: meta.messageId,
-            recordedAt: nowIso,
-          },
-        );
-      }
+      this.audit(
+        tx,
+        id,
+        meta,
+        changes.length > 0
+          ? {
+              ...input.audit,
+              verdictChanges: changes,
+              policyHash: Object.values(rec.verdicts)[0]?.policyHash ?? null,
+            }
+          : input.audit,
+        nowIso,
+      );
       return { outcome: 'applied' as const, image: rec, previous, effects };
     });
   }

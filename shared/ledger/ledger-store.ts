@@ -230,6 +230,20 @@ export class FirestoreLedger {
     });
   }
 
+  /** Merges into a tag's index document without reading it; `resolveTagDoc` makes sense of it at read time. */
+  private mergeTagIndex(
+    tx: Transaction,
+    ev: LedgerRegistryEvent & { tag: string },
+    fields: Record<string, unknown>,
+  ): void {
+    this.txSet(
+      tx,
+      this.db.collection(COLLECTIONS.tags).doc(tagDocId(ev.registry, ev.repository, ev.tag)),
+      { registry: ev.registry, repository: ev.repository, tag: ev.tag, ...fields },
+      true,
+    );
+  }
+
   private finish(rec: ImageRecord, now: string): ImageRecord {
     const next = { ...rec, version: rec.version + 1, updatedAt: now };
     next.state = deriveState(next);
@@ -375,17 +389,7 @@ export class FirestoreLedger {
         if (ev.tag) {
           // The tag index is written without reading it: a map of digest → time, resolved at read.
           const field = ev.action === 'push' ? 'pushes' : 'deletes';
-          this.txSet(
-            tx,
-            this.db.collection(COLLECTIONS.tags).doc(tagDocId(ev.registry, ev.repository, ev.tag)),
-            {
-              registry: ev.registry,
-              repository: ev.repository,
-              tag: ev.tag,
-              [field]: { [ev.digest]: meta.at },
-            },
-            true,
-          );
+          this.mergeTagIndex(tx, { ...ev, tag: ev.tag }, { [field]: { [ev.digest]: meta.at } });
         }
         return next;
       },
@@ -405,17 +409,7 @@ export class FirestoreLedger {
     return this.transaction(async (tx) => {
       const [marker] = await this.txGet(tx, this.markerRef(meta));
       if (marker?.exists) return 'duplicate' as const;
-      this.txSet(
-        tx,
-        this.db.collection(COLLECTIONS.tags).doc(tagDocId(ev.registry, ev.repository, ev.tag)),
-        {
-          registry: ev.registry,
-          repository: ev.repository,
-          tag: ev.tag,
-          tagDeletes: { [safeDocId(meta.messageId)]: meta.at },
-        },
-        true,
-      );
+      this.mergeTagIndex(tx, ev, { tagDeletes: { [safeDocId(meta.messageId)]: meta.at } });
       this.txSet(tx, this.markerRef(meta), this.marker(meta, nowIso));
       return 'applied' as const;
     });

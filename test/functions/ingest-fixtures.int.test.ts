@@ -4,18 +4,17 @@ import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { storePolicy } from '../../shared/ingest/policy-source.js';
 import { tagDocId } from '../../shared/ledger/ledger-store.js';
 import { fixture, fixtureText } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators } from '../support/integration.js';
 import {
+  applyTestPolicy,
   auditOf,
   createEffectTopics,
   docData,
   INGEST_TOKEN,
   ingestEnv,
-  POLICY_YAML,
   pullAll,
   pushMessage,
   testDb,
@@ -46,12 +45,7 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
     db = testDb();
     pubsub = new PubSub();
     await createEffectTopics(pubsub, env);
-    await storePolicy(db, {
-      source: POLICY_YAML,
-      format: 'yaml',
-      appliedBy: 'test',
-      now: new Date('2026-11-29T09:00:00Z'),
-    });
+    await applyTestPolicy(db);
     await useSandboxRegistry();
     await import('../../functions/on-registry-push/index.js');
     await import('../../functions/on-scan-complete/index.js');

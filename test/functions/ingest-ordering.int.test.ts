@@ -4,16 +4,15 @@ import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { storePolicy } from '../../shared/ingest/policy-source.js';
 import { fixture } from '../shared/real-world-fixtures.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
 import {
+  applyTestPolicy,
   auditOf,
   createEffectTopics,
   docData,
   ingestEnv,
-  POLICY_YAML,
   pushMessage,
   testDb,
   useSandboxRegistry,
@@ -37,12 +36,7 @@ describeWithEmulators('ingestion order, duplicates and concurrency', () => {
     db = testDb();
     pubsub = new PubSub();
     await createEffectTopics(pubsub, env);
-    await storePolicy(db, {
-      source: POLICY_YAML,
-      format: 'yaml',
-      appliedBy: 'test',
-      now: new Date('2026-11-29T09:00:00Z'),
-    });
+    await applyTestPolicy(db);
     await useSandboxRegistry();
     await import('../../functions/on-registry-push/index.js');
     await import('../../functions/on-scan-complete/index.js');

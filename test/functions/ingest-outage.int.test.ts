@@ -8,15 +8,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { findEmulators } from '../../scripts/lib/emulators.js';
 import { freePort, type Service, startService, waitForHttp } from '../../scripts/lib/process.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { storePolicy } from '../../shared/ingest/policy-source.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
 import {
+  applyTestPolicy,
   auditOf,
   createEffectTopics,
   docData,
   ingestEnv,
-  POLICY_YAML,
   pushMessage,
   useSandboxRegistry,
 } from './support.js';
@@ -83,12 +82,7 @@ describeWithEmulators('Firestore outage during ingestion', () => {
     db = new Firestore({ projectId });
     pubsub = new PubSub();
     await createEffectTopics(pubsub, env);
-    await storePolicy(db, {
-      source: POLICY_YAML,
-      format: 'yaml',
-      appliedBy: 'test',
-      now: new Date('2026-11-29T09:00:00Z'),
-    });
+    await applyTestPolicy(db);
     await useSandboxRegistry();
     await import('../../functions/on-registry-push/index.js');
     server = await serveFunction('onRegistryPush');

@@ -4,15 +4,14 @@ import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { storePolicy } from '../../shared/ingest/policy-source.js';
 import { fixture } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators } from '../support/integration.js';
 import {
+  applyTestPolicy,
   createEffectTopics,
   docData,
   ingestEnv,
-  POLICY_YAML,
   pullAll,
   pushMessage,
   testDb,
@@ -75,12 +74,7 @@ describeWithEmulators('onScanComplete reading occurrences through the real clien
     db = testDb();
     pubsub = new PubSub();
     await createEffectTopics(pubsub, env);
-    await storePolicy(db, {
-      source: POLICY_YAML,
-      format: 'yaml',
-      appliedBy: 'test',
-      now: new Date('2026-11-29T09:00:00Z'),
-    });
+    await applyTestPolicy(db);
     await import('../../functions/on-scan-complete/index.js');
     server = await serveFunction('onScanComplete');
   });

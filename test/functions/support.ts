@@ -2,6 +2,7 @@
 import { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
 import { ClearanceError } from '../../shared/errors.js';
+import { storePolicy } from '../../shared/ingest/policy-source.js';
 import { createRegistryClient, type Registry } from '../../shared/registry/client.js';
 import { root } from '../../shared/runtime/root.js';
 import type { FunctionServer } from '../support/function-server.js';
@@ -184,4 +185,14 @@ export function sandboxRegistry(): Registry {
  */
 export async function useSandboxRegistry(): Promise<void> {
   await root().lazy('registry', async () => sandboxRegistry());
+}
+
+/** Stores POLICY_YAML as the current policy, as `clearance policy apply` would. */
+export async function applyTestPolicy(db: Firestore): Promise<void> {
+  await storePolicy(db, {
+    source: POLICY_YAML,
+    format: 'yaml',
+    appliedBy: 'test',
+    now: new Date('2026-11-29T09:00:00Z'),
+  });
 }

@@ -22,6 +22,29 @@ function pidsUnder(dir: string): number[] {
   return out;
 }
 
+/** Runs a compiled script against the stack's own ports and state folder, collecting its output. */
+function runScript(script: string, config: string, state: string) {
+  const child = spawn(process.execPath, [resolve(script)], {
+    env: {
+      ...process.env,
+      CLEARANCE_FIREBASE_JSON: config,
+      CLEARANCE_STATE_DIR: state,
+      FIRESTORE_EMULATOR_HOST: '',
+      PUBSUB_EMULATOR_HOST: '',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, exited, output: () => output };
+}
+
 describeWithEmulators('npm start (the local stack)', () => {
   const state = mkdtempSync(join(tmpdir(), 'clearance-stack-'));
   afterAll(() => rmSync(state, { recursive: true, force: true }));
@@ -39,32 +62,16 @@ describeWithEmulators('npm start (the local stack)', () => {
     const config = join(state, 'firebase.json');
     writeFileSync(config, JSON.stringify(base));
     const started = Date.now();
-    const child = spawn(process.execPath, [resolve('dist/scripts/stack.js')], {
-      env: {
-        ...process.env,
-        CLEARANCE_FIREBASE_JSON: config,
-        CLEARANCE_STATE_DIR: state,
-        FIRESTORE_EMULATOR_HOST: '',
-        PUBSUB_EMULATOR_HOST: '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const stack = runScript('dist/scripts/stack.js', config, state);
+    const child = stack.child;
     await new Promise<void>((res, rej) => {
       const timer = setInterval(() => {
-        if (output.includes('local stack is up')) {
+        if (stack.output().includes('local stack is up')) {
           clearInterval(timer);
           res();
-        } else if (output.includes('could not start') || child.exitCode !== null) {
+        } else if (stack.output().includes('could not start') || child.exitCode !== null) {
           clearInterval(timer);
-          rej(new Error(`stack failed:\n${output}`));
+          rej(new Error(`stack failed:\n${stack.output()}`));
         }
       }, 100);
     });
@@ -72,37 +79,22 @@ describeWithEmulators('npm start (the local stack)', () => {
     const info = JSON.parse(readFileSync(join(state, 'stack.json'), 'utf8')) as StackInfo;
     expect(info.endpoints.length).toBeGreaterThanOrEqual(14);
     for (const e of info.endpoints) {
-      expect(output).toContain(e.url);
+      expect(stack.output()).toContain(e.url);
       const res = await fetch(`${e.url}/`, { signal: AbortSignal.timeout(5000) });
       expect(res.status, `${e.name} at ${e.url}`).toBeGreaterThan(0);
       await res.arrayBuffer();
     }
     // The newcomer's next step: the demo pushes an image, feeds it a real scan and gets a verdict.
-    const demo = spawn(process.execPath, [resolve('dist/scripts/demo.js')], {
-      env: {
-        ...process.env,
-        CLEARANCE_FIREBASE_JSON: config,
-        CLEARANCE_STATE_DIR: state,
-        FIRESTORE_EMULATOR_HOST: '',
-        PUBSUB_EMULATOR_HOST: '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let demoOut = '';
-    demo.stdout.on('data', (c: Buffer) => {
-      demoOut += c.toString();
-    });
-    demo.stderr.on('data', (c: Buffer) => {
-      demoOut += c.toString();
-    });
-    const demoCode = await new Promise<number | null>((r) => demo.once('exit', (code) => r(code)));
+    const demo = runScript('dist/scripts/demo.js', config, state);
+    const demoCode = await demo.exited;
+    const demoOut = demo.output();
     expect(demoCode, demoOut).toBe(0);
     expect(demoOut).toMatch(/prod \(enforce\): (ALLOW|DENY)/);
     expect(demoOut).toContain('GET /v1/check?image=');
     const pids = pidsUnder(join(state, 'pids'));
     expect(pids.length).toBeGreaterThanOrEqual(11);
     child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await stack.exited).toBe(0);
     const left = pids.filter(isAlive);
     expect(left, `processes left: ${left.join(', ')}`).toEqual([]);
     // Each service ran in its own process group (the emulators' Java children too): none may survive.

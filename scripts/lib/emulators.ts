@@ -29,9 +29,10 @@ export interface EmulatorDiscovery {
   missing: string[];
 }
 
-function sdkRoots(env: NodeJS.ProcessEnv): string[] {
+function sdkRoots(env: NodeJS.ProcessEnv, system: boolean): string[] {
   const roots: string[] = [];
   if (env.CLOUDSDK_ROOT) roots.push(env.CLOUDSDK_ROOT);
+  if (!system) return roots;
   roots.push('/usr/lib/google-cloud-sdk', '/usr/share/google-cloud-sdk', '/opt/google-cloud-sdk');
   roots.push(join(homedir(), 'google-cloud-sdk'));
   try {
@@ -65,7 +66,7 @@ function findJava(env: NodeJS.ProcessEnv): string | null {
   for (const c of candidates) {
     if (!c) continue;
     try {
-      execFileSync(c, ['-version'], { stdio: 'ignore', timeout: 10_000 });
+      execFileSync(c, ['-version'], { stdio: 'ignore', timeout: 10_000, env });
       return c;
     } catch {
       // try the next
@@ -74,10 +75,17 @@ function findJava(env: NodeJS.ProcessEnv): string | null {
   return null;
 }
 
-export function findEmulators(env: NodeJS.ProcessEnv = process.env): EmulatorDiscovery {
+/**
+ * Looks in $CLOUDSDK_ROOT, the usual SDK folders, `gcloud info`'s SDK root and the firebase-tools
+ * cache. `system: false` limits the search to what `env` names (for tests of the search itself).
+ */
+export function findEmulators(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { system?: boolean } = {},
+): EmulatorDiscovery {
   let firestore: EmulatorCommand | null = null;
   let pubsub: EmulatorCommand | null = null;
-  for (const root of sdkRoots(env)) {
+  for (const root of sdkRoots(env, options.system ?? true)) {
     const fs = join(root, 'platform', 'cloud-firestore-emulator', 'cloud_firestore_emulator');
     if (!firestore && existsSync(fs)) {
       firestore = {

@@ -317,12 +317,35 @@ async function main(): Promise<void> {
     if (missRun.requests.total + 2 * CONNECTIONS > MISS_IMAGES - COLD_RUNS) {
       console.log('  note: the miss run wrapped around its images; some "misses" were hits');
     }
+    // Closed-loop load saturates two cores, so its latency is mostly queueing (connections ÷ rate,
+    // for the hello-world too). Latency is also measured at a fixed rate, half the hello-world's
+    // saturated throughput: what a deploy-time check sees below saturation.
+    const rate = Math.max(100, Math.round(helloRun.requests.average / 2));
+    console.log(
+      `latency at a fixed ${rate} req/s (half the hello-world's saturated rate), ${DURATION_S} s each`,
+    );
+    const helloAtRate = await load(hello.service.pid, {
+      url: `${hello.url}${checkPath(HOT)}`,
+      headers: auth,
+      overallRate: rate,
+    });
+    report('hello-world @rate', helloAtRate);
+    const hitAtRate = await load(fn.service.pid, {
+      url: `${fn.url}${checkPath(HOT)}`,
+      headers: auth,
+      overallRate: rate,
+    });
+    report('checkImage hit @rate', hitAtRate);
+    results.fixed_rate_rps = rate;
+    results.hello_p99_at_rate_ms = helloAtRate.latency.p99;
+    results.hit_p99_at_rate_ms = hitAtRate.latency.p99;
     results.hello_rps = Math.round(helloRun.requests.average);
     results.hit_rps = Math.round(hitRun.requests.average);
     results.miss_rps = Math.round(missRun.requests.average);
     results.hit_ratio = round(hitRun.requests.average / helloRun.requests.average, 3);
     results.hit_p50_ms = hitRun.latency.p50;
     results.hit_p99_ms = hitRun.latency.p99;
+    results.hit_p99_saturated_ms = hitRun.latency.p99;
     results.miss_p50_ms = missRun.latency.p50;
     results.miss_p99_ms = missRun.latency.p99;
     results.hello_p99_ms = helloRun.latency.p99;
@@ -333,10 +356,11 @@ async function main(): Promise<void> {
     results.non2xx = helloRun.non2xx + hitRun.non2xx + missRun.non2xx;
     results.hit_ratio_ok = (results.hit_ratio as number) >= TARGETS.hitRatio;
     results.hit_p99_ok = hitRun.latency.p99 < TARGETS.hitP99Ms;
+    results.hit_p99_at_rate_ok = hitAtRate.latency.p99 < TARGETS.hitP99Ms;
     results.cold_start_ok = (results.cold_start_ratio as number) <= TARGETS.coldStartRatio;
     console.log(
       `targets: hit/hello ≥ ${TARGETS.hitRatio} → ${results.hit_ratio} ${results.hit_ratio_ok ? 'ok' : 'MISSED'}; ` +
-        `hit p99 < ${TARGETS.hitP99Ms} ms → ${results.hit_p99_ms} ${results.hit_p99_ok ? 'ok' : 'MISSED'}; ` +
+        `hit p99 < ${TARGETS.hitP99Ms} ms → saturated ${results.hit_p99_ms} ${results.hit_p99_ok ? 'ok' : 'MISSED'}, at a fixed rate ${results.hit_p99_at_rate_ms} ${results.hit_p99_at_rate_ok ? 'ok' : 'MISSED'}; ` +
         `cold/floor ≤ ${TARGETS.coldStartRatio} → ${results.cold_start_ratio} ${results.cold_start_ok ? 'ok' : 'MISSED'}`,
     );
   } finally {

@@ -28,6 +28,8 @@ declare module 'autocannon' {
     pipelining?: number;
     duration?: number;
     amount?: number;
+    /** Requests per second across all connections (fixed-rate load). */
+    overallRate?: number;
     headers?: Record<string, string>;
     requests?: Request[];
   }

@@ -12,7 +12,6 @@ import { tagDocId } from '../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../shared/logging/logger.js';
 import { fixedClock } from '../../shared/runtime/clock.js';
 import { createRoot } from '../../shared/runtime/root.js';
-import { type IdTokenIssuer, startIdTokenIssuer } from '../shared/check/id-tokens.js';
 import { attestation, denyReason, record, verdict } from '../shared/check/records.js';
 import {
   asCronJob,
@@ -25,6 +24,7 @@ import {
   withAnnotations,
 } from '../shared/check/workloads.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
+import { type IdTokenIssuer, startIdTokenIssuer } from '../support/id-tokens.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field

@@ -6,6 +6,7 @@ import { COSIGN_VULN_PREDICATE_TYPE } from '../../shared/findings/reports.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { fixture, fixtureText } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
+import { type IdTokenIssuer, startIdTokenIssuer } from '../support/id-tokens.js';
 import { describeWithEmulators } from '../support/integration.js';
 import { createEffectTopics, docData, INGEST_TOKEN, ingestEnv, testDb } from './support.js';
 
@@ -15,9 +16,16 @@ describeWithEmulators('ingestReport', () => {
   let db: Firestore;
   let pubsub: PubSub;
   let server: FunctionServer;
+  let issuer: IdTokenIssuer;
+  const AUDIENCE = 'https://ingest-report.example';
 
   beforeAll(async () => {
-    const env = ingestEnv('report');
+    issuer = await startIdTokenIssuer();
+    const env = ingestEnv('report', {
+      CLEARANCE_CHECK_AUDIENCES: AUDIENCE,
+      CLEARANCE_CHECK_ALLOWED_CALLERS: 'ci@acme.iam.gserviceaccount.com',
+      CLEARANCE_CHECK_CERTS_URL: issuer.certsUrl,
+    });
     db = testDb();
     pubsub = new PubSub();
     await createEffectTopics(pubsub, env);
@@ -26,6 +34,7 @@ describeWithEmulators('ingestReport', () => {
   });
   afterAll(async () => {
     await server?.close();
+    await issuer?.close();
     await Promise.all([db?.terminate(), pubsub?.close()]);
   });
 
@@ -130,6 +139,23 @@ describeWithEmulators('ingestReport', () => {
     expect(byTag.status).toBe(400);
     expect((byTag.body.error as Json).message).toMatch(/by digest/);
     expect((await db.collection('deadLetters').get()).size).toBe(2);
+  });
+
+  it('accepts a Google ID token from an allowed CI service account, 403 for another, 401 for a forged one', async () => {
+    const ok = await upload(trivy, {
+      token: issuer.mint({ aud: AUDIENCE, email: 'ci@acme.iam.gserviceaccount.com' }),
+      query: `?image=${encodeURIComponent(`us-docker.pkg.dev/acme/apps/idtoken@sha256:${'f'.repeat(64)}`)}`,
+    });
+    expect(ok.status).toBe(202);
+    const other = await upload(trivy, {
+      token: issuer.mint({ aud: AUDIENCE, email: 'intruder@evil.iam.gserviceaccount.com' }),
+    });
+    expect(other.status).toBe(403);
+    const forged = await upload(trivy, {
+      token: issuer.mintWithForeignKey({ aud: AUDIENCE, email: 'ci@acme.iam.gserviceaccount.com' }),
+    });
+    expect(forged.status).toBe(401);
+    expect(forged.text).not.toContain('ci@acme');
   });
 
   it('only POST is accepted', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClearanceError } from '../../../shared/errors.js';
 import { createAuthenticator, tokenEquals } from '../../../shared/http/auth.js';
-import { type IdTokenIssuer, startIdTokenIssuer } from './id-tokens.js';
+import { type IdTokenIssuer, startIdTokenIssuer } from '../../support/id-tokens.js';
 
 const AUDIENCE = 'https://check.example.run.app';
 const DEPLOYER = 'deployer@p.iam.gserviceaccount.com';

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../../shared/errors.js';
 import {
   findingsFromVulnerabilityOccurrence,
   formatGrafeasVersion,
@@ -8,20 +7,11 @@ import {
   timestampToIso,
 } from '../../../shared/findings/container-analysis.js';
 import type { Finding } from '../../../shared/findings/finding.js';
+import { thrown } from '../../support/invalid-input.js';
 import { fixture } from '../real-world-fixtures.js';
 
 type Json = Record<string, unknown>;
 const REAL_DIGEST = 'sha256:d2eecb48a0d1c6be1ec96d2d0a52c3b95936c4cdde2208299c04d6106b769658';
-
-function thrown(fn: () => unknown): InvalidInputError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidInputError);
-    return err as InvalidInputError;
-  }
-  throw new Error('expected an InvalidInputError');
-}
 
 interface DescribeOutput {
   discovery_summary: { discovery: Json[] };

@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../../shared/errors.js';
 import { countFindings, type Finding, findingKey } from '../../../shared/findings/finding.js';
 import { COSIGN_VULN_PREDICATE_TYPE, parseReport } from '../../../shared/findings/reports.js';
 import { trivyFixState } from '../../../shared/findings/trivy.js';
+import { thrown } from '../../support/invalid-input.js';
 import { fixture } from '../real-world-fixtures.js';
 
 type Json = Record<string, unknown>;
-
-function thrown(fn: () => unknown): InvalidInputError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidInputError);
-    return err as InvalidInputError;
-  }
-  throw new Error('expected an InvalidInputError');
-}
 
 const byId = (findings: Finding[], id: string) => findings.filter((f) => f.id === id);
 

@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import { ContainerAnalysisClient } from '@google-cloud/containeranalysis';
 import { PassThroughClient } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../../shared/errors.js';
 import {
   normaliseSourceRepository,
   plainJson,
@@ -12,19 +11,10 @@ import {
   provenanceFromStatement,
   readProvenance,
 } from '../../../shared/provenance/provenance.js';
+import { thrown } from '../../support/invalid-input.js';
 import { fixture } from '../real-world-fixtures.js';
 
 type Json = Record<string, unknown>;
-
-function thrown(fn: () => unknown): InvalidInputError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidInputError);
-    return err as InvalidInputError;
-  }
-  throw new Error('expected an InvalidInputError');
-}
 
 const GHA_BUILDER =
   'https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.10.0';

@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   const ports = firebasePorts(resolve(process.env.CLEARANCE_FIREBASE_JSON ?? 'firebase.json'));
   process.env.FIRESTORE_EMULATOR_HOST ||= `127.0.0.1:${ports.firestore}`;
   process.env.PUBSUB_EMULATOR_HOST ||= `127.0.0.1:${ports.pubsub}`;
+  process.env.METADATA_SERVER_DETECTION ||= 'none';
   const token = readFileSync(info.tokenFile, 'utf8').trim();
   const db = new Firestore({ projectId: info.projectId });
   const pubsub = new PubSub({ projectId: info.projectId });

@@ -19,7 +19,8 @@ const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
 /** Distinct images for the miss run: more than misses/s × TTL, so no image is asked twice inside the TTL. */
 const MISS_IMAGES = Number(process.env.BENCH_MISS_IMAGES ?? 20_000);
 const TARGETS = { hitRatio: 0.8, hitP99Ms: 10, coldStartRatio: 1.25 };
-const FF_MAIN = resolve('node_modules/@google-cloud/functions-framework/build/src/main.js');
+/** functions-framework's server on 127.0.0.1, the same launcher for every function measured. */
+const SERVE = resolve('dist/scripts/serve-function.js');
 
 const REGISTRY = 'us-docker.pkg.dev';
 const REPOSITORY = 'bench/apps/service';
@@ -128,7 +129,7 @@ async function spawnFunction(
     name,
     group: GROUP,
     command: process.execPath,
-    args: [FF_MAIN, `--target=${target}`, `--source=${resolve(source)}`, `--port=${port}`],
+    args: [SERVE, `--target=${target}`, `--source=${resolve(source)}`, `--port=${port}`],
     env: { ...env, NODE_ENV: 'production', CLEARANCE_LOG_LEVEL: 'WARNING' },
   });
   return { service, url: `http://127.0.0.1:${port}`, port, startedAt };

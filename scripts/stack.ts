@@ -1,8 +1,8 @@
 // `npm start`: the whole pipeline on this machine — emulators, local registry, every function on its own server.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { FUNCTIONS, type FunctionSpec } from '../functions/manifest.js';
@@ -71,11 +71,7 @@ async function main(): Promise<void> {
     closers.push(chat.close);
     const token = devToken();
     const registryHost = `127.0.0.1:${ports.registry}`;
-    // The package's exports hide its CLI entry; it sits beside the main module.
-    const ffMain = join(
-      dirname(createRequire(import.meta.url).resolve('@google-cloud/functions-framework')),
-      'main.js',
-    );
+    const serve = fileURLToPath(new URL('./serve-function.js', import.meta.url));
     const specs: readonly FunctionSpec[] = FUNCTIONS;
     const fnUrl = (i: number) => `http://127.0.0.1:${ports.functions + i}`;
     const functionUrls = Object.fromEntries(specs.map((f, i) => [f.name, fnUrl(i)]));
@@ -101,13 +97,7 @@ async function main(): Promise<void> {
         name: `fn-${f.folder}`,
         group,
         command: process.execPath,
-        args: [
-          ffMain,
-          `--target=${f.name}`,
-          `--signature-type=${f.trigger.kind === 'pubsub' ? 'cloudevent' : 'http'}`,
-          `--port=${ports.functions + i}`,
-          `--source=${resolve('.')}`,
-        ],
+        args: [serve, `--target=${f.name}`, `--port=${ports.functions + i}`],
         env: { ...env, FUNCTION_TARGET: f.name, PORT: String(ports.functions + i) },
       }),
     );

@@ -1,5 +1,5 @@
 // checkImage: the deploy-time check over HTTP — REST /v1/check, Kubernetes /admission, Gatekeeper /gatekeeper.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import * as ff from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import type { AlertInput } from '../../shared/alerts/alert.js';
@@ -286,10 +286,22 @@ function answerFromCache(req: HttpRequestLike, res: HttpResponseLike, root: Root
   if (env !== undefined && (typeof env !== 'string' || !ENV_NAME.test(env))) return false;
   const answer = d.service.cached(image, env ?? root.config.check.defaultEnvironment);
   if (!answer) return false;
+  let wire = serialized.get(answer);
+  if (!wire) {
+    const body = JSON.stringify(answer);
+    wire = { body, etag: `W/"${createHash('sha1').update(body).digest('base64url')}"` };
+    serialized.set(answer, wire);
+  }
+  // The memoised answer is sent as memoised bytes: no JSON or ETag work per hit.
   res.set('x-request-id', randomUUID());
-  res.status(200).json(answer);
+  res.set('content-type', 'application/json; charset=utf-8');
+  res.set('etag', wire.etag);
+  res.status(200).send(wire.body);
   return true;
 }
+
+/** Serialised bytes of memoised answers; an answer object lives as long as the service's memo holds it. */
+const serialized = new WeakMap<CheckAnswer, { body: string; etag: string }>();
 
 /** Builds the HTTP handler; the registered function uses the process-wide root. */
 export function buildCheckImage(

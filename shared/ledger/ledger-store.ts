@@ -10,7 +10,6 @@ import { countFindings, type Finding, findingKey } from '../findings/finding.js'
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from './collections.js';
 import {
-  type Attestation,
   ImageRecord,
   type Platform,
   type Provenance,
@@ -602,23 +601,6 @@ export class FirestoreLedger {
       });
     this.ops.writes += 1;
     return id;
-  }
-
-  /** Replaces attestations on an image record (used by the attestation service). */
-  async setAttestations(
-    id: string,
-    update: (current: Attestation[]) => Attestation[],
-    now: Date,
-  ): Promise<ImageRecord | null> {
-    const nowIso = now.toISOString();
-    return this.transaction(async (tx) => {
-      const [snap] = await this.txGet(tx, this.imageRef(id));
-      if (!snap?.exists) return null;
-      const prev = ImageRecord.parse(snap.data());
-      const rec = this.finish({ ...prev, attestations: update(prev.attestations) }, nowIso);
-      this.txSet(tx, this.imageRef(id), rec, true);
-      return rec;
-    });
   }
 }
 

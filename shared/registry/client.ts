@@ -3,9 +3,14 @@ import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { ClearanceError, InvalidInputError, TransientError } from '../errors.js';
 import {
+  isDigest,
+  isValidTag,
+  normaliseRegistry,
+  validateRepository,
+} from '../image-ref/image-ref.js';
+import {
   BASE_DIGEST_ANNOTATION,
   BASE_NAME_ANNOTATION,
-  Digest,
   ImageConfig,
   ImageIndex,
   ImageManifest,
@@ -15,9 +20,6 @@ import {
   type ManifestMediaType,
   OCI_INDEX,
   OCI_MANIFEST,
-  RegistryHost,
-  RepositoryName,
-  TagName,
 } from './schemas.js';
 import {
   type AuthChallenge,
@@ -117,19 +119,18 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${escaped.replace(/\*/g, '[^/]*')}$`);
 }
 
-function invalid(what: string, value: string, error: z.ZodError): InvalidInputError {
-  return new InvalidInputError(`invalid ${what} ${JSON.stringify(value)}`, {
-    details: {
-      [what]: value,
-      issues: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    },
-  });
+/** Registry, repository and reference checked with the image-reference grammar before any request. */
+function checkName(registry: string, repository: string): void {
+  normaliseRegistry(registry, `${registry}/${repository}`);
+  validateRepository(repository, `${registry}/${repository}`);
 }
 
-function checked<T>(schema: z.ZodType<T>, what: string, value: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw invalid(what, value, r.error);
-  return r.data;
+function checkReference(kind: 'digest' | 'tag', value: string): void {
+  const ok = kind === 'digest' ? isDigest(value) : isValidTag(value);
+  if (!ok)
+    throw new InvalidInputError(`invalid ${kind} ${JSON.stringify(value)}`, {
+      details: { [kind]: value },
+    });
 }
 
 export function digestOf(body: Buffer, algorithm: 'sha256' | 'sha512' = 'sha256'): string {
@@ -325,7 +326,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     details: Record<string, unknown>,
   ): string {
     if (expected === null) return digestOf(body);
-    if (!Digest.safeParse(expected).success) {
+    if (!isDigest(expected)) {
       throw new ClearanceError(
         'integrity',
         `${source} ${JSON.stringify(expected)} is not a valid digest`,
@@ -352,10 +353,9 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     repository: string,
     reference: string,
   ): Promise<FetchedManifest> {
-    checked(RegistryHost, 'registry', registry);
-    checked(RepositoryName, 'repository', repository);
+    checkName(registry, repository);
     const byDigest = reference.includes(':');
-    checked(byDigest ? Digest : TagName, byDigest ? 'digest' : 'tag', reference);
+    checkReference(byDigest ? 'digest' : 'tag', reference);
     const what = `manifest ${reference}`;
     const details = context(registry, repository, { what, reference });
     const { res } = await request(registry, repository, `manifests/${reference}`, {
@@ -436,9 +436,8 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     repository: string,
     tag: string,
   ): Promise<ResolvedTag> {
-    checked(RegistryHost, 'registry', registry);
-    checked(RepositoryName, 'repository', repository);
-    checked(TagName, 'tag', tag);
+    checkName(registry, repository);
+    checkReference('tag', tag);
     const { res } = await request(registry, repository, `manifests/${tag}`, {
       method: 'HEAD',
       accept: MANIFEST_ACCEPT,
@@ -446,7 +445,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     });
     await res.body?.cancel();
     const header = res.headers.get('docker-content-digest');
-    if (header && Digest.safeParse(header).success && algorithmOf(header) === 'sha256') {
+    if (header && isDigest(header) && algorithmOf(header) === 'sha256') {
       const length = Number(res.headers.get('content-length') ?? Number.NaN);
       return {
         digest: header,
@@ -465,9 +464,8 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     digest: string,
     o: { maxBytes?: number } = {},
   ): Promise<Buffer> {
-    checked(RegistryHost, 'registry', registry);
-    checked(RepositoryName, 'repository', repository);
-    checked(Digest, 'digest', digest);
+    checkName(registry, repository);
+    checkReference('digest', digest);
     const what = `blob ${digest}`;
     const { res } = await request(registry, repository, `blobs/${digest}`, { method: 'GET', what });
     const body = await readCapped(
@@ -505,7 +503,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     repository: string,
     digest: string,
   ): Promise<ImageDescription> {
-    checked(Digest, 'digest', digest);
+    checkReference('digest', digest);
     const m = await getManifest(registry, repository, digest);
     const annotations = (m.kind === 'index' ? m.index.annotations : m.manifest.annotations) ?? {};
     const common = { registry, repository, digest: m.digest, mediaType: m.mediaType, annotations };
@@ -574,7 +572,7 @@ function baseFrom(
 ): ImageDescription['base'] {
   const name = nonEmpty(source[BASE_NAME_ANNOTATION]?.trim());
   const rawDigest = nonEmpty(source[BASE_DIGEST_ANNOTATION]?.trim());
-  const digest = rawDigest && Digest.safeParse(rawDigest).success ? rawDigest : null;
+  const digest = rawDigest && isDigest(rawDigest) ? rawDigest : null;
   if (!name && !digest) return null;
   return { name, digest, source: kind };
 }

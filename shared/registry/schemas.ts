@@ -1,5 +1,6 @@
 // Shapes of what registries send (manifests, indexes, image configs, token answers), parsed with zod at the boundary.
 import { z } from 'zod';
+import { isDigest } from '../image-ref/image-ref.js';
 
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -21,35 +22,9 @@ export const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 export const BASE_NAME_ANNOTATION = 'org.opencontainers.image.base.name';
 export const BASE_DIGEST_ANNOTATION = 'org.opencontainers.image.base.digest';
 
-/** sha256 and sha512 digests, the two algorithms the OCI spec registers. */
-export const Digest = z
-  .string()
-  .regex(
-    /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/,
-    'expected sha256:<64 hex> or sha512:<128 hex>',
-  );
+/** sha256 and sha512 digests, the two algorithms the OCI spec registers (image-ref's grammar). */
+export const Digest = z.string().refine(isDigest, 'expected sha256:<64 hex> or sha512:<128 hex>');
 export type Digest = z.infer<typeof Digest>;
-
-/** Registry host with optional port: DNS name, IPv4 or bracketed IPv6. */
-export const RegistryHost = z
-  .string()
-  .regex(
-    /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/,
-    'expected a registry host such as us-docker.pkg.dev or 127.0.0.1:5000',
-  );
-
-/** Repository path as the distribution spec defines it (lower case components separated by /). */
-export const RepositoryName = z
-  .string()
-  .max(255)
-  .regex(
-    /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/,
-    'expected a repository path of lower-case components separated by /',
-  );
-
-export const TagName = z
-  .string()
-  .regex(/^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/, 'expected a tag of up to 128 [A-Za-z0-9._-]');
 
 export const Platform = z.object({
   os: z.string(),

@@ -8,7 +8,7 @@ import { parseInput } from '../../shared/findings/parse-input.js';
 import { localClientOptions } from '../../shared/ingest/occurrences.js';
 import { ledgerOf, pubsubFunction } from '../../shared/runtime/pubsub-function.js';
 import type { Root } from '../../shared/runtime/root.js';
-import { ingestServices } from '../../shared/runtime/services.js';
+import { effectPublisherOf } from '../../shared/runtime/services.js';
 
 const VerdictMessage = z.object({
   imageId: z.string().min(1).max(1500),
@@ -92,7 +92,7 @@ export const attestImage = pubsubFunction('verdicts', async (msg, { root, logger
         : [],
       keyId: result.outcome.revoked[0]?.keyId,
     };
-    await (await ingestServices(root)).publisher.publish([{ kind: 'alert', alert }]);
+    await effectPublisherOf(root).publish([{ kind: 'alert', alert }]);
   }
 });
 

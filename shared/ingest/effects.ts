@@ -1,6 +1,6 @@
 // Side effects of a ledger change: messages to the verdicts, alerts and re-evaluation topics.
 import type { PubSub } from '@google-cloud/pubsub';
-import type { Alert } from '../alerts/alert.js';
+import { type Alert, publishAlert } from '../alerts/alert.js';
 import { type Finding, severityRank } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
 import type { ImageRecord } from '../ledger/image-record.js';
@@ -232,15 +232,12 @@ export function pubsubEffectPublisher(
               return ps
                 .topic(topics.verdicts)
                 .publishMessage({ json: e.message, attributes: { cause: e.message.cause } });
-            case 'alert': {
-              const alert = {
+            case 'alert':
+              // One wire format for every publisher of alerts: validated, with routing attributes.
+              return publishAlert(ps.topic(topics.alerts), {
                 ...e.alert,
                 links: { ...alertLinks(e.alert.image, checkUrl), ...e.alert.links },
-              };
-              return ps
-                .topic(topics.alerts)
-                .publishMessage({ json: alert, attributes: { type: alert.type } });
-            }
+              });
             case 'reevaluate':
               return ps
                 .topic(topics.reevaluate)

@@ -22,9 +22,14 @@ export async function ingestServices(r: Root): Promise<IngestServices> {
       ledger: await ledgerOf(r),
       policy: firestorePolicySource(db, r.clock),
       vex: firestoreVexStore(db),
-      publisher: pubsubEffectPublisher(() => r.pubsub(), r.config.topics, r.config.check.url),
+      publisher: effectPublisherOf(r),
     };
   });
+}
+
+/** Publishes verdict, alert and re-evaluation messages; needs Pub/Sub only, not the ledger. */
+export function effectPublisherOf(r: Root): EffectPublisher {
+  return pubsubEffectPublisher(() => r.pubsub(), r.config.topics, r.config.check.url);
 }
 
 export function registryOf(r: Root): Promise<Registry> {

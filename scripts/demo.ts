@@ -1,35 +1,18 @@
 // `npm run demo`: pushes an example image to the running local stack, feeds it a real scan, and shows the verdict.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { imageDocId } from '../shared/image-ref/image-ref.js';
 import type { ImageRecord } from '../shared/ledger/image-record.js';
 import { firebasePorts } from './lib/emulators.js';
+import { findFixtures } from './lib/fixtures.js';
 import { skopeoCopy, writeOciImage } from './lib/oci-image.js';
 import { STATE_DIR, sleep } from './lib/process.js';
 import type { StackInfo } from './stack.js';
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
-
-/** ../shared/fixtures/real-world beside the repository (or $CLEARANCE_FIXTURES). */
-function fixturesDir(): string {
-  if (process.env.CLEARANCE_FIXTURES) return process.env.CLEARANCE_FIXTURES;
-  let dir = resolve('.');
-  for (let i = 0; i < 5; i += 1) {
-    const candidate = join(dir, '..', 'shared', 'fixtures', 'real-world');
-    try {
-      readFileSync(join(candidate, 'README.md'));
-      return candidate;
-    } catch {
-      dir = dirname(dir);
-    }
-  }
-  throw new Error(
-    'real-world fixtures not found: set CLEARANCE_FIXTURES to shared/fixtures/real-world',
-  );
-}
 
 async function main(): Promise<void> {
   let info: StackInfo;
@@ -45,7 +28,7 @@ async function main(): Promise<void> {
   const token = readFileSync(info.tokenFile, 'utf8').trim();
   const db = new Firestore({ projectId: info.projectId });
   const pubsub = new PubSub({ projectId: info.projectId });
-  const fixtures = fixturesDir();
+  const fixtures = findFixtures();
   const work = mkdtempSync(join(tmpdir(), 'clearance-demo-'));
   try {
     say(

@@ -25,6 +25,7 @@ import {
   type PolicySource,
   type StoredPolicy,
 } from './policy-source.js';
+import { firestoreVexStore } from './vex-store.js';
 
 export const PAGE_SIZE = 200;
 /** How long the pending-effects markers of a re-evaluation are kept (Firestore TTL on expireAt). */
@@ -96,7 +97,7 @@ function vexFor(image: ImageRecord, all: readonly VexStatement[]): VexStatement[
 }
 
 async function allVex(db: Firestore): Promise<VexStatement[]> {
-  const snap = await db.collection(COLLECTIONS.vex).limit(10_000).get();
+  const snap = await db.collection(COLLECTIONS.vex).get();
   return snap.docs.map((d) => {
     const { keys: _k, ...s } = d.data() as VexStatement & { keys?: string[] };
     return s;
@@ -524,9 +525,17 @@ export async function handleReevaluateMessage(
       const snapshot = image ? await deps.policy.current() : null;
       if (!snapshot || !image) return { changed: false };
       return {
-        changed: await reevaluateImage(deps, snapshot, image, await allVex(deps.db), now, {
-          ...(key ? { key } : {}),
-        }),
+        // One image: only the statements that name it (a page reads the collection once for all).
+        changed: await reevaluateImage(
+          deps,
+          snapshot,
+          image,
+          await firestoreVexStore(deps.db).forImage(image),
+          now,
+          {
+            ...(key ? { key } : {}),
+          },
+        ),
       };
     }
     default: {

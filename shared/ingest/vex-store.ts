@@ -7,10 +7,20 @@ import type { ImageRecord } from '../ledger/image-record.js';
 import { parsePurl } from '../policy/vex.js';
 
 const DIGEST = /sha256:[0-9a-f]{64}/g;
+/** Key of statements whose products are repository globs. */
+export const WILDCARD = '*';
 
 /** Lookup keys of a product id: every digest in it, and its repository name where one is given. */
 export function productKeys(product: string): string[] {
-  const keys = new Set<string>(decodeURIComponent(product).match(DIGEST) ?? []);
+  let decoded = product;
+  try {
+    decoded = decodeURIComponent(product);
+  } catch {
+    // a malformed escape: the digests in the raw text still count
+  }
+  const keys = new Set<string>(decoded.match(DIGEST) ?? []);
+  // A repository glob cannot be looked up by name: every image query also asks for WILDCARD.
+  if (decoded.includes('*')) keys.add(WILDCARD);
   const purl = parsePurl(product);
   if (purl?.qualifiers.repository_url) keys.add(purl.qualifiers.repository_url.toLowerCase());
   else if (!product.startsWith('pkg:')) {
@@ -46,10 +56,13 @@ export function firestoreVexStore(db: Firestore): VexStore {
       return statements.length;
     },
     async forImage(image) {
-      const keys = [image.digest, ...image.parents, `${image.registry}/${image.repository}`].slice(
-        0,
-        30,
-      );
+      // array-contains-any takes 30 values: the wildcard, the name, the digest and up to 27 parents.
+      const keys = [
+        WILDCARD,
+        `${image.registry}/${image.repository}`,
+        image.digest,
+        ...image.parents,
+      ].slice(0, 30);
       const snap = await col.where('keys', 'array-contains-any', keys).get();
       return snap.docs.map((d) => {
         const { keys: _k, ...s } = d.data() as VexStatement & { keys: string[] };

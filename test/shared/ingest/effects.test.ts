@@ -3,6 +3,7 @@ import { Alert } from '../../../shared/alerts/alert.js';
 import type { Finding } from '../../../shared/findings/finding.js';
 import { alertLinks, computeEffects, topFindings } from '../../../shared/ingest/effects.js';
 import { normaliseBase } from '../../../shared/ingest/registry-ingest.js';
+import { productKeys, WILDCARD } from '../../../shared/ingest/vex-store.js';
 import { ImageRecord, type Verdict } from '../../../shared/ledger/image-record.js';
 import { parsePolicy } from '../../../shared/policy/policy.js';
 
@@ -224,5 +225,22 @@ describe('normaliseBase', () => {
     });
     expect(normaliseBase('not a ref!', null)).toEqual({ name: 'not a ref!', digest: null });
     expect(normaliseBase(null, d)).toEqual({ name: null, digest: d });
+  });
+});
+
+describe('productKeys (VEX lookup keys)', () => {
+  const d = `sha256:${'a'.repeat(64)}`;
+  it('indexes digests, repository names, and globs under the wildcard', () => {
+    expect(
+      productKeys(
+        `pkg:oci/app@${encodeURIComponent(d)}?repository_url=us-docker.pkg.dev/acme/app`,
+      ).sort(),
+    ).toEqual([d, 'us-docker.pkg.dev/acme/app'].sort());
+    expect(productKeys(`us-docker.pkg.dev/acme/app:1.0@${d}`).sort()).toEqual(
+      [d, 'us-docker.pkg.dev/acme/app'].sort(),
+    );
+    expect(productKeys('us-docker.pkg.dev/acme/**')).toContain(WILDCARD);
+    expect(productKeys('pkg:oci/app?repository_url=us-docker.pkg.dev/acme/*')).toContain(WILDCARD);
+    expect(() => productKeys('pkg:oci/app@%E0%A4%A')).not.toThrow();
   });
 });

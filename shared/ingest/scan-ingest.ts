@@ -49,6 +49,8 @@ export async function storeScan(
   now: Date,
 ): Promise<ScanOutcome> {
   const snapshot = await deps.policy.current();
+  // Read once before the transaction, which reads the record again: the other sources' findings and
+  // the VEX statements are queries, too large to hold inside a transaction that may retry.
   const before = await deps.ledger.getImage(
     imageDocId(scan.registry, scan.repository, scan.digest),
   );

@@ -9,6 +9,7 @@ import type {
 import { z } from 'zod';
 import { ClearanceError } from '../errors.js';
 import { Attestation, ImageRecord } from '../ledger/image-record.js';
+import { deriveState } from '../ledger/state.js';
 import type { AttestationFormat, AttestationLedger } from './attestor.js';
 
 /**
@@ -134,8 +135,15 @@ export function firestoreAttestationLedger(options: {
           tx.delete(cref);
           return { status: 'stale', image } as const;
         }
-        const state = image.state === 'deleted' ? 'deleted' : 'attested';
-        writeImage(tx, ref, image, [...image.attestations, a], state, a.createdAt);
+        const attestations = [...image.attestations, a];
+        writeImage(
+          tx,
+          ref,
+          image,
+          attestations,
+          deriveState({ ...image, attestations }),
+          a.createdAt,
+        );
         tx.delete(cref);
         return { status: 'recorded' } as const;
       });
@@ -157,8 +165,7 @@ export function firestoreAttestationLedger(options: {
           return r;
         });
         if (revoked.length === 0) return [];
-        const state = image.state === 'deleted' ? 'deleted' : 'revoked';
-        writeImage(tx, ref, image, next, state, at);
+        writeImage(tx, ref, image, next, deriveState({ ...image, attestations: next }), at);
         return revoked;
       });
     },

@@ -144,7 +144,12 @@ describeWithEmulators('firestoreAttestationLedger', () => {
   });
 
   it('keeps a deleted image deleted when revoking', async () => {
-    await seed('del', { state: 'deleted', attestations: [attestation()] });
+    // A deleted image is one whose delete event is recorded (the state is derived from that fact).
+    await seed('del', {
+      state: 'deleted',
+      deletedAt: '2026-11-28T00:00:00.000Z',
+      attestations: [attestation()],
+    });
     await ledger.markRevoked('del', 'image deleted', NOW);
     expect((await load('del')).state).toBe('deleted');
   });

@@ -7,7 +7,6 @@ import { PubSub } from '@google-cloud/pubsub';
 import { imageDocId } from '../shared/image-ref/image-ref.js';
 import type { ImageRecord } from '../shared/ledger/image-record.js';
 import { firebasePorts } from './lib/emulators.js';
-import { findFixtures } from './lib/fixtures.js';
 import { skopeoCopy, writeOciImage } from './lib/oci-image.js';
 import { STATE_DIR, sleep } from './lib/process.js';
 import type { StackInfo } from './stack.js';
@@ -28,7 +27,8 @@ async function main(): Promise<void> {
   const token = readFileSync(info.tokenFile, 'utf8').trim();
   const db = new Firestore({ projectId: info.projectId });
   const pubsub = new PubSub({ projectId: info.projectId });
-  const fixtures = findFixtures();
+  // Interim: the demo still reads two payloads kept in the repository (test/fixtures); to be replaced by generated events.
+  const fixtures = resolve('test', 'fixtures', 'real-world');
   const work = mkdtempSync(join(tmpdir(), 'clearance-demo-'));
   try {
     say(

@@ -1,12 +1,21 @@
-// Reads the read-only real-world fixtures, which live in the shared/ folder beside the checkout (not in the repo).
+// Reads the real-world payloads kept in test/fixtures/real-world (sources and licences in its SOURCES.md).
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { findFixtures } from '../../scripts/lib/fixtures.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const FIXTURES = findFixtures();
+export const FIXTURES = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'fixtures',
+  'real-world',
+);
+
+export function fixturePath(path: string): string {
+  return join(FIXTURES, path);
+}
 
 export function fixtureText(path: string): string {
-  return readFileSync(join(FIXTURES, path), 'utf8');
+  return readFileSync(fixturePath(path), 'utf8');
 }
 
 export function fixture<T = unknown>(path: string): T {

@@ -11,6 +11,7 @@ import {
   slackDigest,
   slackMessage,
 } from '../../../shared/alerts/format.js';
+import { fixturePath } from '../real-world-fixtures.js';
 import { allAlerts, deniedAlert, digestFor } from './samples.js';
 
 /** n findings; `pad` lengthens package and version strings (each at most 500 characters). */
@@ -122,10 +123,7 @@ describe('Google Chat cardsV2', () => {
 describe('Slack blocks', () => {
   it('has the shape of real incoming-webhook messages (text + header/section mrkdwn blocks)', () => {
     const fixture = JSON.parse(
-      readFileSync(
-        '/work/shared/fixtures/real-world/chat/slack-blocks-connaisseur-alert.json',
-        'utf8',
-      ),
+      readFileSync(fixturePath('chat/slack-blocks-connaisseur-alert.json'), 'utf8'),
     ) as { text: string; blocks: { type: string; text?: { type: string } }[] };
     const msg = slackMessage(parseAlert(deniedAlert()));
     expect(typeof msg.text).toBe(typeof fixture.text);

@@ -9,9 +9,9 @@ import {
 } from '../../../shared/attestations/binauthz.js';
 import { localSigner } from '../../../shared/attestations/signer.js';
 import { InvalidInputError } from '../../../shared/errors.js';
+import { FIXTURES } from '../real-world-fixtures.js';
 import { opensslVerify } from './openssl.js';
 
-const FIXTURES = '/work/shared/fixtures/real-world';
 const DIGEST = 'sha256:8c733d1c02c464f484bccd5fda4bc560040b80e105e431f17e1b1c3fce9b7d27';
 
 function p256Signer() {

@@ -11,6 +11,7 @@ import {
 } from '../../../shared/attestations/dsse.js';
 import { localSigner } from '../../../shared/attestations/signer.js';
 import { InvalidInputError } from '../../../shared/errors.js';
+import { fixturePath } from '../real-world-fixtures.js';
 import { opensslVerify } from './openssl.js';
 
 const DIGEST = 'sha256:8c733d1c02c464f484bccd5fda4bc560040b80e105e431f17e1b1c3fce9b7d27';
@@ -80,7 +81,7 @@ describe('dsseSign / dsseVerify', () => {
 
   it('reads a real DSSE envelope (slsa-github-generator) in the same shape', async () => {
     const real = await readFile(
-      '/work/shared/fixtures/real-world/slsa/dsse-envelope-slsa-v0.2-github-actions.json',
+      fixturePath('slsa/dsse-envelope-slsa-v0.2-github-actions.json'),
       'utf8',
     );
     const env = parseDsseEnvelope(real);

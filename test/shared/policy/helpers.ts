@@ -5,7 +5,9 @@ import { Finding, type Severity, VexStatement } from '../../../shared/findings/f
 import { ImageRecord } from '../../../shared/ledger/image-record.js';
 import { type Policy, parsePolicy, policyHash } from '../../../shared/policy/policy.js';
 
-export const FIXTURES = '/work/shared/fixtures/real-world';
+export { FIXTURES } from '../real-world-fixtures.js';
+
+import { FIXTURES } from '../real-world-fixtures.js';
 export const NOW = new Date('2026-11-29T10:00:00Z');
 
 export const DIGEST = `sha256:${'a'.repeat(64)}`;

@@ -5,7 +5,7 @@ import type { Alert } from '../../shared/alerts/alert.js';
 import type { Attestor } from '../../shared/attestations/attestor.js';
 import { jsonOf } from '../../shared/events/pubsub-message.js';
 import { parseInput } from '../../shared/findings/parse-input.js';
-import { localClientOptions } from '../../shared/ingest/occurrences.js';
+import { localClientOptions } from '../../shared/pipeline/occurrences.js';
 import { ledgerOf, pubsubFunction } from '../../shared/runtime/pubsub-function.js';
 import type { Root } from '../../shared/runtime/root.js';
 import { effectPublisherOf } from '../../shared/runtime/services.js';
@@ -28,7 +28,7 @@ function attestorOf(r: Root): Promise<Attestor> {
     ] = await Promise.all([
       import('../../shared/attestations/attestor.js'),
       import('../../shared/attestations/signer.js'),
-      import('../../shared/attestations/firestore-ledger.js'),
+      import('../../shared/ledger/attestation-ledger.js'),
       import('../../shared/attestations/occurrences.js'),
     ]);
     const { signer: s } = r.config;

@@ -4,7 +4,7 @@ import * as ff from '@google-cloud/functions-framework';
 import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
 import { type Authenticator, authenticatorFromConfig } from '../../shared/http/auth.js';
 import { httpFunction } from '../../shared/http/http-function.js';
-import { ingestReport as ingest } from '../../shared/ingest/report-ingest.js';
+import { ingestReport as ingest } from '../../shared/pipeline/report-ingest.js';
 import type { Root } from '../../shared/runtime/root.js';
 import { ingestServices } from '../../shared/runtime/services.js';
 

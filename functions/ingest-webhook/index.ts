@@ -11,7 +11,7 @@ import {
 import { tokenEquals } from '../../shared/http/auth.js';
 import { type HttpRequestLike, httpFunction } from '../../shared/http/http-function.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { ingestRegistryEvent } from '../../shared/ingest/registry-ingest.js';
+import { ingestRegistryEvent } from '../../shared/pipeline/registry-ingest.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { ingestServices, registryOf } from '../../shared/runtime/services.js';
 

@@ -2,7 +2,7 @@
 import * as ff from '@google-cloud/functions-framework';
 import { parseGcrEvent } from '../../shared/events/gcr-event.js';
 import { jsonOf } from '../../shared/events/pubsub-message.js';
-import { ingestRegistryEvent } from '../../shared/ingest/registry-ingest.js';
+import { ingestRegistryEvent } from '../../shared/pipeline/registry-ingest.js';
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
 import { ingestServices, registryOf } from '../../shared/runtime/services.js';
 

@@ -1,7 +1,7 @@
 // onScanComplete: `container-analysis-occurrences-v1` notifications → findings and verdicts for the scanned image.
 import * as ff from '@google-cloud/functions-framework';
 import { jsonOf } from '../../shared/events/pubsub-message.js';
-import { ingestOccurrenceNotification } from '../../shared/ingest/scan-ingest.js';
+import { ingestOccurrenceNotification } from '../../shared/pipeline/scan-ingest.js';
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
 import { ingestServices, occurrencesOf } from '../../shared/runtime/services.js';
 

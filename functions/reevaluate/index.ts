@@ -6,7 +6,7 @@ import {
   handleReevaluateMessage,
   ReevaluateMessage,
   type ReevaluationDeps,
-} from '../../shared/ingest/reevaluation.js';
+} from '../../shared/pipeline/reevaluation.js';
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 import { ingestServices } from '../../shared/runtime/services.js';

@@ -3,7 +3,7 @@ import * as ff from '@google-cloud/functions-framework';
 import { ClearanceError } from '../../shared/errors.js';
 import { type Authenticator, authenticatorFromConfig } from '../../shared/http/auth.js';
 import { httpFunction } from '../../shared/http/http-function.js';
-import { watchBaseImages as watch } from '../../shared/ingest/base-watcher.js';
+import { watchBaseImages as watch } from '../../shared/pipeline/base-watcher.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 import { ingestServices, registryOf } from '../../shared/runtime/services.js';

@@ -7,10 +7,10 @@ import type {
   Transaction,
 } from '@google-cloud/firestore';
 import { z } from 'zod';
+import type { AttestationFormat, AttestationLedger } from '../attestations/attestor.js';
 import { ClearanceError } from '../errors.js';
 import { Attestation, ImageRecord } from '../ledger/image-record.js';
 import { deriveState } from '../ledger/state.js';
-import type { AttestationFormat, AttestationLedger } from './attestor.js';
 
 /**
  * A pending claim, in `images/{id}/attestationClaims/{claimId}`. It lives outside the image

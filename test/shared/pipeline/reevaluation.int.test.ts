@@ -6,8 +6,10 @@ import {
   STRICT_POLICY,
   seedLedger,
 } from '../../../bench/lib/ledger-seed.js';
-import type { Effect, EffectPublisher } from '../../../shared/ingest/effects.js';
-import { storePolicy } from '../../../shared/ingest/policy-source.js';
+import { ImageRecord } from '../../../shared/ledger/image-record.js';
+import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
+import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
+import { storePolicy } from '../../../shared/pipeline/policy-source.js';
 import {
   findingsOfRange,
   handleReevaluateMessage,
@@ -16,9 +18,7 @@ import {
   type ReevaluationDeps,
   reevaluateImage,
   startRun,
-} from '../../../shared/ingest/reevaluation.js';
-import { ImageRecord } from '../../../shared/ledger/image-record.js';
-import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
+} from '../../../shared/pipeline/reevaluation.js';
 import { evaluate } from '../../../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../../../shared/policy/policy.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';

@@ -77,16 +77,25 @@ function deps(root: Root, o: CheckImageOptions): Promise<CheckDeps> {
     });
     const breakglass =
       o.breakglass?.(root) ??
-      firestoreBreakglassRecorder(() => root.firestore(), {
-        async publish(alert: AlertInput) {
-          // Loaded only when a break-glass is used: most instances never pay for Pub/Sub.
-          const [{ publishAlert }, pubsub] = await Promise.all([
-            import('../../shared/alerts/alert.js'),
-            root.pubsub(),
-          ]);
-          return publishAlert(pubsub.topic(root.config.topics.alerts), alert);
+      firestoreBreakglassRecorder(
+        () => root.firestore(),
+        {
+          async publish(alert: AlertInput) {
+            // Loaded only when a break-glass is used: most instances never pay for Pub/Sub.
+            const [{ publishAlert }, pubsub] = await Promise.all([
+              import('../../shared/alerts/alert.js'),
+              root.pubsub(),
+            ]);
+            return publishAlert(pubsub.topic(root.config.topics.alerts), alert);
+          },
         },
-      });
+        async () => {
+          const { FirestoreLedger } = await import('../../shared/ledger/ledger-store.js');
+          return new FirestoreLedger(await root.firestore(), {
+            eventTtlDays: root.config.eventTtlDays,
+          });
+        },
+      );
     const built = { service, breakglass };
     ready.set(root, built);
     return built;

@@ -47,7 +47,7 @@ export function createWatchBaseImagesHandler(getRoot: () => Root = defaultRoot) 
           registry,
           publisher: services.publisher,
           logger,
-          ops: ledger.ops,
+          ledger,
         },
         tracked,
         now,

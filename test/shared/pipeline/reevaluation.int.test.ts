@@ -11,7 +11,6 @@ import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
 import { storePolicy } from '../../../shared/pipeline/policy-source.js';
 import {
-  findingsOfRange,
   handleReevaluateMessage,
   processPage,
   type ReevaluateMessage,
@@ -136,7 +135,7 @@ describeWithEmulators('re-evaluation pages against the Firestore emulator', () =
       .collection('findings')
       .doc('stale')
       .set({ ...seeded[0]?.findings[0], id: 'CVE-2020-0001', scanRef: 'older-scan' });
-    const byRange = await findingsOfRange(db, ledger, range);
+    const byRange = await ledger.findingsOfRange(range);
     expect([...byRange.keys()]).toEqual(range.map((r) => r.id));
     for (const image of range) {
       const direct = await ledger.getFindings(image);

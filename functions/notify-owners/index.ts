@@ -1,6 +1,7 @@
 // notifyOwners: the alerts topic → the owning team's Google Chat / Slack spaces (rate-limited, de-duplicated, never lost).
 import * as ff from '@google-cloud/functions-framework';
 import type { Notifier } from '../../shared/alerts/notifier.js';
+import { FlushAttributes } from '../../shared/messages.js';
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
 import type { Root } from '../../shared/runtime/root.js';
 
@@ -26,7 +27,7 @@ export const notifyOwners = pubsubFunction('alerts', async (msg, { root, logger 
     return;
   }
   // Cloud Scheduler publishes {action: flush} every minute: digests fold, stuck alerts go out.
-  if (msg.attributes.action === 'flush') {
+  if (FlushAttributes.safeParse(msg.attributes).success) {
     await notifier.flushDigests();
     await notifier.flushPending();
     return;

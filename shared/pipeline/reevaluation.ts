@@ -8,6 +8,7 @@ import { COLLECTIONS } from '../ledger/collections.js';
 import type { EventMeta } from '../ledger/image-ledger.js';
 import type { ImageRecord, Verdict } from '../ledger/image-record.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
+import { type ReevaluateMessage, RunId } from '../messages.js';
 import { diffVerdicts, evaluate } from '../policy/evaluate.js';
 import { canonicalJson, parsePolicy, policyHash } from '../policy/policy.js';
 import { matchProduct } from '../policy/vex.js';
@@ -25,24 +26,7 @@ export const PAGE_SIZE = 200;
 /** A record that keeps changing under us is left to the event that changes it. */
 const MAX_ATTEMPTS = 3;
 
-const RunId = z.string().regex(/^[\w.-]{1,100}$/, 'letters, digits, _ . - (at most 100)');
-
-export const ReevaluateMessage = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('start'),
-    runId: RunId.optional(),
-    reason: z.string().max(200).default('manual'),
-  }),
-  z.object({
-    kind: z.literal('page'),
-    runId: RunId,
-    cursor: z.string().max(1500).nullable(),
-    page: z.number().int().nonnegative(),
-  }),
-  z.object({ kind: z.literal('image'), imageId: z.string().min(1).max(1500) }),
-]);
-export type ReevaluateMessage = z.infer<typeof ReevaluateMessage>;
-export type ReevaluateMessageInput = z.input<typeof ReevaluateMessage>;
+export { ReevaluateMessage, type ReevaluateMessageInput } from '../messages.js';
 
 export interface ReevaluationDeps {
   db: Firestore;

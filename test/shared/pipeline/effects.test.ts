@@ -151,6 +151,7 @@ rules:
           message:
             'exception for CVE-2005-2541 (owner platform@acme.example) expires on 2026-12-01, in 3 days',
           remediation: null,
+          exception: 'CVE-2005-2541',
         },
       ],
     });

@@ -1,5 +1,5 @@
 // attestImage: verdict changes → sign (Binary Authorization occurrence + DSSE) or revoke, one per image and policy.
-import * as ff from '@google-cloud/functions-framework';
+
 import type { Alert } from '../../shared/alerts/alert.js';
 import type { Attestor } from '../../shared/attestations/attestor.js';
 import { jsonOf } from '../../shared/events/pubsub-message.js';
@@ -7,6 +7,7 @@ import { parseInput } from '../../shared/findings/parse-input.js';
 import { VerdictMessage } from '../../shared/messages.js';
 import { localClientOptions } from '../../shared/pipeline/occurrences.js';
 import { ledgerOf, pubsubFunction } from '../../shared/runtime/pubsub-function.js';
+import { registerEvent } from '../../shared/runtime/register.js';
 import type { Root } from '../../shared/runtime/root.js';
 import { effectPublisherOf } from '../../shared/runtime/services.js';
 
@@ -90,4 +91,4 @@ export const attestImage = pubsubFunction('verdicts', async (msg, { root, logger
   }
 });
 
-ff.cloudEvent('attestImage', attestImage);
+registerEvent('attestImage', attestImage);

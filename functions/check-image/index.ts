@@ -1,6 +1,6 @@
 // checkImage: the deploy-time check over HTTP — REST /v1/check, Kubernetes /admission, Gatekeeper /gatekeeper.
+
 import { createHash, randomUUID } from 'node:crypto';
-import * as ff from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import type { AlertInput } from '../../shared/alerts/alert.js';
 import {
@@ -29,6 +29,7 @@ import {
   httpFunction,
 } from '../../shared/http/http-function.js';
 import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
+import { registerHttp } from '../../shared/runtime/register.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 
 export interface CheckDeps {
@@ -350,4 +351,4 @@ export function buildCheckImage(
 
 export const checkImage = buildCheckImage();
 
-ff.http('checkImage', checkImage as unknown as ff.HttpFunction);
+registerHttp('checkImage', checkImage);

@@ -30,6 +30,8 @@ export interface ImageChange<E> {
   audit: AuditEntry;
   /** Audit document id when the event's own id does not identify the change (default `source:messageId`). */
   auditId?: string;
+  /** The change touches no input of the state (base status): the stored state is kept as it is. */
+  keepState?: boolean;
   /** Effects of moving from `previous` to the written record (version, state and time set). */
   effects?: (previous: ImageRecord | null, next: ImageRecord) => E[];
 }

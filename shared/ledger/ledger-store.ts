@@ -266,7 +266,9 @@ export class FirestoreLedger implements ImageLedger {
         }
         return { outcome: change.skip, image: previous, previous, effects: [] };
       }
-      const rec = finishRecord(change.record, nowIso);
+      const rec = change.keepState
+        ? { ...change.record, version: change.record.version + 1, updatedAt: nowIso }
+        : finishRecord(change.record, nowIso);
       this.txSet(tx, this.imageRef(id), rec);
       // Stored as JSON: effects may carry undefined fields, which Firestore refuses.
       const effects: E[] = JSON.parse(JSON.stringify(change.effects?.(previous, rec) ?? []));
@@ -453,26 +455,25 @@ export class FirestoreLedger implements ImageLedger {
     meta: EventMeta,
     now: Date,
   ): Promise<void> {
+    const nowIso = now.toISOString();
     // Each child is its own image (scanners report on the platform manifests), pushed with its index.
     for (const { platform, enrichment } of children) {
       const id = imageId(parent.registry, parent.repository, platform.digest);
-      await this.transact<never, 'unchanged'>(
-        id,
-        { ...meta, messageId: `${meta.messageId}:${platform.digest}` },
-        (current) => {
-          const prev = current ?? emptyImageRecord(id, { ...parent, digest: platform.digest }, now);
-          let next: ImageRecord = {
-            ...prev,
-            parents: [...new Set([...prev.parents, parent.digest])].sort(),
-            pushedAt: maxIso(prev.pushedAt, meta.at),
-          };
-          if (enrichment) next = applyEnrichment(next, enrichment);
-          if (current && JSON.stringify(next) === JSON.stringify(prev))
-            return { skip: 'unchanged' };
-          return { record: next, audit: { kind: 'index-push', index: parent.digest } };
-        },
-        { now, dedupe: false },
-      );
+      await this.transaction(async (tx) => {
+        const [snap] = await this.txGet(tx, this.imageRef(id));
+        const prev = snap?.exists
+          ? ImageRecord.parse(snap.data())
+          : emptyImageRecord(id, { ...parent, digest: platform.digest }, now);
+        let next: ImageRecord = {
+          ...prev,
+          parents: [...new Set([...prev.parents, parent.digest])].sort(),
+          pushedAt: maxIso(prev.pushedAt, meta.at),
+        };
+        if (enrichment) next = applyEnrichment(next, enrichment);
+        if (snap?.exists && JSON.stringify(next) === JSON.stringify(prev)) return;
+        // The index's event carries the audit entry; a child's link is bookkeeping of that event.
+        this.txSet(tx, this.imageRef(id), finishRecord(next, nowIso));
+      });
     }
   }
 

@@ -203,6 +203,7 @@ async function markImage(
           supersededAt: since,
         },
         auditId: `base-watch:${image.version}`,
+        keepState: true,
         effects: (_previous, updated) => {
           const effects: Effect[] = [];
           // Only staleness enters a verdict (base-image.fresh); unknown → current changes nothing to evaluate.

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ClearanceError } from '../errors.js';
-import { type Severity, severityRank } from '../findings/finding.js';
+import { Severity, severityRank } from '../findings/finding.js';
 import { Mode } from '../ledger/image-record.js';
 import { globProblems } from './glob.js';
 
@@ -160,6 +160,11 @@ const VulnerabilityRuleFields = {
   vex: VexSettings,
   /** An exception in use that expires within this many days raises `vulnerabilities.exception-expiring`. */
   exceptionWarningDays: z.number().int().min(0),
+  /**
+   * The severity a fixable finding counts as when its scanner gave none (Trivy UNKNOWN, Grype
+   * Unknown, Grafeas SEVERITY_UNSPECIFIED). `UNSPECIFIED` keeps it below every threshold.
+   */
+  unknownFixableSeverity: Severity,
 };
 const VulnerabilityRule = z.strictObject({
   requireScan: VulnerabilityRuleFields.requireScan.default(true),
@@ -169,6 +174,8 @@ const VulnerabilityRule = z.strictObject({
   blockedCves: VulnerabilityRuleFields.blockedCves.prefault([]),
   vex: VulnerabilityRuleFields.vex.prefault({}),
   exceptionWarningDays: VulnerabilityRuleFields.exceptionWarningDays.default(7),
+  // A fix exists, so not knowing how bad the flaw is is no reason to ship it: count it as HIGH.
+  unknownFixableSeverity: VulnerabilityRuleFields.unknownFixableSeverity.default('HIGH'),
 });
 
 const ProvenanceRuleFields = {
@@ -234,6 +241,7 @@ const RuleOverrides = z.strictObject({
         .strictObject({ apply: z.boolean().optional(), matchRepository: z.boolean().optional() })
         .optional(),
       exceptionWarningDays: VulnerabilityRuleFields.exceptionWarningDays.optional(),
+      unknownFixableSeverity: VulnerabilityRuleFields.unknownFixableSeverity.optional(),
     })
     .nullable()
     .optional(),

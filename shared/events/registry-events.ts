@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { parseInput } from '../findings/parse-input.js';
 import {
-  DOCKER_HUB,
+  dockerHubRepository,
   isDigest,
   isValidTag,
   looksLikeHost,
@@ -48,11 +48,7 @@ function imageName(
     );
   }
   validateRepository(repository, `${where}: ${registry}/${repository}`);
-  return {
-    registry: reg,
-    repository:
-      reg === DOCKER_HUB && !repository.includes('/') ? `library/${repository}` : repository,
-  };
+  return { registry: reg, repository: dockerHubRepository(reg, repository) };
 }
 
 function checkTag(tag: string, where: string): void {

@@ -161,6 +161,13 @@ export function looksLikeHost(first: string): boolean {
   );
 }
 
+/** Docker Hub's `library/` default for a single-component repository on an already normalised registry. */
+export function dockerHubRepository(registry: string, repository: string): string {
+  return registry === DOCKER_HUB && !repository.includes('/')
+    ? `library/${repository}`
+    : repository;
+}
+
 function build(
   registry: string,
   repository: string,
@@ -174,8 +181,7 @@ function build(
     fail(input, `registry host ${JSON.stringify(reg)} needs a '.' or ':' or to be localhost`);
   }
   validateRepository(repository, input);
-  const repo =
-    reg === DOCKER_HUB && !repository.includes('/') ? `library/${repository}` : repository;
+  const repo = dockerHubRepository(reg, repository);
   const name = `${reg}/${repo}`;
   if (name.length > MAX_NAME_LENGTH) {
     fail(input, `name is ${name.length} characters long, the limit is ${MAX_NAME_LENGTH}`);

@@ -5,6 +5,7 @@ import {
   severityRank,
   type VexStatement,
 } from '../findings/finding.js';
+import { canonicalImageName } from '../image-ref/image-ref.js';
 import type { Decision, ImageRecord, Mode, Reason, Verdict } from '../ledger/image-record.js';
 import { compileGlob, firstMatch, referenceDigest } from './glob.js';
 import {
@@ -409,7 +410,8 @@ function baseImageReasons(rules: EffectiveRules, image: ImageRecord, now: number
   const reasons: Reason[] = [];
   const name = base.name;
   const bareName = referenceDigest(name) ? name.slice(0, name.indexOf('@')) : name;
-  if (rule.allowed && !firstMatch(rule.allowed, withoutTag(bareName))) {
+  // `FROM debian:12` names docker.io/library/debian: compared in the form the allowed globs are kept in.
+  if (rule.allowed && !firstMatch(rule.allowed, canonicalImageName(withoutTag(bareName)))) {
     reasons.push(
       reason(
         'base-image.allowed',

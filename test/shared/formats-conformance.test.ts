@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { admissionResponse, parseAdmissionReview } from '../../shared/check/admission.js';
 import { decide } from '../../shared/check/decide.js';
 import { InvalidInputError } from '../../shared/errors.js';
-import { normaliseHarbor } from '../../shared/events/registry-events.js';
+import { normaliseDistribution, normaliseHarbor } from '../../shared/events/registry-events.js';
 import { findingsFromVulnerabilityOccurrence } from '../../shared/findings/container-analysis.js';
 import type { VexStatement } from '../../shared/findings/finding.js';
 import { parseGrype } from '../../shared/findings/grype.js';
@@ -82,6 +82,33 @@ describe('1. Harbor push or delete of an untagged artifact (digest in resources[
     );
     (bad.event_data.resources[0] as Json).tag = `sha256:${'0'.repeat(64)}`;
     expect(thrown(() => normaliseHarbor(bad)).message).toMatch(/is a digest other than/);
+  });
+});
+
+describe('1 (distribution). The same untagged push and delete from docker-registry 2.8, captured here', () => {
+  const digest = 'sha256:936724b2c18ad72c98fb6597fdc56775900f428cd0bfef9071690dfbdada579c';
+
+  it('distribution-2.8-untagged-push.captured.json: a push by digest, no tag', () => {
+    expect(
+      normaliseDistribution(fixture('registry/distribution-2.8-untagged-push.captured.json')),
+    ).toEqual([
+      {
+        action: 'push',
+        registry: '127.0.0.1:45731',
+        repository: 'team/app',
+        digest,
+        tag: null,
+        source: 'distribution',
+        eventId: '71e647cf-b4ef-444f-b892-6dc6ccb43d8c',
+        occurredAt: '2026-12-01T01:31:27.550Z',
+      },
+    ]);
+  });
+
+  it('distribution-2.8-delete-by-digest.captured.json: a delete by digest', () => {
+    expect(
+      normaliseDistribution(fixture('registry/distribution-2.8-delete-by-digest.captured.json')),
+    ).toMatchObject([{ action: 'delete', repository: 'team/app', digest, tag: null }]);
   });
 });
 

@@ -26,7 +26,7 @@ export function productKeys(product: string): string[] {
   const purl = parsePurl(product);
   if (purl?.qualifiers.repository_url) {
     keys.add(canonicalImageName(purl.qualifiers.repository_url.toLowerCase()));
-  } else if (!product.startsWith('pkg:')) {
+  } else if (!product.startsWith('pkg:') && !/^sha(256|512):/.test(product)) {
     const name = product.split('@')[0]?.replace(/:[^/:]+$/, '');
     if (name) keys.add(canonicalImageName(name.toLowerCase()));
   }

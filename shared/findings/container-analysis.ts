@@ -264,9 +264,12 @@ export function findingsFromVulnerabilityOccurrence(o: unknown): Finding[] {
   // The retired v1beta1 shape (resource.uri, affectedLocation) is named before anything else is
   // read, so its error says what to change rather than which field happened to be missing first.
   const issues0 = v.packageIssue ?? [];
+  // Through the v1 client the v1beta1 fields are dropped as unknown, leaving package issues with
+  // no affectedPackage at all (a field every v1 package issue has): that is the same form.
   if (
     (!occ.resourceUri && isObjectWith(o, 'resource')) ||
-    issues0.some((i) => i.affectedLocation !== undefined && !i.affectedPackage)
+    issues0.some((i) => i.affectedLocation !== undefined && !i.affectedPackage) ||
+    (issues0.length > 0 && issues0.every((i) => !i.affectedPackage))
   ) {
     throw new InvalidInputError(
       'invalid VULNERABILITY occurrence: this is the retired Grafeas v1beta1 form (resource.uri, packageIssue.affectedLocation); read occurrences through the Container Analysis v1 API',

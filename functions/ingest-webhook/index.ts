@@ -97,6 +97,8 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
       case 'harbor': {
         const result = normaliseHarbor(body);
         if (result.kind === 'registry-events') events = result.events;
+        else if (result.kind === 'ignored')
+          logger.info('Harbor event ignored', { type: result.type });
         else {
           // Harbor's webhook carries counts only, not findings: kept in the audit trail, not as a verdict input.
           for (const s of result.scans) {

@@ -1,4 +1,4 @@
-// Kubernetes AdmissionReview v1 and Gatekeeper external-data formats: parse requests, collect images, build responses.
+// Kubernetes AdmissionReview (v1 and v1beta1) and Gatekeeper external-data formats: parse requests, collect images, build responses.
 import { z } from 'zod';
 import { parseInput } from '../findings/parse-input.js';
 import type { CheckAnswer } from './decide.js';
@@ -27,8 +27,17 @@ const Meta = z
   .passthrough();
 const Template = z.object({ metadata: Meta.optional(), spec: PodSpec.optional() }).passthrough();
 
+/**
+ * The versions read. v1beta1 is still sent by API servers when a webhook lists it first in
+ * admissionReviewVersions; its request and response have the same fields as v1.
+ */
+export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
+export type AdmissionVersion = (typeof ADMISSION_VERSIONS)[number];
+
 export const AdmissionReview = z.object({
-  apiVersion: z.literal('admission.k8s.io/v1'),
+  apiVersion: z.enum(ADMISSION_VERSIONS, {
+    message: `must be ${ADMISSION_VERSIONS.join(' or ')}`,
+  }),
   kind: z.literal('AdmissionReview'),
   request: z
     .object({
@@ -75,6 +84,8 @@ export const WORKLOAD_KINDS = [
 ] as const;
 
 export interface Workload {
+  /** The AdmissionReview version asked in, answered in the same; absent means v1. */
+  apiVersion?: AdmissionVersion;
   uid: string;
   kind: string;
   namespace: string | null;
@@ -92,7 +103,7 @@ export interface Workload {
 }
 
 export function parseAdmissionReview(body: unknown): Workload {
-  const review = parseInput(AdmissionReview, body, 'AdmissionReview v1');
+  const review = parseInput(AdmissionReview, body, 'AdmissionReview');
   const req = review.request;
   const obj = req.object ?? {};
   const kind = req.kind.kind;
@@ -126,6 +137,7 @@ export function parseAdmissionReview(body: unknown): Workload {
     ...(obj.metadata?.annotations ?? {}),
   };
   return {
+    apiVersion: review.apiVersion,
     uid: req.uid,
     kind,
     namespace: req.namespace ?? obj.metadata?.namespace ?? null,
@@ -224,7 +236,11 @@ export function admissionResponse(
   if (allowed && warn.length > 0) response.warnings = warn.slice(0, 10);
   return {
     allowed,
-    response: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response },
+    response: {
+      apiVersion: workload.apiVersion ?? 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response,
+    },
   };
 }
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { parseInput } from '../findings/parse-input.js';
 import {
-  DOCKER_HUB,
+  dockerHubRepository,
   isDigest,
   isValidTag,
   looksLikeHost,
@@ -48,11 +48,7 @@ function imageName(
     );
   }
   validateRepository(repository, `${where}: ${registry}/${repository}`);
-  return {
-    registry: reg,
-    repository:
-      reg === DOCKER_HUB && !repository.includes('/') ? `library/${repository}` : repository,
-  };
+  return { registry: reg, repository: dockerHubRepository(reg, repository) };
 }
 
 function checkTag(tag: string, where: string): void {
@@ -154,12 +150,19 @@ export const HarborPayload = z.object({
   occur_at: z.number().int().nonnegative().optional(),
   operator: z.string().max(200).optional(),
   event_data: z.object({
-    resources: z.array(HarborResource).max(1000).default([]),
-    repository: z.object({
-      repo_full_name: z.string().min(1).max(255),
-    }),
+    resources: z.array(HarborResource).max(1000).nullish(),
+    // REPLICATION and TAG_RETENTION events carry no repository (their data is per job, not per image).
+    repository: z.object({ repo_full_name: z.string().min(1).max(255) }).nullish(),
   }),
 });
+
+/**
+ * Harbor 2.x event types and their Harbor 1.x names (`pushImage`, `deleteImage`,
+ * `scanningCompleted`), which carry the same event_data.
+ */
+const HARBOR_PUSH: ReadonlySet<string> = new Set(['PUSH_ARTIFACT', 'pushImage']);
+const HARBOR_DELETE: ReadonlySet<string> = new Set(['DELETE_ARTIFACT', 'deleteImage']);
+const HARBOR_SCAN: ReadonlySet<string> = new Set(['SCANNING_COMPLETED', 'scanningCompleted']);
 
 const HarborScanOverview = z.object({
   report_id: z.string().optional(),
@@ -201,7 +204,23 @@ export interface HarborScan {
 
 export type HarborResult =
   | { kind: 'registry-events'; events: RegistryEvent[] }
-  | { kind: 'scan-completed'; scans: HarborScan[] };
+  | { kind: 'scan-completed'; scans: HarborScan[] }
+  /** Event types that say nothing about an image's content (pulls, quota, replication jobs, retention runs). */
+  | { kind: 'ignored'; type: string };
+
+/** The resource's tag; null when absent or when it is the digest (Harbor's way of naming an untagged artifact). */
+function harborTag(r: z.infer<typeof HarborResource>): string | null {
+  if (!r.tag) return null;
+  if (r.tag.startsWith('sha256:') || r.tag.startsWith('sha512:')) {
+    if (r.digest && r.tag !== r.digest) {
+      throw new InvalidInputError(
+        `Harbor webhook: resource tag ${JSON.stringify(r.tag.slice(0, 80))} is a digest other than its digest ${r.digest}`,
+      );
+    }
+    return null;
+  }
+  return r.tag;
+}
 
 function harborRegistry(
   resourceUrl: string | undefined,
@@ -215,15 +234,32 @@ function harborRegistry(
 }
 
 /**
- * Harbor webhooks: PUSH_ARTIFACT → push events, DELETE_ARTIFACT → delete events,
- * SCANNING_COMPLETED → scan results for the ingest path; other types yield no events.
+ * Harbor webhooks: PUSH_ARTIFACT (1.x pushImage) → push events, DELETE_ARTIFACT (1.x
+ * deleteImage) → delete events, SCANNING_COMPLETED → scan results for the ingest path; other
+ * types (pulls, quota, REPLICATION, TAG_RETENTION: retention's deletions arrive as
+ * DELETE_ARTIFACT) are ignored. An untagged artifact carries its digest in `tag`: that is no tag.
  */
 export function normaliseHarbor(body: unknown, options: WebhookOptions = {}): HarborResult {
   const p = parseInput(HarborPayload, body, 'Harbor webhook');
-  const repoName = p.event_data.repository.repo_full_name;
+  const action = HARBOR_PUSH.has(p.type)
+    ? 'push'
+    : HARBOR_DELETE.has(p.type)
+      ? 'delete'
+      : HARBOR_SCAN.has(p.type)
+        ? 'scan'
+        : null;
+  if (action === null) return { kind: 'ignored', type: p.type };
+  const repoName = p.event_data.repository?.repo_full_name;
+  if (!repoName) {
+    throw new InvalidInputError(
+      `Harbor webhook: a ${p.type} event needs event_data.repository.repo_full_name`,
+      { details: { issues: [{ path: 'event_data.repository', message: 'missing' }] } },
+    );
+  }
+  const resources = p.event_data.resources ?? [];
   const occurredAt = isoTime(p.occur_at);
-  if (p.type === 'SCANNING_COMPLETED') {
-    const scans = p.event_data.resources.map((r, i): HarborScan => {
+  if (action === 'scan') {
+    const scans = resources.map((r, i): HarborScan => {
       const where = `Harbor webhook event_data.resources.${i}`;
       if (!r.digest) throw new InvalidInputError(`${where}: a scan result needs a digest`);
       const name = imageName(harborRegistry(r.resource_url, options, where), repoName, where);
@@ -238,7 +274,7 @@ export function normaliseHarbor(body: unknown, options: WebhookOptions = {}): Ha
       return {
         ...name,
         digest: r.digest,
-        tag: r.tag ?? null,
+        tag: harborTag(r) ?? null,
         status: o.scan_status,
         severity: o.severity ?? null,
         total: o.summary?.total ?? null,
@@ -250,19 +286,17 @@ export function normaliseHarbor(body: unknown, options: WebhookOptions = {}): Ha
     });
     return { kind: 'scan-completed', scans };
   }
-  const action =
-    p.type === 'PUSH_ARTIFACT' ? 'push' : p.type === 'DELETE_ARTIFACT' ? 'delete' : null;
-  if (action === null) return { kind: 'registry-events', events: [] };
-  const events = p.event_data.resources.map((r, i): RegistryEvent => {
+  const events = resources.map((r, i): RegistryEvent => {
     const where = `Harbor webhook event_data.resources.${i}`;
     const name = imageName(harborRegistry(r.resource_url, options, where), repoName, where);
-    const tag = r.tag ? r.tag : null;
+    const tag = harborTag(r);
     if (tag !== null) checkTag(tag, where);
-    if (!r.digest && tag === null) throw new InvalidInputError(`${where}: neither digest nor tag`);
+    const digest = r.digest ?? (isDigest(r.tag) ? r.tag : null);
+    if (!digest && tag === null) throw new InvalidInputError(`${where}: neither digest nor tag`);
     const event: RegistryEvent = {
       action,
       ...name,
-      digest: r.digest ?? null,
+      digest,
       tag,
       source: 'harbor',
     };

@@ -234,6 +234,10 @@ function aliasesFrom(
   return [...found].slice(0, 50);
 }
 
+function isObjectWith(o: unknown, key: string): boolean {
+  return typeof o === 'object' && o !== null && key in o;
+}
+
 function fixStateOf(
   issue: z.infer<typeof PackageIssue>,
   occurrenceFixAvailable: boolean | null | undefined,
@@ -257,6 +261,21 @@ export function findingsFromVulnerabilityOccurrence(o: unknown): Finding[] {
     throw new InvalidInputError(`invalid VULNERABILITY occurrence: kind is ${kindOf(occ.kind)}`);
   }
   const v = occ.vulnerability;
+  // The retired v1beta1 shape (resource.uri, affectedLocation) is named before anything else is
+  // read, so its error says what to change rather than which field happened to be missing first.
+  const issues0 = v.packageIssue ?? [];
+  // Through the v1 client the v1beta1 fields are dropped as unknown, leaving package issues with
+  // no affectedPackage at all (a field every v1 package issue has): that is the same form.
+  if (
+    (!occ.resourceUri && isObjectWith(o, 'resource')) ||
+    issues0.some((i) => i.affectedLocation !== undefined && !i.affectedPackage) ||
+    (issues0.length > 0 && issues0.every((i) => !i.affectedPackage))
+  ) {
+    throw new InvalidInputError(
+      'invalid VULNERABILITY occurrence: this is the retired Grafeas v1beta1 form (resource.uri, packageIssue.affectedLocation); read occurrences through the Container Analysis v1 API',
+      { details: { issues: [{ path: 'vulnerability.packageIssue', message: 'v1beta1 form' }] } },
+    );
+  }
   const id = vulnerabilityId(occ.noteName, v.shortDescription);
   if (id === null) {
     throw new InvalidInputError(

@@ -4,7 +4,32 @@ import { type VexStatement, VexStatus } from './finding.js';
 import { parseInput } from './parse-input.js';
 
 const text = (max: number) => z.string().max(max);
-const Component = z.object({ '@id': text(2000).min(1) });
+/**
+ * A product or subcomponent: `@id` and/or `identifiers` (purl, cpe22, cpe23). The spec makes `@id`
+ * optional, so a component may be named by identifiers alone; one of them must be given.
+ */
+const Component = z
+  .object({
+    '@id': text(2000).min(1).nullish(),
+    identifiers: z
+      .object({
+        purl: text(2000).min(1).nullish(),
+        cpe22: text(2000).min(1).nullish(),
+        cpe23: text(2000).min(1).nullish(),
+      })
+      .nullish(),
+  })
+  .refine(
+    (c) => !!(c['@id'] || c.identifiers?.purl || c.identifiers?.cpe23 || c.identifiers?.cpe22),
+    'a component needs an @id or identifiers (purl, cpe23 or cpe22)',
+  );
+type Component = z.infer<typeof Component>;
+
+/** Every name a component is given: its @id and its identifiers, in that order, without repeats. */
+function componentIds(c: Component): string[] {
+  const ids = [c['@id'], c.identifiers?.purl, c.identifiers?.cpe23, c.identifiers?.cpe22];
+  return [...new Set(ids.filter((i): i is string => !!i))];
+}
 
 export const OpenVexStatement = z
   .object({
@@ -14,7 +39,12 @@ export const OpenVexStatement = z
       aliases: z.array(text(200)).max(100).nullish(),
     }),
     products: z
-      .array(Component.extend({ subcomponents: z.array(Component).max(10_000).nullish() }))
+      .array(
+        z.intersection(
+          Component,
+          z.object({ subcomponents: z.array(Component).max(10_000).nullish() }),
+        ),
+      )
       .min(1, 'a statement must name at least one product')
       .max(10_000),
     status: VexStatus,
@@ -54,9 +84,9 @@ export function vexFromOpenVex(doc: OpenVexDocument): VexStatement[] {
   return doc.statements.map((s) => ({
     vulnerability: s.vulnerability.name,
     aliases: s.vulnerability.aliases ?? [],
-    products: [...new Set(s.products.map((p) => p['@id']))],
+    products: [...new Set(s.products.flatMap(componentIds))],
     subcomponents: [
-      ...new Set(s.products.flatMap((p) => (p.subcomponents ?? []).map((c) => c['@id']))),
+      ...new Set(s.products.flatMap((p) => (p.subcomponents ?? []).flatMap(componentIds))),
     ],
     status: s.status,
     justification: s.justification ?? null,

@@ -47,6 +47,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 type Detected = 'trivy' | 'grype' | 'openvex' | 'cosign-vuln' | null;
 
+function isBareCosignPredicate(p: unknown): boolean {
+  return isObject(p) && isObject(p.scanner) && 'result' in p.scanner;
+}
+
 function detect(json: Record<string, unknown>): Detected {
   if ('SchemaVersion' in json) return 'trivy';
   if (Array.isArray(json.matches)) return 'grype';
@@ -56,6 +60,10 @@ function detect(json: Record<string, unknown>): Detected {
   if (json.predicateType === COSIGN_VULN_PREDICATE_TYPE && isObject(json.predicate)) {
     return 'cosign-vuln';
   }
+  // The cosign spec's own example: `{"predicate": {...}}` with no predicateType around it.
+  if (json.predicateType === undefined && isBareCosignPredicate(json.predicate)) {
+    return 'cosign-vuln';
+  }
   return null;
 }
 
@@ -63,7 +71,9 @@ function parseCosignVuln(json: Record<string, unknown>): ParsedReport {
   // An in-toto Statement around the predicate names the image in its subjects.
   const statementSubjects: string[] = [];
   let predicate: unknown = json;
-  if (json.predicateType === COSIGN_VULN_PREDICATE_TYPE) {
+  if (json.predicateType === undefined && isBareCosignPredicate(json.predicate)) {
+    predicate = json.predicate;
+  } else if (json.predicateType === COSIGN_VULN_PREDICATE_TYPE) {
     predicate = json.predicate;
     const subjects = parseInput(
       z.array(InTotoSubject).max(1000).nullish(),
@@ -140,7 +150,7 @@ export function parseReport(json: unknown): ParsedReport {
       return parseCosignVuln(body);
     case null:
       throw new InvalidInputError(
-        'invalid report: not Trivy JSON (SchemaVersion), Grype JSON (matches), OpenVEX (@context) or a cosign vulnerability predicate (scanner.result)',
+        'invalid report: not Trivy JSON (SchemaVersion), Grype JSON (matches), OpenVEX (@context), a cosign vulnerability predicate (scanner.result), or SLSA provenance (an in-toto Statement, DSSE envelope or Sigstore bundle)',
       );
     default: {
       const never: never = format;

@@ -161,6 +161,13 @@ export function looksLikeHost(first: string): boolean {
   );
 }
 
+/** Docker Hub's `library/` default for a single-component repository on an already normalised registry. */
+export function dockerHubRepository(registry: string, repository: string): string {
+  return registry === DOCKER_HUB && !repository.includes('/')
+    ? `library/${repository}`
+    : repository;
+}
+
 function build(
   registry: string,
   repository: string,
@@ -174,8 +181,7 @@ function build(
     fail(input, `registry host ${JSON.stringify(reg)} needs a '.' or ':' or to be localhost`);
   }
   validateRepository(repository, input);
-  const repo =
-    reg === DOCKER_HUB && !repository.includes('/') ? `library/${repository}` : repository;
+  const repo = dockerHubRepository(reg, repository);
   const name = `${reg}/${repo}`;
   if (name.length > MAX_NAME_LENGTH) {
     fail(input, `name is ${name.length} characters long, the limit is ${MAX_NAME_LENGTH}`);
@@ -235,6 +241,69 @@ export function parseImageRef(input: string): ImageRef {
     return build(first, rest.slice(slash + 1), tag, digest, input);
   }
   return build(DOCKER_HUB, rest, tag, digest, input);
+}
+
+const GLOB_CHARS = /[*?[\]{}]/;
+
+/**
+ * The one Docker Hub rule for names compared or used as keys (VEX products, policy repository
+ * globs, store keys): `index.docker.io`, `registry-1.docker.io` and `docker.io` are one host,
+ * a name without a host is on Docker Hub, and a single-component Docker Hub path is under
+ * `library/`. Takes `host/path` or a glob over it (no tag or digest); parts it cannot read
+ * safely (a glob in the host, a `**` path) are left as written. The host is lower-cased.
+ */
+export function canonicalImageName(name: string): string {
+  const slash = name.indexOf('/');
+  if (slash < 0) {
+    // `nginx` is docker.io/library/nginx; a bare glob (`*`, `**`) is left alone.
+    return name === '' || GLOB_CHARS.test(name) ? name : `${DOCKER_HUB}/library/${name}`;
+  }
+  const first = name.slice(0, slash);
+  const rest = name.slice(slash + 1);
+  if (GLOB_CHARS.test(first)) return name;
+  if (!looksLikeHost(first)) return `${DOCKER_HUB}/${name}`;
+  const host = first.toLowerCase();
+  if (!DOCKER_HUB_ALIASES.has(host)) return `${host}/${rest}`;
+  const single = rest !== '' && !rest.includes('/') && !rest.includes('**');
+  return `${DOCKER_HUB}/${single ? `library/${rest}` : rest}`;
+}
+
+/**
+ * The image reference a `pkg:docker/…` or `pkg:oci/…` purl names, as text parseImageRef reads:
+ * BuildKit names provenance subjects `pkg:docker/<registry>/<image>@<tag or digest>?platform=…`,
+ * OCI purls name the repository in `repository_url`. Null for other purls or when no name can be
+ * formed; the result is not validated here (parseImageRef does that).
+ */
+export function referenceFromPurl(purl: string): string | null {
+  const m = /^pkg:(docker|oci)\/([^?#]+)(?:\?([^#]*))?/i.exec(purl);
+  if (!m) return null;
+  const decode = (x: string) => {
+    try {
+      return decodeURIComponent(x);
+    } catch {
+      return x;
+    }
+  };
+  const type = (m[1] ?? '').toLowerCase();
+  let path = m[2] ?? '';
+  let version: string | null = null;
+  const at = path.lastIndexOf('@');
+  if (at >= 0) {
+    version = decode(path.slice(at + 1));
+    path = path.slice(0, at);
+  }
+  const qualifiers = new URLSearchParams(m[3] ?? '');
+  let name = path.split('/').map(decode).join('/');
+  if (type === 'oci') {
+    const repo = qualifiers.get('repository_url');
+    if (!repo) return null;
+    name = repo;
+  }
+  if (name === '') return null;
+  if (version === null || version === '') return name;
+  return version.includes(':') && digestProblem(version) === null
+    ? `${name}@${version}`
+    : `${name}:${version}`;
 }
 
 /** Fully qualified text form: registry/repository[:tag][@digest]. */

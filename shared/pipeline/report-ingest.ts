@@ -2,10 +2,15 @@
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../errors.js';
 import { type ParsedReport, parseReport } from '../findings/reports.js';
-import { type ImageRef, imageDocId, parseImageRef } from '../image-ref/image-ref.js';
+import {
+  type ImageRef,
+  imageDocId,
+  parseImageRef,
+  referenceFromPurl,
+} from '../image-ref/image-ref.js';
 import type { EventMeta } from '../ledger/ledger-store.js';
 import { emptyImageRecord } from '../ledger/ledger-store.js';
-import { readProvenance } from '../provenance/provenance.js';
+import { isSigstoreBundle, readProvenance } from '../provenance/provenance.js';
 import type { Effect } from './effects.js';
 import { settle } from './registry-ingest.js';
 import { type ScanDeps, storeScan } from './scan-ingest.js';
@@ -26,14 +31,29 @@ function subjectOf(
   param: string | null,
   report: ParsedReport,
 ): (ImageRef & { digest: string }) | null {
-  const candidates = param
-    ? [param]
-    : [...new Set(report.subjects.filter((s) => DIGEST_REF.test(s)))];
-  if (candidates.length !== 1) return null;
-  const ref = parseImageRef(candidates[0] as string);
-  if (!ref.digest)
-    throw new InvalidInputError('the image must be given by digest (REGISTRY/REPO@sha256:…)');
-  return { ...ref, digest: ref.digest };
+  if (param) {
+    const ref = parseImageRef(param);
+    if (!ref.digest)
+      throw new InvalidInputError('the image must be given by digest (REGISTRY/REPO@sha256:…)');
+    return { ...ref, digest: ref.digest };
+  }
+  // One image is often named several ways (`keycloak/keycloak@sha256:X` and
+  // `docker.io/keycloak/keycloak:21.0.2@sha256:X`): compared as parsed references, not as text.
+  const byImage = new Map<string, ImageRef & { digest: string }>();
+  for (const s of report.subjects) {
+    if (!DIGEST_REF.test(s)) continue;
+    let ref: ImageRef;
+    try {
+      ref = parseImageRef(s);
+    } catch {
+      continue;
+    }
+    if (!ref.digest) continue;
+    const key = `${ref.name}@${ref.digest}`;
+    if (!byImage.has(key)) byImage.set(key, { ...ref, tag: null, digest: ref.digest });
+  }
+  if (byImage.size !== 1) return null;
+  return [...byImage.values()][0] ?? null;
 }
 
 export async function ingestReport(
@@ -41,7 +61,9 @@ export async function ingestReport(
   input: { body: unknown; raw: string; image: string | null; caller: string },
   now: Date,
 ): Promise<ReportOutcome> {
-  if (isSlsaProvenance(input.body)) return ingestProvenance(deps, input, now);
+  // A Sigstore bundle is read as provenance whatever it carries, so its errors are provenance errors.
+  if (isSigstoreBundle(input.body) || isSlsaProvenance(input.body))
+    return ingestProvenance(deps, input, now);
   const report = parseReport(input.body);
   const contentHash = createHash('sha256').update(input.raw).digest('hex');
   const meta: EventMeta = {
@@ -148,8 +170,18 @@ async function ingestProvenance(
       continue;
     }
     try {
-      const ref = parseImageRef(s.name ?? '');
-      targets.push({ registry: ref.registry, repository: ref.repository, digest });
+      const name = s.name ?? '';
+      // BuildKit names subjects pkg:docker/<registry>/<image>@<tag>?platform=…
+      const ref = parseImageRef(referenceFromPurl(name) ?? name);
+      if (ref.digest !== null && ref.digest !== digest) continue;
+      if (
+        !targets.some(
+          (t) =>
+            imageDocId(t.registry, t.repository, t.digest) ===
+            imageDocId(ref.registry, ref.repository, digest),
+        )
+      )
+        targets.push({ registry: ref.registry, repository: ref.repository, digest });
     } catch {
       // a subject named by a file path or a bare name: only ?image= can place it
     }
@@ -178,6 +210,10 @@ async function ingestProvenance(
           builderId: result.provenance.builderId,
           sourceRepository: result.provenance.sourceRepository,
           predicateType: result.predicateType,
+          container: result.container,
+          bundleMediaType: result.bundleMediaType ?? null,
+          // Recorded as read: no signature of an uploaded statement is checked yet.
+          signatureVerified: result.signatureVerified,
         },
         effects: (_prev, next) => [{ kind: 'reevaluate', imageId: next.id }],
       }),

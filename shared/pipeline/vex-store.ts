@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import type { VexStatement } from '../findings/finding.js';
+import { canonicalImageName } from '../image-ref/image-ref.js';
 import { COLLECTIONS } from '../ledger/collections.js';
 import type { ImageRecord } from '../ledger/image-record.js';
 import { parsePurl } from '../policy/vex.js';
@@ -21,11 +22,13 @@ export function productKeys(product: string): string[] {
   const keys = new Set<string>(decoded.match(DIGEST) ?? []);
   // A repository glob cannot be looked up by name: every image query also asks for WILDCARD.
   if (decoded.includes('*')) keys.add(WILDCARD);
+  // Names are keyed in the form image lookups use (Docker Hub aliases folded: canonicalImageName).
   const purl = parsePurl(product);
-  if (purl?.qualifiers.repository_url) keys.add(purl.qualifiers.repository_url.toLowerCase());
-  else if (!product.startsWith('pkg:')) {
+  if (purl?.qualifiers.repository_url) {
+    keys.add(canonicalImageName(purl.qualifiers.repository_url.toLowerCase()));
+  } else if (!product.startsWith('pkg:') && !/^sha(256|512):/.test(product)) {
     const name = product.split('@')[0]?.replace(/:[^/:]+$/, '');
-    if (name) keys.add(name.toLowerCase());
+    if (name) keys.add(canonicalImageName(name.toLowerCase()));
   }
   return [...keys];
 }

@@ -5,6 +5,7 @@ import {
   severityRank,
   type VexStatement,
 } from '../findings/finding.js';
+import { canonicalImageName } from '../image-ref/image-ref.js';
 import type { Decision, ImageRecord, Mode, Reason, Verdict } from '../ledger/image-record.js';
 import { compileGlob, firstMatch, referenceDigest } from './glob.js';
 import {
@@ -103,6 +104,8 @@ interface MergedFinding {
   fixable: boolean;
   /** Fixed versions as the scanners wrote them; resolved to a hint only for failing findings. */
   fixedVersions: string[] | null;
+  /** Set when the scanner gave no severity and the policy's unknownFixableSeverity was used instead. */
+  countedAs?: Severity;
 }
 
 const RANK: Readonly<Record<Severity, number>> = {
@@ -301,7 +304,13 @@ function bySeverityThenId(a: MergedFinding, b: MergedFinding): number {
 }
 
 function quoteIds(findings: readonly MergedFinding[]): string {
-  const shown = findings.slice(0, MAX_IDS_IN_MESSAGE).map((f) => `${f.label} ${f.severity}`);
+  const shown = findings
+    .slice(0, MAX_IDS_IN_MESSAGE)
+    .map((f) =>
+      f.countedAs
+        ? `${f.label} (severity unknown, counted as ${f.countedAs})`
+        : `${f.label} ${f.severity}`,
+    );
   const more = findings.length - shown.length;
   return more > 0 ? `${shown.join(', ')}, +${more} more` : shown.join(', ');
 }
@@ -401,7 +410,8 @@ function baseImageReasons(rules: EffectiveRules, image: ImageRecord, now: number
   const reasons: Reason[] = [];
   const name = base.name;
   const bareName = referenceDigest(name) ? name.slice(0, name.indexOf('@')) : name;
-  if (rule.allowed && !firstMatch(rule.allowed, withoutTag(bareName))) {
+  // `FROM debian:12` names docker.io/library/debian: compared in the form the allowed globs are kept in.
+  if (rule.allowed && !firstMatch(rule.allowed, canonicalImageName(withoutTag(bareName)))) {
     reasons.push(
       reason(
         'base-image.allowed',
@@ -527,7 +537,9 @@ function vulnerabilityReasons(
       else blockedHits.set(blockedId, [f]);
       continue;
     }
-    if (RANK[f.severity] <= (f.fixable ? fixableLimit : unfixableLimit)) continue;
+    const counted =
+      f.fixable && f.severity === 'UNSPECIFIED' ? rule.unknownFixableSeverity : f.severity;
+    if (RANK[counted] <= (f.fixable ? fixableLimit : unfixableLimit)) continue;
     let cover: IndexedException | null = null;
     const lapsed: IndexedException[] = [];
     if (exceptions.size > 0) {
@@ -556,7 +568,8 @@ function vulnerabilityReasons(
       continue;
     }
     for (const e of lapsed) expired.set(e.key, e);
-    (f.fixable ? failingFixable : failingUnfixable).push(f);
+    const failing = counted === f.severity ? f : { ...f, severity: counted, countedAs: counted };
+    (f.fixable ? failingFixable : failingUnfixable).push(failing);
   }
 
   // Blocked CVEs, by id.

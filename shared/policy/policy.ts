@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ClearanceError } from '../errors.js';
-import { type Severity, severityRank } from '../findings/finding.js';
+import { Severity, severityRank } from '../findings/finding.js';
+import { canonicalImageName } from '../image-ref/image-ref.js';
 import { Mode } from '../ledger/image-record.js';
 import { globProblems } from './glob.js';
 
@@ -78,6 +79,13 @@ const Glob = z.string().superRefine((p, ctx) => {
 });
 /** Glob lists are sets: sorted and de-duplicated so source order never changes the hash. */
 const GlobList = z.array(Glob).transform(sortedUnique);
+/**
+ * Globs on `REGISTRY/REPO`, written the way image names are kept: Docker Hub's aliases folded into
+ * docker.io and its `library/` default applied (`nginx` → `docker.io/library/nginx`).
+ */
+const ImageNameGlobList = z
+  .array(Glob)
+  .transform((list) => sortedUnique(list.map(canonicalImageName)));
 
 const VulnId = z
   .string()
@@ -116,7 +124,7 @@ export const CveException = z.strictObject({
   scope: z
     .strictObject({
       /** Repository globs (`REGISTRY/REPO`); absent = every repository. */
-      repositories: GlobList.optional(),
+      repositories: ImageNameGlobList.optional(),
       /** Package names; absent = every package. */
       packages: z.array(z.string().min(1)).transform(sortedUnique).optional(),
     })
@@ -137,7 +145,7 @@ const VexSettings = z.strictObject({
 
 const BaseImageRuleFields = {
   /** Globs on the base's name (tag and digest stripped); absent = any base. */
-  allowed: GlobList,
+  allowed: ImageNameGlobList,
   /** How many days a superseded base may lag its tag; absent = freshness not checked. */
   maxStaleDays: z.number().int().min(0),
   /** Outcome when the base could not be determined. */
@@ -160,6 +168,11 @@ const VulnerabilityRuleFields = {
   vex: VexSettings,
   /** An exception in use that expires within this many days raises `vulnerabilities.exception-expiring`. */
   exceptionWarningDays: z.number().int().min(0),
+  /**
+   * The severity a fixable finding counts as when its scanner gave none (Trivy UNKNOWN, Grype
+   * Unknown, Grafeas SEVERITY_UNSPECIFIED). `UNSPECIFIED` keeps it below every threshold.
+   */
+  unknownFixableSeverity: Severity,
 };
 const VulnerabilityRule = z.strictObject({
   requireScan: VulnerabilityRuleFields.requireScan.default(true),
@@ -169,6 +182,8 @@ const VulnerabilityRule = z.strictObject({
   blockedCves: VulnerabilityRuleFields.blockedCves.prefault([]),
   vex: VulnerabilityRuleFields.vex.prefault({}),
   exceptionWarningDays: VulnerabilityRuleFields.exceptionWarningDays.default(7),
+  // A fix exists, so not knowing how bad the flaw is is no reason to ship it: count it as HIGH.
+  unknownFixableSeverity: VulnerabilityRuleFields.unknownFixableSeverity.default('HIGH'),
 });
 
 const ProvenanceRuleFields = {
@@ -197,9 +212,9 @@ const ImageRule = z.strictObject({
 /** The rules; a missing section is a rule not checked. */
 export const Rules = z.strictObject({
   /** Globs on `REGISTRY/REPO` (Binary Authorization `namePattern` semantics); absent = any repository. */
-  trustedRepositories: GlobList.optional(),
+  trustedRepositories: ImageNameGlobList.optional(),
   /** Globs on `REGISTRY/REPO` allowed without any check (system images); always reported. */
-  exemptImages: GlobList.prefault([]),
+  exemptImages: ImageNameGlobList.prefault([]),
   baseImage: BaseImageRule.optional(),
   vulnerabilities: VulnerabilityRule.optional(),
   provenance: ProvenanceRule.optional(),
@@ -213,8 +228,8 @@ export type Rules = z.infer<typeof Rules>;
  * changes what it names.
  */
 const RuleOverrides = z.strictObject({
-  trustedRepositories: GlobList.nullable().optional(),
-  exemptImages: GlobList.optional(),
+  trustedRepositories: ImageNameGlobList.nullable().optional(),
+  exemptImages: ImageNameGlobList.optional(),
   baseImage: z
     .strictObject({
       allowed: BaseImageRuleFields.allowed.optional(),
@@ -234,6 +249,7 @@ const RuleOverrides = z.strictObject({
         .strictObject({ apply: z.boolean().optional(), matchRepository: z.boolean().optional() })
         .optional(),
       exceptionWarningDays: VulnerabilityRuleFields.exceptionWarningDays.optional(),
+      unknownFixableSeverity: VulnerabilityRuleFields.unknownFixableSeverity.optional(),
     })
     .nullable()
     .optional(),

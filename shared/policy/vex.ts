@@ -1,5 +1,6 @@
 // Which VEX statements apply to an image, and whether they clear a finding (not_affected / fixed).
 import type { Finding, VexStatement, VexStatus } from '../findings/finding.js';
+import { canonicalImageName } from '../image-ref/image-ref.js';
 import type { ImageRecord } from '../ledger/image-record.js';
 import { compileGlob, referenceDigest, referenceName } from './glob.js';
 
@@ -20,6 +21,8 @@ interface ApplicableStatement {
 /** Parsed parts of a `pkg:TYPE/NAMESPACE/NAME@VERSION?QUALIFIERS` purl. */
 export interface Purl {
   type: string;
+  /** Decoded namespace segments joined by '/', e.g. golang.org/x for pkg:golang/golang.org/x/net; null when none. */
+  namespace: string | null;
   name: string;
   version: string | null;
   qualifiers: Record<string, string>;
@@ -51,7 +54,8 @@ export function parsePurl(id: string): Purl | null {
   const path = rest.slice(slash + 1).split('/');
   const name = safeDecode(path[path.length - 1] ?? '');
   if (!name) return null;
-  return { type, name, version, qualifiers };
+  const namespace = path.length > 1 ? path.slice(0, -1).map(safeDecode).join('/') : null;
+  return { type, namespace, name, version, qualifiers };
 }
 
 function safeDecode(s: string): string {
@@ -75,25 +79,47 @@ export function matchProduct(
   matchRepository: boolean,
 ): boolean {
   const digests = [image.digest, ...image.parents];
-  const imageName = `${image.registry}/${image.repository}`;
+  // Already canonical when it comes from the ledger; folded again so every side uses one rule.
+  const imageName = canonicalImageName(`${image.registry}/${image.repository}`);
   const purl = parsePurl(product);
   if (purl) {
     if (purl.type !== 'oci' && purl.type !== 'docker') return false;
     if (purl.version?.startsWith('sha256:')) return digests.includes(purl.version);
     if (!matchRepository) return false;
     const repo = purl.qualifiers.repository_url;
-    return repo !== undefined && compileGlob(repo).test(imageName);
+    return repo !== undefined && compileGlob(canonicalImageName(repo)).test(imageName);
   }
   const digest = referenceDigest(product);
   if (digest) return digests.includes(digest);
-  return matchRepository && compileGlob(referenceName(product)).test(imageName);
+  return matchRepository && compileGlob(canonicalImageName(referenceName(product))).test(imageName);
 }
 
-function packageName(subcomponent: string): string {
+/**
+ * The names a finding may give the package a subcomponent purl designates, by the identity each
+ * ecosystem uses: Go modules and npm scopes by their full path (Trivy and Grype name Go findings
+ * `golang.org/x/net`, npm ones `@scope/pkg`); Maven by `group:artifact` (Trivy) and the artifact
+ * alone (Grype); OS packages by name (their namespace is the distribution, not part of the name).
+ */
+export function packageNames(subcomponent: string): string[] {
   const purl = parsePurl(subcomponent);
-  if (purl) return purl.name;
-  const at = subcomponent.indexOf('@');
-  return at > 0 ? subcomponent.slice(0, at) : subcomponent;
+  if (!purl) {
+    const at = subcomponent.indexOf('@');
+    return [at > 0 ? subcomponent.slice(0, at) : subcomponent];
+  }
+  const ns = purl.namespace;
+  if (!ns) return [purl.name];
+  switch (purl.type) {
+    case 'golang':
+    case 'npm':
+    case 'swift':
+    case 'composer':
+    case 'github':
+      return [`${ns}/${purl.name}`];
+    case 'maven':
+      return [`${ns}:${purl.name}`, purl.name];
+    default:
+      return [purl.name];
+  }
 }
 
 /** Statements that apply to one image, indexed by every vulnerability id they name (upper case). */
@@ -112,7 +138,8 @@ export class VexIndex {
       const applicable: ApplicableStatement = {
         status: s.status,
         time: Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time,
-        packages: s.subcomponents.length > 0 ? new Set(s.subcomponents.map(packageName)) : null,
+        packages:
+          s.subcomponents.length > 0 ? new Set(s.subcomponents.flatMap(packageNames)) : null,
       };
       for (const id of new Set([s.vulnerability, ...s.aliases].map((i) => i.toUpperCase()))) {
         const list = this.byId.get(id);

@@ -24,8 +24,22 @@ export interface Subject {
   digest: string;
 }
 
+/** What carried the statement: a bare in-toto Statement, a DSSE envelope, a Sigstore bundle or a BUILD occurrence. */
+export const PROVENANCE_CONTAINERS = [
+  'statement',
+  'dsse',
+  'sigstore-bundle',
+  'build-occurrence',
+] as const;
+export type ProvenanceContainer = (typeof PROVENANCE_CONTAINERS)[number];
+
 export interface ProvenanceResult {
   provenance: Provenance;
+  container: ProvenanceContainer;
+  /** The Sigstore bundle's media type when the statement came in a bundle. */
+  bundleMediaType?: string;
+  /** Always false: this module reads statements, it never checks a signature (see the note above). */
+  signatureVerified: false;
   subjects: Subject[];
   predicateType: string;
   /** The image a BUILD occurrence is attached to (its resourceUri); null for statements. */
@@ -164,12 +178,25 @@ export const InTotoStatement = z.object({
   predicate: z.record(z.string(), z.unknown(), { error: 'predicate must be an object' }),
 });
 
-/** git+https://host/owner/repo@refs/heads/main → https://host/owner/repo (the repository, without the ref). */
+/** A web URL of one commit: GitHub's /commit/<sha>, GitLab's /-/commit/<sha> (Cloud Build materials use these). */
+const COMMIT_URL = /\/(?:-\/)?commits?\/[0-9a-f]{7,64}\/?$/;
+
+/**
+ * The repository a source URI names, without the ref: git+https://host/owner/repo@refs/heads/main,
+ * BuildKit's https://host/owner/repo.git#<ref or commit> and Cloud Build's
+ * https://host/owner/repo/commit/<sha> all give https://host/owner/repo.
+ */
 export function normaliseSourceRepository(uri: string | null | undefined): string | null {
   if (!uri) return null;
   let u = uri.trim();
   if (u === '') return null;
   if (u.startsWith('git+')) u = u.slice(4);
+  // A fragment or query names a ref or a subdirectory of the repository, never the repository.
+  const hash = u.indexOf('#');
+  if (hash >= 0) u = u.slice(0, hash);
+  const query = u.indexOf('?');
+  if (query >= 0) u = u.slice(0, query);
+  u = u.replace(COMMIT_URL, '');
   const scheme = u.indexOf('://');
   const pathStart = scheme >= 0 ? u.indexOf('/', scheme + 3) : u.indexOf('/');
   if (pathStart >= 0) {
@@ -186,6 +213,7 @@ function looksLikeSource(m: {
 }): boolean {
   if (!m.uri) return false;
   if (m.uri.startsWith('git+')) return true;
+  if (COMMIT_URL.test(m.uri.split(/[?#]/)[0] ?? '')) return true;
   const d = m.digest ?? {};
   return 'gitCommit' in d || 'sha1' in d;
 }
@@ -299,9 +327,12 @@ function result(
   source: Provenance['source'],
   subjects: Subject[],
   predicateType: string,
+  container: ProvenanceContainer,
 ) {
   return {
     provenance: { ...read, source },
+    container,
+    signatureVerified: false,
     subjects,
     predicateType,
     resource: null,
@@ -312,7 +343,13 @@ function result(
 export function provenanceFromStatement(statement: unknown): ProvenanceResult {
   const s = parseInput(InTotoStatement, statement, 'in-toto statement');
   const read = readPredicate(s.predicateType, s.predicate, 'in-toto statement');
-  return result(read, 'slsa', subjectsOf(s.subject, 'in-toto statement'), s.predicateType);
+  return result(
+    read,
+    'slsa',
+    subjectsOf(s.subject, 'in-toto statement'),
+    s.predicateType,
+    'statement',
+  );
 }
 
 /** Envelopes past this size are refused before decoding: real provenance is tens of KB. */
@@ -344,7 +381,69 @@ export function provenanceFromDsse(envelope: unknown): ProvenanceResult {
       cause: err,
     });
   }
-  return provenanceFromStatement(statement);
+  return { ...provenanceFromStatement(statement), container: 'dsse' };
+}
+
+/** Sigstore bundle media types, v0.1–v0.3 (v0.3 also has its own `bundle.v0.3+json` spelling). */
+export const SIGSTORE_BUNDLE_MEDIA_TYPES = [
+  'application/vnd.dev.sigstore.bundle+json;version=0.1',
+  'application/vnd.dev.sigstore.bundle+json;version=0.2',
+  'application/vnd.dev.sigstore.bundle+json;version=0.3',
+  'application/vnd.dev.sigstore.bundle.v0.3+json',
+] as const;
+
+/** Whether a JSON value says it is a Sigstore bundle (its mediaType), whatever else it holds. */
+export function isSigstoreBundle(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const t = (v as Record<string, unknown>).mediaType;
+  return typeof t === 'string' && t.startsWith('application/vnd.dev.sigstore.bundle');
+}
+
+/**
+ * A Sigstore bundle (protobuf-specs Bundle, JSON form): the verification material is kept as
+ * given (certificate chain or certificate, tlog entries, timestamps) for the verifier; exactly
+ * one of a DSSE envelope or a message signature is the content.
+ */
+export const SigstoreBundle = z
+  .object({
+    mediaType: z.enum(SIGSTORE_BUNDLE_MEDIA_TYPES, {
+      message: `must be one of ${SIGSTORE_BUNDLE_MEDIA_TYPES.join(', ')}`,
+    }),
+    verificationMaterial: z.record(z.string(), z.unknown(), {
+      error: 'verificationMaterial must be an object',
+    }),
+    dsseEnvelope: z.unknown().optional(),
+    messageSignature: z.unknown().optional(),
+  })
+  .refine((b) => (b.dsseEnvelope === undefined) !== (b.messageSignature === undefined), {
+    message: 'a bundle holds exactly one of dsseEnvelope or messageSignature',
+    path: ['dsseEnvelope'],
+  });
+
+/**
+ * Reads the in-toto Statement in a Sigstore bundle's DSSE envelope (what slsa-github-generator,
+ * GitHub artifact attestations and `cosign attest --new-bundle-format` write). The bundle is
+ * NOT verified here: the result is marked unverified like any envelope read by this module.
+ */
+export function provenanceFromBundle(bundle: unknown): ProvenanceResult {
+  const b = parseInput(SigstoreBundle, bundle, 'Sigstore bundle');
+  if (b.dsseEnvelope === undefined) {
+    throw new InvalidInputError(
+      'invalid Sigstore bundle: it signs a blob (messageSignature), not an in-toto statement, so it carries no provenance',
+      { details: { issues: [{ path: 'messageSignature', message: 'not a DSSE envelope' }] } },
+    );
+  }
+  let r: ProvenanceResult;
+  try {
+    r = provenanceFromDsse(b.dsseEnvelope);
+  } catch (err) {
+    if (!(err instanceof InvalidInputError)) throw err;
+    throw new InvalidInputError(`invalid Sigstore bundle dsseEnvelope: ${err.message}`, {
+      cause: err,
+      details: err.details,
+    });
+  }
+  return { ...r, container: 'sigstore-bundle', bundleMediaType: b.mediaType };
 }
 
 const OccStatement = z.object({
@@ -404,6 +503,7 @@ export function provenanceFromBuildOccurrence(occurrence: unknown): ProvenanceRe
       'cloud-build',
       subjectsOf(v1.subject ?? [], what),
       SLSA_V1,
+      'build-occurrence',
     );
   } else if (
     st &&
@@ -419,17 +519,22 @@ export function provenanceFromBuildOccurrence(occurrence: unknown): ProvenanceRe
     else if (isSet(st.slsaProvenance)) read = readV01(st.slsaProvenance, what);
     else if (isSet(st.provenance)) read = readInTotoProvenance(st.provenance, what);
     else read = readPredicate(type, st.predicate, what);
-    out = result(read, 'cloud-build', subjects, type);
+    out = result(read, 'cloud-build', subjects, type, 'build-occurrence');
   } else if (isSet(b.intotoProvenance)) {
     out = result(
       readInTotoProvenance(b.intotoProvenance, what),
       'cloud-build',
       [],
       'https://in-toto.io/Provenance/v0.1',
+      'build-occurrence',
     );
   } else if (isSet(o.envelope)) {
     const r = provenanceFromDsse(o.envelope);
-    out = { ...r, provenance: { ...r.provenance, source: 'cloud-build' } };
+    out = {
+      ...r,
+      container: 'build-occurrence',
+      provenance: { ...r.provenance, source: 'cloud-build' },
+    };
   } else if (b.provenance) {
     out = result(
       {
@@ -442,21 +547,23 @@ export function provenanceFromBuildOccurrence(occurrence: unknown): ProvenanceRe
       'cloud-build',
       [],
       'grafeas.v1.BuildProvenance',
+      'build-occurrence',
     );
   }
   if (out === null) throw new InvalidInputError(`invalid ${what}: it carries no provenance`);
   return { ...out, resource };
 }
 
-/** Accepts any of the three forms and reads it: a DSSE envelope, an in-toto Statement, or a BUILD occurrence. */
+/** Accepts any of the four forms and reads it: a Sigstore bundle, a DSSE envelope, an in-toto Statement, or a BUILD occurrence. */
 export function readProvenance(input: unknown): ProvenanceResult {
   if (typeof input === 'object' && input !== null) {
     const o = input as Record<string, unknown>;
+    if (isSigstoreBundle(o)) return provenanceFromBundle(o);
     if ('payloadType' in o && 'payload' in o) return provenanceFromDsse(o);
     if ('_type' in o || 'predicateType' in o) return provenanceFromStatement(o);
     if ('build' in o) return provenanceFromBuildOccurrence(o);
   }
   throw new InvalidInputError(
-    'invalid provenance: not a DSSE envelope, an in-toto Statement or a BUILD occurrence',
+    'invalid provenance: not a Sigstore bundle, a DSSE envelope, an in-toto Statement or a BUILD occurrence',
   );
 }

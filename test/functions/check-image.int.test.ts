@@ -23,6 +23,7 @@ import {
   type Review,
   withAnnotations,
 } from '../shared/check/workloads.js';
+import { fixture } from '../shared/real-world-fixtures.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
 import { type IdTokenIssuer, startIdTokenIssuer } from '../support/id-tokens.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
@@ -253,6 +254,18 @@ describeWithEmulators('checkImage (functions-framework, Firestore and Pub/Sub em
       expect(r.status?.code).toBe(403);
       expect(r.status?.message).toContain(CHARLIE);
       expect(r.status?.message).toContain('vulnerabilities.fixable');
+    });
+
+    it('answers an admission.k8s.io/v1beta1 review in v1beta1 (admissionReviewVersions: [v1beta1])', async () => {
+      await putImage(CHARLIE_REPO, CHARLIE_DIGEST, denied());
+      const review = fixture<Review>('k8s/admissionreview-v1beta1-pod-create.derived.json');
+      const r = await call(server.url, '/admission', { body: review });
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({
+        apiVersion: 'admission.k8s.io/v1beta1',
+        kind: 'AdmissionReview',
+        response: { uid: review.request.uid, allowed: false, status: { code: 403 } },
+      });
     });
 
     it('denies an image unknown to the ledger (fail closed)', async () => {

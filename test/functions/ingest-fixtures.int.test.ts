@@ -312,7 +312,7 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
     const dl = await deadLetter(
       `container-analysis-occurrence:${messageId}:projects_p_occurrences_legacy-vulnerability`,
     );
-    expect(dl?.reason).toMatch(/no vulnerability id/);
+    expect(dl?.reason).toMatch(/retired Grafeas v1beta1 form/);
     expect(JSON.parse(String(dl?.raw)).name).toBe('projects/p/occurrences/legacy-vulnerability');
     const image = await docData(
       db,

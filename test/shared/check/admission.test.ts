@@ -90,9 +90,9 @@ describe('parseAdmissionReview', () => {
     expect(parseAdmissionReview(off).breakglass).toBe(false);
   });
 
-  it('refuses a body that is not an AdmissionReview v1, naming the field', () => {
+  it('refuses a body that is not an AdmissionReview v1 or v1beta1, naming the field', () => {
     const bad = podReview();
-    bad.apiVersion = 'admission.k8s.io/v1beta1';
+    bad.apiVersion = 'admission.k8s.io/v2';
     expect(() => parseAdmissionReview(bad)).toThrow(InvalidInputError);
     expect(() => parseAdmissionReview(bad)).toThrow(/apiVersion/);
   });

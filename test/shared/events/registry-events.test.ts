@@ -285,8 +285,8 @@ describe('Harbor webhooks', () => {
   it('ignores other event types and rejects bad repositories', () => {
     const push = fixture<Record<string, unknown>>('registry/harbor-push-artifact.json');
     expect(normaliseHarbor({ ...push, type: 'PULL_ARTIFACT' })).toEqual({
-      kind: 'registry-events',
-      events: [],
+      kind: 'ignored',
+      type: 'PULL_ARTIFACT',
     });
     const upper = fixture<{ event_data: { repository: { repo_full_name: string } } }>(
       'registry/harbor-push-artifact.json',

@@ -99,12 +99,14 @@ describe('VULNERABILITY occurrences', () => {
         fixture('containeranalysis/grafeas-docs-occurrence-vulnerability.json'),
       ),
     );
-    // Its note is "exampleVulnerabilityNote" and it has no shortDescription: there is no id to file it under.
-    expect(err.message).toMatch(/no vulnerability id/);
+    // The v1beta1 hint comes first: its note "exampleVulnerabilityNote" has no id either, but
+    // "no vulnerability id" would send the user looking in the wrong place.
+    expect(err.message).toMatch(/retired Grafeas v1beta1 form/);
+    expect(err.message).not.toMatch(/no vulnerability id/);
     const withId = fixture<Json>('containeranalysis/grafeas-docs-occurrence-vulnerability.json');
     (withId.vulnerability as Json).shortDescription = 'CVE-2020-0001';
     expect(thrown(() => findingsFromVulnerabilityOccurrence(withId)).message).toMatch(
-      /affectedLocation is the retired v1beta1 form/,
+      /retired Grafeas v1beta1 form/,
     );
   });
 

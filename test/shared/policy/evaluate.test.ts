@@ -510,7 +510,11 @@ describe('evaluate: remediation hints', () => {
   it('groups fixable findings by package with the highest fixed version (real Grype report)', () => {
     const findings = grypeFindings('grype-debian-image-many-vulns-incl-CVE-2005-2541.json');
     expect(findings).toHaveLength(327);
-    const v = run({ vulnerabilities: { maximumFixableSeverity: 'LOW' } }, { findings });
+    // Unknown-severity fixable findings kept below every threshold, as before unknownFixableSeverity.
+    const v = run(
+      { vulnerabilities: { maximumFixableSeverity: 'LOW', unknownFixableSeverity: 'UNSPECIFIED' } },
+      { findings },
+    );
     expect(v.decision).toBe('deny');
     const remediations = v.reasons.map((r) => r.remediation);
     expect(remediations).toContain(

@@ -60,6 +60,7 @@ describe('parsePolicy', () => {
       blockedCves: [],
       vex: { apply: true, matchRepository: false },
       exceptionWarningDays: 7,
+      unknownFixableSeverity: 'HIGH',
     });
     expect(p.rules.trustedRepositories).toBeUndefined();
   });

@@ -13,6 +13,7 @@ describe('parsePurl', () => {
       parsePurl('pkg:oci/web@sha256%3A00ff?repository_url=us-docker.pkg.dev/acme/apps/web&tag=v1'),
     ).toEqual({
       type: 'oci',
+      namespace: null,
       name: 'web',
       version: 'sha256:00ff',
       qualifiers: { repository_url: 'us-docker.pkg.dev/acme/apps/web', tag: 'v1' },

@@ -47,15 +47,16 @@ describe('in-toto statements and DSSE envelopes', () => {
       provenanceFromStatement(
         fixture('slsa/intoto-statement-v0.1-slsa-v0.2-github-actions.decoded.json'),
       ),
-    ).toEqual(GHA_RESULT);
+    ).toEqual({ ...GHA_RESULT, container: 'statement', signatureVerified: false });
   });
 
   it('dsse-envelope-slsa-v0.2-github-actions.json: the envelope reads as the statement it carries', () => {
+    const asDsse = { ...GHA_RESULT, container: 'dsse', signatureVerified: false };
     expect(provenanceFromDsse(fixture('slsa/dsse-envelope-slsa-v0.2-github-actions.json'))).toEqual(
-      GHA_RESULT,
+      asDsse,
     );
     expect(readProvenance(fixture('slsa/dsse-envelope-slsa-v0.2-github-actions.json'))).toEqual(
-      GHA_RESULT,
+      asDsse,
     );
   });
 
@@ -77,6 +78,8 @@ describe('in-toto statements and DSSE envelopes', () => {
       ],
       predicateType: 'https://slsa.dev/provenance/v0.2',
       resource: null,
+      container: 'statement',
+      signatureVerified: false,
     });
   });
 
@@ -179,6 +182,8 @@ describe('Cloud Build BUILD occurrences', () => {
         },
       ],
       predicateType: 'https://slsa.dev/provenance/v0.1',
+      container: 'build-occurrence',
+      signatureVerified: false,
       resource: {
         registry: 'us-west2-docker.pkg.dev',
         repository: 'gosst-scare-sandbox/quickstart-docker-repo/quickstart-image',
@@ -304,7 +309,9 @@ describe('helpers', () => {
   });
 
   it('readProvenance refuses what it cannot recognise', () => {
-    expect(thrown(() => readProvenance({ hello: 1 })).message).toMatch(/not a DSSE envelope/);
+    expect(thrown(() => readProvenance({ hello: 1 })).message).toMatch(
+      /not a Sigstore bundle, a DSSE envelope/,
+    );
   });
 });
 

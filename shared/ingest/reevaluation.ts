@@ -565,7 +565,11 @@ export interface PolicyPreview {
 
 /** What a proposed policy would change, without writing anything. */
 export async function previewPolicy(
-  deps: Pick<ReevaluationDeps, 'db' | 'ledger'> & { concurrency?: number },
+  deps: Pick<ReevaluationDeps, 'db' | 'ledger'> & {
+    concurrency?: number;
+    /** Called after each page with the number of images read so far (the CLI shows progress). */
+    onProgress?: (imagesRead: number) => void;
+  },
   proposed: PolicySnapshot,
   now: Date,
 ): Promise<PolicyPreview> {
@@ -617,6 +621,7 @@ export async function previewPolicy(
       }
       if (!flipped) unchanged += 1;
     }
+    deps.onProgress?.(images);
     if (snap.size < PAGE_SIZE) break;
     cursor = snap.docs.at(-1)?.id ?? null;
   }

@@ -80,7 +80,7 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
     // A gRPC channel to an unreachable host can outlive the command; the answer is already printed.
-    setTimeout(() => process.exit(code), 3000).unref();
+    setTimeout(() => process.exit(code), 500).unref();
   },
   (err: unknown) => {
     process.stderr.write(

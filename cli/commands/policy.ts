@@ -66,7 +66,10 @@ commands:
   apply FILE     validate, store and re-evaluate the ledger (--wait to follow it)
   preview FILE   what the policy would change, without writing anything
 
-Run \`clearance policy <command> --help\` for the options of each.`;
+Run \`clearance policy <command> --help\` for the options of each.
+
+exit codes: 0 done, 1 policy refused, 2 usage or configuration error, 3 Firestore or Pub/Sub
+unavailable`;
 
 function formatOf(file: string): PolicyFormat {
   return extname(file).toLowerCase() === '.json' ? 'json' : 'yaml';
@@ -132,7 +135,7 @@ async function follow(io: Io, store: Store, runId: string, limitMs: number): Pro
     const run = await store.bounded('Firestore', runProgress(store.db, runId));
     if (run) {
       started = true;
-      bar.update(run.processed, run.total, `${run.changed} changed`);
+      bar.update(run.processed, run.total, `images, ${run.changed} changed`);
       if (run.done) {
         bar.finish(`done, ${run.processed} images in ${run.pages} pages, ${run.changed} changed`);
         io.out(`re-evaluation ${runId} done: ${run.processed} images, ${run.changed} changed\n`);

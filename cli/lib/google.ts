@@ -88,6 +88,8 @@ export async function withStore<T>(
 ): Promise<T> {
   const projectId = await resolveProject(io, options.project, options.timeoutMs);
   const host = emulatorHost(io.env);
+  // The emulators need no credentials: without this, the clients still probe for a metadata server.
+  if (host) io.env.METADATA_SERVER_DETECTION ||= 'none';
   io.err(`connecting to project ${projectId}${host ? ` (emulators at ${host})` : ''}…\n`);
   const root = createRoot({ ...io.env, GOOGLE_CLOUD_PROJECT: projectId });
   const secs = Math.round(options.timeoutMs / 100) / 10;
@@ -121,7 +123,7 @@ export async function withStore<T>(
     // Open gRPC channels keep the process alive; a channel to an unreachable host may never close.
     const closing = [db.terminate()];
     if (usedPubsub) closing.push(root.pubsub().then((p) => p.close()));
-    await within(Promise.allSettled(closing), 2000, () => new Error('close')).catch(
+    await within(Promise.allSettled(closing), 1000, () => new Error('close')).catch(
       () => undefined,
     );
   }

@@ -2,7 +2,8 @@
 import type { Io } from './command.js';
 
 export interface Progress {
-  update(done: number, total: number | null, detail?: string): void;
+  /** `detail` follows the count: "images, 3 changed" reads "200 of ~450 images, 3 changed". */
+  update(done: number, total: number | null, detail: string): void;
   /** Ends the bar's line (a terminal) or prints the last state (plain). */
   finish(text: string): void;
 }
@@ -15,7 +16,7 @@ export function progress(io: Io, label: string): Progress {
   return {
     update(done, total, detail) {
       const of = total !== null && total > 0 ? Math.min(1, done / total) : null;
-      const counts = `${done}${total !== null ? ` of ~${total}` : ''}${detail ? `, ${detail}` : ''}`;
+      const counts = `${done}${total !== null ? ` of ~${total}` : ''} ${detail}`;
       if (io.errIsTTY) {
         const bar =
           of === null

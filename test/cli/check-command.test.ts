@@ -81,9 +81,7 @@ describe('clearance check (in-process)', () => {
       },
     });
     expect(await run([ANSWER.image, '--url', url, '--id-token'], t.io)).toBe(2);
-    expect(t.err.join('')).toContain(
-      'Could not load the default credentials',
-    );
+    expect(t.err.join('')).toContain('Could not load the default credentials');
   });
 
   it('exits 2 for unknown flags and for a bad timeout', async () => {

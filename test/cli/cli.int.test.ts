@@ -393,7 +393,7 @@ describeWithEmulators('clearance policy apply --wait and preview: progress', () 
       `reading the ledger: ${SEEDED} images evaluated`,
     ]);
     expect(JSON.parse(r.stdout)).toMatchObject({ images: SEEDED });
-  });
+  }, 300_000);
 
   it('apply --wait without a terminal: plain progress lines until the run completes', async () => {
     const r = await clearance(['policy', 'apply', join(dir, 'strict.yaml'), '--wait'], env());
@@ -411,7 +411,7 @@ describeWithEmulators('clearance policy apply --wait and preview: progress', () 
     expect(r.stderr).not.toContain('\r');
     const stored = (await db.collection('reevaluations').doc(runId).get()).data();
     expect(stored).toMatchObject({ done: true, processed: SEEDED });
-  });
+  }, 300_000);
 
   it('apply --wait on a terminal: a redrawn progress bar', async () => {
     const r = await inTerminal(['policy', 'apply', join(dir, 'lenient.yaml'), '--wait'], env());
@@ -422,5 +422,5 @@ describeWithEmulators('clearance policy apply --wait and preview: progress', () 
     expect(r.stdout).toMatch(/re-evaluating \[[#-]{24}\]\s+\d+% \d+ of ~450 images, \d+ changed/);
     expect(r.stdout).toMatch(/re-evaluating: done, 450 images in 3 pages/);
     expect(r.stdout).toMatch(/re-evaluation \S+ done: 450 images/);
-  });
+  }, 300_000);
 });

@@ -141,5 +141,5 @@ describeWithEmulators('npm start (the local stack)', () => {
     for (const e of info.endpoints) {
       await expect(fetch(`${e.url}/`, { signal: AbortSignal.timeout(2000) })).rejects.toThrow();
     }
-  }, 240_000);
+  }, 480_000);
 });

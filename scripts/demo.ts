@@ -7,6 +7,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { verifyBinauthzSignature } from '../shared/attestations/binauthz.js';
 import { dsseVerify, parseDsseEnvelope } from '../shared/attestations/dsse.js';
+import { localKeyId } from '../shared/attestations/signer.js';
 import { imageDocId } from '../shared/image-ref/image-ref.js';
 import type { ImageRecord, Reason } from '../shared/ledger/image-record.js';
 import {
@@ -172,21 +173,27 @@ async function verifySignature(d: Demo, image: ImageRecord): Promise<boolean> {
       signatures: { signature: string; publicKeyId: string }[];
     };
   };
+  const publicKey = readFileSync(d.info.attestorPublicKeyFile, 'utf8');
   const payload = Buffer.from(occ.attestation.serializedPayload, 'base64');
   const signature = Buffer.from(occ.attestation.signatures[0]?.signature ?? '', 'base64');
-  const dir = join(d.work, 'verify');
+  // Kept in the stack's state folder, so the printed command can be run again by hand.
+  const dir = join(STATE_DIR, 'demo', 'verify');
   rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir);
+  mkdirSync(dir, { recursive: true });
   const files = {
     payload: join(dir, 'payload.json'),
     signature: join(dir, 'signature.der'),
     key: join(dir, 'attestor.pub.pem'),
   };
-  const publicKey = readFileSync(d.info.attestorPublicKeyFile, 'utf8');
   writeFileSync(files.payload, payload);
   writeFileSync(files.signature, signature);
   writeFileSync(files.key, publicKey);
-  say(`   occurrence ${binauthz.occurrence} (key ${occ.attestation.signatures[0]?.publicKeyId})`);
+  const keyId = occ.attestation.signatures[0]?.publicKeyId;
+  say(`   occurrence ${binauthz.occurrence} (key ${keyId})`);
+  if (keyId !== localKeyId(publicKey)) {
+    say(`   the signature names key ${keyId}, not the attestor's ${localKeyId(publicKey)}`);
+    return false;
+  }
   say('   payload (as `gcloud container binauthz create-signature-payload` writes it):');
   for (const line of payload.toString('utf8').trimEnd().split('\n')) say(`     ${line}`);
   const args = [

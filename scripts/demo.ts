@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
+import { z } from 'zod';
+import { CheckAnswerView } from '../cli/commands/check.js';
 import { verifyBinauthzSignature } from '../shared/attestations/binauthz.js';
 import { dsseVerify, parseDsseEnvelope } from '../shared/attestations/dsse.js';
 import { localKeyId } from '../shared/attestations/signer.js';
@@ -26,12 +28,31 @@ const say = (s = '') => process.stdout.write(`${s}\n`);
 const OCCURRENCES_TOPIC = 'container-analysis-occurrences-v1';
 const WAIT_MS = 90_000;
 
-interface CheckAnswer {
-  decision: 'allow' | 'deny';
-  digest: string | null;
-  reasons: Reason[];
-  attestation: { format: string; keyId: string } | null;
-}
+const WatchResult = z.object({
+  bases: z.array(
+    z.object({
+      name: z.string(),
+      digest: z.string().nullable(),
+      change: z.string(),
+      markedStale: z.number(),
+      alerts: z.number(),
+    }),
+  ),
+});
+
+/** A Grafeas ATTESTATION occurrence as the REST API returns it (bytes fields in base64). */
+const AttestationOccurrence = z.object({
+  attestation: z.object({
+    serializedPayload: z.string(),
+    signatures: z.array(z.object({ signature: z.string(), publicKeyId: z.string() })).min(1),
+  }),
+});
+
+const ChatLogLine = z.object({
+  kind: z.string(),
+  receivedAt: z.string(),
+  body: z.object({ text: z.string().optional() }).passthrough(),
+});
 
 interface Demo {
   info: StackInfo;
@@ -75,14 +96,16 @@ function chatMessages(info: StackInfo, since: string, digest: string, title: str
   const texts = readFileSync(info.chatLog, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { kind: string; receivedAt: string; body: { text?: string } })
+    .map((l) => ChatLogLine.parse(JSON.parse(l)))
     // Each alert reaches both of the team's channels; the Slack copy carries the plain text.
     .filter((m) => m.kind === 'slack' && m.receivedAt >= since)
     .map((m) => m.body.text ?? '');
   return texts.filter((t) => t.includes(short) && t.startsWith(title));
 }
 
-function printReasons(reasons: readonly Reason[], indent = '     '): void {
+type ShownReason = Pick<Reason, 'ruleId' | 'level' | 'message'> & { remediation?: string | null };
+
+function printReasons(reasons: readonly ShownReason[], indent = '     '): void {
   for (const r of reasons) {
     say(`${indent}${r.level === 'deny' ? '✗' : '!'} [${r.ruleId}] ${r.message}`);
     if (r.remediation) say(`${indent}  → ${r.remediation}`);
@@ -102,17 +125,8 @@ async function watchBases(d: Demo) {
     method: 'POST',
     headers: { authorization: `Bearer ${d.token}` },
   });
-  const body = (await res.json()) as {
-    bases: {
-      name: string;
-      digest: string | null;
-      change: string;
-      markedStale: number;
-      alerts: number;
-    }[];
-  };
   if (!res.ok) throw new Error(`watchBaseImages answered HTTP ${res.status}`);
-  return body.bases;
+  return WatchResult.parse(await res.json()).bases;
 }
 
 /** Artifact Analysis finishing a scan: the occurrences, then the DISCOVERY notification onScanComplete listens for. */
@@ -138,11 +152,11 @@ async function finishScan(d: Demo, resourceUri: string, vulns: Record<string, un
     .publishMessage({ json: occurrenceNotification(discovery, 'DISCOVERY', now) });
 }
 
-async function check(d: Demo, image: string): Promise<CheckAnswer> {
+async function check(d: Demo, image: string): Promise<CheckAnswerView> {
   const url = `${d.info.functions.checkImage}/v1/check?image=${encodeURIComponent(image)}&env=prod`;
   const res = await fetch(url, { headers: { authorization: `Bearer ${d.token}` } });
   if (!res.ok) throw new Error(`checkImage answered HTTP ${res.status}: ${await res.text()}`);
-  const answer = (await res.json()) as CheckAnswer;
+  const answer = CheckAnswerView.parse(await res.json());
   say(`   GET /v1/check?image=${image}&env=prod → ${answer.decision.toUpperCase()}`);
   return answer;
 }
@@ -167,12 +181,7 @@ async function verifySignature(d: Demo, image: ImageRecord): Promise<boolean> {
   const res = await fetch(`${d.grafeas}/v1/${binauthz.occurrence}`, {
     headers: { authorization: 'Bearer local-token' },
   });
-  const occ = (await res.json()) as {
-    attestation: {
-      serializedPayload: string;
-      signatures: { signature: string; publicKeyId: string }[];
-    };
-  };
+  const occ = AttestationOccurrence.parse(await res.json());
   const publicKey = readFileSync(d.info.attestorPublicKeyFile, 'utf8');
   const payload = Buffer.from(occ.attestation.serializedPayload, 'base64');
   const signature = Buffer.from(occ.attestation.signatures[0]?.signature ?? '', 'base64');

@@ -554,7 +554,9 @@ function vulnerabilityReasons(
     }
     if (cover) {
       inUse.set(cover.key, cover);
-      covered.set(cover.key, [...(covered.get(cover.key) ?? []), f]);
+      const list = covered.get(cover.key);
+      if (list) list.push(f);
+      else covered.set(cover.key, [f]);
       continue;
     }
     for (const e of lapsed) expired.set(e.key, e);

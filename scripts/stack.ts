@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { FUNCTIONS, type FunctionSpec } from '../functions/manifest.js';
+import { loadOrCreateLocalKey } from '../shared/attestations/signer.js';
 import { storePolicy } from '../shared/pipeline/policy-source.js';
 import { startChatSink } from './lib/chat-sink.js';
 import { firebasePorts, startEmulators } from './lib/emulators.js';
@@ -22,6 +23,20 @@ export interface StackInfo {
   endpoints: { name: string; url: string; kind: string }[];
   functions: Record<string, string>;
   tokenFile: string;
+  /** PEM public key of the local attestor: what anyone verifies the attestations with. */
+  attestorPublicKeyFile: string;
+  /** Every message the chat-webhook sink received, one JSON object a line. */
+  chatLog: string;
+  /** The base tags the base-image watcher follows. */
+  baseImages: string[];
+}
+
+/** The registry host the examples are written for (firebase.json's registry port). */
+export const EXAMPLE_REGISTRY = '127.0.0.1:5055';
+
+/** An example file, with its registry host pointed at the registry this stack actually runs. */
+export function exampleFile(name: string, registryHost: string): string {
+  return readFileSync(resolve('examples', name), 'utf8').replaceAll(EXAMPLE_REGISTRY, registryHost);
 }
 
 function devToken(): string {
@@ -60,9 +75,10 @@ async function main(): Promise<void> {
     Object.assign(process.env, emulators.env);
     const grafeas = await startGrafeasServer({ port: ports.containeranalysis });
     closers.push(grafeas.close);
+    const chatLog = join(stateDir('chat'), 'messages.jsonl');
     const chat = await startChatSink({
       port: ports.chat,
-      logFile: join(stateDir('chat'), 'messages.jsonl'),
+      logFile: chatLog,
       onMessage: (m) => {
         const text = (m.body as { text?: string })?.text ?? '';
         process.stdout.write(`chat ▸ ${m.kind}: ${text.split('\n')[0]?.slice(0, 160)}\n`);
@@ -71,6 +87,19 @@ async function main(): Promise<void> {
     closers.push(chat.close);
     const token = devToken();
     const registryHost = `127.0.0.1:${ports.registry}`;
+    // The attestor's key exists before any function signs, so its public half can be handed out.
+    const keyFile = join(stateDir('keys'), 'attestor.pem');
+    const attestorPublicKeyFile = join(stateDir('keys'), 'attestor.pub.pem');
+    writeFileSync(
+      attestorPublicKeyFile,
+      await (await loadOrCreateLocalKey(keyFile)).publicKeyPem(),
+    );
+    const baseImages = (
+      process.env.CLEARANCE_BASE_IMAGES ?? `${registryHost}/base/distroless-debian12:nonroot`
+    )
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean);
     const serve = fileURLToPath(new URL('./serve-function.js', import.meta.url));
     const specs: readonly FunctionSpec[] = FUNCTIONS;
     const fnUrl = (i: number) => `http://127.0.0.1:${ports.functions + i}`;
@@ -79,15 +108,14 @@ async function main(): Promise<void> {
       ...emulators.env,
       NODE_ENV: 'development',
       CLEARANCE_SIGNER: 'local',
-      CLEARANCE_LOCAL_KEY_FILE: join(stateDir('keys'), 'attestor.pem'),
+      CLEARANCE_LOCAL_KEY_FILE: keyFile,
       CLEARANCE_ATTESTOR_NOTE: `projects/${projectId}/notes/clearance-attestor`,
       CLEARANCE_CHECK_BEARER_TOKEN: token,
       CLEARANCE_INGEST_TOKEN: token,
       CLEARANCE_REGISTRY_INSECURE_HOSTS: `${registryHost},localhost:${ports.registry}`,
       CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT: grafeas.url,
-      CLEARANCE_BASE_IMAGES:
-        process.env.CLEARANCE_BASE_IMAGES ?? `${registryHost}/base/debian12:latest`,
-      CLEARANCE_ROUTING: readFileSync(resolve('examples/routing.yaml'), 'utf8'),
+      CLEARANCE_BASE_IMAGES: baseImages.join(','),
+      CLEARANCE_ROUTING: exampleFile('routing.yaml', registryHost),
       CLEARANCE_DEV_CHAT_URL: chat.googleChatUrl,
       CLEARANCE_DEV_SLACK_URL: chat.slackUrl,
       CLEARANCE_CHECK_URL: functionUrls.checkImage,
@@ -135,7 +163,7 @@ async function main(): Promise<void> {
 
     const db = new Firestore({ projectId });
     const policy = await storePolicy(db, {
-      source: readFileSync(resolve('examples/policy.yaml'), 'utf8'),
+      source: exampleFile('policy.yaml', registryHost),
       format: 'yaml',
       appliedBy: 'npm start',
       now: new Date(),
@@ -146,6 +174,9 @@ async function main(): Promise<void> {
       projectId,
       registry: registryHost,
       tokenFile: join(stateDir(), 'dev-token'),
+      attestorPublicKeyFile,
+      chatLog,
+      baseImages,
       functions: functionUrls,
       endpoints: [
         { name: 'Firestore emulator', url: `http://${emulators.firestoreHost}`, kind: 'emulator' },
@@ -173,6 +204,8 @@ async function main(): Promise<void> {
       ...info.endpoints.map((e) => `  ${e.name.padEnd(width)}  ${e.url}  (${e.kind})`),
       '',
       `  bearer token for checkImage / ingest: ${info.tokenFile}`,
+      `  attestor public key: ${attestorPublicKeyFile}`,
+      `  base images watched: ${baseImages.join(', ')}`,
       `  logs: ${stateDir('logs', group)}`,
       '',
       'Try `npm run demo` in another terminal. Ctrl-C stops everything.',

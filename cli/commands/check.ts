@@ -1,17 +1,32 @@
-// `clearance check IMAGE`: asks checkImage whether an image may be deployed; exit 0 allow, 1 deny, 2 error.
-import { parseArgs } from 'node:util';
+// `clearance check IMAGE`: asks checkImage whether an image may be deployed; exit 0 allow, 1 deny, 3 the check unavailable.
 import { z } from 'zod';
+import {
+  ConfigError,
+  EXIT,
+  type Io,
+  parseCommand,
+  processIo,
+  report,
+  seconds,
+  UnavailableError,
+  UsageError,
+} from '../lib/command.js';
 
-const USAGE = `usage: clearance check IMAGE [--env ENV] [--url URL] [--token TOKEN | --id-token] [--json]
+export const CHECK_USAGE = `usage: clearance check IMAGE [--env ENV] [--url URL] [--token TOKEN | --id-token] [--json] [--timeout S]
+
+Asks the deploy-time check (checkImage) whether IMAGE (REGISTRY/REPO:TAG or @sha256:…) may be
+deployed, and prints the decision with each reason and its fix.
 
   --env ENV     environment to judge for (default: the service's default, usually prod)
   --url URL     checkImage base URL (default: $CLEARANCE_URL)
   --token T     bearer token (default: $CLEARANCE_TOKEN)
-  --id-token    send a Google ID token for the URL (Application Default Credentials)
+  --id-token    send a Google ID token for the URL (application-default credentials)
   --json        print the answer as JSON
   --timeout S   seconds to wait for the answer (default 30)
 
-exit codes: 0 allow, 1 deny, 2 error`;
+exit codes: 0 allow, 1 denied by policy, 2 usage or configuration error (bad arguments, no URL,
+no or refused credentials), 3 the check itself unavailable (unreachable, timed out, HTTP 5xx, or a
+fail-closed deny caused by an outage: reason check.unavailable)`;
 
 const Reason = z.object({
   ruleId: z.string(),
@@ -41,10 +56,7 @@ const ErrorBody = z.object({
   error: z.object({ code: z.string(), message: z.string(), requestId: z.string().optional() }),
 });
 
-export interface CheckIo {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  env: NodeJS.ProcessEnv;
+export interface CheckIo extends Io {
   fetch: typeof fetch;
   /** Mints an ID token for the audience (google-auth-library by default). */
   idToken: (audience: string) => Promise<string>;
@@ -57,9 +69,7 @@ async function googleIdToken(audience: string): Promise<string> {
 }
 
 const defaultIo = (): CheckIo => ({
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
-  env: process.env,
+  ...processIo(),
   fetch: globalThis.fetch,
   idToken: googleIdToken,
 });
@@ -93,49 +103,36 @@ export function formatAnswer(a: CheckAnswerView): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function run(args: string[], io: CheckIo = defaultIo()): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  const parse = (a: string[]) =>
-    parseArgs({
-      args: a,
-      allowPositionals: true,
-      options: {
-        env: { type: 'string' },
-        url: { type: 'string' },
-        token: { type: 'string' },
-        'id-token': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        timeout: { type: 'string', default: '30' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  try {
-    parsed = parse(args);
-  } catch (err) {
-    io.err(`clearance check: ${err instanceof Error ? err.message : String(err)}\n${USAGE}\n`);
-    return 2;
-  }
+/** A deny the check made because it could not read the ledger or the policy: an outage, not a finding. */
+export function deniedByOutage(a: CheckAnswerView): boolean {
+  return (
+    a.decision === 'deny' &&
+    a.reasons.some((r) => r.level === 'deny' && r.ruleId === 'check.unavailable')
+  );
+}
+
+async function check(args: string[], io: CheckIo): Promise<number> {
+  const parsed = parseCommand(io, args, CHECK_USAGE, {
+    env: { type: 'string' },
+    url: { type: 'string' },
+    token: { type: 'string' },
+    'id-token': { type: 'boolean' },
+    json: { type: 'boolean' },
+    timeout: { type: 'string' },
+  });
+  if (!parsed) return EXIT.ok;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.out(`${USAGE}\n`);
-    return 0;
-  }
-  const fail = (message: string) => {
-    io.err(`clearance check: ${message}\n`);
-    return 2;
-  };
-  if (positionals.length !== 1) return fail(`expected one IMAGE\n${USAGE}`);
+  if (positionals.length !== 1) throw new UsageError('expected one IMAGE', CHECK_USAGE);
   const image = positionals[0] as string;
   const base = (values.url ?? io.env.CLEARANCE_URL ?? '').replace(/\/+$/, '');
-  if (!base) return fail('no service URL: pass --url or set CLEARANCE_URL');
+  if (!base) throw new UsageError('no service URL: pass --url or set CLEARANCE_URL', CHECK_USAGE);
   let url: URL;
   try {
     url = new URL(`${base}/v1/check`);
   } catch {
-    return fail(`invalid URL ${JSON.stringify(base)}`);
+    throw new UsageError(`invalid URL ${JSON.stringify(base)}`, CHECK_USAGE);
   }
-  const seconds = Number(values.timeout);
-  if (!Number.isFinite(seconds) || seconds <= 0) return fail('--timeout must be a positive number');
+  const timeoutMs = seconds(values.timeout, 30, 'timeout', CHECK_USAGE);
   url.searchParams.set('image', image);
   if (values.env) url.searchParams.set('env', values.env);
 
@@ -144,40 +141,72 @@ export async function run(args: string[], io: CheckIo = defaultIo()): Promise<nu
     try {
       token = await io.idToken(base);
     } catch (err) {
-      return fail(`could not get an ID token: ${err instanceof Error ? err.message : String(err)}`);
+      throw new ConfigError(
+        `could not get an ID token (run \`gcloud auth application-default login\`, or use a service account): ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+      );
     }
   }
-  if (!token) return fail('no credentials: pass --token, set CLEARANCE_TOKEN, or use --id-token');
+  if (!token) {
+    throw new UsageError(
+      'no credentials: pass --token, set CLEARANCE_TOKEN, or use --id-token',
+      CHECK_USAGE,
+    );
+  }
 
   let res: Response;
+  let text: string;
   try {
     res = await io.fetch(url, {
       headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-      signal: AbortSignal.timeout(seconds * 1000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
+    text = await res.text();
   } catch (err) {
-    return fail(`could not reach ${base}: ${err instanceof Error ? err.message : String(err)}`);
+    const why =
+      err instanceof Error && err.name === 'TimeoutError'
+        ? `no answer within ${timeoutMs / 1000} s`
+        : err instanceof Error
+          ? ((err.cause as Error | undefined)?.message ?? err.message)
+          : String(err);
+    throw new UnavailableError(`could not reach ${base}: ${why}`);
   }
-  const text = await res.text();
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    return fail(`${base} answered HTTP ${res.status} with a body that is not JSON`);
+    const e = new Error(`${base} answered HTTP ${res.status} with a body that is not JSON`);
+    throw res.status >= 500
+      ? new UnavailableError(e.message)
+      : new ConfigError(`${e.message} (is --url the checkImage URL?)`);
   }
   if (res.status !== 200) {
     const e = ErrorBody.safeParse(body);
-    return fail(
-      e.success
-        ? `HTTP ${res.status} ${e.data.error.code}: ${e.data.error.message}${
-            e.data.error.requestId ? ` (request ${e.data.error.requestId})` : ''
-          }`
-        : `HTTP ${res.status}`,
-    );
+    const message = e.success
+      ? `HTTP ${res.status} ${e.data.error.code}: ${e.data.error.message}${
+          e.data.error.requestId ? ` (request ${e.data.error.requestId})` : ''
+        }`
+      : `HTTP ${res.status}`;
+    throw res.status >= 500 ? new UnavailableError(message) : new ConfigError(message);
   }
   const answer = CheckAnswerView.safeParse(body);
-  if (!answer.success)
-    return fail('the answer is not a check answer (is --url the checkImage URL?)');
+  if (!answer.success) {
+    throw new ConfigError('the answer is not a check answer (is --url the checkImage URL?)');
+  }
   io.out(values.json ? `${JSON.stringify(body, null, 2)}\n` : formatAnswer(answer.data));
-  return answer.data.decision === 'allow' ? 0 : 1;
+  if (answer.data.decision === 'allow') return EXIT.ok;
+  if (deniedByOutage(answer.data)) {
+    io.err(
+      'clearance: the check could not read its store and denied (fail closed); retry, or see the service logs\n',
+    );
+    return EXIT.unavailable;
+  }
+  return EXIT.denied;
+}
+
+export async function run(args: string[], io: CheckIo = defaultIo()): Promise<number> {
+  try {
+    return await check(args, io);
+  } catch (err) {
+    return report(io, err, () => false);
+  }
 }

@@ -1,8 +1,8 @@
-// `clearance policy apply|preview` and `clearance reevaluate [status]`: policy changes and ledger re-evaluation, straight against Firestore and Pub/Sub.
+// `clearance policy apply|preview FILE`: validate a policy, show what it would change, apply it and follow the re-evaluation.
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { ClearanceError, errorMessage } from '../../shared/errors.js';
+import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import {
@@ -18,64 +18,58 @@ import {
   parsePolicy,
   policyHash,
 } from '../../shared/policy/policy.js';
-import { createRoot, type Root } from '../../shared/runtime/root.js';
+import {
+  EXIT,
+  type Io,
+  parseCommand,
+  processIo,
+  report,
+  seconds,
+  UnavailableError,
+  UsageError,
+  wantsHelp,
+} from '../lib/command.js';
+import { type Store, withStore } from '../lib/google.js';
+import { progress } from '../lib/progress.js';
 
-export const POLICY_USAGE = `usage:
-  clearance policy apply FILE [--by NAME] [--project P]
-  clearance policy preview FILE [--json] [--limit N] [--project P]
-  clearance reevaluate [--reason TEXT] [--project P]
-  clearance reevaluate status RUN_ID [--json] [--project P]`;
+const STORE_OPTIONS = `  --project P      Google Cloud project (default: $GOOGLE_CLOUD_PROJECT, else the
+                   application-default credentials' project; demo-clearance on the emulators)
+  --timeout S      seconds to wait for Firestore / Pub/Sub to answer (default 30)`;
 
-export interface Io {
-  out(text: string): void;
-  err(text: string): void;
-  env: NodeJS.ProcessEnv;
-  now(): Date;
-}
+export const APPLY_USAGE = `usage: clearance policy apply FILE [--by NAME] [--wait [--wait-timeout S]] [--project P] [--timeout S]
 
-const processIo: Io = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-  env: process.env,
-  now: () => new Date(),
-};
+Validates FILE (YAML, or JSON for .json), stores it as the current policy (history kept) and starts
+a re-evaluation of the whole ledger. A policy with any problem is refused, every problem listed.
 
-class UsageError extends Error {}
+  --by NAME        who applies it, kept with the policy (default: $USER)
+  --wait           follow the re-evaluation until it completes (a progress bar on a terminal)
+  --wait-timeout S give up waiting after S seconds (default 1800; the run goes on)
+${STORE_OPTIONS}
 
-interface Parsed {
-  positional: string[];
-  flags: Map<string, string | true>;
-}
+exit codes: 0 applied (and, with --wait, re-evaluated), 1 policy refused, 2 usage or configuration
+error, 3 Firestore or Pub/Sub unavailable, or --wait timed out`;
 
-const VALUE_FLAGS = new Set(['--by', '--project', '--reason', '--limit']);
-const BOOLEAN_FLAGS = new Set(['--json']);
+export const PREVIEW_USAGE = `usage: clearance policy preview FILE [--json] [--limit N] [--project P] [--timeout S]
 
-function parseArgs(args: readonly string[]): Parsed {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    if (VALUE_FLAGS.has(name)) {
-      const value = eq > 0 && name !== a ? a.slice(eq + 1) : args[++i];
-      if (value === undefined || value === '') throw new UsageError(`${name} needs a value`);
-      flags.set(name, value);
-    } else if (BOOLEAN_FLAGS.has(a)) {
-      flags.set(a, true);
-    } else if (a.startsWith('--')) {
-      throw new UsageError(`unknown option ${a}`);
-    } else {
-      positional.push(a);
-    }
-  }
-  return { positional, flags };
-}
+Evaluates every image in the ledger under FILE without writing anything, and shows the counts per
+environment and each image whose verdict would flip, with the reasons. Progress goes to stderr.
 
-function flag(p: Parsed, name: string): string | undefined {
-  const v = p.flags.get(name);
-  return typeof v === 'string' ? v : undefined;
-}
+  --json           print the whole preview as JSON
+  --limit N        flips to print (default 50)
+${STORE_OPTIONS}
+
+exit codes: 0 previewed, 1 policy refused, 2 usage or configuration error, 3 Firestore unavailable`;
+
+export const POLICY_USAGE = `usage: clearance policy <command> FILE [options]
+
+commands:
+  apply FILE     validate, store and re-evaluate the ledger (--wait to follow it)
+  preview FILE   what the policy would change, without writing anything
+
+Run \`clearance policy <command> --help\` for the options of each.
+
+exit codes: 0 done, 1 policy refused, 2 usage or configuration error, 3 Firestore or Pub/Sub
+unavailable`;
 
 function formatOf(file: string): PolicyFormat {
   return extname(file).toLowerCase() === '.json' ? 'json' : 'yaml';
@@ -116,16 +110,81 @@ async function readPolicyFile(
   return { source, format };
 }
 
-function newRunId(now: Date): string {
+export function newRunId(now: Date): string {
   return `${now.toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
 }
 
-async function publishStart(root: Root, runId: string, reason: string): Promise<void> {
+/** Publishes the `start` message of a re-evaluation run (the reevaluate function fans it out). */
+export async function publishStart(store: Store, runId: string, reason: string): Promise<void> {
   const message = ReevaluateMessage.parse({ kind: 'start', runId, reason });
-  const ps = await root.pubsub();
-  await ps
-    .topic(root.config.topics.reevaluate)
-    .publishMessage({ json: message, attributes: { kind: 'start' } });
+  const ps = await store.root.pubsub();
+  await store.bounded(
+    'Pub/Sub',
+    ps
+      .topic(store.root.config.topics.reevaluate)
+      .publishMessage({ json: message, attributes: { kind: 'start' } }),
+  );
+}
+
+/** Follows a run until it is done: the bar (or lines) on stderr, the outcome on stdout. */
+async function follow(io: Io, store: Store, runId: string, limitMs: number): Promise<number> {
+  const bar = progress(io, 're-evaluating');
+  const deadline = Date.now() + limitMs;
+  let started = false;
+  for (;;) {
+    const run = await store.bounded('Firestore', runProgress(store.db, runId));
+    if (run) {
+      started = true;
+      bar.update(run.processed, run.total, `images, ${run.changed} changed`);
+      if (run.done) {
+        bar.finish(`done, ${run.processed} images in ${run.pages} pages, ${run.changed} changed`);
+        io.out(`re-evaluation ${runId} done: ${run.processed} images, ${run.changed} changed\n`);
+        return EXIT.ok;
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new UnavailableError(
+        started
+          ? `re-evaluation ${runId} still running after ${limitMs / 1000} s; watch it with: clearance reevaluate status ${runId}`
+          : `re-evaluation ${runId} did not start within ${limitMs / 1000} s: is the reevaluate function subscribed to ${store.root.config.topics.reevaluate}?`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function apply(io: Io, args: string[]): Promise<number> {
+  const parsed = parseCommand(io, args, APPLY_USAGE, {
+    by: { type: 'string' },
+    wait: { type: 'boolean' },
+    'wait-timeout': { type: 'string' },
+    project: { type: 'string' },
+    timeout: { type: 'string' },
+  });
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError('policy apply takes one FILE', APPLY_USAGE);
+  const timeoutMs = seconds(values.timeout, 30, 'timeout', APPLY_USAGE);
+  const waitMs = seconds(values['wait-timeout'], 1800, 'wait-timeout', APPLY_USAGE);
+  const file = positionals[0] as string;
+  const read = await readPolicyFile(io, file);
+  if (!read) return EXIT.denied;
+  return withStore(io, { project: values.project, timeoutMs }, async (store) => {
+    const now = io.now();
+    const stored = await store.bounded(
+      'Firestore',
+      storePolicy(store.db, { ...read, appliedBy: values.by ?? io.env.USER ?? null, now }),
+    );
+    const runId = newRunId(now);
+    await publishStart(store, runId, `policy ${stored.hash.slice(0, 19)} applied`);
+    io.out(`applied policy ${stored.hash} (project ${store.projectId})\n`);
+    io.out(`re-evaluation started: run ${runId}\n`);
+    if (!values.wait) {
+      io.out(`watch it with: clearance reevaluate status ${runId}\n`);
+      return EXIT.ok;
+    }
+    return follow(io, store, runId, waitMs);
+  });
 }
 
 function imageName(id: string): string {
@@ -163,140 +222,75 @@ function printPreview(
   }
 }
 
-async function withRoot<T>(io: Io, p: Parsed, fn: (root: Root) => Promise<T>): Promise<T> {
-  const project = flag(p, '--project');
-  const root = createRoot(project ? { ...io.env, GOOGLE_CLOUD_PROJECT: project } : io.env);
-  let usedPubsub = false;
-  let usedFirestore = false;
-  const tracked: Root = {
-    ...root,
-    firestore: () => {
-      usedFirestore = true;
-      return root.firestore();
-    },
-    pubsub: () => {
-      usedPubsub = true;
-      return root.pubsub();
-    },
-  };
-  try {
-    return await fn(tracked);
-  } finally {
-    // Open gRPC channels would keep the process alive.
-    if (usedFirestore) await (await root.firestore()).terminate();
-    if (usedPubsub) await (await root.pubsub()).close();
-  }
-}
-
-async function apply(io: Io, p: Parsed): Promise<number> {
-  const [file] = p.positional;
-  if (!file || p.positional.length > 1) throw new UsageError('policy apply takes one FILE');
-  const read = await readPolicyFile(io, file);
-  if (!read) return 1;
-  return withRoot(io, p, async (root) => {
-    const now = io.now();
-    const stored = await storePolicy(await root.firestore(), {
-      ...read,
-      appliedBy: flag(p, '--by') ?? io.env.USER ?? null,
-      now,
-    });
-    const runId = newRunId(now);
-    await publishStart(root, runId, `policy ${stored.hash.slice(0, 19)} applied`);
-    io.out(`applied policy ${stored.hash} (project ${root.config.projectId})\n`);
-    io.out(`re-evaluation started: run ${runId}\n`);
-    io.out(`watch it with: clearance reevaluate status ${runId}\n`);
-    return 0;
+async function preview(io: Io, args: string[]): Promise<number> {
+  const parsed = parseCommand(io, args, PREVIEW_USAGE, {
+    json: { type: 'boolean' },
+    limit: { type: 'string' },
+    project: { type: 'string' },
+    timeout: { type: 'string' },
   });
-}
-
-async function preview(io: Io, p: Parsed): Promise<number> {
-  const [file] = p.positional;
-  if (!file || p.positional.length > 1) throw new UsageError('policy preview takes one FILE');
-  const limitText = flag(p, '--limit');
-  const limit = limitText === undefined ? 50 : Number(limitText);
-  if (!Number.isInteger(limit) || limit < 0) throw new UsageError('--limit must be a whole number');
-  const read = await readPolicyFile(io, file);
-  if (!read) return 1;
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1)
+    throw new UsageError('policy preview takes one FILE', PREVIEW_USAGE);
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw new UsageError('--limit must be a whole number', PREVIEW_USAGE);
+  }
+  const timeoutMs = seconds(values.timeout, 30, 'timeout', PREVIEW_USAGE);
+  const read = await readPolicyFile(io, positionals[0] as string);
+  if (!read) return EXIT.denied;
   const policy = parsePolicy(read.source, read.format);
   const proposed = { policy, hash: policyHash(policy) };
-  return withRoot(io, p, async (root) => {
-    const db = await root.firestore();
-    const current = await readCurrentPolicy(db);
-    const result = await previewPolicy({ db, ledger: new FirestoreLedger(db) }, proposed, io.now());
-    if (p.flags.has('--json')) {
+  return withStore(io, { project: values.project, timeoutMs }, async (store) => {
+    const { db } = store;
+    const current = await store.bounded('Firestore', readCurrentPolicy(db));
+    // One aggregation read for the bar's total; the preview itself reads page by page.
+    const total = await store
+      .bounded('Firestore', db.collection('images').count().get())
+      .then((s) => s.data().count)
+      .catch(() => null);
+    const bar = progress(io, 'reading the ledger');
+    bar.update(0, total, 'images evaluated');
+    const result = await previewPolicy(
+      {
+        db,
+        ledger: new FirestoreLedger(db),
+        onProgress: (n) => bar.update(n, total, 'images evaluated'),
+      },
+      proposed,
+      io.now(),
+    );
+    bar.finish(`${result.images} images evaluated`);
+    if (values.json) {
       io.out(
         `${JSON.stringify({ proposedPolicy: proposed.hash, currentPolicy: current?.hash ?? null, ...result }, null, 2)}\n`,
       );
     } else {
       printPreview(io, result, { proposed: proposed.hash, current: current?.hash ?? null }, limit);
     }
-    return 0;
+    return EXIT.ok;
   });
 }
 
-async function reevaluate(io: Io, p: Parsed): Promise<number> {
-  if (p.positional[0] === 'status') {
-    const runId = p.positional[1];
-    if (!runId || p.positional.length > 2)
-      throw new UsageError('reevaluate status takes one RUN_ID');
-    return withRoot(io, p, async (root) => {
-      const progress = await runProgress(await root.firestore(), runId);
-      if (!progress) {
-        io.err(`no re-evaluation run ${runId}\n`);
-        return 1;
-      }
-      if (p.flags.has('--json')) {
-        io.out(`${JSON.stringify(progress, null, 2)}\n`);
-        return 0;
-      }
-      const of = progress.total === null ? '' : ` of ~${progress.total}`;
-      io.out(`run ${progress.runId} (${progress.reason})\n`);
-      io.out(`  policy:    ${progress.policyHash ?? '(none applied)'}\n`);
-      io.out(`  started:   ${progress.startedAt}\n`);
-      io.out(
-        `  progress:  ${progress.processed}${of} images in ${progress.pages} pages, ${progress.changed} changed\n`,
-      );
-      io.out(
-        `  state:     ${progress.done ? `done at ${progress.finishedAt ?? '?'}` : 'running'}\n`,
-      );
-      return 0;
-    });
-  }
-  if (p.positional.length > 0)
-    throw new UsageError(`unexpected argument ${p.positional[0] as string}`);
-  return withRoot(io, p, async (root) => {
-    const runId = newRunId(io.now());
-    await publishStart(root, runId, flag(p, '--reason') ?? 'manual');
-    io.out(`re-evaluation started: run ${runId}\n`);
-    io.out(`watch it with: clearance reevaluate status ${runId}\n`);
-    return 0;
-  });
-}
-
-/** `args` starts with the command word: `policy …` or `reevaluate …`. Exit codes: 0 ok, 1 refused, 2 error. */
-export async function run(args: string[], io: Io = processIo): Promise<number> {
+/** `args` follow the command word: `apply FILE …` or `preview FILE …`. */
+export async function run(args: string[], io: Io = processIo()): Promise<number> {
+  const [sub, ...rest] = args;
   try {
-    const [command, ...rest] = args;
-    if (command === 'policy') {
-      const [sub, ...more] = rest;
-      const parsed = parseArgs(more);
-      switch (sub) {
-        case 'apply':
-          return await apply(io, parsed);
-        case 'preview':
-          return await preview(io, parsed);
-        default:
-          throw new UsageError(sub ? `unknown policy command "${sub}"` : 'policy needs a command');
-      }
+    if (sub === undefined) throw new UsageError('policy needs a command', POLICY_USAGE);
+    if (wantsHelp(args)) {
+      io.out(`${POLICY_USAGE}\n`);
+      return EXIT.ok;
     }
-    if (command === 'reevaluate') return await reevaluate(io, parseArgs(rest));
-    throw new UsageError(`unknown command "${command ?? ''}"`);
+    switch (sub) {
+      case 'apply':
+        return await apply(io, rest);
+      case 'preview':
+        return await preview(io, rest);
+      default:
+        throw new UsageError(`unknown policy command "${sub}"`, POLICY_USAGE);
+    }
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`${err.message}\n${POLICY_USAGE}\n`);
-      return 2;
-    }
-    io.err(`clearance: ${errorMessage(err)}\n`);
-    return 2;
+    return report(io, err, isRetryable);
   }
 }

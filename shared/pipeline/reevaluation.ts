@@ -479,7 +479,11 @@ export interface PolicyPreview {
 
 /** What a proposed policy would change, without writing anything. */
 export async function previewPolicy(
-  deps: Pick<ReevaluationDeps, 'db' | 'ledger'> & { concurrency?: number },
+  deps: Pick<ReevaluationDeps, 'db' | 'ledger'> & {
+    concurrency?: number;
+    /** Called after each page with the number of images read so far (the CLI shows progress). */
+    onProgress?: (imagesRead: number) => void;
+  },
   proposed: PolicySnapshot,
   now: Date,
 ): Promise<PolicyPreview> {
@@ -527,6 +531,7 @@ export async function previewPolicy(
       }
       if (!flipped) unchanged += 1;
     }
+    deps.onProgress?.(images);
     if (page.length < PAGE_SIZE) break;
     cursor = page.at(-1)?.id ?? null;
   }

@@ -527,6 +527,7 @@ function vulnerabilityReasons(
   const failingFixable: MergedFinding[] = [];
   const failingUnfixable: MergedFinding[] = [];
   const inUse = new Map<string, IndexedException>();
+  const covered = new Map<string, MergedFinding[]>();
   const expired = new Map<string, IndexedException>();
 
   for (const f of findings) {
@@ -565,6 +566,9 @@ function vulnerabilityReasons(
     }
     if (cover) {
       inUse.set(cover.key, cover);
+      const list = covered.get(cover.key);
+      if (list) list.push(f);
+      else covered.set(cover.key, [f]);
       continue;
     }
     for (const e of lapsed) expired.set(e.key, e);
@@ -632,9 +636,24 @@ function vulnerabilityReasons(
   }
 
   const warnMs = rule.exceptionWarningDays * DAY_MS;
-  for (const e of [...inUse.values()].sort(
-    (a, b) => a.expiresAt - b.expiresAt || cmp(a.key, b.key),
-  )) {
+  const relied = [...inUse.values()].sort((a, b) => a.expiresAt - b.expiresAt || cmp(a.key, b.key));
+  // An exception that lets a finding pass is said, with its reason, owner and expiry: the verdict
+  // shows what it rests on, and who to ask.
+  for (const e of relied) {
+    const x = e.exception;
+    const where = groupByPackage(covered.get(e.key) ?? [])
+      .map((g) => `${g.package} ${g.installedVersion}`)
+      .join(', ');
+    reasons.push(
+      reason(
+        'vulnerabilities.exception-applied',
+        'warn',
+        `${x.id}${where ? ` (${where})` : ''} accepted by exception until ${day(e.expiresAt - 1)}, owner ${x.owner}: ${x.reason}`,
+        null,
+      ),
+    );
+  }
+  for (const e of relied) {
     const left = e.expiresAt - now;
     if (left > warnMs) continue;
     const x = e.exception;

@@ -22,6 +22,7 @@ export const RULE_IDS = [
   'vulnerabilities.unfixable-severity',
   'vulnerabilities.exception-expired',
   'vulnerabilities.exception-expiring',
+  'vulnerabilities.exception-applied',
   'provenance.missing',
   'provenance.builder',
   'provenance.source',

@@ -111,9 +111,9 @@ describeWithEmulators('clearance check (compiled CLI) against checkImage', () =>
     expect(r.stdout + r.stderr).not.toContain(TOKEN);
   });
 
-  it('exits 2 when the service cannot be reached, and without a URL or an image', async () => {
+  it('exits 3 when the service cannot be reached, 2 without a URL or an image', async () => {
     const down = await clearance(['check', REF, '--url', 'http://127.0.0.1:9', '--token', TOKEN]);
-    expect(down.code).toBe(2);
+    expect(down.code).toBe(3);
     expect(down.stderr).toContain('could not reach');
     expect((await clearance(['check', REF, '--token', TOKEN])).code).toBe(2);
     expect((await clearance(['check', '--url', server.url, '--token', TOKEN])).code).toBe(2);

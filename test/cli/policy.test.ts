@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Io, run } from '../../cli/commands/policy.js';
+import { run as policy } from '../../cli/commands/policy.js';
+import { run as reevaluate } from '../../cli/commands/reevaluate.js';
+import type { Io } from '../../cli/lib/command.js';
+
+/** Dispatches as cli/clearance.ts does: the command word picks the module, the rest is its arguments. */
+const run = (args: string[], io: Io) =>
+  args[0] === 'reevaluate' ? reevaluate(args.slice(1), io) : policy(args.slice(1), io);
 
 function io(env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
@@ -12,6 +18,7 @@ function io(env: NodeJS.ProcessEnv = {}) {
     err: (t) => err.push(t),
     env,
     now: () => new Date('2026-11-29T10:00:00Z'),
+    errIsTTY: false,
   };
   return { io: value, out: () => out.join(''), err: () => err.join('') };
 }
@@ -64,8 +71,8 @@ describe('clearance policy / reevaluate: arguments and validation (no Google cal
     [['policy', 'remove', 'x'], 'unknown policy command "remove"'],
     [['policy', 'apply'], 'policy apply takes one FILE'],
     [['policy', 'apply', 'a', 'b'], 'policy apply takes one FILE'],
-    [['policy', 'apply', 'a', '--force'], 'unknown option --force'],
-    [['policy', 'apply', 'a', '--by'], '--by needs a value'],
+    [['policy', 'apply', 'a', '--force'], "Unknown option '--force'"],
+    [['policy', 'apply', 'a', '--by'], "Option '--by <value>' argument missing"],
     [['policy', 'preview', 'a', '--limit', 'ten'], '--limit must be a whole number'],
     [['reevaluate', 'status'], 'reevaluate status takes one RUN_ID'],
     [['reevaluate', 'now'], 'unexpected argument now'],

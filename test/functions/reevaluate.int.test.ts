@@ -183,7 +183,9 @@ describeWithEmulators('policy apply with the CLI re-evaluates the ledger through
 
   it('apply stores the policy with history and the fan-out re-evaluates every image as a direct evaluation would', async () => {
     const res = await cli('policy', 'apply', join(dir, 'strict.yaml'), '--by', 'platform-team');
-    expect(res.stderr).toBe('');
+    expect(res.stderr).toMatch(
+      new RegExp(`^connecting to project ${projectId} \\(emulators at [^)]+\\)…\n$`),
+    );
     expect(res.code).toBe(0);
     runId = /run (\S+)/.exec(res.stdout)?.[1] ?? '';
     expect(res.stdout).toContain(`watch it with: clearance reevaluate status ${runId}`);

@@ -84,13 +84,46 @@ describeWithEmulators('npm start (the local stack)', () => {
       expect(res.status, `${e.name} at ${e.url}`).toBeGreaterThan(0);
       await res.arrayBuffer();
     }
-    // The newcomer's next step: the demo pushes an image, feeds it a real scan and gets a verdict.
+    // The newcomer's next step: the demo tells the whole story from the images it builds and pushes.
     const demo = runScript('dist/scripts/demo.js', config, state);
     const demoCode = await demo.exited;
     const demoOut = demo.output();
     expect(demoCode, demoOut).toBe(0);
-    expect(demoOut).toMatch(/prod \(enforce\): (ALLOW|DENY)/);
-    expect(demoOut).toContain('GET /v1/check?image=');
+    const last = demoOut.trim().split('\n').at(-1) ?? '';
+    const story = JSON.parse(last) as Record<string, unknown>;
+    expect(story.allowed).toBeGreaterThanOrEqual(1);
+    expect(story.denied).toBeGreaterThanOrEqual(1);
+    expect(story.attested).toBeGreaterThanOrEqual(1);
+    expect(story.signature_verified).toBe(true);
+    expect(story.rebuild_alerts).toBeGreaterThanOrEqual(1);
+    const ref = new RegExp(
+      `^${info.registry.replaceAll('.', '\\.')}/apps/hello@sha256:[0-9a-f]{64}$`,
+    );
+    expect(story.allowed_image).toMatch(ref);
+    expect(story.denied_image).toMatch(ref);
+    expect(story.allowed_image).not.toBe(story.denied_image);
+    // The story as told: the exception with its reason, the verification command, the remediation, the alerts.
+    expect(demoOut).toMatch(
+      /\[vulnerabilities\.exception-applied\] CVE-2005-2541 .*owner platform-team@example\.com/,
+    );
+    expect(demoOut).toMatch(
+      /\$ openssl dgst -sha256 -verify \S+ -signature \S+ \S+\n.*Verified OK/,
+    );
+    expect(demoOut).toContain('→ upgrade go 1.22.1 → 1.22.2');
+    expect(demoOut).toContain('│ Image denied for prod');
+    expect(demoOut).toContain('│ Rebuild needed: base image patched');
+    // Each reference is judged by the stack as the summary says.
+    const token = readFileSync(info.tokenFile, 'utf8').trim();
+    for (const [image, decision] of [
+      [story.allowed_image, 'allow'],
+      [story.denied_image, 'deny'],
+    ] as const) {
+      const res = await fetch(
+        `${info.functions.checkImage}/v1/check?env=prod&image=${encodeURIComponent(String(image))}`,
+        { headers: { authorization: `Bearer ${token}` } },
+      );
+      expect(((await res.json()) as { decision: string }).decision).toBe(decision);
+    }
     const pids = pidsUnder(join(state, 'pids'));
     expect(pids.length).toBeGreaterThanOrEqual(11);
     child.kill('SIGTERM');
@@ -108,5 +141,5 @@ describeWithEmulators('npm start (the local stack)', () => {
     for (const e of info.endpoints) {
       await expect(fetch(`${e.url}/`, { signal: AbortSignal.timeout(2000) })).rejects.toThrow();
     }
-  }, 240_000);
+  }, 480_000);
 });

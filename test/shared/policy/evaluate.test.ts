@@ -652,7 +652,7 @@ describe('evaluate: named cases', () => {
     it('is allowed on the last day, with a warning that the exception is expiring', () => {
       const v = run(rules, { findings: tar, now: new Date('2026-12-01T23:59:59Z') });
       expect(v.decision).toBe('allow');
-      expect(v.reasons).toEqual([
+      expect(v.reasons.filter((r) => r.ruleId !== 'vulnerabilities.exception-applied')).toEqual([
         {
           ruleId: 'vulnerabilities.exception-expiring',
           level: 'warn',
@@ -664,16 +664,25 @@ describe('evaluate: named cases', () => {
       ]);
     });
 
-    it('is not warned about long before expiry', () => {
+    it('is not warned about long before expiry, but each exception relied on is said with its reason, owner and expiry', () => {
       expect(run(rules, { findings: tar, now: new Date('2026-11-01T00:00:00Z') }).reasons).toEqual(
-        [],
+        [
+          ['CVE-2005-2541', '2026-12-01'],
+          ['CVE-2019-9923', '2027-06-30'],
+          ['CVE-2021-20193', '2027-06-30'],
+        ].map(([id, until]) => ({
+          ruleId: 'vulnerabilities.exception-applied',
+          level: 'warn',
+          message: `${id} (tar 1.30+dfsg-6) accepted by exception until ${until}, owner platform-team@acme.example: tar setuid extraction: we never extract untrusted archives as root`,
+          remediation: null,
+        })),
       );
     });
 
     it('is denied again the day after the expiry, and says the exception expired', () => {
       const v = run(rules, { findings: tar, now: new Date('2026-12-02T00:00:00Z') });
       expect(v.decision).toBe('deny');
-      expect(v.reasons).toEqual([
+      expect(v.reasons.filter((r) => r.ruleId !== 'vulnerabilities.exception-applied')).toEqual([
         {
           ruleId: 'vulnerabilities.unfixable-severity',
           level: 'deny',

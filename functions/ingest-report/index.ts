@@ -10,9 +10,7 @@ import { ingestServices } from '../../shared/runtime/services.js';
 
 /** Built once per instance from the config; null when no credential of any kind is configured. */
 function authenticatorOf(r: Root): Promise<Authenticator | null> {
-  return r.lazy('ingest-report-auth', async () =>
-    authenticatorFromConfig(r.config.check, r.config.ingestToken),
-  );
+  return r.lazy('ingest-report-auth', async () => authenticatorFromConfig(r.config.report));
 }
 
 function queryImage(q: Record<string, unknown>): string | null {
@@ -30,7 +28,7 @@ export const ingestReport = httpFunction(
     if (!auth)
       throw new ClearanceError(
         'unauthenticated',
-        'report upload authentication is not configured (CLEARANCE_INGEST_TOKEN or CLEARANCE_CHECK_AUDIENCES + CLEARANCE_CHECK_ALLOWED_CALLERS)',
+        'report upload authentication is not configured (CLEARANCE_REPORT_AUDIENCES + CLEARANCE_REPORT_ALLOWED_CALLERS, or CLEARANCE_REPORT_TOKEN)',
       );
     const caller = await auth.authenticate(req.headers);
     if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use POST');

@@ -6,6 +6,7 @@ import { type ImageRef, imageDocId, parseImageRef } from '../image-ref/image-ref
 import type { EventMeta } from '../ledger/ledger-store.js';
 import { emptyImageRecord } from '../ledger/ledger-store.js';
 import { readProvenance } from '../provenance/provenance.js';
+import { eventTime } from '../trust/event-time.js';
 import type { Effect } from './effects.js';
 import { settle } from './registry-ingest.js';
 import { type ScanDeps, storeScan } from './scan-ingest.js';
@@ -75,6 +76,8 @@ export async function ingestReport(
       );
     }
     const source = report.findings[0]?.source ?? (report.format === 'grype' ? 'grype' : 'trivy');
+    // The report's own creation time is a claim: kept, clamped near the upload.
+    const completedAt = eventTime(now, report.createdAt).claimedAt ?? now.toISOString();
     outcome = await storeScan(
       deps,
       {
@@ -83,8 +86,8 @@ export async function ingestReport(
         digest: subject.digest,
         source,
         scanner: report.scanner ?? report.format,
-        scanRef: `${report.createdAt ?? now.toISOString()}#${contentHash.slice(0, 8)}`,
-        completedAt: report.createdAt ?? now.toISOString(),
+        scanRef: `${completedAt}#${contentHash.slice(0, 8)}`,
+        completedAt,
         status: 'finished',
         findings: report.findings,
       },

@@ -31,8 +31,12 @@ export interface LedgerRegistryEvent {
 export interface EventMeta {
   source: string;
   messageId: string;
-  /** Publish time of the event (RFC 3339); orders pushes against deletes. */
+  /** Arrival of the event (Pub/Sub publishTime, request time; RFC 3339): orders pushes against deletes. */
   at: string;
+  /** The payload's own timestamp, a claim clamped near the arrival (shared/trust/event-time.ts); kept in the audit. */
+  claimedAt?: string | null;
+  /** Whether the claim was outside the window and clamped. */
+  clamped?: boolean;
 }
 
 /** What the registry said about a manifest, read before the transaction. */
@@ -225,6 +229,7 @@ export class FirestoreLedger {
       source: meta.source,
       messageId: meta.messageId,
       at: meta.at,
+      ...(meta.claimedAt ? { claimedAt: meta.claimedAt, clamped: meta.clamped === true } : {}),
       recordedAt: now,
     });
   }

@@ -8,7 +8,17 @@ import { root } from '../../shared/runtime/root.js';
 import type { FunctionServer } from '../support/function-server.js';
 import { requireEmulators } from '../support/integration.js';
 
-export const INGEST_TOKEN = 'test-ingest-token-0123456789';
+/** Each webhook registry's own secret, and the report uploaders' token: one credential per channel. */
+export const WEBHOOK_TOKENS = {
+  distribution: 'test-distribution-token-0123456789',
+  harbor: 'test-harbor-token-0123456789',
+  github: 'test-github-secret-0123456789',
+} as const;
+export const REPORT_TOKEN = 'test-report-token-0123456789';
+/** The hosts the tests' distribution webhooks speak for: the real-world fixtures' and local registries. */
+export const DISTRIBUTION_HOSTS =
+  'registrycluster.local,192.168.100.227:5000,registry.example.com,127.0.0.1:*,localhost:*';
+export const HARBOR_HOSTS = 'harbor.example.com,harbor.xxx.xxxx.com';
 
 export const POLICY_YAML = `apiVersion: clearance/v1
 metadata:
@@ -35,7 +45,12 @@ export function ingestEnv(
     CLEARANCE_ALERTS_TOPIC: `${prefix}-alerts`,
     CLEARANCE_VERDICTS_TOPIC: `${prefix}-verdicts`,
     CLEARANCE_REEVALUATE_TOPIC: `${prefix}-reevaluate`,
-    CLEARANCE_INGEST_TOKEN: INGEST_TOKEN,
+    CLEARANCE_WEBHOOK_DISTRIBUTION_TOKEN: WEBHOOK_TOKENS.distribution,
+    CLEARANCE_WEBHOOK_DISTRIBUTION_HOSTS: DISTRIBUTION_HOSTS,
+    CLEARANCE_WEBHOOK_HARBOR_TOKEN: WEBHOOK_TOKENS.harbor,
+    CLEARANCE_WEBHOOK_HARBOR_HOSTS: HARBOR_HOSTS,
+    CLEARANCE_WEBHOOK_GITHUB_SECRET: WEBHOOK_TOKENS.github,
+    CLEARANCE_REPORT_TOKEN: REPORT_TOKEN,
     CLEARANCE_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'ERROR',
     ...extra,
   };

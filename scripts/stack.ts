@@ -24,8 +24,9 @@ export interface StackInfo {
   tokenFile: string;
 }
 
-function devToken(): string {
-  const file = join(stateDir(), 'dev-token');
+/** One random secret per channel (the check's, the webhook's, …), kept across runs in .clearance/. */
+function devToken(name = 'dev-token'): string {
+  const file = join(stateDir(), name);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   const token = randomBytes(24).toString('base64url');
   writeFileSync(file, token, { mode: 0o600 });
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
     });
     closers.push(chat.close);
     const token = devToken();
+    const webhookToken = devToken('dev-webhook-token');
     const registryHost = `127.0.0.1:${ports.registry}`;
     const serve = fileURLToPath(new URL('./serve-function.js', import.meta.url));
     const specs: readonly FunctionSpec[] = FUNCTIONS;
@@ -82,7 +84,10 @@ async function main(): Promise<void> {
       CLEARANCE_LOCAL_KEY_FILE: join(stateDir('keys'), 'attestor.pem'),
       CLEARANCE_ATTESTOR_NOTE: `projects/${projectId}/notes/clearance-attestor`,
       CLEARANCE_CHECK_BEARER_TOKEN: token,
-      CLEARANCE_INGEST_TOKEN: token,
+      CLEARANCE_WEBHOOK_DISTRIBUTION_TOKEN: webhookToken,
+      CLEARANCE_WEBHOOK_DISTRIBUTION_HOSTS: `${registryHost},localhost:${ports.registry}`,
+      CLEARANCE_REPORT_TOKEN: devToken('dev-report-token'),
+      CLEARANCE_WATCH_TOKEN: devToken('dev-watch-token'),
       CLEARANCE_REGISTRY_INSECURE_HOSTS: `${registryHost},localhost:${ports.registry}`,
       CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT: grafeas.url,
       CLEARANCE_BASE_IMAGES:
@@ -106,7 +111,7 @@ async function main(): Promise<void> {
       port: ports.registry,
       group,
       notifyUrl: `${functionUrls.ingestWebhook}/distribution`,
-      notifyHeaders: { Authorization: `Bearer ${token}` },
+      notifyHeaders: { Authorization: `Bearer ${webhookToken}` },
       keepStorage: true,
     });
     closers.push(registry.stop);
@@ -172,7 +177,7 @@ async function main(): Promise<void> {
       '',
       ...info.endpoints.map((e) => `  ${e.name.padEnd(width)}  ${e.url}  (${e.kind})`),
       '',
-      `  bearer token for checkImage / ingest: ${info.tokenFile}`,
+      `  bearer tokens: checkImage ${info.tokenFile}; ingestReport, watchBaseImages, the registry webhook: dev-report-token, dev-watch-token, dev-webhook-token beside it`,
       `  logs: ${stateDir('logs', group)}`,
       '',
       'Try `npm run demo` in another terminal. Ctrl-C stops everything.',

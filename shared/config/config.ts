@@ -98,7 +98,7 @@ export const Config = z
     CLEARANCE_WATCH_ALLOWED_CALLERS: list,
     CLEARANCE_WATCH_TOKEN: secret,
     /** Sigstore trusted_root.json for keyless signatures; without it only key-signed evidence verifies. */
-    CLEARANCE_TRUSTED_ROOT_FILE: z.string().min(1).optional(),
+    CLEARANCE_TRUSTED_ROOT_FILE: z.string().optional(),
     CLEARANCE_BASE_IMAGES: list,
     CLEARANCE_WATCH_REPOSITORIES: list,
     CLEARANCE_ROUTING: z.string().optional(),
@@ -200,7 +200,7 @@ export const Config = z
       bearerToken: c.CLEARANCE_WATCH_TOKEN,
       certsUrl: c.CLEARANCE_CHECK_CERTS_URL,
     },
-    trustedRootFile: c.CLEARANCE_TRUSTED_ROOT_FILE ?? null,
+    trustedRootFile: c.CLEARANCE_TRUSTED_ROOT_FILE || null,
     baseImages: c.CLEARANCE_BASE_IMAGES,
     watchRepositories: c.CLEARANCE_WATCH_REPOSITORIES,
     routing: c.CLEARANCE_ROUTING,

@@ -156,7 +156,7 @@ describe('the module function table', SLOW, () => {
     // the report uploaders' (when enabled) and the check's; none shared by two functions.
     const secretEnv = l.function_secret_env as Record<string, unknown>;
     expect(String(secretEnv['ingest-webhook'])).toMatch(/CLEARANCE_WEBHOOK_\$\{upper\(kind\)\}_/);
-    expect(String(secretEnv['ingest-webhook'])).toContain('webhook-${kind}');
+    expect(String(secretEnv['ingest-webhook'])).toContain('webhook-$' + '{kind}');
     expect(String(secretEnv['ingest-report'])).toContain('CLEARANCE_REPORT_TOKEN');
     expect(secretEnv['check-image']).toEqual({ CLEARANCE_CHECK_BEARER_TOKEN: 'check' });
     // Secrets never travel as plain environment variables, and audiences are never shared.

@@ -26,6 +26,7 @@ export const RULE_IDS = [
   'provenance.source',
   'image.non-root',
   'image.max-age',
+  'evidence.unverified',
 ] as const;
 export type RuleId = (typeof RULE_IDS)[number];
 
@@ -149,8 +150,23 @@ const BaseImageRule = z.strictObject({
   unknown: BaseImageRuleFields.unknown.default('warn'),
 });
 
+/** Scanners whose runs a policy can require: Artifact Analysis (Google-written) and CI scanners uploaded by allowed callers. */
+export const SCANNERS = ['artifact-analysis', 'trivy', 'grype'] as const;
+export const Scanner = z.enum(SCANNERS);
+export type Scanner = z.infer<typeof Scanner>;
+
+/**
+ * `requireScan` names the scanners whose finished run counts: `true` is Artifact Analysis only,
+ * `false` (or `[]`) none, a list those scanners (any one of them suffices).
+ */
+const RequireScan = z
+  .union([z.boolean(), z.array(Scanner)])
+  .transform((v): Scanner[] =>
+    v === true ? ['artifact-analysis'] : v === false ? [] : [...new Set(v)].sort(),
+  );
+
 const VulnerabilityRuleFields = {
-  requireScan: z.boolean(),
+  requireScan: RequireScan,
   maximumFixableSeverity: SeverityThreshold,
   maximumUnfixableSeverity: SeverityThreshold,
   allowedCves: z
@@ -162,7 +178,7 @@ const VulnerabilityRuleFields = {
   exceptionWarningDays: z.number().int().min(0),
 };
 const VulnerabilityRule = z.strictObject({
-  requireScan: VulnerabilityRuleFields.requireScan.default(true),
+  requireScan: VulnerabilityRuleFields.requireScan.prefault(true),
   maximumFixableSeverity: VulnerabilityRuleFields.maximumFixableSeverity.default('ALLOW_ALL'),
   maximumUnfixableSeverity: VulnerabilityRuleFields.maximumUnfixableSeverity.default('ALLOW_ALL'),
   allowedCves: VulnerabilityRuleFields.allowedCves.prefault([]),

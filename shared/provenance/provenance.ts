@@ -301,7 +301,7 @@ function result(
   predicateType: string,
 ) {
   return {
-    provenance: { ...read, source },
+    provenance: { ...read, source, signer: null },
     subjects,
     predicateType,
     resource: null,

@@ -210,6 +210,10 @@ describe('OpenVEX', () => {
       timestamp: '2023-07-17T18:28:47.696004345-06:00',
       documentId:
         'https://openvex.dev/docs/public/vex-d4e9020b6d0d26f131d535e055902dd6ccf3e2088bce3079a8cd3588a4b14c78',
+      // The document's author is kept as a claim; the signer is set only by a verified upload.
+      author: 'The OpenVEX Project <openvex@openssf.org>',
+      signer: null,
+      source: null,
     });
   });
 
@@ -227,6 +231,9 @@ describe('OpenVEX', () => {
         timestamp: '2022-12-22T16:36:43-05:00',
         documentId:
           'https://openvex.dev/docs/public/vex-3f59b4dffdeae0183e5e6a9d7a2461fdf86a03c079f4129050bb462eca366beb',
+        author: 'John Doe',
+        signer: null,
+        source: null,
       },
     ]);
   });

@@ -86,6 +86,10 @@ const vexArb: fc.Arbitrary<VexStatement> = fc.record({
     nil: null,
   }),
   documentId: fc.constantFrom('doc-1', 'doc-2'),
+  author: fc.constant(null),
+  // Trusted (ranked first or second), unknown to the policy, or unsigned.
+  signer: fc.constantFrom('security', 'vendor', 'stranger', null),
+  source: fc.constant(null),
 });
 
 const rulesArb = fc.record({
@@ -122,13 +126,29 @@ function inputOf(s: Scenario): EvaluationInput {
         ...s.rules,
         vulnerabilities: { ...s.rules.vulnerabilities, allowedCves: s.allowedCves },
       },
+      trust: {
+        signers: ['security', 'vendor'].map((name) => ({
+          name,
+          keyless: {
+            issuer: 'https://token.actions.githubusercontent.com',
+            subject: `https://github.com/${name}/**`,
+          },
+          evidence: ['vex'],
+        })),
+      },
     }),
     'json',
   );
   return {
     image: image({
       user: s.user,
-      scan: { status: s.scan, scanner: null, completedAt: null, counts: null, failureReason: null },
+      scan: {
+        status: s.scan,
+        scanner: 'artifact-analysis',
+        completedAt: null,
+        counts: null,
+        failureReason: null,
+      },
     }),
     findings: s.findings,
     vex: s.vex,
@@ -143,7 +163,8 @@ function permutation<T>(items: readonly T[]): fc.Arbitrary<T[]> {
   return fc.shuffledSubarray([...items], { minLength: items.length, maxLength: items.length });
 }
 
-describe('evaluate (properties)', () => {
+// A hundred runs each: slow on a loaded machine, never a measure of speed.
+describe('evaluate (properties)', { timeout: 60_000 }, () => {
   it('is deterministic: the same inputs give the same verdicts', () => {
     fc.assert(
       fc.property(scenarioArb, (s) => {

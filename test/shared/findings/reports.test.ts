@@ -107,6 +107,9 @@ describe('Trivy', () => {
 describe('Grype', () => {
   it('grype-debian-image.json: accepted; severities, fix states, aliases and the duplicate match', () => {
     const r = parseReport(fixture('scanners/grype-debian-image.json'));
+    // Which database produced it is kept, findings or not.
+    expect(r.database).toBe('2021-12-24T08:14:02Z');
+    expect(parseReport(fixture('scanners/trivy-debian-buster.json')).database).toBeNull();
     expect(r.format).toBe('grype');
     expect(r.scanner).toBe('grype 0.28.0');
     expect(r.subjects).toEqual([

@@ -1,7 +1,7 @@
 // Configuration: every setting the functions read, parsed once from the environment with zod; the one place for defaults.
 import { z } from 'zod';
 import { ClearanceError } from '../errors.js';
-import { isGoogleRegistryHost } from '../registry/tokens.js';
+import { isGoogleRegistryHost } from '../image-ref/google-registry.js';
 
 const list = z
   .string()
@@ -38,7 +38,7 @@ const hosts = list.superRefine((list, ctx) => {
         code: 'custom',
         message: `"${h}" is not a registry host (host, host:port or host:* for any port)`,
       });
-    else if (isGoogleRegistryHost(h.replace(/:.*$/, '')))
+    else if (isGoogleRegistryHost(h))
       ctx.addIssue({
         code: 'custom',
         message: `"${h}" is a Google registry: its events come only from the gcr topic`,

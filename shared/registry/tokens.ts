@@ -1,5 +1,6 @@
 // Registry credentials behind one small interface: anonymous bearer tokens for public registries, Google access tokens for gcr.io and Artifact Registry.
 import { ClearanceError, TransientError } from '../errors.js';
+import { isGoogleRegistryHost } from '../image-ref/google-registry.js';
 import { type Clock, systemClock } from '../runtime/clock.js';
 import { TokenResponse } from './schemas.js';
 
@@ -180,11 +181,7 @@ export function anonymousTokenSource(opts: BearerOptions = {}): TokenSource {
   };
 }
 
-/** gcr.io, *.gcr.io and Artifact Registry hosts (*.pkg.dev, e.g. us-docker.pkg.dev). */
-export function isGoogleRegistryHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/:\d+$/, '');
-  return h === 'gcr.io' || h.endsWith('.gcr.io') || h === 'pkg.dev' || h.endsWith('.pkg.dev');
-}
+export { isGoogleRegistryHost };
 
 export interface GoogleTokenSourceOptions extends BearerOptions {
   /** Which registries get the Google credentials; default isGoogleRegistryHost. */

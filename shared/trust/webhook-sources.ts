@@ -4,8 +4,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { WebhookKind, WebhookSource } from '../config/config.js';
 import { ClearanceError } from '../errors.js';
 import { tokenEquals } from '../http/auth.js';
+import { isGoogleRegistryHost } from '../image-ref/google-registry.js';
 import { normaliseRegistry } from '../image-ref/image-ref.js';
-import { isGoogleRegistryHost } from '../registry/tokens.js';
 
 const SECRET_VARIABLE: Record<WebhookKind, string> = {
   distribution: 'CLEARANCE_WEBHOOK_DISTRIBUTION_TOKEN',
@@ -65,7 +65,7 @@ function hostMatches(allowed: string, host: string): boolean {
  */
 export function assertHostAllowed(source: WebhookSource, registry: string): void {
   const host = normaliseRegistry(registry);
-  if (isGoogleRegistryHost(host.replace(/:\d+$/, '')))
+  if (isGoogleRegistryHost(host))
     throw new ClearanceError(
       'forbidden',
       `${source.kind} webhook named ${host}: Google registry events are accepted only from the gcr topic`,

@@ -1,16 +1,24 @@
 // ingestReport: authenticated CI uploads (Trivy, Grype, cosign vuln, OpenVEX) → findings, VEX statements and verdicts.
+
 import { createHash } from 'node:crypto';
-import * as ff from '@google-cloud/functions-framework';
 import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
 import { type Authenticator, authenticatorFromConfig } from '../../shared/http/auth.js';
 import { httpFunction } from '../../shared/http/http-function.js';
-import { ingestReport as ingest } from '../../shared/ingest/report-ingest.js';
+import { ingestReport as ingest } from '../../shared/pipeline/report-ingest.js';
+import { registerHttp } from '../../shared/runtime/register.js';
 import type { Root } from '../../shared/runtime/root.js';
 import { ingestServices } from '../../shared/runtime/services.js';
+import { loadTrustedRoot, type TrustedRootJson } from '../../shared/trust/signed-evidence.js';
 
 /** Built once per instance from the config; null when no credential of any kind is configured. */
 function authenticatorOf(r: Root): Promise<Authenticator | null> {
   return r.lazy('ingest-report-auth', async () => authenticatorFromConfig(r.config.report));
+}
+
+/** The Sigstore trusted root for keyless signatures, read once per instance; null when none is configured. */
+function trustedRootOf(r: Root): Promise<TrustedRootJson | null> {
+  const file = r.config.trustedRootFile;
+  return r.lazy('trusted-root', async () => (file ? loadTrustedRoot(file) : null));
 }
 
 function queryImage(q: Record<string, unknown>): string | null {
@@ -42,7 +50,7 @@ export const ingestReport = httpFunction(
           ? req.body
           : raw;
       const outcome = await ingest(
-        { ...services, logger },
+        { ...services, logger, trustedRoot: () => trustedRootOf(root) },
         { body, raw, image, caller: caller.id },
         now,
       );
@@ -86,4 +94,4 @@ export const ingestReport = httpFunction(
   },
 );
 
-ff.http('ingestReport', ingestReport as unknown as ff.HttpFunction);
+registerHttp('ingestReport', ingestReport);

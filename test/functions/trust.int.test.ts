@@ -17,8 +17,8 @@ import {
   createTestSigstore,
   dsseEnvelope,
   GITHUB_ISSUER,
-  keyPair,
   keylessBundleV03,
+  keyPair,
   type TestSigstore,
 } from '../support/sigstore-testing.js';
 import {
@@ -148,7 +148,14 @@ describeWithEmulators('trust: each input only as far as its source', () => {
     await import('../../functions/on-scan-complete/index.js');
     await import('../../functions/ingest-webhook/index.js');
     await import('../../functions/ingest-report/index.js');
-    for (const name of ['onRegistryPush', 'onScanComplete', 'ingestWebhook', 'ingestReport'])
+    await import('../../functions/reevaluate/index.js');
+    for (const name of [
+      'onRegistryPush',
+      'onScanComplete',
+      'ingestWebhook',
+      'ingestReport',
+      'reevaluate',
+    ])
       servers[name] = await serveFunction(name);
   }, 120_000);
   afterAll(async () => {
@@ -161,7 +168,8 @@ describeWithEmulators('trust: each input only as far as its source', () => {
 
   const server = (name: string) => servers[name] as FunctionServer;
   const image = (id: string) => docData(db, `images/${id}`);
-  const prod = async (id: string) => ((await image(id))?.verdicts as Json | undefined)?.prod as Json;
+  const prod = async (id: string) =>
+    ((await image(id))?.verdicts as Json | undefined)?.prod as Json;
   const ruleIds = (v: Json | undefined) =>
     ((v?.reasons as Json[] | undefined) ?? []).map((r) => `${r.level}:${r.ruleId}`);
 
@@ -185,17 +193,43 @@ describeWithEmulators('trust: each input only as far as its source', () => {
       issue.effectiveSeverity = 'CRITICAL';
       v.effectiveSeverity = 'CRITICAL';
       v.fixAvailable = true;
-      grafeas.put({ ...vuln, name: `projects/acme/occurrences/vuln-${d.slice(7, 19)}`, resourceUri: uri });
+      grafeas.put({
+        ...vuln,
+        name: `projects/acme/occurrences/vuln-${d.slice(7, 19)}`,
+        resourceUri: uri,
+      });
     }
     const discovery = fixture<Json>('containeranalysis/ca-occurrence-discovery.derived.json');
     const name = `projects/acme/occurrences/discovery-${d.slice(7, 19)}`;
     grafeas.put({ ...discovery, name, resourceUri: uri, updateTime: new Date().toISOString() });
-    const { status } = await pushMessage(server('onScanComplete'), 'container-analysis-occurrences-v1', {
-      name,
-      kind: 'DISCOVERY',
-      notificationTime: new Date().toISOString(),
-    });
+    const { status } = await pushMessage(
+      server('onScanComplete'),
+      'container-analysis-occurrences-v1',
+      {
+        name,
+        kind: 'DISCOVERY',
+        notificationTime: new Date().toISOString(),
+      },
+    );
     expect(status).toBe(204);
+    await settleReevaluations();
+  }
+
+  /** Delivers what the functions published on the reevaluate topic to reevaluate, as the push subscription would. */
+  async function settleReevaluations(): Promise<void> {
+    for (let round = 0; round < 5; round++) {
+      const messages = await pullAll(`${env.CLEARANCE_REEVALUATE_TOPIC}-pull`);
+      if (messages.length === 0) return;
+      for (const m of messages) {
+        const { status } = await pushMessage(
+          server('reevaluate'),
+          env.CLEARANCE_REEVALUATE_TOPIC as string,
+          m.data,
+          { attributes: m.attributes },
+        );
+        expect(status).toBe(204);
+      }
+    }
   }
 
   async function upload(
@@ -211,10 +245,15 @@ describeWithEmulators('trust: each input only as far as its source', () => {
       },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
-    return { status: res.status, body: (await res.json()) as Json };
+    const answer = { status: res.status, body: (await res.json()) as Json };
+    await settleReevaluations();
+    return answer;
   }
 
-  async function webhook(kind: 'distribution', body: unknown): Promise<{ status: number; body: Json }> {
+  async function webhook(
+    kind: 'distribution',
+    body: unknown,
+  ): Promise<{ status: number; body: Json }> {
     const res = await fetch(`${server('ingestWebhook').url}/${kind}`, {
       method: 'POST',
       headers: {
@@ -249,7 +288,9 @@ describeWithEmulators('trust: each input only as far as its source', () => {
     expect(unsigned).toMatchObject({ status: 202, body: { accepted: true, verified: false } });
     const v = await prod(idOf(d));
     expect(v.decision).toBe('deny');
-    expect(ruleIds(v)).toEqual(expect.arrayContaining(['deny:provenance.missing', 'warn:evidence.unverified']));
+    expect(ruleIds(v)).toEqual(
+      expect.arrayContaining(['deny:provenance.missing', 'warn:evidence.unverified']),
+    );
     expect((await image(idOf(d)))?.provenance).toBeNull();
     // Signed by a key the policy does not name: the same.
     const stranger = keyPair();
@@ -280,9 +321,16 @@ describeWithEmulators('trust: each input only as far as its source', () => {
   });
 
   it('attack: an empty Trivy report for a digest the ledger never saw is refused; for a known one it does not satisfy requireScan', async () => {
-    const empty = { SchemaVersion: 2, ArtifactName: 'x', ArtifactType: 'container_image', Results: [] };
+    const empty = {
+      SchemaVersion: 2,
+      ArtifactName: 'x',
+      ArtifactType: 'container_image',
+      Results: [],
+    };
     const unseen = digest('3');
-    expect((await upload(empty, { token: WEBHOOK_TOKENS.distribution, image: refOf(unseen) })).status).toBe(401);
+    expect(
+      (await upload(empty, { token: WEBHOOK_TOKENS.distribution, image: refOf(unseen) })).status,
+    ).toBe(401);
     const refused = await upload(empty, { image: refOf(unseen) });
     expect(refused.status).toBe(400);
     expect(JSON.stringify(refused.body)).toMatch(/not in the ledger/);
@@ -290,12 +338,17 @@ describeWithEmulators('trust: each input only as far as its source', () => {
 
     const known = digest('4');
     await gcrPush(known);
-    await upload(dsseEnvelope(provenanceStatement(known), release.privateKey), { image: refOf(known) });
+    await upload(dsseEnvelope(provenanceStatement(known), release.privateKey), {
+      image: refOf(known),
+    });
     const res = await upload(empty, { image: refOf(known) });
     expect(res.status).toBe(202);
     const rec = await image(idOf(known));
     // Recorded, with the scanner that produced it, but only Artifact Analysis counts by default.
-    expect((rec?.scans as Json).trivy).toMatchObject({ status: 'finished', uploader: 'bearer-token' });
+    expect((rec?.scans as Json).trivy).toMatchObject({
+      status: 'finished',
+      uploader: 'bearer-token',
+    });
     expect((rec?.verdicts as Json).prod).toMatchObject({ decision: 'pending' });
     expect((await verdictMessages(idOf(known))).filter((m) => m.decision === 'allow')).toEqual([]);
   });
@@ -309,21 +362,34 @@ describeWithEmulators('trust: each input only as far as its source', () => {
           id: 'forged-delete',
           timestamp: '2099-01-01T00:00:00Z',
           action: 'delete',
-          target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d, repository: REPO },
+          target: {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: d,
+            repository: REPO,
+          },
           request: { host: AR },
         },
       ],
     });
     expect(res).toMatchObject({ status: 202, body: { accepted: false } });
     expect(String(res.body.reason)).toMatch(/only from the gcr topic/);
-    expect(await image(idOf(d))).toMatchObject({ state: expect.not.stringMatching(/deleted/), deletedAt: null });
+    expect(await image(idOf(d))).toMatchObject({
+      state: expect.not.stringMatching(/deleted/),
+      deletedAt: null,
+    });
   });
 
   it('attack: a push or delete dated 2099 on a registry the webhook may speak for neither pins a tag nor outlasts a later push', async () => {
     const host = 'registry.example.com';
     const repo = 'team/app';
     const [a, b] = [digest('6'), digest('7')];
-    const event = (id: string, action: string, d: string, tag: string | null, timestamp: string) => ({
+    const event = (
+      id: string,
+      action: string,
+      d: string,
+      tag: string | null,
+      timestamp: string,
+    ) => ({
       id,
       timestamp,
       action,
@@ -335,18 +401,42 @@ describeWithEmulators('trust: each input only as far as its source', () => {
       },
       request: { host },
     });
-    expect((await webhook('distribution', { events: [event('f1', 'push', a, 'prod', '2099-01-01T00:00:00Z')] })).status).toBe(200);
-    expect((await webhook('distribution', { events: [event('g1', 'push', b, 'prod', new Date().toISOString())] })).status).toBe(200);
+    expect(
+      (
+        await webhook('distribution', {
+          events: [event('f1', 'push', a, 'prod', '2099-01-01T00:00:00Z')],
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await webhook('distribution', {
+          events: [event('g1', 'push', b, 'prod', new Date().toISOString())],
+        })
+      ).status,
+    ).toBe(200);
     const tag = await docData(db, `tags/${tagDocId(host, repo, 'prod')}`);
     const pushes = tag?.pushes as Record<string, string>;
     // Ordered by arrival: the genuine later push is the newer one.
     expect(Date.parse(pushes[b] as string)).toBeGreaterThanOrEqual(Date.parse(pushes[a] as string));
     expect(Date.parse(pushes[a] as string)).toBeLessThan(Date.parse('2098-01-01'));
 
-    expect((await webhook('distribution', { events: [event('f2', 'delete', b, null, '2099-01-01T00:00:00Z')] })).status).toBe(200);
+    expect(
+      (
+        await webhook('distribution', {
+          events: [event('f2', 'delete', b, null, '2099-01-01T00:00:00Z')],
+        })
+      ).status,
+    ).toBe(200);
     expect(await image(idOf(b, host, repo))).toMatchObject({ state: 'deleted' });
     await new Promise((r) => setTimeout(r, 20));
-    expect((await webhook('distribution', { events: [event('g2', 'push', b, 'prod', new Date().toISOString())] })).status).toBe(200);
+    expect(
+      (
+        await webhook('distribution', {
+          events: [event('g2', 'push', b, 'prod', new Date().toISOString())],
+        })
+      ).status,
+    ).toBe(200);
     expect((await image(idOf(b, host, repo)))?.state).not.toBe('deleted');
   });
 
@@ -356,7 +446,9 @@ describeWithEmulators('trust: each input only as far as its source', () => {
     const d = digest('8');
     await gcrPush(d);
     await aaScan(d, false);
-    const res = await upload(dsseEnvelope(provenanceStatement(d), release.privateKey), { image: refOf(d) });
+    const res = await upload(dsseEnvelope(provenanceStatement(d), release.privateKey), {
+      image: refOf(d),
+    });
     expect(res).toMatchObject({ status: 202, body: { verified: true, signer: 'release' } });
     expect((await image(idOf(d)))?.provenance).toMatchObject({
       builderId: TRUSTED_BUILDER,
@@ -399,7 +491,9 @@ describeWithEmulators('trust: each input only as far as its source', () => {
     await upload(dsseEnvelope(provenanceStatement(d), release.privateKey), { image: refOf(d) });
     expect(await prod(idOf(d))).toMatchObject({ decision: 'pending' });
     await aaScan(d, true);
-    expect((await image(idOf(d)))?.scans).toMatchObject({ 'artifact-analysis': { status: 'finished' } });
+    expect((await image(idOf(d)))?.scans).toMatchObject({
+      'artifact-analysis': { status: 'finished' },
+    });
     expect(await prod(idOf(d))).toMatchObject({ decision: 'deny' });
     const statement = {
       _type: 'https://in-toto.io/Statement/v1',

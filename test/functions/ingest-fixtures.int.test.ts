@@ -17,6 +17,7 @@ import {
   pullAll,
   pushMessage,
   REPORT_TOKEN,
+  seedPushedImage,
   testDb,
   useSandboxRegistry,
   WEBHOOK_TOKENS,
@@ -453,6 +454,8 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
   const IMG_ID = imageDocId('us-docker.pkg.dev', 'acme/apps/api', `sha256:${'c'.repeat(64)}`);
 
   it('trivy-debian-buster.json: findings stored, CRITICAL fixable denies', async () => {
+    // Reports count only for images the ledger knows.
+    await seedPushedImage(IMG);
     const res = await post(
       'ingestReport',
       `/?image=${encodeURIComponent(IMG)}`,

@@ -8,7 +8,14 @@ import { fixture, fixtureText } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
 import { type IdTokenIssuer, startIdTokenIssuer } from '../support/id-tokens.js';
 import { describeWithEmulators } from '../support/integration.js';
-import { createEffectTopics, docData, ingestEnv, REPORT_TOKEN, testDb } from './support.js';
+import {
+  createEffectTopics,
+  docData,
+  ingestEnv,
+  REPORT_TOKEN,
+  seedPushedImage,
+  testDb,
+} from './support.js';
 
 type Json = Record<string, unknown>;
 
@@ -77,6 +84,8 @@ describeWithEmulators('ingestReport', () => {
   });
 
   it('stores a Trivy report sent as text/plain (not only application/json) and answers 202', async () => {
+    // Reports count only for images the ledger knows.
+    await seedPushedImage(IMG);
     const res = await upload(trivy, {
       query: `?image=${encodeURIComponent(IMG)}`,
       contentType: 'text/plain',
@@ -112,6 +121,7 @@ describeWithEmulators('ingestReport', () => {
       subject: [{ name: 'ghcr.io/acme/tool', digest: { sha256: digest } }],
       predicate,
     };
+    await seedPushedImage(`ghcr.io/acme/tool@sha256:${digest}`);
     const sent = Date.now();
     const res = await upload(JSON.stringify(statement));
     expect(res).toMatchObject({
@@ -147,6 +157,7 @@ describeWithEmulators('ingestReport', () => {
   });
 
   it('accepts a Google ID token from an allowed CI service account, 403 for another, 401 for a forged one', async () => {
+    await seedPushedImage(`us-docker.pkg.dev/acme/apps/idtoken@sha256:${'f'.repeat(64)}`);
     const ok = await upload(trivy, {
       token: issuer.mint({ aud: AUDIENCE, email: 'ci@acme.iam.gserviceaccount.com' }),
       query: `?image=${encodeURIComponent(`us-docker.pkg.dev/acme/apps/idtoken@sha256:${'f'.repeat(64)}`)}`,

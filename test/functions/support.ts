@@ -2,8 +2,11 @@
 import { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
 import { ClearanceError } from '../../shared/errors.js';
+import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
+import { emptyImageRecord } from '../../shared/ledger/ledger-store.js';
 import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import { createRegistryClient, type Registry } from '../../shared/registry/client.js';
+import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { root } from '../../shared/runtime/root.js';
 import type { FunctionServer } from '../support/function-server.js';
 import { requireEmulators } from '../support/integration.js';
@@ -210,4 +213,26 @@ export async function applyTestPolicy(db: Firestore): Promise<void> {
     appliedBy: 'test',
     now: new Date('2026-11-29T09:00:00Z'),
   });
+}
+
+/**
+ * Records a push of `ref` (REGISTRY/REPO@sha256:…) in the ledger, as a registry event would: CI
+ * reports count only for images the ledger knows.
+ */
+export async function seedPushedImage(ref: string, now = new Date()): Promise<string> {
+  const parsed = parseImageRef(ref);
+  if (!parsed.digest) throw new Error(`seedPushedImage needs a digest reference, got ${ref}`);
+  const name = { registry: parsed.registry, repository: parsed.repository, digest: parsed.digest };
+  const id = imageDocId(name.registry, name.repository, name.digest);
+  const ledger = await ledgerOf(root());
+  await ledger.transact(
+    id,
+    { source: 'test-seed', messageId: id, at: now.toISOString() },
+    (current) => ({
+      record: { ...(current ?? emptyImageRecord(id, name, now)), pushedAt: now.toISOString() },
+      audit: { kind: 'registry-push' },
+    }),
+    { now },
+  );
+  return id;
 }

@@ -39,8 +39,9 @@ export function exampleFile(name: string, registryHost: string): string {
   return readFileSync(resolve('examples', name), 'utf8').replaceAll(EXAMPLE_REGISTRY, registryHost);
 }
 
-function devToken(): string {
-  const file = join(stateDir(), 'dev-token');
+/** One random secret per channel (the check's, the webhook's, …), kept across runs in .clearance/. */
+function devToken(name = 'dev-token'): string {
+  const file = join(stateDir(), name);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   const token = randomBytes(24).toString('base64url');
   writeFileSync(file, token, { mode: 0o600 });
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
     });
     closers.push(chat.close);
     const token = devToken();
+    const webhookToken = devToken('dev-webhook-token');
     const registryHost = `127.0.0.1:${ports.registry}`;
     // The attestor's key exists before any function signs, so its public half can be handed out.
     const keyFile = join(stateDir('keys'), 'attestor.pem');
@@ -111,7 +113,10 @@ async function main(): Promise<void> {
       CLEARANCE_LOCAL_KEY_FILE: keyFile,
       CLEARANCE_ATTESTOR_NOTE: `projects/${projectId}/notes/clearance-attestor`,
       CLEARANCE_CHECK_BEARER_TOKEN: token,
-      CLEARANCE_INGEST_TOKEN: token,
+      CLEARANCE_WEBHOOK_DISTRIBUTION_TOKEN: webhookToken,
+      CLEARANCE_WEBHOOK_DISTRIBUTION_HOSTS: `${registryHost},localhost:${ports.registry}`,
+      CLEARANCE_REPORT_TOKEN: devToken('dev-report-token'),
+      CLEARANCE_WATCH_TOKEN: devToken('dev-watch-token'),
       CLEARANCE_REGISTRY_INSECURE_HOSTS: `${registryHost},localhost:${ports.registry}`,
       CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT: grafeas.url,
       CLEARANCE_BASE_IMAGES: baseImages.join(','),
@@ -134,7 +139,7 @@ async function main(): Promise<void> {
       port: ports.registry,
       group,
       notifyUrl: `${functionUrls.ingestWebhook}/distribution`,
-      notifyHeaders: { Authorization: `Bearer ${token}` },
+      notifyHeaders: { Authorization: `Bearer ${webhookToken}` },
       keepStorage: true,
     });
     closers.push(registry.stop);
@@ -203,7 +208,7 @@ async function main(): Promise<void> {
       '',
       ...info.endpoints.map((e) => `  ${e.name.padEnd(width)}  ${e.url}  (${e.kind})`),
       '',
-      `  bearer token for checkImage / ingest: ${info.tokenFile}`,
+      `  bearer tokens: checkImage ${info.tokenFile}; ingestReport, watchBaseImages, the registry webhook: dev-report-token, dev-watch-token, dev-webhook-token beside it`,
       `  attestor public key: ${attestorPublicKeyFile}`,
       `  base images watched: ${baseImages.join(', ')}`,
       `  logs: ${stateDir('logs', group)}`,

@@ -142,6 +142,18 @@ export function syntheticPolicy(
         provenance: { trustedBuilders: ['https://cloudbuild.googleapis.com/GoogleHostedWorker*'] },
         image: { nonRoot: true, maxAgeDays: 90 },
       },
+      trust: {
+        signers: [
+          {
+            name: 'bench-vex',
+            keyless: {
+              issuer: 'https://token.actions.githubusercontent.com',
+              subject: 'https://github.com/acme/**',
+            },
+            evidence: ['vex'],
+          },
+        ],
+      },
     }),
     'json',
   );
@@ -165,6 +177,9 @@ export function syntheticVex(
       impactStatement: null,
       timestamp: '2026-11-01T00:00:00Z',
       documentId: `bench-vex-${i % 5}`,
+      author: null,
+      signer: 'bench-vex',
+      source: null,
     };
   });
 }

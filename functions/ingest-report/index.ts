@@ -8,12 +8,17 @@ import { ingestReport as ingest } from '../../shared/pipeline/report-ingest.js';
 import { registerHttp } from '../../shared/runtime/register.js';
 import type { Root } from '../../shared/runtime/root.js';
 import { ingestServices } from '../../shared/runtime/services.js';
+import { loadTrustedRoot, type TrustedRootJson } from '../../shared/trust/signed-evidence.js';
 
 /** Built once per instance from the config; null when no credential of any kind is configured. */
 function authenticatorOf(r: Root): Promise<Authenticator | null> {
-  return r.lazy('ingest-report-auth', async () =>
-    authenticatorFromConfig(r.config.check, r.config.ingestToken),
-  );
+  return r.lazy('ingest-report-auth', async () => authenticatorFromConfig(r.config.report));
+}
+
+/** The Sigstore trusted root for keyless signatures, read once per instance; null when none is configured. */
+function trustedRootOf(r: Root): Promise<TrustedRootJson | null> {
+  const file = r.config.trustedRootFile;
+  return r.lazy('trusted-root', async () => (file ? loadTrustedRoot(file) : null));
 }
 
 function queryImage(q: Record<string, unknown>): string | null {
@@ -31,7 +36,7 @@ export const ingestReport = httpFunction(
     if (!auth)
       throw new ClearanceError(
         'unauthenticated',
-        'report upload authentication is not configured (CLEARANCE_INGEST_TOKEN or CLEARANCE_CHECK_AUDIENCES + CLEARANCE_CHECK_ALLOWED_CALLERS)',
+        'report upload authentication is not configured (CLEARANCE_REPORT_AUDIENCES + CLEARANCE_REPORT_ALLOWED_CALLERS, or CLEARANCE_REPORT_TOKEN)',
       );
     const caller = await auth.authenticate(req.headers);
     if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use POST');
@@ -45,7 +50,7 @@ export const ingestReport = httpFunction(
           ? req.body
           : raw;
       const outcome = await ingest(
-        { ...services, logger },
+        { ...services, logger, trustedRoot: () => trustedRootOf(root) },
         { body, raw, image, caller: caller.id },
         now,
       );

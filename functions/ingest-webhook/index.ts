@@ -1,6 +1,6 @@
 // ingestWebhook: CNCF distribution, Harbor and GitHub `package` webhooks → the same ledger path as the gcr topic.
 
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
 import {
   normaliseDistribution,
@@ -8,13 +8,14 @@ import {
   normaliseHarbor,
   type RegistryEvent,
 } from '../../shared/events/registry-events.js';
-import { tokenEquals } from '../../shared/http/auth.js';
 import { type HttpRequestLike, httpFunction } from '../../shared/http/http-function.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { ingestRegistryEvent } from '../../shared/pipeline/registry-ingest.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { registerHttp } from '../../shared/runtime/register.js';
 import { ingestServices, registryOf } from '../../shared/runtime/services.js';
+import { eventTime } from '../../shared/trust/event-time.js';
+import { assertHostAllowed, authenticateWebhook } from '../../shared/trust/webhook-sources.js';
 
 export const WEBHOOK_KINDS = ['distribution', 'harbor', 'github'] as const;
 type WebhookKind = (typeof WEBHOOK_KINDS)[number];
@@ -26,29 +27,6 @@ function kindOf(req: HttpRequestLike): WebhookKind | null {
   if (type.includes('vnd.docker.distribution.events')) return 'distribution';
   if (req.headers['x-github-event']) return 'github';
   return null;
-}
-
-function authenticate(
-  req: HttpRequestLike,
-  kind: WebhookKind | null,
-  token: string | undefined,
-): void {
-  // Without a configured secret nothing is accepted: fail closed.
-  if (!token)
-    throw new ClearanceError(
-      'unauthenticated',
-      'webhook authentication is not configured (CLEARANCE_INGEST_TOKEN)',
-    );
-  const signature = req.headers['x-hub-signature-256'];
-  if (kind === 'github' && typeof signature === 'string' && req.rawBody) {
-    const expected = `sha256=${createHmac('sha256', token).update(req.rawBody).digest('hex')}`;
-    if (tokenEquals(signature, expected)) return;
-    throw new ClearanceError('unauthenticated', 'invalid webhook signature');
-  }
-  const auth = String(req.headers.authorization ?? '');
-  const given = auth.replace(/^(Bearer|Basic)\s+/i, '');
-  if (!auth || !tokenEquals(given, token))
-    throw new ClearanceError('unauthenticated', 'missing or invalid webhook credentials');
 }
 
 /**
@@ -72,7 +50,14 @@ function jsonBody(req: HttpRequestLike, raw: string): object {
 export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, logger, now }) => {
   if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use POST');
   const kind = kindOf(req);
-  authenticate(req, kind, root.config.ingestToken);
+  if (!kind)
+    throw new ClearanceError(
+      'unauthenticated',
+      "unknown webhook: post to /distribution, /harbor or /github with that registry's own credential",
+    );
+  const source = root.config.webhooks[kind];
+  authenticateWebhook(kind, source, req.headers, req.rawBody);
+  if (!source) throw new ClearanceError('unauthenticated', `${kind} webhooks are not configured`);
   const raw = req.rawBody?.toString('utf8') ?? JSON.stringify(req.body ?? null);
   const delivery =
     String(req.headers['x-github-delivery'] ?? '') ||
@@ -81,11 +66,6 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
   let events: RegistryEvent[] = [];
   let scans = 0;
   try {
-    if (!kind)
-      throw new ClearanceError(
-        'invalid-input',
-        'unknown webhook: post to /distribution, /harbor or /github',
-      );
     const body = jsonBody(req, raw);
     switch (kind) {
       case 'distribution':
@@ -100,6 +80,7 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
         else if (result.kind === 'ignored')
           logger.info('Harbor event ignored', { type: result.type });
         else {
+          for (const sc of result.scans) assertHostAllowed(source, sc.registry);
           // Harbor's webhook carries counts only, not findings: kept in the audit trail, not as a verdict input.
           for (const s of result.scans) {
             await services.ledger.recordAudit(
@@ -107,7 +88,7 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
               {
                 source: 'harbor',
                 messageId: `${delivery}:${s.digest}`,
-                at: s.completedAt ?? now.toISOString(),
+                ...eventTime(now, s.completedAt),
               },
               { kind: 'harbor-scan-completed', ...s },
               now,
@@ -122,13 +103,14 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
         throw new Error(`unhandled webhook ${String(never)}`);
       }
     }
+    for (const ev of events) assertHostAllowed(source, ev.registry);
   } catch (err) {
     if (isRetryable(err)) throw err;
     // Registries retry a refused notification forever: acknowledge it and keep it as a dead letter.
     const ledger = await ledgerOf(root);
     const id = await ledger.recordDeadLetter(
       {
-        source: `webhook-${kind ?? 'unknown'}`,
+        source: `webhook-${kind}`,
         reason: errorMessage(err),
         problems: (err as ClearanceError).details?.issues as never,
         raw,
@@ -150,7 +132,8 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
       await ingestRegistryEvent(
         { ...services, registry, watch: root.config.watchRepositories, logger },
         ev,
-        { source: `webhook-${kind}`, messageId, at: ev.occurredAt ?? now.toISOString() },
+        // Ordered by arrival: the payload's own timestamp is a claim, kept clamped near it.
+        { source: `webhook-${kind}`, messageId, ...eventTime(now, ev.occurredAt) },
         now,
       ),
     );

@@ -11,13 +11,13 @@ import { ingestServices, registryOf } from '../../shared/runtime/services.js';
 
 function authenticatorOf(r: Root): Promise<Authenticator> {
   // Cloud Scheduler sends an ID token for its service account (an allowed caller, the function URL
-  // as audience); the ingest token serves local runs and manual triggers.
+  // as audience); CLEARANCE_WATCH_TOKEN serves local runs and manual triggers.
   return r.lazy('watch-authenticator', async () => {
-    const a = authenticatorFromConfig(r.config.check, r.config.ingestToken);
+    const a = authenticatorFromConfig(r.config.watch);
     if (!a)
       throw new ClearanceError(
         'unauthenticated',
-        'watcher authentication is not configured (CLEARANCE_INGEST_TOKEN or CLEARANCE_CHECK_AUDIENCES + CLEARANCE_CHECK_ALLOWED_CALLERS)',
+        'watcher authentication is not configured (CLEARANCE_WATCH_AUDIENCES + CLEARANCE_WATCH_ALLOWED_CALLERS, or CLEARANCE_WATCH_TOKEN)',
       );
     return a;
   });

@@ -27,6 +27,7 @@ export const INFRA_RULES = [
   'function-unresolvable',
   'function-entry-point',
   'firestore-indexes',
+  'function-audience',
 ] as const;
 export type InfraRule = (typeof INFRA_RULES)[number];
 
@@ -166,6 +167,7 @@ export async function checkInfra(options: InfraCheckOptions): Promise<InfraRepor
   const models = new Map<string, ModuleModel>();
   for (const [dir, parsed] of byDir) models.set(dir, buildModel(dir, parsed));
   for (const model of models.values()) checkReferences(model, models, show, add);
+  for (const model of models.values()) checkAudiences(model, show, add);
   // terraform.tfvars(.example) may only set variables its root module declares.
   for (const { file, json } of varFiles) {
     const model = models.get(dirname(file));
@@ -187,6 +189,107 @@ export async function checkInfra(options: InfraCheckOptions): Promise<InfraRepor
     functions,
     problems,
   };
+}
+
+const AUDIENCES = /_AUDIENCES$/;
+const CALLERS = /_ALLOWED_CALLERS$/;
+
+/**
+ * Each HTTP function authenticates its own callers: ID tokens whose audience is its own URL
+ * (`local.function_urls_static["<key>"]`) from its own caller list, given in
+ * `local.http_auth_env["<key>"]` and merged into that function's environment only. Audience or
+ * caller lists in `local.common_env` would be shared by every function, so a token minted for one
+ * would be accepted by another.
+ */
+function checkAudiences(m: ModuleModel, show: (p: string) => string, add: Add): void {
+  const http = m.locals.get('http_functions');
+  if (!http || !isObject(http.value)) return;
+  const keys = Object.keys(http.value);
+  const common = m.locals.get('common_env');
+  if (common && isObject(common.value))
+    for (const name of Object.keys(common.value))
+      if (AUDIENCES.test(name) || CALLERS.test(name))
+        add(
+          'function-audience',
+          show(common.file),
+          `local.common_env sets ${name}, which every function would share: give each HTTP function its own in local.http_auth_env`,
+        );
+  const auth = m.locals.get('http_auth_env');
+  if (!auth || !isObject(auth.value)) {
+    add(
+      'function-audience',
+      show(http.file),
+      'no local.http_auth_env: each HTTP function needs its own ID-token audience (its own URL) and callers',
+    );
+    return;
+  }
+  const where = show(auth.file);
+  const callers = new Map<string, string>();
+  for (const key of keys) {
+    const entry = auth.value[key];
+    if (entry === undefined) {
+      add(
+        'function-audience',
+        where,
+        `local.http_auth_env has no entry for the HTTP function "${key}"`,
+      );
+      continue;
+    }
+    if (!isObject(entry)) {
+      if (/AUDIENCES|ALLOWED_CALLERS/.test(JSON.stringify(entry)))
+        add(
+          'function-audience',
+          where,
+          `local.http_auth_env["${key}"] must list its audience and callers literally`,
+        );
+      continue;
+    }
+    const names = Object.keys(entry);
+    const aud = names.filter((n) => AUDIENCES.test(n));
+    const call = names.filter((n) => CALLERS.test(n));
+    if (aud.length !== call.length)
+      add(
+        'function-audience',
+        where,
+        `local.http_auth_env["${key}"] needs both an audience list and a caller list`,
+      );
+    for (const n of aud) {
+      const value = JSON.stringify(entry[n]);
+      if (!value.includes(`local.function_urls_static[\\"${key}\\"]`))
+        add(
+          'function-audience',
+          where,
+          `${n} of "${key}" does not name its own URL (local.function_urls_static["${key}"])`,
+        );
+      for (const other of keys)
+        if (other !== key && value.includes(`local.function_urls_static[\\"${other}\\"]`))
+          add('function-audience', where, `${n} of "${key}" accepts tokens minted for "${other}"`);
+      if (/_url_static\b/.test(value.replaceAll('function_urls_static', '')))
+        add('function-audience', where, `${n} of "${key}" names another function's URL`);
+    }
+    for (const n of call) {
+      const value = JSON.stringify(entry[n]);
+      const twin = callers.get(value);
+      if (twin)
+        add(
+          'function-audience',
+          where,
+          `"${key}" and "${twin}" share one caller list (${n}): give each its own`,
+        );
+      callers.set(value, key);
+    }
+  }
+  for (const [id, r] of m.resources) {
+    if (!id.startsWith(`${FUNCTION_RESOURCE}.`)) continue;
+    const body = JSON.stringify(r.value);
+    if (!body.includes('local.http_functions')) continue;
+    if (!body.includes('local.http_auth_env[each.key]'))
+      add(
+        'function-audience',
+        show(r.file),
+        `${id} does not merge local.http_auth_env[each.key] into its environment: its functions would not know their own audience and callers`,
+      );
+  }
 }
 
 /** One line per problem, for humans. */

@@ -55,6 +55,16 @@ export const VexStatement = z.object({
   timestamp: z.string().nullable().default(null),
   /** The @id of the VEX document the statement came from. */
   documentId: z.string(),
+  /** The document's own author field: a claim. */
+  author: z.string().nullable().default(null),
+  /**
+   * The policy signer whose signature over the document verified; null when unsigned or signed by
+   * no one the policy trusts. Only signed statements apply, and a signer listed earlier in
+   * `trust.signers` is never overridden by one listed later.
+   */
+  signer: z.string().nullable().default(null),
+  /** The channel it came through (e.g. `report:ci@acme.iam.gserviceaccount.com`). */
+  source: z.string().nullable().default(null),
 });
 export type VexStatement = z.infer<typeof VexStatement>;
 

@@ -93,6 +93,10 @@ export function vexFromOpenVex(doc: OpenVexDocument): VexStatement[] {
     impactStatement: s.impact_statement ?? null,
     timestamp: s.timestamp ?? doc.timestamp ?? null,
     documentId: doc['@id'],
+    author: doc.author ?? null,
+    // Set by the upload path once the document's signature is verified.
+    signer: null,
+    source: null,
   }));
 }
 

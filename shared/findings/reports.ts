@@ -21,6 +21,8 @@ export interface ParsedReport {
   createdAt: string | null;
   /** Findings the scanner itself marked not affected (Trivy), left out of findings. */
   notAffected: number;
+  /** The vulnerability database the scanner used, when the report says (Grype, cosign); kept even without findings. */
+  database?: string | null;
 }
 
 export const COSIGN_VULN_PREDICATE_TYPE = 'https://cosign.sigstore.dev/attestation/vuln/v1';
@@ -119,6 +121,41 @@ function parseCosignVuln(json: Record<string, unknown>): ParsedReport {
  * Accepts parsed JSON or its text. Throws InvalidInputError naming the issues (path + message).
  */
 export function parseReport(json: unknown): ParsedReport {
+  const parsed = parseReportBody(json);
+  return { ...parsed, database: databaseOf(json) };
+}
+
+/** Which vulnerability database produced a report: Grype's descriptor.db, cosign's scanner.db. */
+function databaseOf(json: unknown): string | null {
+  let body = json;
+  if (typeof json === 'string') {
+    try {
+      body = JSON.parse(json);
+    } catch {
+      return null;
+    }
+  }
+  if (!isObject(body)) return null;
+  const pick = (o: unknown, ...path: string[]): string | null => {
+    let cur = o;
+    for (const k of path) cur = isObject(cur) ? cur[k] : undefined;
+    return typeof cur === 'string' || typeof cur === 'number' ? String(cur).slice(0, 200) : null;
+  };
+  const grype = (d: unknown) =>
+    pick(d, 'descriptor', 'db', 'status', 'built') ??
+    pick(d, 'descriptor', 'db', 'built') ??
+    pick(d, 'descriptor', 'db', 'status', 'schemaVersion');
+  const predicate = isObject(body.predicate) ? body.predicate : body;
+  const scanner = isObject(predicate) ? predicate.scanner : undefined;
+  return (
+    grype(body) ??
+    pick(scanner, 'db', 'version') ??
+    pick(scanner, 'db', 'uri') ??
+    (isObject(scanner) ? grype(scanner.result) : null)
+  );
+}
+
+function parseReportBody(json: unknown): ParsedReport {
   let body = json;
   if (typeof json === 'string') {
     try {

@@ -28,8 +28,11 @@ export interface AuthOptions {
   /** Milliseconds since the epoch; ID-token expiry is checked against it (tests pass their own). */
   now?: () => number;
   /** Built lazily on the first ID token, so bearer-only callers never load google-auth-library. */
-  oauthClient?: () => Promise<Pick<OAuth2Client, 'verifyIdToken'>>;
+  oauthClient?: () => Promise<IdTokenClient>;
 }
+
+/** The two steps of ID-token verification, kept apart so an outage and a bad token are told apart by step. */
+export type IdTokenClient = Pick<OAuth2Client, 'verifyIdToken' | 'getFederatedSignonCertsAsync'>;
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -55,7 +58,7 @@ const looksLikeJwt = (t: string) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(t);
 
 export function createAuthenticator(options: AuthOptions): Authenticator {
   const bearerMatches = options.bearerToken ? tokenMatcher(options.bearerToken) : () => false;
-  let client: Promise<Pick<OAuth2Client, 'verifyIdToken'>> | undefined;
+  let client: Promise<IdTokenClient> | undefined;
   const oauth = () => {
     client ??=
       options.oauthClient?.() ??
@@ -96,26 +99,29 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       if (!looksLikeJwt(token) || options.audiences.length === 0) {
         throw new ClearanceError('unauthenticated', 'invalid credentials');
       }
-      let email: string | undefined;
-      let expiresAt: number | undefined;
+      const c = await oauth();
       try {
-        const ticket = await (await oauth()).verifyIdToken({
-          idToken: token,
-          audience: options.audiences,
-        });
-        const payload = ticket.getPayload();
-        if (payload?.email_verified !== false) email = payload?.email;
-        expiresAt = payload?.exp === undefined ? undefined : payload.exp * 1000;
+        // Fetching Google's signing certificates (cached by the client) is the only step that can
+        // fail for want of a dependency; it runs on its own so its failure is an outage (5xx).
+        await c.getFederatedSignonCertsAsync();
       } catch (err) {
-        // Certificates that cannot be fetched are an outage, not a bad token: fail closed with a 5xx.
-        if (
-          err instanceof Error &&
-          /certs|ECONNREFUSED|fetch|network|ENOTFOUND/i.test(err.message)
-        ) {
-          throw new ClearanceError('unavailable', 'could not verify the ID token', { cause: err });
-        }
+        throw new ClearanceError('unavailable', 'could not fetch the ID-token signing keys', {
+          cause: err,
+        });
+      }
+      let payload: { email?: string; email_verified?: boolean; exp?: number } | undefined;
+      try {
+        // With the keys in hand, any failure is the token's: 401. The library's message quotes
+        // parts of the token, so it is never matched on, only kept as the cause.
+        payload = (
+          await c.verifyIdToken({ idToken: token, audience: options.audiences })
+        ).getPayload();
+      } catch (err) {
         throw new ClearanceError('unauthenticated', 'invalid credentials', { cause: err });
       }
+      // Only a verified email names a caller: an absent claim is not a verified one.
+      const email = payload?.email_verified === true ? payload.email : undefined;
+      const expiresAt = payload?.exp === undefined ? undefined : payload.exp * 1000;
       if (!email || !options.allowedCallers.includes(email)) {
         throw new ClearanceError('forbidden', 'caller is not allowed');
       }
@@ -130,21 +136,25 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
   };
 }
 
+/** One endpoint's callers: ID tokens for its own audiences from its own service accounts, or its own bearer token. */
+export interface EndpointAuthConfig {
+  audiences: string[];
+  allowedCallers: string[];
+  bearerToken?: string | undefined;
+  certsUrl?: string | undefined;
+}
+
 /**
- * The authenticator a function builds from its config: Google ID tokens against the check's
- * audiences and allowed callers, or `bearerToken`. Null when neither is configured, so the caller
- * can refuse everyone (fail closed) with a message saying what to configure.
+ * The authenticator an HTTP function builds from its own section of the config. Null when neither
+ * credential is configured, so the caller can refuse everyone (fail closed) and say what to set.
  */
-export function authenticatorFromConfig(
-  check: { audiences: string[]; allowedCallers: string[]; certsUrl?: string | undefined },
-  bearerToken: string | undefined,
-): Authenticator | null {
-  const google = check.audiences.length > 0 && check.allowedCallers.length > 0;
-  if (!bearerToken && !google) return null;
+export function authenticatorFromConfig(c: EndpointAuthConfig): Authenticator | null {
+  const google = c.audiences.length > 0 && c.allowedCallers.length > 0;
+  if (!c.bearerToken && !google) return null;
   return createAuthenticator({
-    bearerToken,
-    audiences: check.audiences,
-    allowedCallers: check.allowedCallers,
-    certsUrl: check.certsUrl,
+    bearerToken: c.bearerToken,
+    audiences: google ? c.audiences : [],
+    allowedCallers: c.allowedCallers,
+    certsUrl: c.certsUrl,
   });
 }

@@ -6,8 +6,12 @@ import type { ImageRecord } from './image-record.js';
 export interface EventMeta {
   source: string;
   messageId: string;
-  /** Publish time of the event (RFC 3339); orders pushes against deletes. */
+  /** Arrival of the event (Pub/Sub publishTime, request time; RFC 3339): orders pushes against deletes. */
   at: string;
+  /** The payload's own timestamp, a claim clamped near the arrival (shared/trust/event-time.ts); kept in the audit. */
+  claimedAt?: string | null;
+  /** Whether the claim was outside the window and clamped. */
+  clamped?: boolean;
 }
 
 /** What one event did to an image's audit trail (its kind and details; source and times are added). */

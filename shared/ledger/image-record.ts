@@ -79,6 +79,11 @@ export const Provenance = z.object({
   buildType: z.string().nullable().default(null),
   /** Where it was read: an in-toto SLSA statement or a Cloud Build BUILD occurrence. */
   source: z.enum(['slsa', 'cloud-build']),
+  /**
+   * Who vouched for it: the policy signer that signed a SLSA statement; null for Cloud Build's BUILD
+   * occurrences, which only Google writes. Unsigned provenance is never stored here.
+   */
+  signer: z.string().nullable().default(null),
 });
 export type Provenance = z.infer<typeof Provenance>;
 
@@ -90,6 +95,33 @@ export const ScanSummary = z.object({
   failureReason: z.string().nullable().default(null),
 });
 export type ScanSummary = z.infer<typeof ScanSummary>;
+
+/** One scanner's latest run on the image; `requireScan` counts the scanners it names. */
+export const ScannerRun = ScanSummary.extend({
+  /** The vulnerability database the run used (e.g. Trivy's DB UpdatedAt), when the scanner says. */
+  database: z.string().nullable().default(null),
+  /** Who uploaded it (a CI caller); null for Artifact Analysis. */
+  uploader: z.string().nullable().default(null),
+});
+export type ScannerRun = z.infer<typeof ScannerRun>;
+
+export const EVIDENCE_KINDS = ['provenance', 'vex'] as const;
+
+/** An upload that could not be verified: kept and shown among the verdict's reasons, never obeyed. */
+export const UnverifiedEvidence = z.object({
+  kind: z.enum(EVIDENCE_KINDS),
+  /** Why it does not count. */
+  reason: z.string(),
+  /** What it claimed, in a few words (builder and source, or the VEX statement). */
+  claim: z.string(),
+  /** Keyless: the certificate's subject, unverified or untrusted. */
+  claimedIdentity: z.string().nullable().default(null),
+  uploader: z.string().nullable().default(null),
+  receivedAt: z.string(),
+});
+export type UnverifiedEvidence = z.infer<typeof UnverifiedEvidence>;
+/** Kept per image, newest last: enough to see an attempt without letting uploads grow the document. */
+export const MAX_UNVERIFIED_EVIDENCE = 10;
 
 export const ATTESTATION_FORMATS = ['binauthz', 'dsse'] as const;
 export const Attestation = z.object({
@@ -133,6 +165,10 @@ export const ImageRecord = z.object({
   }),
   /** The current scan run per finding source; findings of other runs are stale. */
   scanRefs: z.record(z.string(), z.string()).default({}),
+  /** Each scanner's latest run (artifact-analysis, trivy, grype). */
+  scans: z.record(z.string(), ScannerRun).default({}),
+  /** Uploads that did not verify, newest last (at most MAX_UNVERIFIED_EVIDENCE). */
+  unverified: z.array(UnverifiedEvidence).default([]),
   verdicts: z.record(z.string(), Verdict).default({}),
   attestations: z.array(Attestation).default([]),
   state: ImageState,

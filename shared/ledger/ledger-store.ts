@@ -25,6 +25,7 @@ import {
   ImageRecord,
   type Platform,
   type Provenance,
+  type ScannerRun,
   type ScanSummary,
   type Verdict,
 } from './image-record.js';
@@ -101,7 +102,18 @@ export interface ScanResult {
   findings: Finding[];
   /** Build provenance found next to the scan (Cloud Build BUILD occurrence), if any. */
   provenance?: Provenance | null;
+  /** The vulnerability database the scanner used, when it says. */
+  database?: string | null;
+  /** Who uploaded it (a CI caller); absent for Artifact Analysis. */
+  uploader?: string | null;
 }
+
+/** The scanner a finding source's runs count as under `requireScan`. */
+export const SCANNER_OF_SOURCE = {
+  'container-analysis': 'artifact-analysis',
+  trivy: 'trivy',
+  grype: 'grype',
+} as const satisfies Record<Finding['source'], string>;
 
 const MAX_RAW = 256 * 1024;
 /** FieldPath.documentId() by name: this module loads no Firestore code until a client is passed in. */
@@ -205,6 +217,7 @@ export class FirestoreLedger implements ImageLedger {
       source: meta.source,
       messageId: meta.messageId,
       at: meta.at,
+      ...(meta.claimedAt ? { claimedAt: meta.claimedAt, clamped: meta.clamped === true } : {}),
       recordedAt: now,
     });
   }
@@ -707,5 +720,27 @@ export function applyScanSummary(rec: ImageRecord, scan: ScanResult): ImageRecor
           };
   const scanRefs =
     scan.status === 'scanning' ? rec.scanRefs : { ...rec.scanRefs, [scan.source]: scan.scanRef };
-  return { ...rec, scan: summary, scanRefs, provenance: scan.provenance ?? rec.provenance };
+  // Each scanner's own latest run: requireScan counts only the scanners the policy names.
+  const scanner = SCANNER_OF_SOURCE[scan.source];
+  const previous = rec.scans[scanner];
+  const run: ScannerRun = {
+    ...(scan.status === 'scanning'
+      ? {
+          status: previous?.status === 'finished' ? 'finished' : 'scanning',
+          scanner: scan.scanner,
+          completedAt: previous?.completedAt ?? null,
+          counts: previous?.counts ?? null,
+          failureReason: null,
+        }
+      : summary),
+    database: scan.database ?? (scan.status === 'scanning' ? (previous?.database ?? null) : null),
+    uploader: scan.uploader ?? null,
+  };
+  return {
+    ...rec,
+    scan: summary,
+    scanRefs,
+    scans: { ...rec.scans, [scanner]: run },
+    provenance: scan.provenance ?? rec.provenance,
+  };
 }

@@ -1,18 +1,28 @@
-// CI scanner reports (Trivy, Grype, cosign vuln) and OpenVEX documents → findings, VEX statements, re-evaluation.
-import { createHash } from 'node:crypto';
+// CI uploads → ledger: scanner reports for known images, signed provenance and VEX (verified), unsigned claims kept as unverified evidence.
 import { InvalidInputError } from '../errors.js';
-import { type ParsedReport, parseReport } from '../findings/reports.js';
+import type { VexStatement } from '../findings/finding.js';
+import type { ParsedReport } from '../findings/reports.js';
 import {
   type ImageRef,
   imageDocId,
   parseImageRef,
   referenceFromPurl,
 } from '../image-ref/image-ref.js';
+import { MAX_UNVERIFIED_EVIDENCE, type UnverifiedEvidence } from '../ledger/image-record.js';
 import type { EventMeta } from '../ledger/ledger-store.js';
 import { emptyImageRecord } from '../ledger/ledger-store.js';
-import { isSigstoreBundle, readProvenance } from '../provenance/provenance.js';
+import type { ProvenanceResult } from '../provenance/provenance.js';
+import { eventTime } from '../trust/event-time.js';
+import { createEvidenceVerifier, type TrustedRootJson } from '../trust/signed-evidence.js';
+import {
+  attributeVex,
+  contentId,
+  provenanceClaim,
+  readUpload,
+  type Trust,
+  unverifiedEntry,
+} from '../trust/uploads.js';
 import type { Effect } from './effects.js';
-import { settle } from './registry-ingest.js';
 import { type ScanDeps, storeScan } from './scan-ingest.js';
 
 export interface ReportOutcome {
@@ -22,14 +32,23 @@ export interface ReportOutcome {
   vex: number;
   outcome: string;
   reevaluate: string[];
+  /** Provenance and VEX: whether a policy signer's signature verified (false: kept, not obeyed). */
+  verified?: boolean;
+  signer?: string | null;
+  reason?: string;
 }
+
+export type ReportDeps = Omit<ScanDeps, 'occurrences'> & {
+  /** Sigstore trusted root for keyless signatures; absent or null: only key signatures verify. */
+  trustedRoot?: () => Promise<TrustedRootJson | null>;
+};
 
 const DIGEST_REF = /^[^@\s]+@sha256:[0-9a-f]{64}$/;
 
 /** The one image a report is about: the `image` parameter, or the single digest reference the report names. */
 function subjectOf(
   param: string | null,
-  report: ParsedReport,
+  subjects: readonly string[],
 ): (ImageRef & { digest: string }) | null {
   if (param) {
     const ref = parseImageRef(param);
@@ -40,7 +59,7 @@ function subjectOf(
   // One image is often named several ways (`keycloak/keycloak@sha256:X` and
   // `docker.io/keycloak/keycloak:21.0.2@sha256:X`): compared as parsed references, not as text.
   const byImage = new Map<string, ImageRef & { digest: string }>();
-  for (const s of report.subjects) {
+  for (const s of subjects) {
     if (!DIGEST_REF.test(s)) continue;
     let ref: ImageRef;
     try {
@@ -57,107 +76,140 @@ function subjectOf(
 }
 
 export async function ingestReport(
-  deps: Omit<ScanDeps, 'occurrences'>,
+  deps: ReportDeps,
   input: { body: unknown; raw: string; image: string | null; caller: string },
   now: Date,
 ): Promise<ReportOutcome> {
-  // A Sigstore bundle is read as provenance whatever it carries, so its errors are provenance errors.
-  if (isSigstoreBundle(input.body) || isSlsaProvenance(input.body))
-    return ingestProvenance(deps, input, now);
-  const report = parseReport(input.body);
-  const contentHash = createHash('sha256').update(input.raw).digest('hex');
+  const snapshot = await deps.policy.current();
+  const verifier = createEvidenceVerifier({
+    signers: snapshot?.policy.trust.signers ?? [],
+    trustedRoot: (await deps.trustedRoot?.()) ?? null,
+  });
+  const upload = await readUpload(input.body, verifier);
+  switch (upload.kind) {
+    case 'provenance':
+      return ingestProvenance(deps, input, upload.provenance, upload.trust, now);
+    case 'vex':
+      return ingestVex(deps, input, upload.statements, upload.subjects, upload.trust, now);
+    case 'report':
+      return ingestScanReport(deps, input, upload.report, now);
+    default: {
+      const never: never = upload;
+      throw new Error(`unhandled upload ${String(never)}`);
+    }
+  }
+}
+
+function trustFields(trust: Trust): Pick<ReportOutcome, 'verified' | 'signer' | 'reason'> {
+  return trust.verified
+    ? { verified: true, signer: trust.signer.name }
+    : { verified: false, signer: null, reason: trust.reason };
+}
+
+/** A scanner report counts only from an allowed uploader (authenticated before this) and only for an image the ledger knows. */
+async function ingestScanReport(
+  deps: ReportDeps,
+  input: { raw: string; image: string | null; caller: string },
+  report: ParsedReport,
+  now: Date,
+): Promise<ReportOutcome> {
+  const subject = subjectOf(input.image, report.subjects);
+  if (!subject) {
+    throw new InvalidInputError(
+      'cannot tell which image the report is about: pass ?image=REGISTRY/REPO@sha256:… (the report names none, or several)',
+    );
+  }
+  const id = imageDocId(subject.registry, subject.repository, subject.digest);
+  if (!(await deps.ledger.getImage(id)))
+    throw new InvalidInputError(
+      `${subject.registry}/${subject.repository}@${subject.digest} is not in the ledger: reports count only for images pushed through a registry Clearance watches`,
+    );
+  const contentHash = contentId(input.raw);
   const meta: EventMeta = {
     source: `report-${report.format}`,
-    messageId: contentHash.slice(0, 40),
+    messageId: contentHash,
     at: now.toISOString(),
   };
-  const subject = subjectOf(input.image, report);
-  const reevaluate = new Set<string>();
-  if (report.vex.length > 0) {
-    await deps.vex.save(report.vex);
-    // Statements that name an image by digest re-evaluate it now; repository-wide ones apply at the next evaluation.
-    for (const s of report.vex) {
-      for (const p of s.products) {
-        try {
-          const ref = parseImageRef(p.replace(/^pkg:oci\/[^@]+@/, ''));
-          if (ref.digest) reevaluate.add(imageDocId(ref.registry, ref.repository, ref.digest));
-        } catch {
-          // purls and globs without a registry name are matched at evaluation time
-        }
-      }
-    }
-  }
-  if (subject && report.vex.length > 0)
-    reevaluate.add(imageDocId(subject.registry, subject.repository, subject.digest));
-  let outcome = 'recorded';
-  if (report.format !== 'openvex') {
-    if (!subject) {
-      throw new InvalidInputError(
-        'cannot tell which image the report is about: pass ?image=REGISTRY/REPO@sha256:… (the report names none, or several)',
-      );
-    }
-    const source = report.findings[0]?.source ?? (report.format === 'grype' ? 'grype' : 'trivy');
-    outcome = await storeScan(
-      deps,
-      {
-        registry: subject.registry,
-        repository: subject.repository,
-        digest: subject.digest,
-        source,
-        scanner: report.scanner ?? report.format,
-        scanRef: `${report.createdAt ?? now.toISOString()}#${contentHash.slice(0, 8)}`,
-        completedAt: report.createdAt ?? now.toISOString(),
-        status: 'finished',
-        findings: report.findings,
-      },
-      meta,
-      now,
-    );
-    reevaluate.delete(imageDocId(subject.registry, subject.repository, subject.digest));
-  }
-  const effects: Effect[] = [...reevaluate].map((id) => ({ kind: 'reevaluate', imageId: id }));
-  await deps.publisher.publish(effects);
+  const source = report.findings[0]?.source ?? (report.format === 'grype' ? 'grype' : 'trivy');
+  // The report's own creation time is a claim: kept, clamped near the upload.
+  const completedAt = eventTime(now, report.createdAt).claimedAt ?? now.toISOString();
+  const outcome = await storeScan(
+    deps,
+    {
+      registry: subject.registry,
+      repository: subject.repository,
+      digest: subject.digest,
+      source,
+      scanner: report.scanner ?? report.format,
+      database: report.database,
+      uploader: input.caller,
+      scanRef: `${completedAt}#${contentHash.slice(0, 8)}`,
+      completedAt,
+      status: 'finished',
+      findings: report.findings,
+    },
+    meta,
+    now,
+  );
   return {
     format: report.format,
-    image: subject ? `${subject.registry}/${subject.repository}@${subject.digest}` : null,
+    image: `${subject.registry}/${subject.repository}@${subject.digest}`,
     findings: report.findings.length,
-    vex: report.vex.length,
+    vex: 0,
     outcome,
-    reevaluate: [...reevaluate],
+    reevaluate: [],
   };
 }
 
-const isSlsaType = (t: unknown) =>
-  typeof t === 'string' && t.startsWith('https://slsa.dev/provenance/');
-
-/** An in-toto statement, bare or in a DSSE envelope, whose predicate is SLSA provenance (not a vuln report). */
-function isSlsaProvenance(body: unknown): boolean {
-  if (typeof body !== 'object' || body === null) return false;
-  const o = body as Record<string, unknown>;
-  if (typeof o.payloadType === 'string' && typeof o.payload === 'string') {
-    try {
-      return isSlsaType(
-        (JSON.parse(Buffer.from(o.payload, 'base64').toString('utf8')) as Record<string, unknown>)
-          .predicateType,
-      );
-    } catch {
-      return false;
+/** Images a VEX statement names by digest (repository-wide products apply at the next evaluation). */
+function vexTargets(statements: readonly VexStatement[], given: string | null): string[] {
+  const ids = new Set<string>();
+  for (const s of statements)
+    for (const p of s.products) {
+      try {
+        const ref = parseImageRef(p.replace(/^pkg:oci\/[^@]+@/, '').replace('%3A', ':'));
+        if (ref.digest) ids.add(imageDocId(ref.registry, ref.repository, ref.digest));
+      } catch {
+        // purls and globs without a registry name are matched at evaluation time
+      }
     }
+  if (given) {
+    const ref = parseImageRef(given);
+    if (ref.digest) ids.add(imageDocId(ref.registry, ref.repository, ref.digest));
   }
-  return isSlsaType(o.predicateType);
+  return [...ids];
 }
 
 /**
- * SLSA provenance uploaded by CI (an in-toto Statement or a DSSE envelope around one): recorded on
- * each subject image the ledger can name, which is then re-evaluated.
+ * VEX statements are stored with their author, signer and channel; only signed ones apply, the
+ * others are shown (evaluation reads both). Images they name by digest are re-evaluated.
  */
-async function ingestProvenance(
-  deps: Omit<ScanDeps, 'occurrences'>,
-  input: { body: unknown; raw: string; image: string | null },
-  now: Date,
+async function ingestVex(
+  deps: ReportDeps,
+  input: { image: string | null; caller: string },
+  statements: VexStatement[],
+  _subjects: string[],
+  trust: Trust,
+  _now: Date,
 ): Promise<ReportOutcome> {
-  const result = readProvenance(input.body);
-  const given = input.image ? parseImageRef(input.image) : null;
+  const kept = attributeVex(statements, trust, `report:${input.caller}`);
+  await deps.vex.save(kept);
+  const reevaluate = vexTargets(kept, input.image);
+  await deps.publisher.publish(reevaluate.map((id) => ({ kind: 'reevaluate', imageId: id })));
+  return {
+    format: 'openvex',
+    image: input.image,
+    findings: 0,
+    vex: kept.length,
+    outcome: 'recorded',
+    reevaluate,
+    ...trustFields(trust),
+  };
+}
+
+/** The images a provenance statement is about: its subjects, placed by `?image=` or their own names. */
+function provenanceTargets(result: ProvenanceResult, image: string | null) {
+  const given = image ? parseImageRef(image) : null;
   if (given && !given.digest)
     throw new InvalidInputError('the image must be given by digest (REGISTRY/REPO@sha256:…)');
   const targets: { registry: string; repository: string; digest: string }[] = [];
@@ -191,36 +243,75 @@ async function ingestProvenance(
       'the provenance names no image this ledger can place: pass ?image=REGISTRY/REPO@sha256:… matching a subject',
     );
   }
-  const contentHash = createHash('sha256').update(input.raw).digest('hex').slice(0, 40);
+  return targets;
+}
+
+/**
+ * SLSA provenance: verified, it is recorded on each subject image with its signer; unverified, it
+ * is kept on each subject the ledger already knows as unverified evidence and changes nothing else.
+ */
+async function ingestProvenance(
+  deps: ReportDeps,
+  input: { raw: string; image: string | null; caller: string },
+  result: ProvenanceResult,
+  trust: Trust,
+  now: Date,
+): Promise<ReportOutcome> {
+  const targets = provenanceTargets(result, input.image);
+  const contentHash = contentId(input.raw);
   const reevaluate: string[] = [];
   for (const t of targets) {
     const id = imageDocId(t.registry, t.repository, t.digest);
     const meta = {
-      source: 'provenance',
+      source: trust.verified ? 'provenance' : 'provenance-unverified',
       messageId: `${contentHash}:${id}`.slice(0, 600),
       at: now.toISOString(),
     };
-    const r = await deps.ledger.transact<Effect>(
+    const r = await deps.ledger.transact<Effect, 'unknown-image'>(
       id,
       meta,
-      (current) => ({
-        record: { ...(current ?? emptyImageRecord(id, t, now)), provenance: result.provenance },
-        audit: {
-          kind: 'provenance',
-          builderId: result.provenance.builderId,
-          sourceRepository: result.provenance.sourceRepository,
-          predicateType: result.predicateType,
-          container: result.container,
-          bundleMediaType: result.bundleMediaType ?? null,
-          // Recorded as read: no signature of an uploaded statement is checked yet.
-          signatureVerified: result.signatureVerified,
-        },
-        effects: (_prev, next) => [{ kind: 'reevaluate', imageId: next.id }],
-      }),
+      (current) => {
+        if (trust.verified)
+          return {
+            record: {
+              ...(current ?? emptyImageRecord(id, t, now)),
+              provenance: { ...result.provenance, signer: trust.signer.name },
+            },
+            audit: {
+              kind: 'provenance',
+              builderId: result.provenance.builderId,
+              sourceRepository: result.provenance.sourceRepository,
+              predicateType: result.predicateType,
+              container: result.container,
+              bundleMediaType: result.bundleMediaType ?? null,
+              signer: trust.signer.name,
+              signerIdentity: trust.signer.identity,
+              uploader: input.caller,
+            },
+            effects: (_prev, next) => [{ kind: 'reevaluate', imageId: next.id }],
+          };
+        // Unverified claims never create an image, and never touch its provenance.
+        if (!current) return { skip: 'unknown-image', marker: true };
+        const entry: UnverifiedEvidence = unverifiedEntry(
+          'provenance',
+          trust,
+          provenanceClaim(result),
+          input.caller,
+          now,
+        );
+        return {
+          record: {
+            ...current,
+            unverified: [...current.unverified, entry].slice(-MAX_UNVERIFIED_EVIDENCE),
+          },
+          audit: { ...entry, kind: 'provenance-unverified' },
+          effects: (_prev, next) => [{ kind: 'reevaluate', imageId: next.id }],
+        };
+      },
       { now },
     );
-    await settle(deps, meta, r);
-    reevaluate.push(id);
+    await deps.ledger.settle(meta, r.effects, (e) => deps.publisher.publish(e));
+    if (r.outcome === 'applied') reevaluate.push(id);
   }
   return {
     format: 'provenance',
@@ -230,7 +321,8 @@ async function ingestProvenance(
         : null,
     findings: 0,
     vex: 0,
-    outcome: 'recorded',
+    outcome: reevaluate.length > 0 ? 'recorded' : 'unknown-image',
     reevaluate,
+    ...trustFields(trust),
   };
 }

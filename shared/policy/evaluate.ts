@@ -6,7 +6,15 @@ import {
   type VexStatement,
 } from '../findings/finding.js';
 import { canonicalImageName } from '../image-ref/image-ref.js';
-import type { Decision, ImageRecord, Mode, Reason, Verdict } from '../ledger/image-record.js';
+import type {
+  Decision,
+  ImageRecord,
+  Mode,
+  Reason,
+  ScannerRun,
+  ScanStatus,
+  Verdict,
+} from '../ledger/image-record.js';
 import { compileGlob, firstMatch, referenceDigest } from './glob.js';
 import {
   type CveException,
@@ -19,10 +27,11 @@ import {
   type Policy,
   RULE_IDS,
   type RuleId,
+  type Scanner,
   type SeverityThreshold,
 } from './policy.js';
 import { compareVersions, suggestedFix } from './version.js';
-import { VexIndex, type VexSettings } from './vex.js';
+import { matchProduct, VexIndex, type VexSettings, type VexSignerRanks } from './vex.js';
 
 export interface EvaluationInput {
   image: ImageRecord;
@@ -360,11 +369,60 @@ interface Prepared {
   vexCache: Map<string, MergedFinding[]>;
 }
 
+const vexSignerCache = new WeakMap<Policy, VexSignerRanks>();
+
+/** The policy's signers that may sign VEX, ranked by their place in `trust.signers`. */
+function vexSigners(policy: Policy): VexSignerRanks {
+  let ranks = vexSignerCache.get(policy);
+  if (!ranks) {
+    ranks = new Map(
+      policy.trust.signers
+        .map((s, i) => [s.name, i] as const)
+        .filter(([name]) =>
+          policy.trust.signers.find((s) => s.name === name)?.evidence.includes('vex'),
+        ),
+    );
+    vexSignerCache.set(policy, ranks);
+  }
+  return ranks;
+}
+
+/** Scanner id of a scan summary kept before per-scanner runs existed (its `scanner` names the tool). */
+function legacyScanner(name: string | null): Scanner | null {
+  if (name === 'artifact-analysis' || name === 'container-analysis') return 'artifact-analysis';
+  if (name && /^trivy\b/i.test(name)) return 'trivy';
+  if (name && /^grype\b/i.test(name)) return 'grype';
+  return null;
+}
+
+/** Each scanner's latest run; records written before per-scanner runs count their one summary for its scanner. */
+function scannerRuns(
+  image: ImageRecord,
+): Record<string, Pick<ScannerRun, 'status' | 'failureReason'>> {
+  if (Object.keys(image.scans).length > 0) return image.scans;
+  const legacy = image.scan.status === 'none' ? null : legacyScanner(image.scan.scanner);
+  return legacy ? { [legacy]: image.scan } : {};
+}
+
+/** The state of the required scan: finished if any named scanner finished, else failed, scanning or none. */
+function requiredScan(
+  image: ImageRecord,
+  scanners: readonly Scanner[],
+): { status: ScanStatus; failureReason: string | null } {
+  const runs = scannerRuns(image);
+  const named = scanners.map((s) => runs[s]).filter((r) => r !== undefined);
+  for (const status of ['finished', 'failed', 'scanning'] as const) {
+    const run = named.find((r) => r.status === status);
+    if (run) return { status, failureReason: run.failureReason };
+  }
+  return { status: 'none', failureReason: null };
+}
+
 function findingsAfterVex(p: Prepared, settings: VexSettings): MergedFinding[] {
   const key = `${settings.apply}/${settings.matchRepository}`;
   const cached = p.vexCache.get(key);
   if (cached) return cached;
-  const index = new VexIndex(p.input.vex, p.input.image, settings);
+  const index = new VexIndex(p.input.vex, p.input.image, settings, vexSigners(p.input.policy));
   const kept =
     index.size === 0 ? p.findings : p.findings.filter((f) => !index.clearsIds(f.ids, f.package));
   p.vexCache.set(key, kept);
@@ -484,17 +542,24 @@ function vulnerabilityReasons(
   const { image } = p.input;
   const reasons: Reason[] = [];
   let pending = false;
-  const status = image.scan.status;
+  const required = rule.requireScan.length > 0;
+  // Without a required scanner, the latest scan of any kind is still reported when it failed.
+  const { status, failureReason } = required
+    ? requiredScan(image, rule.requireScan)
+    : { status: image.scan.status, failureReason: image.scan.failureReason };
+  const which = rule.requireScan.join(' or ');
   switch (status) {
     case 'none':
     case 'scanning':
-      if (rule.requireScan) {
+      if (required) {
         pending = true;
         reasons.push(
           reason(
             'vulnerabilities.scan-required',
             'deny',
-            status === 'none' ? 'no vulnerability scan yet' : 'vulnerability scan not finished',
+            status === 'none'
+              ? `no vulnerability scan by ${which} yet`
+              : `vulnerability scan by ${which} not finished`,
             'wait for the scan to finish: the image is re-evaluated when it completes',
           ),
         );
@@ -504,8 +569,8 @@ function vulnerabilityReasons(
       reasons.push(
         reason(
           'vulnerabilities.scan-failed',
-          rule.requireScan ? 'deny' : 'warn',
-          `vulnerability scan failed: ${image.scan.failureReason ?? 'no reason given'}`,
+          required ? 'deny' : 'warn',
+          `vulnerability scan failed: ${failureReason ?? 'no reason given'}`,
           'rescan the image, or rebuild on a base whose OS the scanner supports',
         ),
       );
@@ -825,6 +890,42 @@ function decide(
   }
 }
 
+/** Unverified uploads shown with the verdict, never deciding it. */
+const MAX_UNVERIFIED_REASONS = 3;
+
+/**
+ * Unverified evidence, shown as warnings: provenance uploads that did not verify, and VEX
+ * statements about this image that no trusted signer signed. They never change the decision.
+ */
+function unverifiedReasons(p: Prepared): Reason[] {
+  const out: Reason[] = [];
+  const remedy = "sign it with a key or keyless identity named in the policy's trust.signers";
+  for (const u of p.input.image.unverified.slice(-MAX_UNVERIFIED_REASONS).reverse())
+    out.push(
+      reason(
+        'evidence.unverified',
+        'warn',
+        `unverified ${u.kind} ignored (${u.claim}${u.uploader ? `, uploaded by ${u.uploader}` : ''}): ${u.reason}`,
+        remedy,
+      ),
+    );
+  const ranks = vexSigners(p.input.policy);
+  const ids = new Set(p.findings.flatMap((f) => f.ids));
+  const vex = new Set<string>();
+  for (const s of p.input.vex) {
+    if (s.signer !== null && ranks.has(s.signer)) continue;
+    if (!ids.has(s.vulnerability.toUpperCase())) continue;
+    if (!s.products.some((prod) => matchProduct(prod, p.input.image, true))) continue;
+    vex.add(
+      `VEX ${s.status} for ${s.vulnerability} not applied (document ${s.documentId}${s.author ? ` by ${s.author}` : ''}): ${s.signer ? `signer ${s.signer} may not sign VEX under this policy` : 'not signed by a trusted signer'}`,
+    );
+  }
+  // Sorted and capped, so the reasons never depend on the order statements were stored.
+  for (const message of [...vex].sort().slice(0, MAX_UNVERIFIED_REASONS))
+    out.push(reason('evidence.unverified', 'warn', message, remedy));
+  return out;
+}
+
 function evaluatePrepared(p: Prepared, environment: string): Verdict {
   const { policy, image, now, policyHash } = p.input;
   const mode = policy.environments[environment].mode;
@@ -840,6 +941,7 @@ function evaluatePrepared(p: Prepared, environment: string): Verdict {
     ...vuln.reasons,
     ...provenanceReasons(rules, image),
     ...imageReasons(rules, image, t),
+    ...unverifiedReasons(p),
   ];
   // Stable sort: rule order first, each rule's own order kept.
   reasons.sort((a, b) => (RULE_ORDER.get(a.ruleId) ?? 0) - (RULE_ORDER.get(b.ruleId) ?? 0));

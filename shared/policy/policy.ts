@@ -1,5 +1,5 @@
 // The policy document: zod schema, YAML/JSON parsing that lists every problem, and the content hash.
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ClearanceError } from '../errors.js';
@@ -28,6 +28,7 @@ export const RULE_IDS = [
   'provenance.source',
   'image.non-root',
   'image.max-age',
+  'evidence.unverified',
 ] as const;
 export type RuleId = (typeof RULE_IDS)[number];
 
@@ -158,8 +159,23 @@ const BaseImageRule = z.strictObject({
   unknown: BaseImageRuleFields.unknown.default('warn'),
 });
 
+/** Scanners whose runs a policy can require: Artifact Analysis (Google-written) and CI scanners uploaded by allowed callers. */
+export const SCANNERS = ['artifact-analysis', 'trivy', 'grype'] as const;
+export const Scanner = z.enum(SCANNERS);
+export type Scanner = z.infer<typeof Scanner>;
+
+/**
+ * `requireScan` names the scanners whose finished run counts: `true` is Artifact Analysis only,
+ * `false` (or `[]`) none, a list those scanners (any one of them suffices).
+ */
+const RequireScan = z
+  .union([z.boolean(), z.array(Scanner)])
+  .transform((v): Scanner[] =>
+    v === true ? ['artifact-analysis'] : v === false ? [] : [...new Set(v)].sort(),
+  );
+
 const VulnerabilityRuleFields = {
-  requireScan: z.boolean(),
+  requireScan: RequireScan,
   maximumFixableSeverity: SeverityThreshold,
   maximumUnfixableSeverity: SeverityThreshold,
   allowedCves: z
@@ -176,7 +192,7 @@ const VulnerabilityRuleFields = {
   unknownFixableSeverity: Severity,
 };
 const VulnerabilityRule = z.strictObject({
-  requireScan: VulnerabilityRuleFields.requireScan.default(true),
+  requireScan: VulnerabilityRuleFields.requireScan.prefault(true),
   maximumFixableSeverity: VulnerabilityRuleFields.maximumFixableSeverity.default('ALLOW_ALL'),
   maximumUnfixableSeverity: VulnerabilityRuleFields.maximumUnfixableSeverity.default('ALLOW_ALL'),
   allowedCves: VulnerabilityRuleFields.allowedCves.prefault([]),
@@ -288,6 +304,66 @@ export const Admission = z.strictObject({
 });
 export type Admission = z.infer<typeof Admission>;
 
+/** What a signer may vouch for: build provenance, VEX statements. */
+export const EVIDENCE_KINDS = ['provenance', 'vex'] as const;
+export const EvidenceKind = z.enum(EVIDENCE_KINDS);
+export type EvidenceKind = z.infer<typeof EvidenceKind>;
+
+const PublicKeyPem = z.string().superRefine((pem, ctx) => {
+  try {
+    const key = createPublicKey(pem);
+    if (key.type !== 'public') throw new Error('not a public key');
+  } catch {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'expected a PEM public key (-----BEGIN PUBLIC KEY-----, as `cosign public-key` prints)',
+    });
+  }
+});
+
+/**
+ * Who may sign evidence: a public key (cosign key pair, KMS key) or a keyless identity — the OIDC
+ * issuer and a glob on the certificate's subject (SAN) that Fulcio issued the signing certificate for.
+ */
+export const TrustSigner = z
+  .strictObject({
+    /** Shown in verdict reasons and the audit trail. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'signer names are [a-z0-9._-], up to 63'),
+    publicKey: PublicKeyPem.optional(),
+    keyless: z
+      .strictObject({
+        /** Exact OIDC issuer, e.g. https://token.actions.githubusercontent.com */
+        issuer: z.string().url(),
+        /** Glob on the certificate subject (SAN URI or email), e.g. https://github.com/acme/** */
+        subject: Glob,
+      })
+      .optional(),
+    /** Which evidence it may sign. */
+    evidence: z
+      .array(EvidenceKind)
+      .min(1)
+      .transform((l) => [...new Set(l)].sort())
+      .prefault(['provenance', 'vex']),
+  })
+  .refine(
+    (s) => (s.publicKey === undefined) !== (s.keyless === undefined),
+    'give exactly one of publicKey or keyless',
+  );
+export type TrustSigner = z.infer<typeof TrustSigner>;
+
+/** Where evidence may come from; the list order is the trust order (first = most trusted). */
+export const Trust = z.strictObject({
+  signers: z
+    .array(TrustSigner)
+    .refine(
+      (list) => new Set(list.map((s) => s.name)).size === list.length,
+      'signer names must be unique',
+    )
+    .prefault([]),
+});
+export type Trust = z.infer<typeof Trust>;
+
 const ENV_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
 export const Policy = z.strictObject({
@@ -306,6 +382,7 @@ export const Policy = z.strictObject({
     .refine((envs) => Object.keys(envs).length > 0, 'declare at least one environment'),
   rules: Rules.prefault({}),
   admission: Admission.prefault({}),
+  trust: Trust.prefault({}),
 });
 export type Policy = z.infer<typeof Policy>;
 export type PolicyInput = z.input<typeof Policy>;

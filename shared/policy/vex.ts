@@ -10,7 +10,15 @@ export interface VexSettings {
   matchRepository: boolean;
 }
 
+/**
+ * The signers whose VEX counts, each with its trust rank (0 = most trusted: its place in the
+ * policy's `trust.signers`). A statement without one of them is never applied.
+ */
+export type VexSignerRanks = ReadonlyMap<string, number>;
+
 interface ApplicableStatement {
+  /** Lower is more trusted: a less trusted statement never overrides a more trusted one. */
+  rank: number;
   status: VexStatus;
   /** Milliseconds; statements without a timestamp count as oldest. */
   time: number;
@@ -130,12 +138,16 @@ export class VexIndex {
     statements: readonly VexStatement[],
     image: Pick<ImageRecord, 'registry' | 'repository' | 'digest' | 'parents'>,
     settings: VexSettings,
+    signers: VexSignerRanks,
   ) {
     if (!settings.apply) return;
     for (const s of statements) {
+      const rank = s.signer === null ? undefined : signers.get(s.signer);
+      if (rank === undefined) continue;
       if (!s.products.some((p) => matchProduct(p, image, settings.matchRepository))) continue;
       const time = s.timestamp ? Date.parse(s.timestamp) : Number.NEGATIVE_INFINITY;
       const applicable: ApplicableStatement = {
+        rank,
         status: s.status,
         time: Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time,
         packages:
@@ -155,8 +167,9 @@ export class VexIndex {
 
   /**
    * Whether VEX clears the finding: among the statements that match its vulnerability (or an
-   * alias) and package, the latest decides; on a tie any `affected`/`under_investigation` wins,
-   * so the answer never depends on the order documents were ingested.
+   * alias) and package, those of the most trusted signer count, and of them the latest decides;
+   * on a tie any `affected`/`under_investigation` wins, so the answer never depends on the order
+   * documents were ingested.
    */
   clears(finding: Pick<Finding, 'id' | 'aliases' | 'package'>): boolean {
     return this.clearsIds(
@@ -168,6 +181,7 @@ export class VexIndex {
   /** `clears` for ids already upper-cased (the evaluation's hot path). */
   clearsIds(ids: readonly string[], pkg: string): boolean {
     if (this.byId.size === 0) return false;
+    let best = Number.POSITIVE_INFINITY;
     let latest = Number.NEGATIVE_INFINITY;
     let found = false;
     let cleared = true;
@@ -177,11 +191,12 @@ export class VexIndex {
       for (const s of list) {
         if (s.packages && !s.packages.has(pkg)) continue;
         const clearing = s.status === 'not_affected' || s.status === 'fixed';
-        if (!found || s.time > latest) {
+        if (!found || s.rank < best || (s.rank === best && s.time > latest)) {
           found = true;
+          best = s.rank;
           latest = s.time;
           cleared = clearing;
-        } else if (s.time === latest) {
+        } else if (s.rank === best && s.time === latest) {
           cleared = cleared && clearing;
         }
       }

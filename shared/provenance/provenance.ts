@@ -330,7 +330,7 @@ function result(
   container: ProvenanceContainer,
 ) {
   return {
-    provenance: { ...read, source },
+    provenance: { ...read, source, signer: null },
     container,
     signatureVerified: false,
     subjects,

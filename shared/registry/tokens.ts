@@ -2,6 +2,7 @@
 
 import { type Clock, systemClock } from '../clock.js';
 import { ClearanceError, TransientError } from '../errors.js';
+import { isGoogleRegistryHost } from '../image-ref/google-registry.js';
 import { TokenResponse } from './schemas.js';
 
 /** One challenge of a WWW-Authenticate header; `scheme` is lower case (bearer, basic). */
@@ -181,11 +182,7 @@ export function anonymousTokenSource(opts: BearerOptions = {}): TokenSource {
   };
 }
 
-/** gcr.io, *.gcr.io and Artifact Registry hosts (*.pkg.dev, e.g. us-docker.pkg.dev). */
-export function isGoogleRegistryHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/:\d+$/, '');
-  return h === 'gcr.io' || h.endsWith('.gcr.io') || h === 'pkg.dev' || h.endsWith('.pkg.dev');
-}
+export { isGoogleRegistryHost };
 
 export interface GoogleTokenSourceOptions extends BearerOptions {
   /** Which registries get the Google credentials; default isGoogleRegistryHost. */

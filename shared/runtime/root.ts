@@ -21,7 +21,9 @@ export function createRoot(
 ): Root {
   const config = loadConfig(env);
   registerSecret(config.check.bearerToken);
-  registerSecret(config.ingestToken);
+  for (const w of Object.values(config.webhooks)) registerSecret(w?.secret);
+  registerSecret(config.report.bearerToken);
+  registerSecret(config.watch.bearerToken);
   const logger =
     overrides.logger ??
     createLogger({ minSeverity: config.logLevel === 'NOTICE' ? 'NOTICE' : config.logLevel });

@@ -13,12 +13,14 @@ import {
   auditOf,
   createEffectTopics,
   docData,
-  INGEST_TOKEN,
   ingestEnv,
   pullAll,
   pushMessage,
+  REPORT_TOKEN,
+  seedPushedImage,
   testDb,
   useSandboxRegistry,
+  WEBHOOK_TOKENS,
 } from './support.js';
 
 type Json = Record<string, unknown>;
@@ -82,7 +84,7 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        authorization: `Bearer ${INGEST_TOKEN}`,
+        authorization: `Bearer ${server === 'ingestReport' ? REPORT_TOKEN : WEBHOOK_TOKENS[path.slice(1) as keyof typeof WEBHOOK_TOKENS]}`,
         ...headers,
       },
       body,
@@ -377,16 +379,18 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
       'library/test',
       'sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf',
     );
-    expect(await docData(db, `images/${id}`)).toMatchObject({
-      tags: [],
-      pushedAt: '2006-01-02T15:04:05.000Z',
-      state: 'pushed',
-    });
+    const image = await docData(db, `images/${id}`);
+    expect(image).toMatchObject({ tags: [], state: 'pushed' });
+    // Ordered by arrival; the payload's 2006 timestamp is only a claim, clamped to an hour before it.
+    const at = Date.parse(String(image?.pushedAt));
+    expect(Math.abs(at - Date.now())).toBeLessThan(120_000);
     expect(await auditOf(db, id)).toContainEqual(
       expect.objectContaining({
         kind: 'registry-push',
         source: 'webhook-distribution',
         messageId: 'asdf-asdf-asdf-asdf-0',
+        claimedAt: new Date(at - 3_600_000).toISOString(),
+        clamped: true,
       }),
     );
   });
@@ -417,10 +421,9 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
       'example/test',
       'sha256:d72f37f783ed6a8d58ac70b4db052707d1ec9d4ea010ef5ccd84652faf9ed844',
     );
-    expect(await docData(db, `images/${id}`)).toMatchObject({
-      tags: ['latest'],
-      pushedAt: '2019-10-17T17:50:32.000Z',
-    });
+    const image = await docData(db, `images/${id}`);
+    expect(image).toMatchObject({ tags: ['latest'] });
+    expect(Math.abs(Date.parse(String(image?.pushedAt)) - Date.now())).toBeLessThan(120_000);
   });
 
   it('harbor-scanning-completed.json: kept in the audit trail, not as a verdict input', async () => {
@@ -451,6 +454,8 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
   const IMG_ID = imageDocId('us-docker.pkg.dev', 'acme/apps/api', `sha256:${'c'.repeat(64)}`);
 
   it('trivy-debian-buster.json: findings stored, CRITICAL fixable denies', async () => {
+    // Reports count only for images the ledger knows.
+    await seedPushedImage(IMG);
     const res = await post(
       'ingestReport',
       `/?image=${encodeURIComponent(IMG)}`,

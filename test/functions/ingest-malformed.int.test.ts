@@ -9,11 +9,11 @@ import { describeWithEmulators, emulators } from '../support/integration.js';
 import {
   createEffectTopics,
   docData,
-  INGEST_TOKEN,
   ingestEnv,
   pushMessage,
   testDb,
   useSandboxRegistry,
+  WEBHOOK_TOKENS,
 } from './support.js';
 
 type Json = Record<string, unknown>;
@@ -97,7 +97,7 @@ describeWithEmulators('malformed input is dead-lettered and acknowledged', () =>
   const webhook = (kind: string, body: string, contentType = 'application/json') =>
     raw('ingestWebhook', `/${kind}`, body, {
       'content-type': contentType,
-      authorization: `Bearer ${INGEST_TOKEN}`,
+      authorization: `Bearer ${WEBHOOK_TOKENS[kind as keyof typeof WEBHOOK_TOKENS]}`,
     });
   const manifestPush = (repository: string, digest = D) =>
     JSON.stringify({
@@ -238,9 +238,22 @@ describeWithEmulators('malformed input is dead-lettered and acknowledged', () =>
       /event_data/,
     ],
     [
-      'webhook: an unknown webhook path',
-      () => webhook('quay', JSON.stringify({ a: 1 })),
-      /unknown webhook/,
+      'webhook: a distribution push naming a host that webhook may not speak for',
+      () =>
+        webhook(
+          'distribution',
+          manifestPush('team/app').replace('registry.example.com', 'registry.elsewhere.example'),
+        ),
+      /may not speak for/,
+    ],
+    [
+      'webhook: a distribution push naming a Google registry',
+      () =>
+        webhook(
+          'distribution',
+          manifestPush('team/app').replace('registry.example.com', 'us-docker.pkg.dev'),
+        ),
+      /only from the gcr topic/,
     ],
   ];
 
@@ -257,6 +270,16 @@ describeWithEmulators('malformed input is dead-lettered and acknowledged', () =>
     expect(dl, 'dead letter').toBeDefined();
     expect(String(dl?.reason)).toMatch(reason);
     expect(typeof dl?.raw).toBe('string');
+  });
+
+  it('an unknown webhook path has no credential: 401, nothing written', async () => {
+    const before = (await db.collection('deadLetters').get()).size;
+    const sent = await raw('ingestWebhook', '/quay', JSON.stringify({ a: 1 }), {
+      'content-type': 'application/json',
+      authorization: `Bearer ${WEBHOOK_TOKENS.distribution}`,
+    });
+    expect(sent.status).toBe(401);
+    expect((await db.collection('deadLetters').get()).size).toBe(before);
   });
 
   it(`none of the ${cases.length} reached the ledger`, async () => {

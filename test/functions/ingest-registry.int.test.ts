@@ -20,10 +20,10 @@ import {
   auditOf,
   createEffectTopics,
   docData,
-  INGEST_TOKEN,
   ingestEnv,
   pushMessage,
   testDb,
+  WEBHOOK_TOKENS,
 } from './support.js';
 
 type Json = Record<string, unknown>;
@@ -52,7 +52,7 @@ describeWithEmulators('registry pushes through the local docker-registry', () =>
       group: `test-${process.pid}`,
       ephemeral: true,
       notifyUrl: `${webhook.url}/distribution`,
-      notifyHeaders: { Authorization: `Bearer ${INGEST_TOKEN}` },
+      notifyHeaders: { Authorization: `Bearer ${WEBHOOK_TOKENS.distribution}` },
     });
     layout = mkdtempSync(join(tmpdir(), 'clearance-oci-'));
     multi = writeOciIndex(

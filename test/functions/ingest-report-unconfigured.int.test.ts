@@ -10,9 +10,9 @@ describeWithEmulators('ingestReport without configured authentication', () => {
 
   beforeAll(async () => {
     for (const k of [
-      'CLEARANCE_INGEST_TOKEN',
-      'CLEARANCE_CHECK_AUDIENCES',
-      'CLEARANCE_CHECK_ALLOWED_CALLERS',
+      'CLEARANCE_REPORT_TOKEN',
+      'CLEARANCE_REPORT_AUDIENCES',
+      'CLEARANCE_REPORT_ALLOWED_CALLERS',
     ])
       delete process.env[k];
     process.env.CLEARANCE_LOG_LEVEL = 'ERROR';

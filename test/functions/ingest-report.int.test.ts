@@ -8,7 +8,14 @@ import { fixture, fixtureText } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
 import { type IdTokenIssuer, startIdTokenIssuer } from '../support/id-tokens.js';
 import { describeWithEmulators } from '../support/integration.js';
-import { createEffectTopics, docData, INGEST_TOKEN, ingestEnv, testDb } from './support.js';
+import {
+  createEffectTopics,
+  docData,
+  ingestEnv,
+  REPORT_TOKEN,
+  seedPushedImage,
+  testDb,
+} from './support.js';
 
 type Json = Record<string, unknown>;
 
@@ -22,8 +29,8 @@ describeWithEmulators('ingestReport', () => {
   beforeAll(async () => {
     issuer = await startIdTokenIssuer();
     const env = ingestEnv('report', {
-      CLEARANCE_CHECK_AUDIENCES: AUDIENCE,
-      CLEARANCE_CHECK_ALLOWED_CALLERS: 'ci@acme.iam.gserviceaccount.com',
+      CLEARANCE_REPORT_AUDIENCES: AUDIENCE,
+      CLEARANCE_REPORT_ALLOWED_CALLERS: 'ci@acme.iam.gserviceaccount.com',
       CLEARANCE_CHECK_CERTS_URL: issuer.certsUrl,
     });
     db = testDb();
@@ -42,7 +49,7 @@ describeWithEmulators('ingestReport', () => {
     body: string,
     opts: { token?: string | null; query?: string; contentType?: string; method?: string } = {},
   ): Promise<{ status: number; body: Json; text: string }> {
-    const token = opts.token === undefined ? INGEST_TOKEN : opts.token;
+    const token = opts.token === undefined ? REPORT_TOKEN : opts.token;
     const res = await fetch(`${server.url}/${opts.query ?? ''}`, {
       method: opts.method ?? 'POST',
       headers: {
@@ -63,7 +70,7 @@ describeWithEmulators('ingestReport', () => {
       const res = await upload(trivy, { token, query: `?image=${encodeURIComponent(IMG)}` });
       expect(res.status).toBe(401);
       expect((res.body.error as Json).code).toBe('unauthenticated');
-      expect(res.text).not.toContain(INGEST_TOKEN);
+      expect(res.text).not.toContain(REPORT_TOKEN);
     }
     expect((await db.collection('images').get()).size).toBe(0);
     expect((await db.collection('deadLetters').get()).size).toBe(0);
@@ -77,6 +84,8 @@ describeWithEmulators('ingestReport', () => {
   });
 
   it('stores a Trivy report sent as text/plain (not only application/json) and answers 202', async () => {
+    // Reports count only for images the ledger knows.
+    await seedPushedImage(IMG);
     const res = await upload(trivy, {
       query: `?image=${encodeURIComponent(IMG)}`,
       contentType: 'text/plain',
@@ -112,16 +121,22 @@ describeWithEmulators('ingestReport', () => {
       subject: [{ name: 'ghcr.io/acme/tool', digest: { sha256: digest } }],
       predicate,
     };
+    await seedPushedImage(`ghcr.io/acme/tool@sha256:${digest}`);
+    const sent = Date.now();
     const res = await upload(JSON.stringify(statement));
     expect(res).toMatchObject({
       status: 202,
       body: { format: 'cosign-vuln', image: `ghcr.io/acme/tool@sha256:${digest}`, findings: 2 },
     });
-    expect(
-      await docData(db, `images/${imageDocId('ghcr.io', 'acme/tool', `sha256:${digest}`)}`),
-    ).toMatchObject({
-      scan: { status: 'finished', completedAt: '2022-04-12T00:10:00Z' },
-    });
+    const image = await docData(
+      db,
+      `images/${imageDocId('ghcr.io', 'acme/tool', `sha256:${digest}`)}`,
+    );
+    expect(image).toMatchObject({ scan: { status: 'finished' } });
+    // The report's own time (2022-04-12T00:10:00Z) is a claim: clamped to an hour before the upload.
+    const completed = Date.parse(String((image?.scan as Json | undefined)?.completedAt));
+    expect(completed - (sent - 3_600_000)).toBeGreaterThanOrEqual(0);
+    expect(completed - (sent - 3_600_000)).toBeLessThan(60_000);
   });
 
   it('a body that is not JSON, or an image given by tag: 400 with the reason, kept as a dead letter', async () => {
@@ -142,6 +157,7 @@ describeWithEmulators('ingestReport', () => {
   });
 
   it('accepts a Google ID token from an allowed CI service account, 403 for another, 401 for a forged one', async () => {
+    await seedPushedImage(`us-docker.pkg.dev/acme/apps/idtoken@sha256:${'f'.repeat(64)}`);
     const ok = await upload(trivy, {
       token: issuer.mint({ aud: AUDIENCE, email: 'ci@acme.iam.gserviceaccount.com' }),
       query: `?image=${encodeURIComponent(`us-docker.pkg.dev/acme/apps/idtoken@sha256:${'f'.repeat(64)}`)}`,

@@ -2,13 +2,26 @@
 import { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
 import { ClearanceError } from '../../shared/errors.js';
+import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
+import { emptyImageRecord } from '../../shared/ledger/ledger-store.js';
 import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import { createRegistryClient, type Registry } from '../../shared/registry/client.js';
+import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { root } from '../../shared/runtime/root.js';
 import type { FunctionServer } from '../support/function-server.js';
 import { requireEmulators } from '../support/integration.js';
 
-export const INGEST_TOKEN = 'test-ingest-token-0123456789';
+/** Each webhook registry's own secret, and the report uploaders' token: one credential per channel. */
+export const WEBHOOK_TOKENS = {
+  distribution: 'test-distribution-token-0123456789',
+  harbor: 'test-harbor-token-0123456789',
+  github: 'test-github-secret-0123456789',
+} as const;
+export const REPORT_TOKEN = 'test-report-token-0123456789';
+/** The hosts the tests' distribution webhooks speak for: the real-world fixtures' and local registries. */
+export const DISTRIBUTION_HOSTS =
+  'registrycluster.local,192.168.100.227:5000,registry.example.com,127.0.0.1:*,localhost:*';
+export const HARBOR_HOSTS = 'harbor.example.com,harbor.xxx.xxxx.com';
 
 export const POLICY_YAML = `apiVersion: clearance/v1
 metadata:
@@ -35,7 +48,12 @@ export function ingestEnv(
     CLEARANCE_ALERTS_TOPIC: `${prefix}-alerts`,
     CLEARANCE_VERDICTS_TOPIC: `${prefix}-verdicts`,
     CLEARANCE_REEVALUATE_TOPIC: `${prefix}-reevaluate`,
-    CLEARANCE_INGEST_TOKEN: INGEST_TOKEN,
+    CLEARANCE_WEBHOOK_DISTRIBUTION_TOKEN: WEBHOOK_TOKENS.distribution,
+    CLEARANCE_WEBHOOK_DISTRIBUTION_HOSTS: DISTRIBUTION_HOSTS,
+    CLEARANCE_WEBHOOK_HARBOR_TOKEN: WEBHOOK_TOKENS.harbor,
+    CLEARANCE_WEBHOOK_HARBOR_HOSTS: HARBOR_HOSTS,
+    CLEARANCE_WEBHOOK_GITHUB_SECRET: WEBHOOK_TOKENS.github,
+    CLEARANCE_REPORT_TOKEN: REPORT_TOKEN,
     CLEARANCE_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'ERROR',
     ...extra,
   };
@@ -195,4 +213,26 @@ export async function applyTestPolicy(db: Firestore): Promise<void> {
     appliedBy: 'test',
     now: new Date('2026-11-29T09:00:00Z'),
   });
+}
+
+/**
+ * Records a push of `ref` (REGISTRY/REPO@sha256:…) in the ledger, as a registry event would: CI
+ * reports count only for images the ledger knows.
+ */
+export async function seedPushedImage(ref: string, now = new Date()): Promise<string> {
+  const parsed = parseImageRef(ref);
+  if (!parsed.digest) throw new Error(`seedPushedImage needs a digest reference, got ${ref}`);
+  const name = { registry: parsed.registry, repository: parsed.repository, digest: parsed.digest };
+  const id = imageDocId(name.registry, name.repository, name.digest);
+  const ledger = await ledgerOf(root());
+  await ledger.transact(
+    id,
+    { source: 'test-seed', messageId: id, at: now.toISOString() },
+    (current) => ({
+      record: { ...(current ?? emptyImageRecord(id, name, now)), pushedAt: now.toISOString() },
+      audit: { kind: 'registry-push' },
+    }),
+    { now },
+  );
+  return id;
 }

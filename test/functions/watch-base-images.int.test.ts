@@ -134,7 +134,7 @@ describeWithEmulators('watchBaseImages: a base tag moves in the local registry',
       {
         ...process.env,
         CLEARANCE_BASE_IMAGES: `${baseName}, ${registry.host}/base/missing:1`,
-        CLEARANCE_INGEST_TOKEN: TOKEN,
+        CLEARANCE_WATCH_TOKEN: TOKEN,
         CLEARANCE_ALERTS_TOPIC: alertsTopic,
         CLEARANCE_REEVALUATE_TOPIC: reevalTopic,
       },

@@ -147,22 +147,31 @@ describe('the module function table', SLOW, () => {
         'CLEARANCE_SIGNER',
         'CLEARANCE_KMS_KEY_VERSION',
         'CLEARANCE_ATTESTOR_NOTE',
-        'CLEARANCE_CHECK_AUDIENCES',
-        'CLEARANCE_CHECK_ALLOWED_CALLERS',
         'CLEARANCE_BASE_IMAGES',
         'CLEARANCE_WATCH_REPOSITORIES',
         'CLEARANCE_ROUTING',
       ]),
     );
-    const secretEnv = Object.values(l.function_secret_env as Record<string, object>).flatMap((e) =>
-      Object.keys(e),
+    // One secret per channel: each webhook registry's (a for-expression over var.webhook_registries),
+    // the report uploaders' (when enabled) and the check's; none shared by two functions.
+    const secretEnv = l.function_secret_env as Record<string, unknown>;
+    expect(String(secretEnv['ingest-webhook'])).toMatch(/CLEARANCE_WEBHOOK_\$\{upper\(kind\)\}_/);
+    expect(String(secretEnv['ingest-webhook'])).toContain('webhook-$' + '{kind}');
+    expect(String(secretEnv['ingest-report'])).toContain('CLEARANCE_REPORT_TOKEN');
+    expect(secretEnv['check-image']).toEqual({ CLEARANCE_CHECK_BEARER_TOKEN: 'check' });
+    // Secrets never travel as plain environment variables, and audiences are never shared.
+    for (const name of env) expect(name).not.toMatch(/TOKEN|SECRET|AUDIENCES|ALLOWED_CALLERS/);
+    const auth = l.http_auth_env as Record<string, Record<string, string>>;
+    expect(Object.keys(auth['check-image'] ?? {}).sort()).toEqual([
+      'CLEARANCE_CHECK_ALLOWED_CALLERS',
+      'CLEARANCE_CHECK_AUDIENCES',
+    ]);
+    expect(auth['ingest-report']?.CLEARANCE_REPORT_AUDIENCES).toContain(
+      'local.function_urls_static["ingest-report"]',
     );
-    expect(new Set(secretEnv)).toEqual(
-      new Set(['CLEARANCE_INGEST_TOKEN', 'CLEARANCE_CHECK_BEARER_TOKEN']),
+    expect(auth['watch-base-images']?.CLEARANCE_WATCH_ALLOWED_CALLERS).toContain(
+      'google_service_account.scheduler.email',
     );
-    // Secrets never travel as plain environment variables.
-    expect(env).not.toContain('CLEARANCE_INGEST_TOKEN');
-    expect(env).not.toContain('CLEARANCE_CHECK_BEARER_TOKEN');
   });
 
   it('matches the least-privilege table in infra/README.md', async () => {

@@ -655,3 +655,142 @@ describe('entryPointFor', SLOW, () => {
     expect(entryPointFor('watch-base-images')).toBe('watchBaseImages');
   });
 });
+
+/** Two HTTP functions, each with its own audience (its own URL) and its own callers. */
+const AUDIENCE_MODULE = `
+variable "project" {
+  type = string
+}
+
+variable "deployers" {
+  type = list(string)
+}
+
+variable "uploaders" {
+  type = list(string)
+}
+
+locals {
+  http_functions = {
+    "check-thing"  = { entry_point = "checkThing" }
+    "upload-thing" = { entry_point = "uploadThing" }
+  }
+  function_urls_static = { for key, _ in local.http_functions : key => "https://r-\${var.project}.cloudfunctions.net/\${key}" }
+  common_env = {
+    PROJECT = var.project
+  }
+  http_auth_env = {
+    "check-thing" = {
+      CLEARANCE_CHECK_AUDIENCES       = local.function_urls_static["check-thing"]
+      CLEARANCE_CHECK_ALLOWED_CALLERS = join(",", var.deployers)
+    }
+    "upload-thing" = {
+      CLEARANCE_REPORT_AUDIENCES       = local.function_urls_static["upload-thing"]
+      CLEARANCE_REPORT_ALLOWED_CALLERS = join(",", var.uploaders)
+    }
+  }
+}
+
+resource "google_service_account" "fn" {
+  for_each   = local.http_functions
+  project    = var.project
+  account_id = each.key
+}
+
+resource "google_cloudfunctions2_function" "http" {
+  for_each = local.http_functions
+  project  = var.project
+  name     = each.key
+
+  build_config {
+    runtime     = "nodejs22"
+    entry_point = each.value.entry_point
+  }
+
+  service_config {
+    service_account_email = google_service_account.fn[each.key].email
+    environment_variables = merge(local.common_env, local.http_auth_env[each.key])
+  }
+}
+`;
+const AUDIENCE_FUNCTIONS = {
+  'check-thing': "functions.http('checkThing', handler);\n",
+  'upload-thing': "functions.http('uploadThing', handler);\n",
+};
+
+describe('per-function audiences and callers', SLOW, () => {
+  const audienceProblems = async (tf: string) =>
+    only(
+      await check({ tf: { 'main.tf': tf }, functions: AUDIENCE_FUNCTIONS }),
+      'function-audience',
+    ).map((p) => p.message);
+
+  it('accepts each HTTP function with its own URL as audience and its own callers', async () => {
+    const report = await check({
+      tf: { 'main.tf': AUDIENCE_MODULE },
+      functions: AUDIENCE_FUNCTIONS,
+    });
+    expect(formatProblems(report.problems)).toBe('');
+  });
+
+  it('fails on audience or caller lists every function shares (common_env)', async () => {
+    const shared = AUDIENCE_MODULE.replace(
+      'PROJECT = var.project',
+      'PROJECT = var.project\n    CLEARANCE_CHECK_AUDIENCES = join(",", values(local.function_urls_static))',
+    );
+    expect(await audienceProblems(shared)).toEqual([
+      expect.stringMatching(
+        /local.common_env sets CLEARANCE_CHECK_AUDIENCES, which every function would share/,
+      ),
+    ]);
+  });
+
+  it('fails when a function accepts tokens minted for another, or names no URL of its own', async () => {
+    const crossed = AUDIENCE_MODULE.replace(
+      'CLEARANCE_REPORT_AUDIENCES       = local.function_urls_static["upload-thing"]',
+      'CLEARANCE_REPORT_AUDIENCES       = join(",", [local.function_urls_static["upload-thing"], local.function_urls_static["check-thing"]])',
+    );
+    expect(await audienceProblems(crossed)).toEqual([
+      'CLEARANCE_REPORT_AUDIENCES of "upload-thing" accepts tokens minted for "check-thing"',
+    ]);
+    const foreign = AUDIENCE_MODULE.replace(
+      'CLEARANCE_REPORT_AUDIENCES       = local.function_urls_static["upload-thing"]',
+      'CLEARANCE_REPORT_AUDIENCES       = local.function_urls_static["check-thing"]',
+    );
+    expect(await audienceProblems(foreign)).toEqual([
+      'CLEARANCE_REPORT_AUDIENCES of "upload-thing" does not name its own URL (local.function_urls_static["upload-thing"])',
+      'CLEARANCE_REPORT_AUDIENCES of "upload-thing" accepts tokens minted for "check-thing"',
+    ]);
+  });
+
+  it('fails when two functions share one caller list', async () => {
+    const twins = AUDIENCE_MODULE.replace(
+      'CLEARANCE_REPORT_ALLOWED_CALLERS = join(",", var.uploaders)',
+      'CLEARANCE_REPORT_ALLOWED_CALLERS = join(",", var.deployers)',
+    );
+    expect(
+      await audienceProblems(
+        twins.replace('variable "uploaders" {\n  type = list(string)\n}\n', ''),
+      ),
+    ).toEqual([
+      '"upload-thing" and "check-thing" share one caller list (CLEARANCE_REPORT_ALLOWED_CALLERS): give each its own',
+    ]);
+  });
+
+  it('fails when a function has no entry, or the resource does not merge the entries', async () => {
+    const missing = AUDIENCE_MODULE.replace(
+      /"upload-thing" = \{\n\s+CLEARANCE_REPORT_AUDIENCES[^}]+\}/,
+      '',
+    ).replace('variable "uploaders" {\n  type = list(string)\n}\n', '');
+    expect(await audienceProblems(missing)).toEqual([
+      'local.http_auth_env has no entry for the HTTP function "upload-thing"',
+    ]);
+    const unmerged = AUDIENCE_MODULE.replace(
+      'merge(local.common_env, local.http_auth_env[each.key])',
+      'local.common_env',
+    );
+    expect(await audienceProblems(unmerged)).toEqual([
+      expect.stringMatching(/does not merge local.http_auth_env\[each.key\]/),
+    ]);
+  });
+});

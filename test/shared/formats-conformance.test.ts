@@ -25,6 +25,10 @@ import {
 } from '../../shared/provenance/provenance.js';
 import { record, settings } from './check/records.js';
 import { image, NOW } from './policy/helpers.js';
+
+/** VEX counts only when signed (docs/trust.md): these format tests sign as one trusted signer. */
+const SIGNED = new Map([['conformance', 0]]);
+
 import { fixture } from './real-world-fixtures.js';
 
 type Json = Record<string, unknown>;
@@ -227,13 +231,14 @@ describe('4. OpenVEX components given only by identifiers', () => {
       'cpe:2.3:a:busybox:busybox:1.36.1:*:*:*:*:*:*:*',
     ]);
     const index = new VexIndex(
-      vex,
+      vex.map((v) => ({ ...v, signer: 'conformance' })),
       image({
         registry: 'registry.example.com',
         repository: 'team/app',
         digest: `sha256:${'1'.repeat(64)}`,
       }),
       { apply: true, matchRepository: false },
+      SIGNED,
     );
     expect(index.clears({ id: 'CVE-2023-42363', aliases: [], package: 'busybox' })).toBe(true);
     expect(index.clears({ id: 'CVE-2023-42363', aliases: [], package: 'ssl_client' })).toBe(false);
@@ -258,7 +263,12 @@ describe('5. Docker Hub names (index.docker.io, registry-1.docker.io, library/) 
     expect(matchProduct(hub, trivyImage, true)).toBe(true);
     // The store key is the name the image lookup asks for (firestoreVexStore.forImage).
     expect(productKeys(hub)).toContain('docker.io/aquasec/trivy');
-    const index = new VexIndex(vex, trivyImage, { apply: true, matchRepository: true });
+    const index = new VexIndex(
+      vex.map((v) => ({ ...v, signer: 'conformance' })),
+      trivyImage,
+      { apply: true, matchRepository: true },
+      SIGNED,
+    );
     expect(index.clears({ id: 'CVE-2023-42363', aliases: [], package: 'busybox' })).toBe(true);
   });
 
@@ -311,6 +321,7 @@ describe('6. VEX subcomponents of language packages compared by package identity
       [{ ...netStatement, products: [`docker.io/aquasec/trivy@${digest}`] }],
       image({ registry: 'docker.io', repository: 'aquasec/trivy', digest }),
       { apply: true, matchRepository: false },
+      SIGNED,
     );
     // Trivy and Grype name Go findings by module path.
     expect(index.clears({ id: 'CVE-2023-39325', aliases: [], package: 'golang.org/x/net' })).toBe(

@@ -23,6 +23,7 @@ module "clearance" {
   environments                     = var.environments
   deployer_service_accounts        = var.deployer_service_accounts
   report_uploader_service_accounts = var.report_uploader_service_accounts
+  webhook_registries               = var.webhook_registries
   chat_secrets                     = var.chat_secrets
   routing                          = var.routing
 

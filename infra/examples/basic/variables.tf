@@ -51,6 +51,12 @@ variable "report_uploader_service_accounts" {
   default     = []
 }
 
+variable "webhook_registries" {
+  description = "Registries that notify ingestWebhook, by kind, with the hosts each may speak for."
+  type        = map(object({ hosts = list(string) }))
+  default     = {}
+}
+
 variable "chat_secrets" {
   description = "Secret Manager secret ids for chat webhook URLs."
   type        = list(string)

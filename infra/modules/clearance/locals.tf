@@ -102,15 +102,37 @@ locals {
   }
 
   # Secrets exposed as environment variables (key of local.token_secrets), one accessor grant each.
+  # One secret per channel: each webhook registry its own, report uploaders theirs, the check its own.
   function_secret_env = {
-    "ingest-webhook" = { CLEARANCE_INGEST_TOKEN = "ingest" }
-    "ingest-report"  = { CLEARANCE_INGEST_TOKEN = "ingest" }
+    "ingest-webhook" = { for kind, _ in var.webhook_registries : "CLEARANCE_WEBHOOK_${upper(kind)}_${kind == "github" ? "SECRET" : "TOKEN"}" => "webhook-${kind}" }
+    "ingest-report"  = var.report_bearer_token ? { CLEARANCE_REPORT_TOKEN = "report" } : {}
     "check-image"    = { CLEARANCE_CHECK_BEARER_TOKEN = "check" }
   }
 
-  token_secrets = {
-    ingest = "ingest-token"
-    check  = "check-token"
+  token_secrets = merge(
+    { check = "check-token" },
+    var.report_bearer_token ? { report = "report-token" } : {},
+    { for kind, _ in var.webhook_registries : "webhook-${kind}" => "webhook-${kind}-secret" },
+  )
+
+  # Each HTTP function's own callers: ID tokens whose audience is its own URL, from its own service
+  # accounts. A token minted for one function is refused by every other (the offline check verifies it).
+  http_auth_env = {
+    "check-image" = {
+      CLEARANCE_CHECK_AUDIENCES       = join(",", concat([local.function_urls_static["check-image"]], var.check_extra_audiences))
+      CLEARANCE_CHECK_ALLOWED_CALLERS = join(",", var.deployer_service_accounts)
+    }
+    "ingest-report" = {
+      CLEARANCE_REPORT_AUDIENCES       = local.function_urls_static["ingest-report"]
+      CLEARANCE_REPORT_ALLOWED_CALLERS = join(",", var.report_uploader_service_accounts)
+      CLEARANCE_TRUSTED_ROOT_FILE      = var.trusted_root_file
+    }
+    "watch-base-images" = {
+      CLEARANCE_WATCH_AUDIENCES       = local.function_urls_static["watch-base-images"]
+      CLEARANCE_WATCH_ALLOWED_CALLERS = google_service_account.scheduler.email
+    }
+    # Registries cannot mint Google ID tokens: each authenticates with its own secret, for its own hosts.
+    "ingest-webhook" = { for kind, registry in var.webhook_registries : "CLEARANCE_WEBHOOK_${upper(kind)}_HOSTS" => join(",", registry.hosts) }
   }
 
   internal_topics = {
@@ -155,28 +177,26 @@ locals {
 
   function_names = { for key, _ in local.functions : key => "${var.name_prefix}-${key}" }
 
-  # The cloudfunctions.net URL is known before the function exists, so checkImage can name its own audience.
-  check_url_static = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["check-image"]}"
-  # The watcher accepts the scheduler's OIDC token through the same audience / caller lists as the check.
-  watch_url_static = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["watch-base-images"]}"
+  # The cloudfunctions.net URL is known before the function exists, so each HTTP function can name its own audience.
+  function_urls_static = { for key, _ in local.http_functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names[key]}" }
+  check_url_static     = local.function_urls_static["check-image"]
+  watch_url_static     = local.function_urls_static["watch-base-images"]
 
   kms_key_version = "${google_kms_crypto_key.attestor.id}/cryptoKeyVersions/1"
 
   common_env = {
-    GOOGLE_CLOUD_PROJECT            = var.project_id
-    CLEARANCE_ALERTS_TOPIC          = google_pubsub_topic.internal["alerts"].name
-    CLEARANCE_REEVALUATE_TOPIC      = google_pubsub_topic.internal["reevaluate"].name
-    CLEARANCE_VERDICTS_TOPIC        = google_pubsub_topic.internal["verdicts"].name
-    CLEARANCE_SIGNER                = "kms"
-    CLEARANCE_KMS_KEY_VERSION       = local.kms_key_version
-    CLEARANCE_ATTESTOR_NOTE         = google_container_analysis_note.attestor.id
-    CLEARANCE_CHECK_AUDIENCES       = join(",", concat([local.check_url_static, local.watch_url_static], var.check_extra_audiences))
-    CLEARANCE_CHECK_ALLOWED_CALLERS = join(",", concat(var.deployer_service_accounts, [google_service_account.scheduler.email]))
-    CLEARANCE_CHECK_URL             = local.check_url_static
-    CLEARANCE_BASE_IMAGES           = join(",", var.base_images)
-    CLEARANCE_WATCH_REPOSITORIES    = join(",", var.watch_repositories)
-    CLEARANCE_ROUTING               = jsonencode(var.routing)
-    LOG_EXECUTION_ID                = "true"
+    GOOGLE_CLOUD_PROJECT         = var.project_id
+    CLEARANCE_ALERTS_TOPIC       = google_pubsub_topic.internal["alerts"].name
+    CLEARANCE_REEVALUATE_TOPIC   = google_pubsub_topic.internal["reevaluate"].name
+    CLEARANCE_VERDICTS_TOPIC     = google_pubsub_topic.internal["verdicts"].name
+    CLEARANCE_SIGNER             = "kms"
+    CLEARANCE_KMS_KEY_VERSION    = local.kms_key_version
+    CLEARANCE_ATTESTOR_NOTE      = google_container_analysis_note.attestor.id
+    CLEARANCE_CHECK_URL          = local.check_url_static
+    CLEARANCE_BASE_IMAGES        = join(",", var.base_images)
+    CLEARANCE_WATCH_REPOSITORIES = join(",", var.watch_repositories)
+    CLEARANCE_ROUTING            = jsonencode(var.routing)
+    LOG_EXECUTION_ID             = "true"
   }
 
   labels = merge({ app = "clearance" }, var.labels)

@@ -86,8 +86,35 @@ variable "check_extra_audiences" {
   default     = []
 }
 
+variable "webhook_registries" {
+  description = "Registries that notify ingestWebhook, by kind (distribution, harbor, github), each with the hosts it may speak for. Each kind gets its own generated secret in Secret Manager (output token_secrets). Google registries (gcr.io, *.pkg.dev) are refused: their events come from the gcr topic."
+  type        = map(object({ hosts = list(string) }))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for kind, r in var.webhook_registries : contains(["distribution", "harbor", "github"], kind) && length(r.hosts) > 0])
+    error_message = "Keys are distribution, harbor or github, each with at least one host."
+  }
+  validation {
+    condition     = alltrue(flatten([for _, r in var.webhook_registries : [for h in r.hosts : !can(regex("(^|\\.)(gcr\\.io|pkg\\.dev)(:.*)?$", h))]]))
+    error_message = "Google registry hosts come only from the gcr topic; do not list them for a webhook."
+  }
+}
+
+variable "report_bearer_token" {
+  description = "Also accept a generated bearer token (secret report-token) on ingestReport, for uploaders that cannot mint Google ID tokens. Uploaders with a service account in report_uploader_service_accounts need none."
+  type        = bool
+  default     = false
+}
+
+variable "trusted_root_file" {
+  description = "Path, inside the function source, of a Sigstore trusted_root.json for keyless signatures on provenance and VEX (see docs/trust.md); empty = only key-signed evidence verifies."
+  type        = string
+  default     = ""
+}
+
 variable "public_ingest_webhook" {
-  description = "Let anyone reach ingestWebhook (Harbor, GitHub and distribution registries cannot mint Google ID tokens); the function then authenticates them with the shared ingest token."
+  description = "Let anyone reach ingestWebhook (Harbor, GitHub and distribution registries cannot mint Google ID tokens); the function then authenticates each registry with its own secret."
   type        = bool
   default     = true
 }

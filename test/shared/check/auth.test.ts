@@ -48,6 +48,27 @@ describe('createAuthenticator', () => {
     expect(await codeOf(auth().authenticate(bearer(t)))).toBe('forbidden');
   });
 
+  it('refuses a token without the email_verified claim (absent is not verified)', async () => {
+    const t = issuer.mint({ aud: AUDIENCE, email: DEPLOYER, email_verified: undefined });
+    expect(await codeOf(auth().authenticate(bearer(t)))).toBe('forbidden');
+    const asString = issuer.mint({ aud: AUDIENCE, email: DEPLOYER, email_verified: 'true' });
+    expect(await codeOf(auth().authenticate(bearer(asString)))).toBe('forbidden');
+  });
+
+  it('answers 401, not 503, for a bad token whose text mentions certs, fetch or the network', async () => {
+    // The library's error messages quote the token's parts: an attacker chooses that text.
+    const a = auth();
+    const header = Buffer.from(
+      JSON.stringify({ alg: 'RS256', kid: 'certs ECONNREFUSED fetch network ENOTFOUND' }),
+    ).toString('base64url');
+    const claims = Buffer.from(
+      JSON.stringify({ aud: 'https://certs.fetch.network/ECONNREFUSED', email: DEPLOYER }),
+    ).toString('base64url');
+    for (const t of [`${header}.${claims}.c2ln`, `${header}.bm90LWpzb24.c2ln`]) {
+      expect(await codeOf(a.authenticate(bearer(t)))).toBe('unauthenticated');
+    }
+  });
+
   it('refuses a wrong audience, an expired token and a foreign signature as unauthenticated (401)', async () => {
     const a = auth();
     const wrongAud = issuer.mint({ aud: 'https://other.example', email: DEPLOYER });

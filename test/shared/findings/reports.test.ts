@@ -107,6 +107,9 @@ describe('Trivy', () => {
 describe('Grype', () => {
   it('grype-debian-image.json: accepted; severities, fix states, aliases and the duplicate match', () => {
     const r = parseReport(fixture('scanners/grype-debian-image.json'));
+    // Which database produced it is kept, findings or not.
+    expect(r.database).toBe('2021-12-24T08:14:02Z');
+    expect(parseReport(fixture('scanners/trivy-debian-buster.json')).database).toBeNull();
     expect(r.format).toBe('grype');
     expect(r.scanner).toBe('grype 0.28.0');
     expect(r.subjects).toEqual([
@@ -210,6 +213,10 @@ describe('OpenVEX', () => {
       timestamp: '2023-07-17T18:28:47.696004345-06:00',
       documentId:
         'https://openvex.dev/docs/public/vex-d4e9020b6d0d26f131d535e055902dd6ccf3e2088bce3079a8cd3588a4b14c78',
+      // The document's author is kept as a claim; the signer is set only by a verified upload.
+      author: 'The OpenVEX Project <openvex@openssf.org>',
+      signer: null,
+      source: null,
     });
   });
 
@@ -227,6 +234,9 @@ describe('OpenVEX', () => {
         timestamp: '2022-12-22T16:36:43-05:00',
         documentId:
           'https://openvex.dev/docs/public/vex-3f59b4dffdeae0183e5e6a9d7a2461fdf86a03c079f4129050bb462eca366beb',
+        author: 'John Doe',
+        signer: null,
+        source: null,
       },
     ]);
   });

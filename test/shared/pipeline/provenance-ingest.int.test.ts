@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../../scripts/lib/grafeas-server.js';
 import { fixedClock } from '../../../shared/clock.js';
 import { imageDocId } from '../../../shared/image-ref/image-ref.js';
-import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
+import { emptyImageRecord, FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
 import { grafeasOccurrenceReader } from '../../../shared/pipeline/occurrences.js';
@@ -40,20 +40,38 @@ describeWithEmulators('provenance ingestion', () => {
     await db.terminate();
   });
 
-  it('records the builder of an uploaded DSSE-wrapped SLSA statement on the image named by ?image=', async () => {
+  it('keeps an uploaded DSSE-wrapped SLSA statement no policy signer signed as unverified evidence on the image', async () => {
     const raw = fixtureText('slsa/dsse-envelope-slsa-v0.2-github-actions.json');
     const digest = 'sha256:2892146b063a94cb4a4318c0e98d38af12dcf2b1e29237486b58463b59607bbd';
+    const id = imageDocId('ghcr.io', 'acme/tool', digest);
+    const now = clock.now();
+    const name = { registry: 'ghcr.io', repository: 'acme/tool', digest };
+    await ledger.transact(
+      id,
+      { source: 'test-seed', messageId: id, at: now.toISOString() },
+      () => ({ record: emptyImageRecord(id, name, now), audit: { kind: 'registry-push' } }),
+      { now },
+    );
     const out = await ingestReport(
       deps,
       { body: JSON.parse(raw), raw, image: `ghcr.io/acme/tool@${digest}`, caller: 'test' },
-      clock.now(),
+      now,
     );
-    expect(out.format).toBe('provenance');
-    const image = await ledger.getImage(imageDocId('ghcr.io', 'acme/tool', digest));
-    expect(image?.provenance?.builderId).toBe(
-      'https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.10.0',
-    );
-    expect(published).toContainEqual({ kind: 'reevaluate', imageId: image?.id });
+    // The real envelope was signed keylessly; a bare envelope carries no certificate, and the
+    // policy names no signer: it is read, kept and shown, but it is not the image's provenance.
+    expect(out).toMatchObject({ format: 'provenance', verified: false });
+    const image = await ledger.getImage(id);
+    expect(image?.provenance).toBeNull();
+    expect(image?.unverified).toEqual([
+      expect.objectContaining({
+        kind: 'provenance',
+        claim: expect.stringContaining(
+          'builder https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.10.0',
+        ),
+        uploader: 'test',
+      }),
+    ]);
+    expect(published).toContainEqual({ kind: 'reevaluate', imageId: id });
   });
 
   it('refuses provenance whose subjects do not include the given image', async () => {

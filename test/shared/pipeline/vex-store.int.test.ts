@@ -18,6 +18,9 @@ describeWithEmulators('VEX store', () => {
     impactStatement: null,
     timestamp: null,
     documentId: 'doc-1',
+    author: null,
+    signer: 'security',
+    source: null,
   });
 
   it('finds statements by digest, by parent index, by repository and by repository glob, and no others', async () => {

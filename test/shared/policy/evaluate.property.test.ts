@@ -86,6 +86,10 @@ const vexArb: fc.Arbitrary<VexStatement> = fc.record({
     nil: null,
   }),
   documentId: fc.constantFrom('doc-1', 'doc-2'),
+  author: fc.constant(null),
+  // Trusted (ranked first or second), unknown to the policy, or unsigned.
+  signer: fc.constantFrom('security', 'vendor', 'stranger', null),
+  source: fc.constant(null),
 });
 
 const rulesArb = fc.record({
@@ -122,13 +126,29 @@ function inputOf(s: Scenario): EvaluationInput {
         ...s.rules,
         vulnerabilities: { ...s.rules.vulnerabilities, allowedCves: s.allowedCves },
       },
+      trust: {
+        signers: ['security', 'vendor'].map((name) => ({
+          name,
+          keyless: {
+            issuer: 'https://token.actions.githubusercontent.com',
+            subject: `https://github.com/${name}/**`,
+          },
+          evidence: ['vex'],
+        })),
+      },
     }),
     'json',
   );
   return {
     image: image({
       user: s.user,
-      scan: { status: s.scan, scanner: null, completedAt: null, counts: null, failureReason: null },
+      scan: {
+        status: s.scan,
+        scanner: 'artifact-analysis',
+        completedAt: null,
+        counts: null,
+        failureReason: null,
+      },
     }),
     findings: s.findings,
     vex: s.vex,

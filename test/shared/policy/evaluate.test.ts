@@ -23,13 +23,14 @@ import {
   image,
   NOW,
   openVexStatements,
+  TRUST_VEX_SIGNER,
 } from './helpers.js';
 
 type Rules = NonNullable<PolicyInput['rules']>;
 
 function policyOf(rules: Rules, environments: PolicyInput['environments'] = { prod: {} }) {
   const p = parsePolicy(
-    JSON.stringify({ apiVersion: 'clearance/v1', environments, rules }),
+    JSON.stringify({ apiVersion: 'clearance/v1', environments, rules, trust: TRUST_VEX_SIGNER }),
     'json',
   );
   return { policy: p, policyHash: policyHash(p) };
@@ -830,6 +831,107 @@ describe('evaluate: named cases', () => {
     it('applies to a platform image through the index digest it belongs to', () => {
       const child = { digest: `sha256:${'e'.repeat(64)}`, parents: [alpine.digest] };
       expect(run(rules, { image: child, findings: [libssl], vex }).decision).toBe('allow');
+    });
+
+    it('an unsigned statement, or one from a signer the policy does not trust, is shown and not applied', () => {
+      for (const signer of [null, 'mallory']) {
+        const unsigned = vex.map((s) => ({ ...s, signer }));
+        const v = run(rules, { image: alpine, findings: [libssl], vex: unsigned });
+        expect(v.decision).toBe('deny');
+        expect(v.reasons).toContainEqual(
+          expect.objectContaining({
+            ruleId: 'evidence.unverified',
+            level: 'warn',
+            message: expect.stringMatching(
+              /^VEX not_affected for CVE-2023-3446 not applied \(document https:\/\/openvex.dev\/.* by The OpenVEX Project <openvex@openssf.org>\): (not signed by a trusted signer|signer mallory may not sign VEX under this policy)$/,
+            ),
+          }),
+        );
+      }
+    });
+  });
+
+  describe('unverified evidence', () => {
+    const unverified = [
+      {
+        kind: 'provenance' as const,
+        reason: 'not signed by any of the 1 key(s) the policy trusts for provenance',
+        claim:
+          'builder https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.0.0',
+        uploader: 'bearer-token',
+        receivedAt: NOW.toISOString(),
+      },
+    ];
+
+    it('is shown among the reasons and never changes the decision', () => {
+      const rules: Rules = { provenance: { missing: 'deny' } };
+      const without = run(rules);
+      const withIt = run(rules, { image: { unverified } });
+      expect(without.decision).toBe('deny');
+      expect(withIt.decision).toBe('deny');
+      expect(withIt.reasons.filter((r) => r.ruleId !== 'evidence.unverified')).toEqual(
+        without.reasons,
+      );
+      expect(withIt.reasons.at(-1)).toEqual({
+        ruleId: 'evidence.unverified',
+        level: 'warn',
+        message:
+          'unverified provenance ignored (builder https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.0.0, uploaded by bearer-token): not signed by any of the 1 key(s) the policy trusts for provenance',
+        remediation: "sign it with a key or keyless identity named in the policy's trust.signers",
+      });
+      expect(run({}, { image: { unverified } }).decision).toBe('allow');
+    });
+  });
+
+  describe('requireScan names the scanners that count', () => {
+    const run1 = (status: 'finished' | 'failed' | 'scanning') => ({
+      status,
+      scanner: 'trivy 0.50.0',
+      completedAt: NOW.toISOString(),
+      counts: null,
+      failureReason: status === 'failed' ? 'db download failed' : null,
+      database: '2026-11-29T00:00:00Z',
+      uploader: 'ci@acme.iam.gserviceaccount.com',
+    });
+    const trivyOnly = {
+      scan: { status: 'finished' as const, scanner: 'trivy 0.50.0' },
+      scans: { trivy: run1('finished') },
+    };
+
+    it('by default only an Artifact Analysis scan counts: a CI report alone leaves the image pending', () => {
+      const v = run({ vulnerabilities: {} }, { image: trivyOnly });
+      expect(v.decision).toBe('pending');
+      expect(v.reasons[0]?.message).toBe('no vulnerability scan by artifact-analysis yet');
+    });
+
+    it('a policy naming trivy accepts its run; any one named scanner suffices', () => {
+      expect(
+        run({ vulnerabilities: { requireScan: ['trivy'] } }, { image: trivyOnly }).decision,
+      ).toBe('allow');
+      const both = {
+        scans: {
+          trivy: run1('finished'),
+          'artifact-analysis': { ...run1('scanning'), uploader: null },
+        },
+      };
+      expect(
+        run({ vulnerabilities: { requireScan: ['artifact-analysis', 'trivy'] } }, { image: both })
+          .decision,
+      ).toBe('allow');
+      expect(run({ vulnerabilities: {} }, { image: both }).decision).toBe('pending');
+    });
+
+    it('a failed run of a named scanner denies; of another scanner it does not', () => {
+      const failed = { scans: { trivy: run1('failed') } };
+      expect(run({ vulnerabilities: { requireScan: ['trivy'] } }, { image: failed })).toMatchObject(
+        {
+          decision: 'deny',
+          reasons: [
+            expect.objectContaining({ message: 'vulnerability scan failed: db download failed' }),
+          ],
+        },
+      );
+      expect(run({ vulnerabilities: {} }, { image: failed }).decision).toBe('pending');
     });
   });
 

@@ -10,6 +10,21 @@ export { FIXTURES } from '../real-world-fixtures.js';
 import { FIXTURES } from '../real-world-fixtures.js';
 export const NOW = new Date('2026-11-29T10:00:00Z');
 
+/** The signer the test VEX statements carry, and the policy `trust` section that trusts it for VEX. */
+export const VEX_SIGNER = 'security';
+export const TRUST_VEX_SIGNER = {
+  signers: [
+    {
+      name: VEX_SIGNER,
+      keyless: {
+        issuer: 'https://token.actions.githubusercontent.com',
+        subject: 'https://github.com/acme/**',
+      },
+      evidence: ['vex'],
+    },
+  ],
+};
+
 export const DIGEST = `sha256:${'a'.repeat(64)}`;
 
 /** Overrides in the ledger's input shape: defaulted fields may be left out. */
@@ -26,7 +41,7 @@ export function image(overrides: ImageOverrides = {}): ImageRecord {
     pushedAt: '2026-11-28T09:00:00Z',
     created: '2026-11-28T08:55:00Z',
     user: '65532',
-    scan: { status: 'finished', scanner: 'grype', completedAt: '2026-11-28T09:05:00Z' },
+    scan: { status: 'finished', scanner: 'artifact-analysis', completedAt: '2026-11-28T09:05:00Z' },
     ...overrides,
   });
 }
@@ -107,6 +122,7 @@ export function grypeFindings(file: string): Finding[] {
 interface OpenVexDoc {
   '@id': string;
   timestamp?: string;
+  author?: string;
   statements: {
     vulnerability: { name: string; aliases?: string[] };
     products: { '@id': string; subcomponents?: { '@id': string }[] }[];
@@ -132,6 +148,8 @@ export function openVexStatements(file: string): VexStatement[] {
         impactStatement: s.impact_statement ?? null,
         timestamp: s.timestamp ?? doc.timestamp ?? null,
         documentId: doc['@id'],
+        author: doc.author ?? null,
+        signer: VEX_SIGNER,
       }),
     ),
   );

@@ -11,6 +11,7 @@ import {
   type PolicyProblem,
   parsePolicy,
   policyHash,
+  validatePolicy,
 } from '../../../shared/policy/policy.js';
 
 const DOC_EXAMPLE = (() => {
@@ -53,7 +54,8 @@ describe('parsePolicy', () => {
     );
     expect(p.environments.prod).toEqual({ mode: 'enforce', breakglass: false });
     expect(p.rules.vulnerabilities).toEqual({
-      requireScan: true,
+      // true names Artifact Analysis: a CI report alone never satisfies the default.
+      requireScan: ['artifact-analysis'],
       maximumFixableSeverity: 'ALLOW_ALL',
       maximumUnfixableSeverity: 'ALLOW_ALL',
       allowedCves: [],
@@ -63,6 +65,66 @@ describe('parsePolicy', () => {
       unknownFixableSeverity: 'HIGH',
     });
     expect(p.rules.trustedRepositories).toBeUndefined();
+    expect(p.trust).toEqual({ signers: [] });
+  });
+
+  it('reads requireScan as the scanners that count', () => {
+    const scanners = (v: string) =>
+      parsePolicy(
+        `apiVersion: clearance/v1\nenvironments: {prod: {}}\nrules: {vulnerabilities: {requireScan: ${v}}}`,
+      ).rules.vulnerabilities?.requireScan;
+    expect(scanners('true')).toEqual(['artifact-analysis']);
+    expect(scanners('false')).toEqual([]);
+    expect(scanners('[trivy, artifact-analysis, trivy]')).toEqual(['artifact-analysis', 'trivy']);
+    expect(problemsOf(() => scanners('[snyk]'))[0]?.path).toMatch(/requireScan/);
+  });
+
+  it('reads trust signers: a key or a keyless identity, what each may sign, in trust order', () => {
+    const key =
+      '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE4EOeDgKXkOaTWck76luDKmuixqpe\nOiXrxa7fPeqHOHC9lx1/haWorom5XDTC9v2Z8dFOFBeexas9NOhURhwbhg==\n-----END PUBLIC KEY-----\n';
+    const p = validatePolicy({
+      apiVersion: 'clearance/v1',
+      environments: { prod: {} },
+      trust: {
+        signers: [
+          { name: 'security', publicKey: key, evidence: ['vex'] },
+          {
+            name: 'ci',
+            keyless: {
+              issuer: 'https://token.actions.githubusercontent.com',
+              subject: 'https://github.com/acme/**',
+            },
+          },
+        ],
+      },
+    });
+    expect(p.trust.signers.map((s) => [s.name, s.evidence])).toEqual([
+      ['security', ['vex']],
+      ['ci', ['provenance', 'vex']],
+    ]);
+    const bad = problemsOf(() =>
+      validatePolicy({
+        apiVersion: 'clearance/v1',
+        environments: { prod: {} },
+        trust: {
+          signers: [
+            {
+              name: 'both',
+              publicKey: key,
+              keyless: { issuer: 'https://a.example', subject: 'x' },
+            },
+            { name: 'neither' },
+            { name: 'garbled', publicKey: 'not a key' },
+          ],
+        },
+      }),
+    ).map((x) => x.message);
+    expect(bad).toEqual(
+      expect.arrayContaining([
+        'give exactly one of publicKey or keyless',
+        expect.stringMatching(/expected a PEM public key/),
+      ]),
+    );
   });
 
   it('lists every problem with its path and line, never a partial policy', () => {

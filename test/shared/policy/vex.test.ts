@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VexStatement } from '../../../shared/findings/finding.js';
 import { matchProduct, parsePurl, VexIndex } from '../../../shared/policy/vex.js';
-import { image, openVexStatements } from './helpers.js';
+import { image, openVexStatements, VEX_SIGNER } from './helpers.js';
 
 const ALPINE = 'sha256:124c7d2707904eea7431fffe91522a01e5a861a624ee31d03372cc1d138a3126';
 const IMG = image({ registry: 'us-docker.pkg.dev', repository: 'acme/apps/web', digest: ALPINE });
@@ -54,6 +54,8 @@ describe('matchProduct', () => {
   });
 });
 
+const RANKS = new Map([[VEX_SIGNER, 0]]);
+
 describe('VexIndex', () => {
   const statements = openVexStatements('openvex-v0.2.0-alpine-openssl.json');
   const on = { apply: true, matchRepository: false };
@@ -69,7 +71,7 @@ describe('VexIndex', () => {
   });
 
   it('clears findings in the listed subcomponents only', () => {
-    const index = new VexIndex(statements, IMG, on);
+    const index = new VexIndex(statements, IMG, on, RANKS);
     expect(index.clears({ id: 'CVE-2023-3817', aliases: [], package: 'libcrypto3' })).toBe(true);
     expect(index.clears({ id: 'CVE-2023-3817', aliases: [], package: 'musl' })).toBe(false);
     expect(index.clears({ id: 'CVE-2099-0001', aliases: [], package: 'libssl3' })).toBe(false);
@@ -81,8 +83,10 @@ describe('VexIndex', () => {
 
   it('ignores statements for other images and when VEX is off', () => {
     const other = image({ digest: OTHER });
-    expect(new VexIndex(statements, other, on).size).toBe(0);
-    expect(new VexIndex(statements, IMG, { apply: false, matchRepository: false }).size).toBe(0);
+    expect(new VexIndex(statements, other, on, RANKS).size).toBe(0);
+    expect(
+      new VexIndex(statements, IMG, { apply: false, matchRepository: false }, RANKS).size,
+    ).toBe(0);
   });
 
   const stmt = (status: VexStatement['status'], timestamp: string | null) =>
@@ -92,6 +96,7 @@ describe('VexIndex', () => {
       status,
       timestamp,
       documentId: `doc-${status}-${timestamp}`,
+      signer: VEX_SIGNER,
     });
   const f = { id: 'CVE-2024-7', aliases: [], package: 'openssl' };
 
@@ -121,7 +126,30 @@ describe('VexIndex', () => {
     ],
     ['whole-product statement without subcomponents', [stmt('not_affected', null)], true],
   ])('%s', (_name, list, expected) => {
-    expect(new VexIndex(list, IMG, on).clears(f)).toBe(expected);
-    expect(new VexIndex([...list].reverse(), IMG, on).clears(f)).toBe(expected);
+    expect(new VexIndex(list, IMG, on, RANKS).clears(f)).toBe(expected);
+    expect(new VexIndex([...list].reverse(), IMG, on, RANKS).clears(f)).toBe(expected);
+  });
+
+  it('applies only statements a trusted signer signed', () => {
+    const unsigned = { ...stmt('not_affected', '2026-01-01T00:00:00Z'), signer: null };
+    const stranger = { ...stmt('not_affected', '2026-01-01T00:00:00Z'), signer: 'vendor' };
+    expect(new VexIndex([unsigned, stranger], IMG, on, RANKS).size).toBe(0);
+    expect(new VexIndex([unsigned, stranger], IMG, on, RANKS).clears(f)).toBe(false);
+  });
+
+  it('never lets a less trusted signer override a more trusted one, however recent', () => {
+    const ranks = new Map([
+      ['security', 0],
+      ['vendor', 1],
+    ]);
+    const affected = { ...stmt('affected', '2026-01-01T00:00:00Z'), signer: 'security' };
+    const laterVendor = { ...stmt('not_affected', '2026-06-01T00:00:00Z'), signer: 'vendor' };
+    expect(new VexIndex([affected, laterVendor], IMG, on, ranks).clears(f)).toBe(false);
+    expect(new VexIndex([laterVendor, affected], IMG, on, ranks).clears(f)).toBe(false);
+    // The vendor's statement counts where the security team said nothing.
+    expect(new VexIndex([laterVendor], IMG, on, ranks).clears(f)).toBe(true);
+    // And the more trusted signer's own later statement still decides.
+    const cleared = { ...stmt('not_affected', '2026-02-01T00:00:00Z'), signer: 'security' };
+    expect(new VexIndex([affected, cleared, laterVendor], IMG, on, ranks).clears(f)).toBe(true);
   });
 });

@@ -25,6 +25,7 @@ const GHA_RESULT = {
     sourceRepository: 'https://github.com/slsa-framework/example-package',
     buildType: 'https://github.com/slsa-framework/slsa-github-generator/generic@v1',
     source: 'slsa',
+    signer: null,
   },
   subjects: [
     {
@@ -69,6 +70,7 @@ describe('in-toto statements and DSSE envelopes', () => {
         sourceRepository: null,
         buildType: 'https://tekton.dev/attestations/chains@v2',
         source: 'slsa',
+        signer: null,
       },
       subjects: [
         {
@@ -119,6 +121,7 @@ describe('in-toto statements and DSSE envelopes', () => {
       sourceRepository: 'https://github.com/o/app',
       buildType: 'https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1',
       source: 'slsa',
+      signer: null,
     });
     expect(r.subjects).toEqual([{ name: 'ghcr.io/o/app', digest: `sha256:${'b'.repeat(64)}` }]);
   });
@@ -174,6 +177,7 @@ describe('Cloud Build BUILD occurrences', () => {
         sourceRepository: 'https://github.com/laurentsimon/gcb-tests',
         buildType: 'https://cloudbuild.googleapis.com/CloudBuildYaml@v0.1',
         source: 'cloud-build',
+        signer: null,
       },
       subjects: [
         {
@@ -203,6 +207,7 @@ describe('Cloud Build BUILD occurrences', () => {
       sourceRepository: 'https://github.com/khalkie/gcb-prod-prov',
       buildType: 'https://cloud.google.com/build/gcb-buildtypes/google-worker/v1',
       source: 'cloud-build',
+      signer: null,
     });
     const digest = 'sha256:7e9b6e7ba2842c91cf49f3e214d04a7a496f8214356f41d81a6e6dcad11f11e3';
     expect(r.subjects.map((s) => s.digest)).toEqual([digest, digest]);
@@ -221,6 +226,7 @@ describe('Cloud Build BUILD occurrences', () => {
       sourceRepository: null,
       buildType: 'https://tekton.dev/attestations/chains@v2',
       source: 'cloud-build',
+      signer: null,
     });
     // resourceUri uses the older form without https://
     expect(r.resource?.name).toBe('us-docker.pkg.dev/bendory-20221007-a/my-repo/true');
@@ -241,6 +247,7 @@ describe('Cloud Build BUILD occurrences', () => {
       sourceRepository: 'https://github.com/laurentsimon/gcb-tests',
       buildType: 'https://cloudbuild.googleapis.com/CloudBuildYaml@v0.1',
       source: 'cloud-build',
+      signer: null,
     });
   });
 

@@ -10,6 +10,8 @@ import { countFindings, type Finding, findingKey } from '../findings/finding.js'
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from './collections.js';
 import {
+  type BaseImage,
+  type BaseVerification,
   ImageRecord,
   type Platform,
   type Provenance,
@@ -42,7 +44,14 @@ export interface Enrichment {
   created: string | null;
   user: string | null;
   labels: Record<string, string>;
-  base: { name: string | null; digest: string | null } | null;
+  base: {
+    name: string | null;
+    digest: string | null;
+    /** Where the claim was read, or `layers` when Clearance inferred it; default annotation. */
+    source?: BaseImage['source'];
+    /** The layer check of the claim, done before the transaction (null: not checked). */
+    verification?: BaseVerification | null;
+  } | null;
 }
 
 export type ApplyOutcome = 'applied' | 'duplicate' | 'stale';
@@ -643,7 +652,8 @@ export function applyEnrichment(rec: ImageRecord, e: Enrichment): ImageRecord {
             status: rec.base?.status ?? 'unknown',
             supersededAt: rec.base?.supersededAt ?? null,
             currentDigest: rec.base?.currentDigest ?? null,
-            source: 'annotation',
+            source: e.base.source ?? 'annotation',
+            verification: e.base.verification ?? null,
           }
         : rec.base,
   };

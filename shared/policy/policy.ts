@@ -12,12 +12,15 @@ export const RULE_IDS = [
   'exempt-image',
   'trusted-repository',
   'base-image.unknown',
+  'base-image.layers',
   'base-image.allowed',
   'base-image.fresh',
   'vulnerabilities.scan-required',
   'vulnerabilities.scan-failed',
   'vulnerabilities.blocked-cve',
   'vulnerabilities.fixable-severity',
+  'vulnerabilities.fix-grace',
+  'vulnerabilities.fix-grace-ending',
   'vulnerabilities.unfixable-severity',
   'vulnerabilities.exception-expired',
   'vulnerabilities.exception-expiring',
@@ -135,6 +138,11 @@ const VexSettings = z.strictObject({
   matchRepository: z.boolean().default(false),
 });
 
+/** What a base claim whose layers do not match (or could not be checked) does to the verdict. */
+export const VERIFY_LAYERS = ['enforce', 'warn', 'off'] as const;
+export const VerifyLayers = z.enum(VERIFY_LAYERS);
+export type VerifyLayers = z.infer<typeof VerifyLayers>;
+
 const BaseImageRuleFields = {
   /** Globs on the base's name (tag and digest stripped); absent = any base. */
   allowed: GlobList,
@@ -142,12 +150,30 @@ const BaseImageRuleFields = {
   maxStaleDays: z.number().int().min(0),
   /** Outcome when the base could not be determined. */
   unknown: Outcome,
+  /**
+   * Whether the base claim (annotation or label) must be proven by the image's layers: enforce
+   * denies a claim the layers contradict and ignores one that could not be checked; warn reports
+   * both; off trusts the claim.
+   */
+  verifyLayers: VerifyLayers,
 };
 const BaseImageRule = z.strictObject({
   allowed: BaseImageRuleFields.allowed.optional(),
   maxStaleDays: BaseImageRuleFields.maxStaleDays.optional(),
   unknown: BaseImageRuleFields.unknown.default('warn'),
+  verifyLayers: BaseImageRuleFields.verifyLayers.default('warn'),
 });
+
+/** Days a fixable finding over the threshold stays allowed after its fix first appeared, per severity. */
+const FixGraceDays = z.strictObject({
+  CRITICAL: z.number().int().min(0).max(365).optional(),
+  HIGH: z.number().int().min(0).max(365).optional(),
+  MEDIUM: z.number().int().min(0).max(365).optional(),
+  LOW: z.number().int().min(0).max(365).optional(),
+  MINIMAL: z.number().int().min(0).max(365).optional(),
+  UNSPECIFIED: z.number().int().min(0).max(365).optional(),
+});
+export type FixGraceDays = z.infer<typeof FixGraceDays>;
 
 const VulnerabilityRuleFields = {
   requireScan: z.boolean(),
@@ -160,6 +186,10 @@ const VulnerabilityRuleFields = {
   vex: VexSettings,
   /** An exception in use that expires within this many days raises `vulnerabilities.exception-expiring`. */
   exceptionWarningDays: z.number().int().min(0),
+  /** Absent, or a severity left out: no grace (denied as soon as the fix is known). */
+  fixGraceDays: FixGraceDays,
+  /** A grace period ending within this many days raises `vulnerabilities.fix-grace-ending` (and alerts owners). */
+  fixGraceWarningDays: z.number().int().min(0).max(365),
 };
 const VulnerabilityRule = z.strictObject({
   requireScan: VulnerabilityRuleFields.requireScan.default(true),
@@ -169,6 +199,8 @@ const VulnerabilityRule = z.strictObject({
   blockedCves: VulnerabilityRuleFields.blockedCves.prefault([]),
   vex: VulnerabilityRuleFields.vex.prefault({}),
   exceptionWarningDays: VulnerabilityRuleFields.exceptionWarningDays.default(7),
+  fixGraceDays: VulnerabilityRuleFields.fixGraceDays.optional(),
+  fixGraceWarningDays: VulnerabilityRuleFields.fixGraceWarningDays.default(2),
 });
 
 const ProvenanceRuleFields = {
@@ -220,6 +252,7 @@ const RuleOverrides = z.strictObject({
       allowed: BaseImageRuleFields.allowed.optional(),
       maxStaleDays: BaseImageRuleFields.maxStaleDays.optional(),
       unknown: BaseImageRuleFields.unknown.optional(),
+      verifyLayers: BaseImageRuleFields.verifyLayers.optional(),
     })
     .nullable()
     .optional(),
@@ -234,6 +267,8 @@ const RuleOverrides = z.strictObject({
         .strictObject({ apply: z.boolean().optional(), matchRepository: z.boolean().optional() })
         .optional(),
       exceptionWarningDays: VulnerabilityRuleFields.exceptionWarningDays.optional(),
+      fixGraceDays: VulnerabilityRuleFields.fixGraceDays.optional(),
+      fixGraceWarningDays: VulnerabilityRuleFields.fixGraceWarningDays.optional(),
     })
     .nullable()
     .optional(),

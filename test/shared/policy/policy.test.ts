@@ -60,6 +60,7 @@ describe('parsePolicy', () => {
       blockedCves: [],
       vex: { apply: true, matchRepository: false },
       exceptionWarningDays: 7,
+      fixGraceWarningDays: 2,
     });
     expect(p.rules.trustedRepositories).toBeUndefined();
   });

@@ -10,6 +10,10 @@ export const COLLECTIONS = {
   policies: 'policies',
   reevaluations: 'reevaluations',
   bases: 'bases',
+  /** Base images' manifests and configs by digest (layers, diff_ids, platforms): read once per digest. */
+  baseLayers: 'baseLayers',
+  /** When each fix (vulnerability, package, fixed version) was first seen: fix grace periods start there. */
+  fixSightings: 'fixSightings',
 } as const;
 
 /** Firestore document ids may not contain `/`; event ids from outside are made safe and bounded. */

@@ -108,6 +108,7 @@ export function computeEffects(
     }
   }
   if (policy) effects.push(...expiringAlerts(previous, next, policy, now));
+  effects.push(...graceEndingAlerts(previous, next, now));
   // A platform image's verdict feeds its indexes' verdicts.
   if (changed) {
     for (const parent of next.parents) {
@@ -186,6 +187,51 @@ function expiringAlerts(
             ...(exception.scope?.repositories
               ? { scope: exception.scope.repositories.join(', ') }
               : {}),
+          },
+        } as Alert,
+      });
+    }
+  }
+  return out;
+}
+
+const GRACE_ENDING =
+  /^(.+) (\S+) has \d+ fixable findings? over the threshold \([^)]*\): (.+); allowed until (\d{4}-\d{2}-\d{2}): fix (.+) available since (\d{4}-\d{2}-\d{2})/;
+
+/** One alert per package whose fix grace newly shows as ending (the daily re-evaluation finds them 2 days ahead). */
+function graceEndingAlerts(previous: ImageRecord | null, next: ImageRecord, now: Date): Effect[] {
+  const key = (m: RegExpExecArray) => `${m[1]}\u0000${m[2]}\u0000${m[4]}`;
+  const seen = new Set<string>();
+  for (const v of Object.values(previous?.verdicts ?? {})) {
+    for (const r of v.reasons) {
+      if (r.ruleId !== 'vulnerabilities.fix-grace-ending') continue;
+      const m = GRACE_ENDING.exec(r.message);
+      if (m) seen.add(key(m));
+    }
+  }
+  const out: Effect[] = [];
+  for (const [env, v] of Object.entries(next.verdicts).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const r of v.reasons) {
+      if (r.ruleId !== 'vulnerabilities.fix-grace-ending') continue;
+      const m = GRACE_ENDING.exec(r.message);
+      if (!m || seen.has(key(m))) continue;
+      seen.add(key(m));
+      out.push({
+        kind: 'alert',
+        alert: {
+          type: 'fix-grace-ending',
+          image: alertImage(next),
+          labels: next.labels,
+          detectedAt: now.toISOString(),
+          links: {},
+          environment: env,
+          grace: {
+            package: m[1],
+            installedVersion: m[2],
+            vulnerabilities: m[3],
+            endsOn: m[4],
+            fixedVersion: m[5],
+            availableSince: m[6],
           },
         } as Alert,
       });

@@ -50,6 +50,8 @@ export const Config = z
     CLEARANCE_DEFAULT_ENV: z.string().min(1).default('prod'),
     CLEARANCE_INGEST_TOKEN: z.string().optional(),
     CLEARANCE_BASE_IMAGES: list,
+    /** Extra registries a base claim may make Clearance read from (besides the image's own and the tracked bases'). */
+    CLEARANCE_BASE_REGISTRIES: list,
     CLEARANCE_WATCH_REPOSITORIES: list,
     CLEARANCE_ROUTING: z.string().optional(),
     CLEARANCE_REGISTRY_INSECURE_HOSTS: list,
@@ -86,6 +88,7 @@ export const Config = z
     },
     ingestToken: c.CLEARANCE_INGEST_TOKEN,
     baseImages: c.CLEARANCE_BASE_IMAGES,
+    baseRegistries: c.CLEARANCE_BASE_REGISTRIES,
     watchRepositories: c.CLEARANCE_WATCH_REPOSITORIES,
     routing: c.CLEARANCE_ROUTING,
     registryInsecureHosts: c.CLEARANCE_REGISTRY_INSECURE_HOSTS,

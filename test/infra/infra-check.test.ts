@@ -150,6 +150,7 @@ describe('the module function table', SLOW, () => {
         'CLEARANCE_CHECK_AUDIENCES',
         'CLEARANCE_CHECK_ALLOWED_CALLERS',
         'CLEARANCE_BASE_IMAGES',
+        'CLEARANCE_BASE_REGISTRIES',
         'CLEARANCE_WATCH_REPOSITORIES',
         'CLEARANCE_ROUTING',
       ]),

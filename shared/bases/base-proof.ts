@@ -335,3 +335,38 @@ export function indexBase(
     },
   };
 }
+
+/**
+ * Makes a tracked tag's digest available to inference: its manifest (and, for an index, every
+ * platform's manifest and config) cached and marked as tracked under the tag. Idempotent; reads the
+ * registry only for what is not cached yet. Returns how many platform manifests are tracked.
+ */
+export async function trackBaseDigest(
+  deps: BaseProofDeps,
+  name: string,
+  digest: string,
+  now: Date,
+): Promise<number> {
+  const ref = parseImageRef(name);
+  const where = { registry: ref.registry, repository: ref.repository };
+  const top = await entryOf(deps, where, digest, now);
+  if ('missing' in top) throw new ClearanceError('not-found', top.missing);
+  const tracked = { name, digest };
+  const manifests: string[] = [];
+  if (top.kind === 'index') {
+    for (const p of top.platforms) {
+      const child = await entryOf(deps, where, p.digest, now);
+      if ('missing' in child || child.kind !== 'manifest') continue;
+      manifests.push(child.digest);
+    }
+  } else {
+    manifests.push(top.digest);
+  }
+  const already = (e: CachedBase | null) =>
+    e?.tracked.some((t) => t.name === name && t.digest === digest) ?? false;
+  for (const d of manifests) {
+    if (!already(await deps.store.get(d))) await deps.store.track(d, tracked);
+  }
+  if (top.kind === 'index' && !already(top)) await deps.store.track(digest, tracked);
+  return manifests.length;
+}

@@ -39,9 +39,7 @@ function clearanceRequests(file: string, offset: number): string[] {
  * counts the registry requests each push made Clearance send (its own manifest and config, plus
  * the base's the first time).
  */
-export async function measureBaseReads(
-  o: BaseReadsOptions,
-): Promise<{
+export async function measureBaseReads(o: BaseReadsOptions): Promise<{
   newBase: number;
   knownBase: number;
   requests: { newBase: string[]; knownBase: string[] };

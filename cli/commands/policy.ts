@@ -11,6 +11,7 @@ import {
   readCurrentPolicy,
   runProgress,
 } from '../../shared/ingest/reevaluation.js';
+import { firestoreFixSightings } from '../../shared/ledger/fix-sightings.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import {
   type PolicyFormat,
@@ -222,7 +223,11 @@ async function preview(io: Io, p: Parsed): Promise<number> {
   return withRoot(io, p, async (root) => {
     const db = await root.firestore();
     const current = await readCurrentPolicy(db);
-    const result = await previewPolicy({ db, ledger: new FirestoreLedger(db) }, proposed, io.now());
+    const result = await previewPolicy(
+      { db, ledger: new FirestoreLedger(db), fixes: firestoreFixSightings(db) },
+      proposed,
+      io.now(),
+    );
     if (p.flags.has('--json')) {
       io.out(
         `${JSON.stringify({ proposedPolicy: proposed.hash, currentPolicy: current?.hash ?? null, ...result }, null, 2)}\n`,

@@ -13,7 +13,7 @@ import { type HttpRequestLike, httpFunction } from '../../shared/http/http-funct
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { ingestRegistryEvent } from '../../shared/ingest/registry-ingest.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
-import { ingestServices, registryOf } from '../../shared/runtime/services.js';
+import { baseProofOf, ingestServices, registryOf } from '../../shared/runtime/services.js';
 
 export const WEBHOOK_KINDS = ['distribution', 'harbor', 'github'] as const;
 type WebhookKind = (typeof WEBHOOK_KINDS)[number];
@@ -140,12 +140,13 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
     return { status: 202, body: { accepted: false, reason: errorMessage(err), deadLetter: id } };
   }
   const registry = await registryOf(root);
+  const bases = await baseProofOf(root);
   const outcomes: string[] = [];
   for (const [i, ev] of events.entries()) {
     const messageId = ev.eventId ?? `${delivery}:${i}`;
     outcomes.push(
       await ingestRegistryEvent(
-        { ...services, registry, watch: root.config.watchRepositories, logger },
+        { ...services, registry, bases, watch: root.config.watchRepositories, logger },
         ev,
         { source: `webhook-${kind}`, messageId, at: ev.occurredAt ?? now.toISOString() },
         now,

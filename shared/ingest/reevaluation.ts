@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { Finding, VexStatement } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
+import type { FixSightingStore } from '../ledger/fix-sightings.js';
 import { ImageRecord, type Verdict } from '../ledger/image-record.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
 import { deriveState } from '../ledger/state.js';
@@ -62,6 +63,8 @@ export interface ReevaluationDeps {
   pageSize?: number;
   /** Images evaluated at once within a page. */
   concurrency?: number;
+  /** When each fix was first seen (fix grace periods); absent: no grace applies. */
+  fixes?: FixSightingStore;
 }
 
 export const RunProgress = z.object({
@@ -236,7 +239,7 @@ async function childrenOf(
 }
 
 export async function reevaluateImage(
-  deps: Pick<ReevaluationDeps, 'db' | 'ledger' | 'publisher'>,
+  deps: Pick<ReevaluationDeps, 'db' | 'ledger' | 'publisher' | 'fixes'>,
   snapshot: PolicySnapshot,
   image: ImageRecord,
   vex: readonly VexStatement[],
@@ -265,6 +268,7 @@ export async function reevaluateImage(
           policy: snapshot.policy,
           policyHash: snapshot.hash,
           now,
+          fixSightings: deps.fixes ? await deps.fixes.lookup(f) : [],
         });
     if (sameVerdicts(evaluated.verdicts, next)) return false;
     const ref = deps.ledger.imageRef(evaluated.id);
@@ -565,7 +569,7 @@ export interface PolicyPreview {
 
 /** What a proposed policy would change, without writing anything. */
 export async function previewPolicy(
-  deps: Pick<ReevaluationDeps, 'db' | 'ledger'> & { concurrency?: number },
+  deps: Pick<ReevaluationDeps, 'db' | 'ledger' | 'fixes'> & { concurrency?: number },
   proposed: PolicySnapshot,
   now: Date,
 ): Promise<PolicyPreview> {
@@ -591,6 +595,7 @@ export async function previewPolicy(
         policy: proposed.policy,
         policyHash: proposed.hash,
         now,
+        fixSightings: deps.fixes ? await deps.fixes.lookup(findings) : [],
       }),
     }));
     for (const { image, next } of evaluated) {

@@ -6,6 +6,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { imageDocId } from '../shared/image-ref/image-ref.js';
 import type { ImageRecord } from '../shared/ledger/image-record.js';
+import { demoForgedBase } from './lib/demo-forged-base.js';
 import { firebasePorts } from './lib/emulators.js';
 import { skopeoCopy, writeOciImage } from './lib/oci-image.js';
 import { STATE_DIR, sleep } from './lib/process.js';
@@ -35,15 +36,17 @@ async function main(): Promise<void> {
       '1. Build a base image and an app image (OCI layout written by code) and push them with skopeo',
     );
     const baseLayout = join(work, 'base');
-    writeOciImage(baseLayout, {
+    const base = writeOciImage(baseLayout, {
       files: { 'etc/os-release': 'ID=debian\nVERSION_ID=12\n' },
       config: { created: new Date().toISOString() },
     });
     const baseRef = `${info.registry}/base/debian12:latest`;
     const baseDigest = await skopeoCopy(baseLayout, baseRef);
     say(`   ${baseRef} → ${baseDigest}`);
-    const appLayout = join(work, 'app');
-    writeOciImage(appLayout, {
+    // Built FROM the base, in the same layout (its layer blobs are there): the annotation below is proven.
+    writeOciImage(baseLayout, {
+      ref: 'app',
+      baseLayers: base.stack,
       files: { 'app/hello.txt': `hello from the Clearance demo, ${new Date().toISOString()}\n` },
       config: { created: new Date().toISOString(), user: '1000', labels: { owner: 'demo-team' } },
       annotations: {
@@ -52,7 +55,7 @@ async function main(): Promise<void> {
       },
     });
     const appRef = `${info.registry}/apps/hello:1.0`;
-    const digest = await skopeoCopy(appLayout, appRef);
+    const digest = await skopeoCopy(baseLayout, appRef, { ref: 'app' });
     const repository = 'apps/hello';
     const id = imageDocId(info.registry, repository, digest);
     say(`   ${appRef} → ${digest}`);
@@ -134,6 +137,14 @@ async function main(): Promise<void> {
           `     - [${r.ruleId}] ${r.message}${r.remediation ? `\n       → ${r.remediation}` : ''}`,
         );
     }
+
+    await demoForgedBase({
+      registry: info.registry,
+      trustedBase: { ref: baseRef, digest: baseDigest },
+      db,
+      work,
+      say,
+    });
 
     say('\n4. Ask checkImage, as a deployer or CI pipeline would');
     const check = info.functions.checkImage;

@@ -10,6 +10,9 @@ export const COLLECTIONS = {
   policies: 'policies',
   reevaluations: 'reevaluations',
   bases: 'bases',
+  /** Sub-collection of an image: pending attestation claims (leases). */
+  attestationClaims: 'attestationClaims',
+  breakglass: 'breakglass',
   /** Base images' manifests and configs by digest (layers, diff_ids, platforms): read once per digest. */
   baseLayers: 'baseLayers',
   /** When each fix (vulnerability, package, fixed version) was first seen: fix grace periods start there. */

@@ -37,6 +37,22 @@ export const Reason = z.object({
   level: z.enum(['deny', 'warn']),
   message: z.string(),
   remediation: z.string().nullable().default(null),
+  /** The CVE exception the reason is about (vulnerabilities.exception-*): data, never parsed from the message. */
+  exception: z.string().optional(),
+  /** The fix grace the reason is about (vulnerabilities.fix-grace*): data, never parsed from the message. */
+  grace: z
+    .object({
+      package: z.string(),
+      installedVersion: z.string(),
+      fixedVersion: z.string(),
+      /** The findings' ids as the message quotes them. */
+      vulnerabilities: z.string(),
+      /** YYYY-MM-DD (UTC): the fix was first seen that day. */
+      availableSince: z.string(),
+      /** YYYY-MM-DD (UTC): denied from 00:00 that day. */
+      endsOn: z.string(),
+    })
+    .optional(),
 });
 export type Reason = z.infer<typeof Reason>;
 

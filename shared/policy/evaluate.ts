@@ -708,14 +708,15 @@ function vulnerabilityReasons(
     if (left > warnMs) continue;
     const x = e.exception;
     const days = Math.ceil(left / DAY_MS);
-    reasons.push(
-      reason(
+    reasons.push({
+      ...reason(
         'vulnerabilities.exception-expiring',
         'warn',
         `exception for ${x.id} (owner ${x.owner}) expires on ${day(e.expiresAt - 1)}, in ${plural(days, 'day')}`,
         `fix ${x.id} or renew the exception before it expires`,
       ),
-    );
+      exception: x.id,
+    });
   }
   return { reasons, pending };
 }
@@ -792,14 +793,23 @@ function graceReasons(
     const { package: pkg, installedVersion } = first.finding;
     const ending = first.ends - now <= warningDays * DAY_MS;
     const left = Math.ceil((first.ends - now) / DAY_MS);
-    reasons.push(
-      reason(
+    const ids = quoteIds(findings);
+    reasons.push({
+      ...reason(
         ending ? 'vulnerabilities.fix-grace-ending' : 'vulnerabilities.fix-grace',
         'warn',
-        `${pkg} ${installedVersion} has ${plural(findings.length, 'fixable finding')} over the threshold (${thresholdText(threshold)}): ${quoteIds(findings)}; allowed until ${day(first.ends)}: fix ${first.fix} available since ${day(first.since)}${ending ? ` (grace ends in ${plural(left, 'day')})` : ''}`,
+        `${pkg} ${installedVersion} has ${plural(findings.length, 'fixable finding')} over the threshold (${thresholdText(threshold)}): ${ids}; allowed until ${day(first.ends)}: fix ${first.fix} available since ${day(first.since)}${ending ? ` (grace ends in ${plural(left, 'day')})` : ''}`,
         `upgrade ${pkg} ${installedVersion} → ${first.fix} before ${day(first.ends)}, when the image is denied`,
       ),
-    );
+      grace: {
+        package: pkg,
+        installedVersion,
+        fixedVersion: first.fix,
+        vulnerabilities: ids,
+        availableSince: day(first.since),
+        endsOn: day(first.ends),
+      },
+    });
   }
   if (sorted.length > MAX_REASONS_PER_RULE) {
     const rest = sorted.slice(MAX_REASONS_PER_RULE);

@@ -15,9 +15,10 @@ import {
 } from '../../scripts/lib/oci-image.js';
 import { firestoreBaseLayerStore } from '../../shared/bases/base-store.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { watchBaseImages } from '../../shared/ingest/base-watcher.js';
-import { storePolicy } from '../../shared/ingest/policy-source.js';
 import { ImageRecord } from '../../shared/ledger/image-record.js';
+import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
+import { watchBaseImages } from '../../shared/pipeline/base-watcher.js';
+import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import { createRegistryClient } from '../../shared/registry/client.js';
 import { BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION } from '../../shared/registry/schemas.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
@@ -267,6 +268,7 @@ rules:
       {
         db,
         registry: client,
+        ledger: new FirestoreLedger(db),
         publisher: { publish: async () => {} },
         bases: { store: firestoreBaseLayerStore(db), registry: client },
       },

@@ -149,7 +149,7 @@ describeWithEmulators('registry pushes through the local docker-registry', () =>
     );
     expect(index).toMatchObject({ mediaType: OCI_INDEX, tags: ['2.0'] });
     for (const child of multi.children) {
-      // The child's own notification may land before the index links it: wait for the link.
+      // A child's own push may land first; the index links it right after the index is written.
       const rec = await eventually(
         async () => {
           const d = await docData(

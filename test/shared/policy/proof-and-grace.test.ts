@@ -170,6 +170,14 @@ rules:
         message:
           'openssl 3.0.11 has 1 fixable finding over the threshold (allowed up to LOW): CVE-2026-1111 HIGH; allowed until 2026-12-07: fix 3.0.13 available since 2026-11-30',
         remediation: 'upgrade openssl 3.0.11 → 3.0.13 before 2026-12-07, when the image is denied',
+        grace: {
+          package: 'openssl',
+          installedVersion: '3.0.11',
+          fixedVersion: '3.0.13',
+          vulnerabilities: 'CVE-2026-1111 HIGH',
+          availableSince: '2026-11-30',
+          endsOn: '2026-12-07',
+        },
       },
     ]);
   });

@@ -1,16 +1,16 @@
 // Fix grace periods end to end in the Firestore emulator: a real Grype report records when each fix was first seen; the daily re-evaluation warns, alerts and flips on the day.
 import { Firestore } from '@google-cloud/firestore';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { fixedClock } from '../../../shared/clock.js';
 import { imageDocId } from '../../../shared/image-ref/image-ref.js';
-import type { Effect, EffectPublisher } from '../../../shared/ingest/effects.js';
-import { firestorePolicySource, storePolicy } from '../../../shared/ingest/policy-source.js';
-import { handleReevaluateMessage } from '../../../shared/ingest/reevaluation.js';
-import { ingestReport } from '../../../shared/ingest/report-ingest.js';
-import { firestoreVexStore } from '../../../shared/ingest/vex-store.js';
 import { firestoreFixSightings } from '../../../shared/ledger/fix-sightings.js';
 import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
-import { fixedClock } from '../../../shared/runtime/clock.js';
+import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
+import { firestorePolicySource, storePolicy } from '../../../shared/pipeline/policy-source.js';
+import { handleReevaluateMessage } from '../../../shared/pipeline/reevaluation.js';
+import { ingestReport } from '../../../shared/pipeline/report-ingest.js';
+import { firestoreVexStore } from '../../../shared/pipeline/vex-store.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 import { fixtureText } from '../real-world-fixtures.js';
 

@@ -3,15 +3,11 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { type Alert, publishAlert } from '../alerts/alert.js';
 import { type Finding, severityRank } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
-import type { ImageRecord } from '../ledger/image-record.js';
+import type { ImageRecord, Reason } from '../ledger/image-record.js';
+import type { ReevaluateMessage, VerdictMessage } from '../messages.js';
 import { expiryInstant, type Policy } from '../policy/policy.js';
 
-/** What attestImage receives: the image to (re)consider; it reads the ledger for the rest. */
-export interface VerdictMessage {
-  imageId: string;
-  cause: 'verdict-changed' | 'deleted';
-  policyHash: string | null;
-}
+export type { VerdictMessage } from '../messages.js';
 
 export type Effect =
   | { kind: 'verdict'; message: VerdictMessage }
@@ -140,8 +136,6 @@ export function computeEffects(
   return effects;
 }
 
-const EXPIRING = /^exception for (\S+) \(owner/;
-
 /** One alert per exception that newly shows as expiring soon on this image (the daily run finds them). */
 function expiringAlerts(
   previous: ImageRecord | null,
@@ -161,7 +155,7 @@ function expiringAlerts(
   for (const [env, v] of Object.entries(next.verdicts)) {
     for (const r of v.reasons) {
       if (r.ruleId !== 'vulnerabilities.exception-expiring' || seen.has(r.message)) continue;
-      const id = EXPIRING.exec(r.message)?.[1];
+      const id = r.exception;
       const exception = [
         ...(policy.rules.vulnerabilities?.allowedCves ?? []),
         ...Object.values(policy.environments).flatMap(
@@ -195,27 +189,22 @@ function expiringAlerts(
   return out;
 }
 
-const GRACE_ENDING =
-  /^(.+) (\S+) has \d+ fixable findings? over the threshold \([^)]*\): (.+); allowed until (\d{4}-\d{2}-\d{2}): fix (.+) available since (\d{4}-\d{2}-\d{2})/;
-
 /** One alert per package whose fix grace newly shows as ending (the daily re-evaluation finds them 2 days ahead). */
 function graceEndingAlerts(previous: ImageRecord | null, next: ImageRecord, now: Date): Effect[] {
-  const key = (m: RegExpExecArray) => `${m[1]}\u0000${m[2]}\u0000${m[4]}`;
+  const key = (g: NonNullable<Reason['grace']>) =>
+    `${g.package}\u0000${g.installedVersion}\u0000${g.endsOn}`;
   const seen = new Set<string>();
   for (const v of Object.values(previous?.verdicts ?? {})) {
     for (const r of v.reasons) {
-      if (r.ruleId !== 'vulnerabilities.fix-grace-ending') continue;
-      const m = GRACE_ENDING.exec(r.message);
-      if (m) seen.add(key(m));
+      if (r.ruleId === 'vulnerabilities.fix-grace-ending' && r.grace) seen.add(key(r.grace));
     }
   }
   const out: Effect[] = [];
   for (const [env, v] of Object.entries(next.verdicts).sort(([a], [b]) => a.localeCompare(b))) {
     for (const r of v.reasons) {
-      if (r.ruleId !== 'vulnerabilities.fix-grace-ending') continue;
-      const m = GRACE_ENDING.exec(r.message);
-      if (!m || seen.has(key(m))) continue;
-      seen.add(key(m));
+      if (r.ruleId !== 'vulnerabilities.fix-grace-ending' || !r.grace || seen.has(key(r.grace)))
+        continue;
+      seen.add(key(r.grace));
       out.push({
         kind: 'alert',
         alert: {
@@ -225,14 +214,7 @@ function graceEndingAlerts(previous: ImageRecord | null, next: ImageRecord, now:
           detectedAt: now.toISOString(),
           links: {},
           environment: env,
-          grace: {
-            package: m[1],
-            installedVersion: m[2],
-            vulnerabilities: m[3],
-            endsOn: m[4],
-            fixedVersion: m[5],
-            availableSince: m[6],
-          },
+          grace: r.grace,
         } as Alert,
       });
     }
@@ -275,9 +257,10 @@ export function pubsubEffectPublisher(
         effects.map((e) => {
           switch (e.kind) {
             case 'verdict':
-              return ps
-                .topic(topics.verdicts)
-                .publishMessage({ json: e.message, attributes: { cause: e.message.cause } });
+              return ps.topic(topics.verdicts).publishMessage({
+                json: e.message satisfies VerdictMessage,
+                attributes: { cause: e.message.cause },
+              });
             case 'alert':
               // One wire format for every publisher of alerts: validated, with routing attributes.
               return publishAlert(ps.topic(topics.alerts), {
@@ -285,9 +268,9 @@ export function pubsubEffectPublisher(
                 links: { ...alertLinks(e.alert.image, checkUrl), ...e.alert.links },
               });
             case 'reevaluate':
-              return ps
-                .topic(topics.reevaluate)
-                .publishMessage({ json: { kind: 'image', imageId: e.imageId } });
+              return ps.topic(topics.reevaluate).publishMessage({
+                json: { kind: 'image', imageId: e.imageId } satisfies ReevaluateMessage,
+              });
             default: {
               const never: never = e;
               throw new Error(`unknown effect ${JSON.stringify(never)}`);

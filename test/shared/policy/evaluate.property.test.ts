@@ -143,7 +143,8 @@ function permutation<T>(items: readonly T[]): fc.Arbitrary<T[]> {
   return fc.shuffledSubarray([...items], { minLength: items.length, maxLength: items.length });
 }
 
-describe('evaluate (properties)', () => {
+// Hundreds of runs each: on a loaded shared machine they outlast vitest's 5 s default.
+describe('evaluate (properties)', { timeout: 60_000 }, () => {
   it('is deterministic: the same inputs give the same verdicts', () => {
     fc.assert(
       fc.property(scenarioArb, (s) => {

@@ -90,7 +90,8 @@ function inputAt(s: Scenario, at: number): EvaluationInput {
   };
 }
 
-describe('fix grace periods (properties)', () => {
+// Hundreds of runs each: on a loaded shared machine they outlast vitest's 5 s default.
+describe('fix grace periods (properties)', { timeout: 60_000 }, () => {
   it('is monotone in time: once denied, later clocks deny too while the input stays the same', () => {
     fc.assert(
       fc.property(scenarioArb, (s) => {

@@ -19,6 +19,7 @@ import {
   occurrenceNotification,
   tarOccurrence,
 } from './lib/demo-events.js';
+import { demoForgedBase } from './lib/demo-forged-base.js';
 import { firebasePorts } from './lib/emulators.js';
 import { skopeoCopy, writeOciImage } from './lib/oci-image.js';
 import { STATE_DIR, sleep } from './lib/process.js';
@@ -112,10 +113,16 @@ function printReasons(reasons: readonly ShownReason[], indent = '     '): void {
   }
 }
 
-async function push(d: Demo, name: string, ref: string, build: (dir: string) => void) {
+async function push(
+  d: Demo,
+  name: string,
+  ref: string,
+  build: (dir: string) => void,
+  ociRef?: string,
+) {
   const layout = join(d.work, name);
   build(layout);
-  const digest = await skopeoCopy(layout, ref);
+  const digest = await skopeoCopy(layout, ref, ociRef ? { ref: ociRef } : {});
   say(`   ${ref} → ${digest}`);
   return digest;
 }
@@ -277,20 +284,24 @@ async function main(): Promise<void> {
     say(
       '1. A trusted minimal base: distroless-like (no shell, user 65532, four Debian packages), built by code',
     );
-    const baseDigest = await push(d, 'base', baseTag, (dir) =>
-      writeOciImage(dir, {
+    let baseStack: ReturnType<typeof writeOciImage>['stack'] | undefined;
+    const baseDigest = await push(d, 'base', baseTag, (dir) => {
+      baseStack = writeOciImage(dir, {
         files: baseImageFiles(0),
         config: {
           user: '65532',
           labels: { 'org.opencontainers.image.title': 'distroless-like base' },
         },
-      }),
-    );
+      }).stack;
+    });
     for (const b of await watchBases(d))
       say(`   base watcher: ${b.name} ${b.change} at ${b.digest}`);
 
+    // Built FROM the base, in the base's own layout (its layer blobs are there), so the base claim is proven.
     const appOn = (version: string, files: Record<string, string>) => (dir: string) =>
       writeOciImage(dir, {
+        ref: version,
+        baseLayers: baseStack,
         files: { ...files, 'app/VERSION': `${version} (demo run ${runId})\n` },
         config: { created: runId, user: '65532', labels: { owner: 'demo-team' } },
         annotations: {
@@ -303,9 +314,10 @@ async function main(): Promise<void> {
     const goodRef = `${info.registry}/${repository}:1.0`;
     const good = await push(
       d,
-      'good',
+      'base',
       goodRef,
       appOn('1.0', { 'app/server': 'static binary, Go 1.22.2\n' }),
+      '1.0',
     );
     const goodId = imageDocId(info.registry, repository, good);
     const pushed = await waitForImage(
@@ -353,6 +365,13 @@ async function main(): Promise<void> {
       summary.allowed_image = `${info.registry}/${repository}@${good}`;
     }
 
+    await demoForgedBase({
+      registry: info.registry,
+      trustedBase: { ref: baseTag, digest: baseDigest },
+      db: d.db,
+      work: d.work,
+      say,
+    });
     say(
       '\n7. hello:1.1 ships a server built with Go 1.22.1: the scan finds CVE-2023-45288 (HIGH, fixed in 1.22.2)',
     );
@@ -360,9 +379,10 @@ async function main(): Promise<void> {
     const since = new Date().toISOString();
     const bad = await push(
       d,
-      'bad',
+      'base',
       badRef,
       appOn('1.1', { 'app/server': 'static binary, Go 1.22.1\n' }),
+      '1.1',
     );
     const badId = imageDocId(info.registry, repository, bad);
     await waitForImage(d, badId, 'the push to reach the ledger', (r) => r.pushedAt !== null);

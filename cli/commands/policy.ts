@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
+import { firestoreFixSightings } from '../../shared/ledger/fix-sightings.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import {
@@ -256,6 +257,7 @@ async function preview(io: Io, args: string[]): Promise<number> {
       {
         db,
         ledger: new FirestoreLedger(db),
+        fixes: firestoreFixSightings(db),
         onProgress: (n) => bar.update(n, total, 'images evaluated'),
       },
       proposed,

@@ -13,7 +13,7 @@ import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { ingestRegistryEvent } from '../../shared/pipeline/registry-ingest.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { registerHttp } from '../../shared/runtime/register.js';
-import { ingestServices, registryOf } from '../../shared/runtime/services.js';
+import { baseProofOf, ingestServices, registryOf } from '../../shared/runtime/services.js';
 import { eventTime } from '../../shared/trust/event-time.js';
 import { assertHostAllowed, authenticateWebhook } from '../../shared/trust/webhook-sources.js';
 
@@ -125,12 +125,13 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
     return { status: 202, body: { accepted: false, reason: errorMessage(err), deadLetter: id } };
   }
   const registry = await registryOf(root);
+  const bases = await baseProofOf(root);
   const outcomes: string[] = [];
   for (const [i, ev] of events.entries()) {
     const messageId = ev.eventId ?? `${delivery}:${i}`;
     outcomes.push(
       await ingestRegistryEvent(
-        { ...services, registry, watch: root.config.watchRepositories, logger },
+        { ...services, registry, bases, watch: root.config.watchRepositories, logger },
         ev,
         // Ordered by arrival: the payload's own timestamp is a claim, kept clamped near it.
         { source: `webhook-${kind}`, messageId, ...eventTime(now, ev.occurredAt) },

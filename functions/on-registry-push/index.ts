@@ -5,13 +5,19 @@ import { jsonOf } from '../../shared/events/pubsub-message.js';
 import { ingestRegistryEvent } from '../../shared/pipeline/registry-ingest.js';
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
 import { registerEvent } from '../../shared/runtime/register.js';
-import { ingestServices, registryOf } from '../../shared/runtime/services.js';
+import { baseProofOf, ingestServices, registryOf } from '../../shared/runtime/services.js';
 
 export const onRegistryPush = pubsubFunction('gcr', async (msg, { root, logger, now }) => {
   const event = parseGcrEvent(jsonOf(msg), { eventId: msg.messageId, occurredAt: msg.publishTime });
   const services = await ingestServices(root);
   const outcome = await ingestRegistryEvent(
-    { ...services, registry: await registryOf(root), watch: root.config.watchRepositories, logger },
+    {
+      ...services,
+      registry: await registryOf(root),
+      bases: await baseProofOf(root),
+      watch: root.config.watchRepositories,
+      logger,
+    },
     event,
     { source: 'gcr', messageId: msg.messageId, at: msg.publishTime },
     now,

@@ -22,6 +22,7 @@ export function reevaluationDepsOf(r: Root): Promise<ReevaluationDeps> {
       ledger: services.ledger,
       policy: services.policy,
       publisher: services.publisher,
+      fixes: services.fixes,
       enqueue: async (message) => {
         const ps = await r.pubsub();
         await ps

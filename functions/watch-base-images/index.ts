@@ -7,7 +7,7 @@ import { watchBaseImages as watch } from '../../shared/pipeline/base-watcher.js'
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { registerHttp } from '../../shared/runtime/register.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
-import { ingestServices, registryOf } from '../../shared/runtime/services.js';
+import { baseProofOf, ingestServices, registryOf } from '../../shared/runtime/services.js';
 
 function authenticatorOf(r: Root): Promise<Authenticator> {
   // Cloud Scheduler sends an ID token for its service account (an allowed caller, the function URL
@@ -37,10 +37,11 @@ export function createWatchBaseImagesHandler(getRoot: () => Root = defaultRoot) 
         logger.warn('no tracked base images (CLEARANCE_BASE_IMAGES)');
         return { status: 200, body: { bases: [], republished: 0 } };
       }
-      const [services, registry, ledger] = await Promise.all([
+      const [services, registry, ledger, bases] = await Promise.all([
         ingestServices(root),
         registryOf(root),
         ledgerOf(root),
+        baseProofOf(root),
       ]);
       const result = await watch(
         {
@@ -49,6 +50,7 @@ export function createWatchBaseImagesHandler(getRoot: () => Root = defaultRoot) 
           publisher: services.publisher,
           logger,
           ledger,
+          bases,
         },
         tracked,
         now,

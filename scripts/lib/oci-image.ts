@@ -47,6 +47,17 @@ export interface OciImageOptions {
   annotations?: Record<string, string>;
   /** Name under which index.json lists the image (the `oci:DIR:ref` reference); default `latest`. */
   ref?: string;
+  /**
+   * Layers the image is built on (FROM), already in the same layout: listed before its own layer,
+   * with their diff_ids first in the config, as a real build on that base would.
+   */
+  baseLayers?: BaseLayers;
+}
+
+/** A base's layers as an image built FROM it lists them: manifest descriptors and config diff_ids. */
+export interface BaseLayers {
+  layers: Descriptor[];
+  diffIds: string[];
 }
 
 export interface WrittenImage {
@@ -57,6 +68,8 @@ export interface WrittenImage {
   layerDigest: string;
   /** sha256 of the uncompressed layer, as listed in the config's rootfs.diff_ids. */
   diffId: string;
+  /** Every layer in order (base layers first) and the config's diff_ids: what an image built FROM this one reuses. */
+  stack: BaseLayers;
   ref: string;
 }
 
@@ -149,6 +162,11 @@ function writeImageBlobs(
   const tar = tarFiles(files);
   const diffId = sha256(tar);
   const layer = writeBlob(dir, gzipSync(tar, { level: 9 }));
+  const layerDescriptor: Descriptor = { mediaType: OCI_LAYER_GZIP, ...layer };
+  const stack: BaseLayers = {
+    layers: [...(opts.baseLayers?.layers ?? []), layerDescriptor],
+    diffIds: [...(opts.baseLayers?.diffIds ?? []), diffId],
+  };
   const c = opts.config ?? {};
   const platform: Platform = {
     os: c.os ?? 'linux',
@@ -164,7 +182,7 @@ function writeImageBlobs(
     ...(platform.variant ? { variant: platform.variant } : {}),
     os: platform.os,
     config: containerConfig,
-    rootfs: { type: 'layers', diff_ids: [diffId] },
+    rootfs: { type: 'layers', diff_ids: stack.diffIds },
     history: [{ created: c.created ?? FIXED_CREATED, created_by: 'clearance oci-image' }],
   };
   const configBlob = writeBlob(dir, Buffer.from(JSON.stringify(config)));
@@ -172,7 +190,7 @@ function writeImageBlobs(
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: { mediaType: OCI_CONFIG, ...configBlob },
-    layers: [{ mediaType: OCI_LAYER_GZIP, ...layer }],
+    layers: stack.layers,
     ...(opts.annotations && Object.keys(opts.annotations).length
       ? { annotations: opts.annotations }
       : {}),
@@ -184,6 +202,7 @@ function writeImageBlobs(
     configDigest: configBlob.digest,
     layerDigest: layer.digest,
     diffId,
+    stack,
     platform,
   };
 }
@@ -198,6 +217,7 @@ export function writeOciImage(dir: string, opts: OciImageOptions = {}): WrittenI
 
 export interface IndexPlatformInput extends Platform {
   files?: Record<string, string>;
+  baseLayers?: BaseLayers;
   config?: Omit<ImageConfigInput, 'os' | 'architecture' | 'variant'>;
   annotations?: Record<string, string>;
 }
@@ -218,6 +238,7 @@ export function writeOciIndex(
       },
       config: { ...p.config, os: p.os, architecture: p.architecture, variant: p.variant },
       annotations: p.annotations,
+      baseLayers: p.baseLayers,
     });
     return { ...image, ref };
   });

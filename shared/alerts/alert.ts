@@ -11,6 +11,7 @@ export const ALERT_TYPES = [
   'breakglass-used',
   'exception-expiring',
   'scan-failed',
+  'fix-grace-ending',
 ] as const;
 export const AlertType = z.enum(ALERT_TYPES);
 export type AlertType = z.infer<typeof AlertType>;
@@ -139,6 +140,24 @@ export const ScanFailedAlert = z.object({
   reason: z.string().min(1).max(2000),
 });
 
+/** A fixable finding's grace period ends soon: after `endsAt` the image is denied unless rebuilt. */
+export const FixGraceEndingAlert = z.object({
+  type: z.literal('fix-grace-ending'),
+  ...common,
+  environment: z.string().min(1).max(100).optional(),
+  grace: z.object({
+    package: z.string().min(1).max(500),
+    installedVersion: z.string().max(500),
+    fixedVersion: z.string().min(1).max(500),
+    /** The findings' ids as the reason quotes them (the first few, worst first). */
+    vulnerabilities: z.string().min(1).max(2000),
+    /** The day the fix was first seen (YYYY-MM-DD, UTC). */
+    availableSince: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+    /** The day the image is denied from (00:00 UTC). */
+    endsOn: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  }),
+});
+
 export const Alert = z.discriminatedUnion('type', [
   ImageDeniedAlert,
   RebuildNeededAlert,
@@ -146,6 +165,7 @@ export const Alert = z.discriminatedUnion('type', [
   BreakglassUsedAlert,
   ExceptionExpiringAlert,
   ScanFailedAlert,
+  FixGraceEndingAlert,
 ]);
 export type Alert = z.infer<typeof Alert>;
 export type AlertInput = z.input<typeof Alert>;

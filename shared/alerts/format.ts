@@ -185,6 +185,24 @@ export function alertView(alert: Alert): AlertView {
         ],
         list: null,
       };
+    case 'fix-grace-ending': {
+      const g = alert.grace;
+      const days = daysBetween(alert.detectedAt, `${g.endsOn}T00:00:00Z`);
+      return {
+        ...base,
+        title: `Fix grace for ${g.package} ends in ${days} day${days === 1 ? '' : 's'}`,
+        summary: `${imageName(alert)} is allowed with ${g.package} ${g.installedVersion} until ${g.endsOn}: fix ${g.fixedVersion} available since ${g.availableSince}. Rebuild with ${g.package} ${g.fixedVersion} before then, or the image is denied${alert.environment ? ` in ${alert.environment}` : ''}.`,
+        facts: [
+          { label: 'Package', value: `${g.package} ${g.installedVersion} → ${g.fixedVersion}` },
+          { label: 'Vulnerabilities', value: g.vulnerabilities },
+          { label: 'Fix available since', value: g.availableSince },
+          { label: 'Denied from', value: g.endsOn },
+          ...(alert.environment ? [{ label: 'Environment', value: alert.environment }] : []),
+          { label: 'Tags', value: tags },
+        ],
+        list: null,
+      };
+    }
     default: {
       const never: never = alert;
       throw new Error(`unknown alert type ${(never as { type: string }).type}`);

@@ -100,6 +100,8 @@ export const Config = z
     /** Sigstore trusted_root.json for keyless signatures; without it only key-signed evidence verifies. */
     CLEARANCE_TRUSTED_ROOT_FILE: z.string().optional(),
     CLEARANCE_BASE_IMAGES: list,
+    /** Extra registries a base claim may make Clearance read from (besides the image's own and the tracked bases'). */
+    CLEARANCE_BASE_REGISTRIES: list,
     CLEARANCE_WATCH_REPOSITORIES: list,
     CLEARANCE_ROUTING: z.string().optional(),
     CLEARANCE_REGISTRY_INSECURE_HOSTS: list,
@@ -202,6 +204,7 @@ export const Config = z
     },
     trustedRootFile: c.CLEARANCE_TRUSTED_ROOT_FILE || null,
     baseImages: c.CLEARANCE_BASE_IMAGES,
+    baseRegistries: c.CLEARANCE_BASE_REGISTRIES,
     watchRepositories: c.CLEARANCE_WATCH_REPOSITORIES,
     routing: c.CLEARANCE_ROUTING,
     registryInsecureHosts: c.CLEARANCE_REGISTRY_INSECURE_HOSTS,

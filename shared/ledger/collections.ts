@@ -13,6 +13,10 @@ export const COLLECTIONS = {
   /** Sub-collection of an image: pending attestation claims (leases). */
   attestationClaims: 'attestationClaims',
   breakglass: 'breakglass',
+  /** Base images' manifests and configs by digest (layers, diff_ids, platforms): read once per digest. */
+  baseLayers: 'baseLayers',
+  /** When each fix (vulnerability, package, fixed version) was first seen: fix grace periods start there. */
+  fixSightings: 'fixSightings',
 } as const;
 
 /** Firestore document ids may not contain `/`; event ids from outside are made safe and bounded. */

@@ -1,5 +1,5 @@
 // Merging what the registry said about a manifest into its record (pure).
-import type { ImageRecord, Platform } from './image-record.js';
+import type { BaseImage, BaseVerification, ImageRecord, Platform } from './image-record.js';
 
 /** What the registry said about a manifest, read before the transaction. */
 export interface Enrichment {
@@ -8,7 +8,14 @@ export interface Enrichment {
   created: string | null;
   user: string | null;
   labels: Record<string, string>;
-  base: { name: string | null; digest: string | null } | null;
+  base: {
+    name: string | null;
+    digest: string | null;
+    /** Where the claim was read, or `layers` when Clearance inferred it; default annotation. */
+    source?: BaseImage['source'];
+    /** The layer check of the claim, done before the transaction (null: not checked). */
+    verification?: BaseVerification | null;
+  } | null;
 }
 
 export function maxIso(a: string | null | undefined, b: string | null | undefined): string | null {
@@ -35,7 +42,8 @@ export function applyEnrichment(rec: ImageRecord, e: Enrichment): ImageRecord {
             status: rec.base?.status ?? 'unknown',
             supersededAt: rec.base?.supersededAt ?? null,
             currentDigest: rec.base?.currentDigest ?? null,
-            source: 'annotation',
+            source: e.base.source ?? 'annotation',
+            verification: e.base.verification ?? null,
           }
         : rec.base,
   };

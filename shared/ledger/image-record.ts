@@ -39,6 +39,20 @@ export const Reason = z.object({
   remediation: z.string().nullable().default(null),
   /** The CVE exception the reason is about (vulnerabilities.exception-*): data, never parsed from the message. */
   exception: z.string().optional(),
+  /** The fix grace the reason is about (vulnerabilities.fix-grace*): data, never parsed from the message. */
+  grace: z
+    .object({
+      package: z.string(),
+      installedVersion: z.string(),
+      fixedVersion: z.string(),
+      /** The findings' ids as the message quotes them. */
+      vulnerabilities: z.string(),
+      /** YYYY-MM-DD (UTC): the fix was first seen that day. */
+      availableSince: z.string(),
+      /** YYYY-MM-DD (UTC): denied from 00:00 that day. */
+      endsOn: z.string(),
+    })
+    .optional(),
 });
 export type Reason = z.infer<typeof Reason>;
 
@@ -60,6 +74,22 @@ export const Platform = z.object({
 });
 export type Platform = z.infer<typeof Platform>;
 
+export const BASE_VERIFICATION_STATUSES = ['verified', 'mismatch', 'unverified'] as const;
+export const BaseVerificationStatus = z.enum(BASE_VERIFICATION_STATUSES);
+export type BaseVerificationStatus = z.infer<typeof BaseVerificationStatus>;
+
+/** What Clearance proved about the base claim by comparing layers with the base read from the registry. */
+export const BaseVerification = z.object({
+  /** verified: the image starts with the base's layers; mismatch: it does not; unverified: could not be checked. */
+  status: BaseVerificationStatus,
+  /** Why: the first differing layer, or what could not be read. Null when verified. */
+  detail: z.string().nullable().default(null),
+  /** Number of base layers compared (per platform the same base). */
+  baseLayers: z.number().int().nonnegative().nullable().default(null),
+  checkedAt: z.string(),
+});
+export type BaseVerification = z.infer<typeof BaseVerification>;
+
 export const BaseImage = z.object({
   /** The base's reference as the image declares it, e.g. marketplace.gcr.io/google/debian12:latest. */
   name: z.string().nullable(),
@@ -69,7 +99,10 @@ export const BaseImage = z.object({
   supersededAt: z.string().nullable().default(null),
   /** The base tag's digest when the image was marked stale. */
   currentDigest: z.string().nullable().default(null),
+  /** Where the claim came from; `layers`: inferred by matching the layer prefix against the tracked bases. */
   source: z.enum(['annotation', 'label', 'provenance', 'layers', 'none']).default('none'),
+  /** Null: never checked (recorded before verification, or no registry to read the base from). */
+  verification: BaseVerification.nullable().default(null),
 });
 export type BaseImage = z.infer<typeof BaseImage>;
 

@@ -2,7 +2,8 @@
 import type { Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { Alert } from '../alerts/alert.js';
-import { isRetryable } from '../errors.js';
+import { type BaseProofDeps, trackBaseDigest } from '../bases/base-proof.js';
+import { errorMessage, isRetryable } from '../errors.js';
 import { formatImageRef, isDigest, parseImageRef } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
 import type { EventMeta, ImageLedger } from '../ledger/image-ledger.js';
@@ -41,6 +42,8 @@ export interface BaseWatcherDeps {
   logger?: Logger;
   /** Every write of an image goes through the ledger; its counter also counts the watcher's own reads. */
   ledger: Pick<ImageLedger, 'transact' | 'settle' | 'pendingEffects'> & { ops?: OpCounter };
+  /** Caches each digest a tag points at and marks it tracked, so images without labels can be matched by layers. */
+  bases?: BaseProofDeps;
 }
 
 export interface BaseWatchResult {
@@ -309,6 +312,18 @@ async function watchOne(deps: BaseWatcherDeps, input: string, now: Date): Promis
   const resolved = await deps.registry.resolveTag(registry, repository, tag);
   if (!isDigest(resolved.digest)) throw new Error(`registry gave no digest for ${name}`);
   const { base, change } = await recordDigest(deps, name, resolved.digest, now);
+  if (deps.bases) {
+    try {
+      await trackBaseDigest(deps.bases, name, base.digest, now);
+    } catch (err) {
+      // Staleness does not depend on the layers: a base that cannot be read is still followed.
+      if (isRetryable(err)) throw err;
+      deps.logger?.warn('base layers not cached; images on it cannot be matched by layers', {
+        base: name,
+        reason: errorMessage(err),
+      });
+    }
+  }
   // Dependents are checked on every run, not just when the tag moves: images pushed since the last
   // run are caught. A crash before `settle` leaves the digest unsettled, so the next run scans all.
   const full = base.settledDigest !== base.digest;

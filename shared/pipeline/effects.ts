@@ -3,7 +3,7 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { type Alert, publishAlert } from '../alerts/alert.js';
 import { type Finding, severityRank } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
-import type { ImageRecord } from '../ledger/image-record.js';
+import type { ImageRecord, Reason } from '../ledger/image-record.js';
 import type { ReevaluateMessage, VerdictMessage } from '../messages.js';
 import { expiryInstant, type Policy } from '../policy/policy.js';
 
@@ -104,6 +104,7 @@ export function computeEffects(
     }
   }
   if (policy) effects.push(...expiringAlerts(previous, next, policy, now));
+  effects.push(...graceEndingAlerts(previous, next, now));
   // A platform image's verdict feeds its indexes' verdicts.
   if (changed) {
     for (const parent of next.parents) {
@@ -181,6 +182,39 @@ function expiringAlerts(
               ? { scope: exception.scope.repositories.join(', ') }
               : {}),
           },
+        } as Alert,
+      });
+    }
+  }
+  return out;
+}
+
+/** One alert per package whose fix grace newly shows as ending (the daily re-evaluation finds them 2 days ahead). */
+function graceEndingAlerts(previous: ImageRecord | null, next: ImageRecord, now: Date): Effect[] {
+  const key = (g: NonNullable<Reason['grace']>) =>
+    `${g.package}\u0000${g.installedVersion}\u0000${g.endsOn}`;
+  const seen = new Set<string>();
+  for (const v of Object.values(previous?.verdicts ?? {})) {
+    for (const r of v.reasons) {
+      if (r.ruleId === 'vulnerabilities.fix-grace-ending' && r.grace) seen.add(key(r.grace));
+    }
+  }
+  const out: Effect[] = [];
+  for (const [env, v] of Object.entries(next.verdicts).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const r of v.reasons) {
+      if (r.ruleId !== 'vulnerabilities.fix-grace-ending' || !r.grace || seen.has(key(r.grace)))
+        continue;
+      seen.add(key(r.grace));
+      out.push({
+        kind: 'alert',
+        alert: {
+          type: 'fix-grace-ending',
+          image: alertImage(next),
+          labels: next.labels,
+          detectedAt: now.toISOString(),
+          links: {},
+          environment: env,
+          grace: r.grace,
         } as Alert,
       });
     }

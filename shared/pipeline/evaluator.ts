@@ -1,5 +1,6 @@
 // Glue between the ledger and the pure policy engine: loads what a verdict depends on and evaluates.
 import type { Finding, VexStatement } from '../findings/finding.js';
+import type { FixSighting } from '../findings/fix-sighting.js';
 import type { ImageRecord, Verdict } from '../ledger/image-record.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { PolicySnapshot } from './policy-source.js';
@@ -11,6 +12,7 @@ export function verdictsFor(
   findings: readonly Finding[],
   vex: readonly VexStatement[],
   now: Date,
+  fixSightings: readonly FixSighting[] = [],
 ): Record<string, Verdict> | null {
   if (!snapshot) return null;
   return evaluate({
@@ -20,5 +22,6 @@ export function verdictsFor(
     policy: snapshot.policy,
     policyHash: snapshot.hash,
     now,
+    fixSightings,
   });
 }

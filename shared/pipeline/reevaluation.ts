@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Finding, VexStatement } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS } from '../ledger/collections.js';
+import type { FixSightingStore } from '../ledger/fix-sightings.js';
 import type { EventMeta } from '../ledger/image-ledger.js';
 import type { ImageRecord, Verdict } from '../ledger/image-record.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
@@ -38,6 +39,8 @@ export interface ReevaluationDeps {
   pageSize?: number;
   /** Images evaluated at once within a page. */
   concurrency?: number;
+  /** When each fix was first seen (fix grace periods); absent: no grace applies. */
+  fixes?: FixSightingStore;
 }
 
 export const RunProgress = z.object({
@@ -179,7 +182,7 @@ async function childrenOf(
 }
 
 export async function reevaluateImage(
-  deps: Pick<ReevaluationDeps, 'db' | 'ledger' | 'publisher'>,
+  deps: Pick<ReevaluationDeps, 'db' | 'ledger' | 'publisher' | 'fixes'>,
   snapshot: PolicySnapshot,
   image: ImageRecord,
   vex: readonly VexStatement[],
@@ -208,6 +211,7 @@ export async function reevaluateImage(
           policy: snapshot.policy,
           policyHash: snapshot.hash,
           now,
+          fixSightings: deps.fixes ? await deps.fixes.lookup(f) : [],
         });
     if (sameVerdicts(evaluated.verdicts, next)) return false;
     const meta = options.key
@@ -479,7 +483,7 @@ export interface PolicyPreview {
 
 /** What a proposed policy would change, without writing anything. */
 export async function previewPolicy(
-  deps: Pick<ReevaluationDeps, 'db' | 'ledger'> & {
+  deps: Pick<ReevaluationDeps, 'db' | 'ledger' | 'fixes'> & {
     concurrency?: number;
     /** Called after each page with the number of images read so far (the CLI shows progress). */
     onProgress?: (imagesRead: number) => void;
@@ -505,6 +509,7 @@ export async function previewPolicy(
         policy: proposed.policy,
         policyHash: proposed.hash,
         now,
+        fixSightings: deps.fixes ? await deps.fixes.lookup(findings) : [],
       }),
     }));
     for (const { image, next } of evaluated) {

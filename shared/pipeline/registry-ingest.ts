@@ -1,7 +1,14 @@
 // Registry events → ledger: enrich a push from the registry, apply it transactionally, evaluate, publish effects.
+import {
+  type BaseClaim,
+  type BaseProofDeps,
+  indexBase,
+  normaliseBaseClaim,
+  type ProvenBase,
+  proveBase,
+} from '../bases/base-proof.js';
 import { ClearanceError, InvalidInputError } from '../errors.js';
 import type { RegistryEvent } from '../events/gcr-event.js';
-import { formatImageRef, parseImageRef } from '../image-ref/image-ref.js';
 import type {
   Enrichment,
   EventMeta,
@@ -25,6 +32,8 @@ export interface IngestDeps {
   /** Repository globs to ingest (registry/repository); empty = every repository. */
   watch: readonly string[];
   logger: Logger;
+  /** Proves base claims against the base's layers and infers missing ones; absent: claims are recorded unchecked. */
+  bases?: BaseProofDeps | null;
 }
 
 export type IngestOutcome = 'applied' | 'duplicate' | 'stale' | 'ignored';
@@ -34,31 +43,80 @@ export type IngestOutcome = 'applied' | 'duplicate' | 'stale' | 'ignored';
  * annotation written `debian:12` matches the tracked `docker.io/library/debian:12`; a digest in the
  * name fills in a missing base digest. A name that does not parse is kept as written.
  */
-export function normaliseBase(
-  name: string | null,
-  digest: string | null,
-): { name: string | null; digest: string | null } {
-  if (!name) return { name: null, digest };
-  try {
-    const ref = parseImageRef(name.trim());
-    return {
-      name: formatImageRef({ ...ref, tag: ref.tag ?? 'latest', digest: null }),
-      digest: digest ?? ref.digest,
-    };
-  } catch {
-    return { name, digest };
-  }
-}
+export const normaliseBase = normaliseBaseClaim;
 
-export function enrichmentOf(d: ImageDescription): Enrichment {
+/** What the ledger records from a description; `proven` (when the base was checked) replaces the raw claim. */
+export function enrichmentOf(d: ImageDescription, proven?: ProvenBase | null): Enrichment {
   return {
     mediaType: d.mediaType,
     platforms: d.platforms,
     created: d.config?.created ?? null,
     user: d.config?.user ?? null,
     labels: d.config?.labels ?? {},
-    base: d.base ? normaliseBase(d.base.name, d.base.digest) : null,
+    base:
+      proven !== undefined
+        ? proven
+        : d.base
+          ? { ...normaliseBase(d.base.name, d.base.digest), source: d.base.source }
+          : null,
   };
+}
+
+/** A claim Clearance may follow: to the image's own registry, or one the deployment allows. */
+function proofFor(deps: IngestDeps, registry: string): BaseProofDeps | null {
+  const bases = deps.bases;
+  if (!bases) return null;
+  const own = registry.toLowerCase();
+  return {
+    ...bases,
+    allowRegistry: (r) => r.toLowerCase() === own || (bases.allowRegistry?.(r) ?? true),
+  };
+}
+
+interface Described {
+  description: ImageDescription;
+  /** undefined: not checked (no proof dependencies); null: no base claimed or inferred. */
+  base: ProvenBase | null | undefined;
+}
+
+/**
+ * Proves the base of a pushed image before its transaction: a platform image against the base it
+ * claims; an index per platform (a child without its own claim inherits the index's annotation).
+ */
+async function prove(
+  deps: IngestDeps,
+  ev: RegistryEvent & { digest: string },
+  description: ImageDescription,
+  now: Date,
+): Promise<{
+  self: Described;
+  children: { platform: ImageDescription['platforms'][number]; child: Described | null }[];
+}> {
+  const proof = proofFor(deps, ev.registry);
+  const claimOf = (d: ImageDescription): BaseClaim | null => d.base;
+  if (description.kind !== 'index') {
+    const base = proof ? await proveBase(proof, description, claimOf(description), now) : undefined;
+    return { self: { description, base }, children: [] };
+  }
+  const children = [];
+  for (const platform of description.platforms) {
+    const d = await describe(deps, { ...ev, digest: platform.digest, tag: null });
+    if (!d) {
+      children.push({ platform, child: null });
+      continue;
+    }
+    const claim = claimOf(d) ?? claimOf(description);
+    const base = proof ? await proveBase(proof, d, claim, now) : undefined;
+    children.push({ platform, child: { description: d, base } });
+  }
+  const base = proof
+    ? indexBase(
+        claimOf(description),
+        children.map((c) => ({ platform: c.platform, base: c.child?.base ?? null })),
+        now,
+      )
+    : undefined;
+  return { self: { description, base }, children };
 }
 
 /** Publishes what a transaction produced, then clears the marker so a redelivery does not repeat it. */
@@ -125,9 +183,10 @@ export async function ingestRegistryEvent(
   }
   const withDigest = { ...ev, digest: ev.digest };
   const description = ev.action === 'push' ? await describe(deps, withDigest) : null;
+  const proven = description ? await prove(deps, withDigest, description, now) : null;
   const snapshot = await deps.policy.current();
   const result = await deps.ledger.applyRegistryEvent<Effect>(withDigest, meta, now, {
-    enrichment: description ? enrichmentOf(description) : undefined,
+    enrichment: proven ? enrichmentOf(proven.self.description, proven.self.base) : undefined,
     // Without a finished scan the verdict needs no findings; with one, re-evaluation reads them.
     evaluate: (rec) =>
       rec.scan.status === 'finished' ? null : verdictsFor(snapshot, rec, [], [], now),
@@ -141,13 +200,13 @@ export async function ingestRegistryEvent(
   if (
     result.outcome === 'applied' &&
     description?.kind === 'index' &&
-    description.platforms.length > 0
+    description.platforms.length > 0 &&
+    proven
   ) {
-    const children = [];
-    for (const platform of description.platforms) {
-      const child = await describe(deps, { ...withDigest, digest: platform.digest, tag: null });
-      children.push({ platform, enrichment: child ? enrichmentOf(child) : null });
-    }
+    const children = proven.children.map(({ platform, child }) => ({
+      platform,
+      enrichment: child ? enrichmentOf(child.description, child.base) : null,
+    }));
     await deps.ledger.linkChildren(withDigest, children, meta, now);
     // The index's verdict is composed from its children's, which may already be known.
     if (result.image)

@@ -9,6 +9,7 @@ import {
 } from '../findings/container-analysis.js';
 import { type Finding, findingKey, type VexStatement } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
+import type { FixSightingStore } from '../ledger/fix-sightings.js';
 import type { ImageRecord, Provenance } from '../ledger/image-record.js';
 import type { EventMeta, FirestoreLedger, ScanResult } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
@@ -27,6 +28,8 @@ export interface ScanDeps {
   vex: VexStore;
   publisher: EffectPublisher;
   logger: Logger;
+  /** Records when each fix was first seen (fix grace periods); absent: no grace can apply. */
+  fixes?: FixSightingStore;
 }
 
 export type ScanOutcome = 'applied' | 'duplicate' | 'stale' | 'ignored';
@@ -62,9 +65,12 @@ export async function storeScan(
     : [];
   const vex: VexStatement[] = before ? await deps.vex.forImage(before) : [];
   const all = [...scan.findings, ...others];
+  // Before the transaction, and kept even if it retries: a fix seen once stays seen at that time.
+  const sightings =
+    deps.fixes && scan.status === 'finished' ? await deps.fixes.record(all, now) : [];
   const result = await deps.ledger.applyScan<Effect>(scan, meta, now, {
     evaluate: (rec: ImageRecord) =>
-      scan.status === 'scanning' ? null : verdictsFor(snapshot, rec, all, vex, now),
+      scan.status === 'scanning' ? null : verdictsFor(snapshot, rec, all, vex, now, sightings),
     effects: (prev, next) => computeEffects(prev, next, all, now),
   });
   await settle(deps, meta, result);

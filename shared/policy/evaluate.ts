@@ -5,8 +5,10 @@ import {
   severityRank,
   type VexStatement,
 } from '../findings/finding.js';
+import { type FixSighting, fixKey } from '../findings/fix-sighting.js';
 import { canonicalImageName } from '../image-ref/image-ref.js';
 import type {
+  BaseImage,
   Decision,
   ImageRecord,
   Mode,
@@ -42,6 +44,11 @@ export interface EvaluationInput {
   now: Date;
   /** Exceptions kept outside the policy document; they apply in every environment, next to `allowedCves`. */
   exceptions?: readonly CveException[];
+  /**
+   * When Clearance first saw each fix (per vulnerability, package and fixed version): the start of
+   * a fix grace period. A fixable finding without a sighting gets no grace.
+   */
+  fixSightings?: readonly FixSighting[];
 }
 
 const DAY_MS = 86_400_000;
@@ -367,6 +374,8 @@ interface Prepared {
   imageName: string;
   findings: MergedFinding[];
   vexCache: Map<string, MergedFinding[]>;
+  /** fixKey → first-seen instant (ms). */
+  sightings: Map<string, number>;
 }
 
 const vexSignerCache = new WeakMap<Policy, VexSignerRanks>();
@@ -452,10 +461,68 @@ function trustedRepositoryReasons(rules: EffectiveRules, imageName: string): Rea
   ];
 }
 
+function claimText(base: BaseImage): string {
+  if (base.name && base.digest) return `${base.name}@${base.digest}`;
+  return base.name ?? base.digest ?? 'unnamed base';
+}
+
+/**
+ * What the layer check does to a base claim: a reason to report, and whether the claim is still
+ * obeyed by the other base rules. A base Clearance inferred from the layers is proven by construction.
+ */
+function layerCheck(
+  rule: NonNullable<EffectiveRules['baseImage']>,
+  base: BaseImage,
+): { reason: Reason | null; obeyed: boolean } {
+  if (base.source === 'layers' || rule.verifyLayers === 'off')
+    return { reason: null, obeyed: true };
+  const v = base.verification;
+  const claim = claimText(base);
+  const where = base.source === 'label' ? 'label' : 'annotation';
+  const enforce = rule.verifyLayers === 'enforce';
+  switch (v?.status ?? 'unchecked') {
+    case 'verified':
+      return { reason: null, obeyed: true };
+    case 'mismatch':
+      return {
+        reason: reason(
+          'base-image.layers',
+          enforce ? 'deny' : 'warn',
+          `base claim ${claim} is not proven by the image's layers: ${v?.detail ?? 'layers differ'}`,
+          `rebuild FROM ${claim} so the image starts with its layers, or correct the org.opencontainers.image.base.* ${where} to the base actually used`,
+        ),
+        obeyed: !enforce,
+      };
+    case 'unverified':
+    case 'unchecked': {
+      // Never checked (recorded before verification existed): nothing to say unless enforcing.
+      if (!v && !enforce) return { reason: null, obeyed: true };
+      const why = v?.detail ?? 'it was never checked';
+      return {
+        reason: reason(
+          'base-image.layers',
+          'warn',
+          enforce
+            ? `base claim ${claim} could not be verified (${why}); the base is treated as unknown`
+            : `base claim ${claim} could not be verified: ${why}`,
+          `make the base ${claim} readable to Clearance (registry access, base digest in org.opencontainers.image.base.digest) so its layers can be compared`,
+        ),
+        obeyed: !enforce,
+      };
+    }
+    default:
+      throw new Error(`unknown verification status ${String(v?.status)}`);
+  }
+}
+
 function baseImageReasons(rules: EffectiveRules, image: ImageRecord, now: number): Reason[] {
   const rule = rules.baseImage;
   if (!rule) return [];
-  const base = image.base;
+  const claimed = image.base;
+  const check = claimed && (claimed.name || claimed.digest) ? layerCheck(rule, claimed) : null;
+  if (check?.reason?.level === 'deny') return [check.reason];
+  const head = check?.reason ? [check.reason] : [];
+  const base = check && !check.obeyed ? null : claimed;
   if (!base?.name) {
     const r = outcomeReason(
       rule.unknown,
@@ -463,9 +530,9 @@ function baseImageReasons(rules: EffectiveRules, image: ImageRecord, now: number
       'base image unknown: no base annotation, label, provenance material or known layer prefix',
       'set the org.opencontainers.image.base.name and org.opencontainers.image.base.digest annotations when building',
     );
-    return r ? [r] : [];
+    return r ? [...head, r] : head;
   }
-  const reasons: Reason[] = [];
+  const reasons: Reason[] = [...head];
   const name = base.name;
   const bareName = referenceDigest(name) ? name.slice(0, name.indexOf('@')) : name;
   // `FROM debian:12` names docker.io/library/debian: compared in the form the allowed globs are kept in.
@@ -594,6 +661,7 @@ function vulnerabilityReasons(
   const inUse = new Map<string, IndexedException>();
   const covered = new Map<string, MergedFinding[]>();
   const expired = new Map<string, IndexedException>();
+  const inGrace: Grace[] = [];
 
   for (const f of findings) {
     const blockedId = blocked.size > 0 ? f.ids.find((id) => blocked.has(id)) : undefined;
@@ -637,6 +705,13 @@ function vulnerabilityReasons(
       continue;
     }
     for (const e of lapsed) expired.set(e.key, e);
+    if (f.fixable && rule.fixGraceDays) {
+      const grace = graceOf(p, f, rule.fixGraceDays, now);
+      if (grace) {
+        inGrace.push(grace);
+        continue;
+      }
+    }
     const failing = counted === f.severity ? f : { ...f, severity: counted, countedAs: counted };
     (f.fixable ? failingFixable : failingUnfixable).push(failing);
   }
@@ -684,6 +759,7 @@ function vulnerabilityReasons(
       failingUnfixable,
       rule.maximumUnfixableSeverity,
     ),
+    ...graceReasons(inGrace, rule.maximumFixableSeverity, rule.fixGraceWarningDays, now),
   );
 
   for (const e of [...expired.values()].sort(
@@ -734,6 +810,110 @@ function vulnerabilityReasons(
     });
   }
   return { reasons, pending };
+}
+
+/** A fixable finding over the threshold still inside its grace period. */
+interface Grace {
+  finding: MergedFinding;
+  /** When the fix was first seen, and when the grace ends (00:00 UTC, so the daily run flips it that day). */
+  since: number;
+  ends: number;
+  fix: string;
+}
+
+function startOfDay(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
+/**
+ * The grace a fixable finding is in at `now`, or null. The clock starts at the earliest sighting
+ * of any of its fixes under any of its ids; no sighting, no grace (the fix date is unknown).
+ */
+function graceOf(
+  p: Prepared,
+  f: MergedFinding,
+  days: NonNullable<EffectiveRules['vulnerabilities']>['fixGraceDays'],
+  now: number,
+): Grace | null {
+  const allowed = days?.[f.severity];
+  if (!allowed || !f.fixedVersions || p.sightings.size === 0) return null;
+  let since = Number.POSITIVE_INFINITY;
+  let fix: string | null = null;
+  for (const v of f.fixedVersions) {
+    for (const id of f.ids) {
+      const at = p.sightings.get(fixKey(id, f.package, v));
+      if (at !== undefined && (at < since || (at === since && fix !== null && v < fix))) {
+        since = at;
+        fix = v;
+      }
+    }
+  }
+  if (fix === null) return null;
+  const ends = startOfDay(since) + allowed * DAY_MS;
+  if (now >= ends) return null;
+  return { finding: f, since, ends, fix: bestFix(f) ?? fix };
+}
+
+function graceReasons(
+  inGrace: readonly Grace[],
+  threshold: SeverityThreshold,
+  warningDays: number,
+  now: number,
+): Reason[] {
+  if (inGrace.length === 0) return [];
+  // One reason per package version and end date, soonest end first.
+  const groups = new Map<string, Grace[]>();
+  for (const g of inGrace) {
+    const key = `${g.finding.package}\u0000${g.finding.installedVersion}\u0000${g.ends}`;
+    const list = groups.get(key);
+    if (list) list.push(g);
+    else groups.set(key, [g]);
+  }
+  const sorted = [...groups.values()].sort(
+    (a, b) =>
+      a[0].ends - b[0].ends ||
+      cmp(a[0].finding.package, b[0].finding.package) ||
+      cmp(a[0].finding.installedVersion, b[0].finding.installedVersion),
+  );
+  const reasons: Reason[] = [];
+  for (const list of sorted.slice(0, MAX_REASONS_PER_RULE)) {
+    const findings = list.map((g) => g.finding).sort(bySeverityThenId);
+    const first = list.reduce((a, b) =>
+      a.since < b.since || (a.since === b.since && a.fix < b.fix) ? a : b,
+    );
+    const { package: pkg, installedVersion } = first.finding;
+    const ending = first.ends - now <= warningDays * DAY_MS;
+    const left = Math.ceil((first.ends - now) / DAY_MS);
+    const ids = quoteIds(findings);
+    reasons.push({
+      ...reason(
+        ending ? 'vulnerabilities.fix-grace-ending' : 'vulnerabilities.fix-grace',
+        'warn',
+        `${pkg} ${installedVersion} has ${plural(findings.length, 'fixable finding')} over the threshold (${thresholdText(threshold)}): ${ids}; allowed until ${day(first.ends)}: fix ${first.fix} available since ${day(first.since)}${ending ? ` (grace ends in ${plural(left, 'day')})` : ''}`,
+        `upgrade ${pkg} ${installedVersion} → ${first.fix} before ${day(first.ends)}, when the image is denied`,
+      ),
+      grace: {
+        package: pkg,
+        installedVersion,
+        fixedVersion: first.fix,
+        vulnerabilities: ids,
+        availableSince: day(first.since),
+        endsOn: day(first.ends),
+      },
+    });
+  }
+  if (sorted.length > MAX_REASONS_PER_RULE) {
+    const rest = sorted.slice(MAX_REASONS_PER_RULE);
+    reasons.push(
+      reason(
+        'vulnerabilities.fix-grace',
+        'warn',
+        `… and ${plural(rest.length, 'more package')} with fixable findings inside their grace period`,
+        'see the image findings for the full list',
+      ),
+    );
+  }
+  return reasons;
 }
 
 function severityReasons(
@@ -954,7 +1134,20 @@ function prepare(input: EvaluationInput): Prepared {
     imageName: `${input.image.registry}/${input.image.repository}`,
     findings: mergeFindings(input.findings),
     vexCache: new Map(),
+    sightings: indexSightings(input.fixSightings),
   };
+}
+
+function indexSightings(list: readonly FixSighting[] | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const s of list ?? []) {
+    const at = Date.parse(s.firstSeenAt);
+    if (Number.isNaN(at)) continue;
+    const key = fixKey(s.vulnerability, s.package, s.fixedVersion);
+    const prev = out.get(key);
+    if (prev === undefined || at < prev) out.set(key, at);
+  }
+  return out;
 }
 
 /** The verdict for every environment of the policy. Pure: same inputs, same output, whatever their order. */

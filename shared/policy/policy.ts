@@ -13,12 +13,15 @@ export const RULE_IDS = [
   'exempt-image',
   'trusted-repository',
   'base-image.unknown',
+  'base-image.layers',
   'base-image.allowed',
   'base-image.fresh',
   'vulnerabilities.scan-required',
   'vulnerabilities.scan-failed',
   'vulnerabilities.blocked-cve',
   'vulnerabilities.fixable-severity',
+  'vulnerabilities.fix-grace',
+  'vulnerabilities.fix-grace-ending',
   'vulnerabilities.unfixable-severity',
   'vulnerabilities.exception-expired',
   'vulnerabilities.exception-expiring',
@@ -145,6 +148,11 @@ const VexSettings = z.strictObject({
   matchRepository: z.boolean().default(false),
 });
 
+/** What a base claim whose layers do not match (or could not be checked) does to the verdict. */
+export const VERIFY_LAYERS = ['enforce', 'warn', 'off'] as const;
+export const VerifyLayers = z.enum(VERIFY_LAYERS);
+export type VerifyLayers = z.infer<typeof VerifyLayers>;
+
 const BaseImageRuleFields = {
   /** Globs on the base's name (tag and digest stripped); absent = any base. */
   allowed: ImageNameGlobList,
@@ -152,11 +160,18 @@ const BaseImageRuleFields = {
   maxStaleDays: z.number().int().min(0),
   /** Outcome when the base could not be determined. */
   unknown: Outcome,
+  /**
+   * Whether the base claim (annotation or label) must be proven by the image's layers: enforce
+   * denies a claim the layers contradict and ignores one that could not be checked; warn reports
+   * both; off trusts the claim.
+   */
+  verifyLayers: VerifyLayers,
 };
 const BaseImageRule = z.strictObject({
   allowed: BaseImageRuleFields.allowed.optional(),
   maxStaleDays: BaseImageRuleFields.maxStaleDays.optional(),
   unknown: BaseImageRuleFields.unknown.default('warn'),
+  verifyLayers: BaseImageRuleFields.verifyLayers.default('warn'),
 });
 
 /** Scanners whose runs a policy can require: Artifact Analysis (Google-written) and CI scanners uploaded by allowed callers. */
@@ -173,6 +188,16 @@ const RequireScan = z
   .transform((v): Scanner[] =>
     v === true ? ['artifact-analysis'] : v === false ? [] : [...new Set(v)].sort(),
   );
+/** Days a fixable finding over the threshold stays allowed after its fix first appeared, per severity. */
+const FixGraceDays = z.strictObject({
+  CRITICAL: z.number().int().min(0).max(365).optional(),
+  HIGH: z.number().int().min(0).max(365).optional(),
+  MEDIUM: z.number().int().min(0).max(365).optional(),
+  LOW: z.number().int().min(0).max(365).optional(),
+  MINIMAL: z.number().int().min(0).max(365).optional(),
+  UNSPECIFIED: z.number().int().min(0).max(365).optional(),
+});
+export type FixGraceDays = z.infer<typeof FixGraceDays>;
 
 const VulnerabilityRuleFields = {
   requireScan: RequireScan,
@@ -190,6 +215,10 @@ const VulnerabilityRuleFields = {
    * Unknown, Grafeas SEVERITY_UNSPECIFIED). `UNSPECIFIED` keeps it below every threshold.
    */
   unknownFixableSeverity: Severity,
+  /** Absent, or a severity left out: no grace (denied as soon as the fix is known). */
+  fixGraceDays: FixGraceDays,
+  /** A grace period ending within this many days raises `vulnerabilities.fix-grace-ending` (and alerts owners). */
+  fixGraceWarningDays: z.number().int().min(0).max(365),
 };
 const VulnerabilityRule = z.strictObject({
   requireScan: VulnerabilityRuleFields.requireScan.prefault(true),
@@ -201,6 +230,8 @@ const VulnerabilityRule = z.strictObject({
   exceptionWarningDays: VulnerabilityRuleFields.exceptionWarningDays.default(7),
   // A fix exists, so not knowing how bad the flaw is is no reason to ship it: count it as HIGH.
   unknownFixableSeverity: VulnerabilityRuleFields.unknownFixableSeverity.default('HIGH'),
+  fixGraceDays: VulnerabilityRuleFields.fixGraceDays.optional(),
+  fixGraceWarningDays: VulnerabilityRuleFields.fixGraceWarningDays.default(2),
 });
 
 const ProvenanceRuleFields = {
@@ -252,6 +283,7 @@ const RuleOverrides = z.strictObject({
       allowed: BaseImageRuleFields.allowed.optional(),
       maxStaleDays: BaseImageRuleFields.maxStaleDays.optional(),
       unknown: BaseImageRuleFields.unknown.optional(),
+      verifyLayers: BaseImageRuleFields.verifyLayers.optional(),
     })
     .nullable()
     .optional(),
@@ -267,6 +299,8 @@ const RuleOverrides = z.strictObject({
         .optional(),
       exceptionWarningDays: VulnerabilityRuleFields.exceptionWarningDays.optional(),
       unknownFixableSeverity: VulnerabilityRuleFields.unknownFixableSeverity.optional(),
+      fixGraceDays: VulnerabilityRuleFields.fixGraceDays.optional(),
+      fixGraceWarningDays: VulnerabilityRuleFields.fixGraceWarningDays.optional(),
     })
     .nullable()
     .optional(),

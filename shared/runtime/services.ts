@@ -1,5 +1,8 @@
 // Domain services built from the composition root, once per instance and only when a function first needs them.
-
+import type { BaseProofDeps } from '../bases/base-proof.js';
+import { firestoreBaseLayerStore } from '../bases/base-store.js';
+import { parseImageRef } from '../image-ref/image-ref.js';
+import { type FixSightingStore, firestoreFixSightings } from '../ledger/fix-sightings.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
 import { type EffectPublisher, pubsubEffectPublisher } from '../pipeline/effects.js';
 import { grafeasOccurrenceReader, type OccurrenceReader } from '../pipeline/occurrences.js';
@@ -14,16 +17,20 @@ export interface IngestServices {
   policy: PolicySource;
   vex: VexStore;
   publisher: EffectPublisher;
+  /** When each fix was first seen: fix grace periods count from there. */
+  fixes: FixSightingStore;
 }
 
 export async function ingestServices(r: Root): Promise<IngestServices> {
   return r.lazy('ingest-services', async () => {
     const db = await r.firestore();
+    const ledger = await ledgerOf(r);
     return {
-      ledger: await ledgerOf(r),
+      ledger,
       policy: firestorePolicySource(db, r.clock),
       vex: firestoreVexStore(db),
       publisher: effectPublisherOf(r),
+      fixes: firestoreFixSightings(db, { ops: ledger.ops }),
     };
   });
 }
@@ -41,6 +48,31 @@ export function registryOf(r: Root): Promise<Registry> {
       tokens: googleAuthTokenSource(),
       insecureHosts: [...DEFAULT_INSECURE_HOSTS, ...r.config.registryInsecureHosts],
     });
+  });
+}
+
+/** Registries of the tracked bases and CLEARANCE_BASE_REGISTRIES: where base claims may send Clearance (besides the image's own registry). */
+export function baseRegistries(r: Root): Set<string> {
+  const hosts = new Set(r.config.baseRegistries.map((h) => h.toLowerCase()));
+  for (const name of r.config.baseImages) {
+    try {
+      hosts.add(parseImageRef(name).registry.toLowerCase());
+    } catch {
+      // the watcher reports a tracked base that does not parse
+    }
+  }
+  return hosts;
+}
+
+/** Reads and caches base layers to prove base claims (registry client and `baseLayers` cache). */
+export function baseProofOf(r: Root): Promise<BaseProofDeps> {
+  return r.lazy('base-proof', async () => {
+    const allowed = baseRegistries(r);
+    return {
+      store: firestoreBaseLayerStore(await r.firestore(), { ops: (await ledgerOf(r)).ops }),
+      registry: await registryOf(r),
+      allowRegistry: (registry) => allowed.has(registry.toLowerCase()),
+    };
   });
 }
 

@@ -148,6 +148,7 @@ describe('the module function table', SLOW, () => {
         'CLEARANCE_KMS_KEY_VERSION',
         'CLEARANCE_ATTESTOR_NOTE',
         'CLEARANCE_BASE_IMAGES',
+        'CLEARANCE_BASE_REGISTRIES',
         'CLEARANCE_WATCH_REPOSITORIES',
         'CLEARANCE_ROUTING',
       ]),

@@ -194,6 +194,7 @@ locals {
     CLEARANCE_ATTESTOR_NOTE      = google_container_analysis_note.attestor.id
     CLEARANCE_CHECK_URL          = local.check_url_static
     CLEARANCE_BASE_IMAGES        = join(",", var.base_images)
+    CLEARANCE_BASE_REGISTRIES    = join(",", var.base_registries)
     CLEARANCE_WATCH_REPOSITORIES = join(",", var.watch_repositories)
     CLEARANCE_ROUTING            = jsonencode(var.routing)
     LOG_EXECUTION_ID             = "true"

@@ -52,6 +52,12 @@ variable "base_images" {
   default     = []
 }
 
+variable "base_registries" {
+  description = "Extra registry hosts a base claim may make Clearance read base layers from, besides the image's own and the tracked bases' (CLEARANCE_BASE_REGISTRIES)."
+  type        = list(string)
+  default     = []
+}
+
 variable "environments" {
   description = "Deployment environments. mode is enforce or dryrun; clusters are GKE clusters (\"LOCATION.NAME\") whose Binary Authorization rule requires the Clearance attestor when the policy is enabled."
   type = map(object({

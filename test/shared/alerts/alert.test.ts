@@ -19,6 +19,7 @@ describe('Alert schema', () => {
       'breakglass-used',
       'exception-expiring',
       'scan-failed',
+      'fix-grace-ending',
     ]);
   });
 

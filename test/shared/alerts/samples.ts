@@ -116,5 +116,18 @@ export function allAlerts(): AlertInput[] {
       status: 'FINISHED_UNSUPPORTED',
       reason: 'the image OS is not supported by Artifact Analysis',
     },
+    {
+      type: 'fix-grace-ending',
+      ...common,
+      environment: 'prod',
+      grace: {
+        package: 'openssl',
+        installedVersion: '3.0.11-1',
+        fixedVersion: '3.0.13-1',
+        vulnerabilities: 'CVE-2026-1111 HIGH',
+        availableSince: '2026-11-30',
+        endsOn: '2026-12-07',
+      },
+    },
   ];
 }

@@ -166,6 +166,7 @@ describe('enrichment merge', () => {
         supersededAt: 's',
         currentDigest: D2,
         source: 'annotation',
+        verification: null,
       },
     });
     expect(applyEnrichment(rec, enrichment).base).toMatchObject({

@@ -63,6 +63,7 @@ describe('parsePolicy', () => {
       vex: { apply: true, matchRepository: false },
       exceptionWarningDays: 7,
       unknownFixableSeverity: 'HIGH',
+      fixGraceWarningDays: 2,
     });
     expect(p.rules.trustedRepositories).toBeUndefined();
     expect(p.trust).toEqual({ signers: [] });

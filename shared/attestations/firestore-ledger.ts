@@ -7,6 +7,7 @@ import type {
   Transaction,
 } from '@google-cloud/firestore';
 import { z } from 'zod';
+import { indexImageWrite } from '../dashboard/fleet-index.js';
 import { ClearanceError } from '../errors.js';
 import { Attestation, ImageRecord } from '../ledger/image-record.js';
 import { deriveState } from '../ledger/state.js';
@@ -83,6 +84,9 @@ export function firestoreAttestationLedger(options: {
       version: image.version + 1,
       updatedAt: now,
     });
+    // Fleet index hook (dashboard).
+    const next = { ...image, attestations, state, version: image.version + 1, updatedAt: now };
+    indexImageWrite(tx, { db, previous: image, next });
   };
 
   return {

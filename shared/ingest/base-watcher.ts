@@ -2,6 +2,7 @@
 import type { DocumentReference, Firestore, Transaction } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { Alert } from '../alerts/alert.js';
+import { indexImageWrite } from '../dashboard/fleet-index.js';
 import { isRetryable } from '../errors.js';
 import { formatImageRef, isDigest, parseImageRef } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
@@ -197,6 +198,8 @@ async function markImage(
       updatedAt: nowIso,
     };
     tx.set(ref, updated);
+    // Fleet index hook (dashboard).
+    indexImageWrite(tx, { db: deps.db, previous: image, next: updated });
     tx.set(ref.collection(COLLECTIONS.audit).doc(safeDocId(`base-watch:${image.version}`)), {
       kind: 'base-status',
       base: base.name,

@@ -8,6 +8,7 @@ import {
   type QueryDocumentSnapshot,
 } from '@google-cloud/firestore';
 import { z } from 'zod';
+import { indexImageWrite } from '../dashboard/fleet-index.js';
 import type { Finding, VexStatement } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
@@ -284,6 +285,8 @@ export async function reevaluateImage(
       };
       updated.state = deriveState(updated);
       tx.set(ref, updated);
+      // Fleet index hook (dashboard).
+      indexImageWrite(tx, { db: deps.db, previous: current, next: updated });
       const changes = diffVerdicts(current.verdicts, next);
       tx.set(
         ref

@@ -8,6 +8,7 @@ import type {
 } from '@google-cloud/firestore';
 import { countFindings, type Finding, findingKey } from '../findings/finding.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
+import { fleetRowRef, indexImageWrite } from '../dashboard/fleet-index.js';
 import { COLLECTIONS, safeDocId } from './collections.js';
 import {
   ImageRecord,
@@ -268,11 +269,18 @@ export class FirestoreLedger {
     audit: Record<string, unknown>;
     effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
     extra?: Record<string, unknown>;
+    /** For the fleet index: a scan that replaces one source's vulnerabilities. */
+    fleetScan?: { source: string; findings: readonly Finding[] } | undefined;
   }): Promise<ImageTransaction<E>> {
     const { meta, id } = input;
     const nowIso = input.now.toISOString();
     return this.transaction(async (tx) => {
-      const [marker, snap] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
+      const [marker, snap, fleetSnap] = await this.txGet(
+        tx,
+        this.markerRef(meta),
+        this.imageRef(id),
+        fleetRowRef(this.db, id),
+      );
       if (marker?.exists) {
         const pending =
           marker.get('effectsDone') === false
@@ -300,6 +308,8 @@ export class FirestoreLedger {
         { ...rec, ...(input.extra ?? {}) },
         input.extra !== undefined,
       );
+      // Fleet index hook (dashboard): row and counters in the same transaction as the image.
+      indexImageWrite(tx, { db: this.db, previous, next: rec, previousRow: fleetSnap, scan: input.fleetScan });
       const effects = input.effects?.(previous, rec) ?? [];
       this.txSet(
         tx,
@@ -437,7 +447,10 @@ export class FirestoreLedger {
         };
         if (enrichment) next = applyEnrichment(next, enrichment);
         if (snap?.exists && JSON.stringify(next) === JSON.stringify(prev)) return;
-        this.txSet(tx, this.imageRef(id), this.finish(next, nowIso));
+        const finished = this.finish(next, nowIso);
+        this.txSet(tx, this.imageRef(id), finished);
+        // Fleet index hook (dashboard).
+        indexImageWrite(tx, { db: this.db, previous: snap?.exists ? prev : null, next: finished });
       });
     }
   }
@@ -512,6 +525,10 @@ export class FirestoreLedger {
       },
       evaluate: options.evaluate,
       effects: options.effects,
+      fleetScan:
+        scan.status === 'scanning'
+          ? undefined
+          : { source: scan.source, findings: scan.status === 'finished' ? scan.findings : [] },
       audit: {
         kind: `scan-${scan.status}`,
         scanner: scan.scanner,

@@ -83,6 +83,7 @@ async function main(): Promise<void> {
       CLEARANCE_ATTESTOR_NOTE: `projects/${projectId}/notes/clearance-attestor`,
       CLEARANCE_CHECK_BEARER_TOKEN: token,
       CLEARANCE_INGEST_TOKEN: token,
+      CLEARANCE_DASHBOARD_TOKEN: token,
       CLEARANCE_REGISTRY_INSECURE_HOSTS: `${registryHost},localhost:${ports.registry}`,
       CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT: grafeas.url,
       CLEARANCE_BASE_IMAGES:
@@ -172,7 +173,8 @@ async function main(): Promise<void> {
       '',
       ...info.endpoints.map((e) => `  ${e.name.padEnd(width)}  ${e.url}  (${e.kind})`),
       '',
-      `  bearer token for checkImage / ingest: ${info.tokenFile}`,
+      `  bearer token for checkImage / ingest / dashboard: ${info.tokenFile}`,
+      `  dashboard: ${functionUrls.dashboard}/ (sign in with that token)`,
       `  logs: ${stateDir('logs', group)}`,
       '',
       'Try `npm run demo` in another terminal. Ctrl-C stops everything.',

@@ -74,7 +74,12 @@ export function buildDashboardHandler(
   return async (req, res) => {
     const nonce = randomBytes(16).toString('base64');
     const requestId = randomUUID();
-    const send = (status: number, title: string, body: SafeHtml, headers: Record<string, string> = {}) => {
+    const send = (
+      status: number,
+      title: string,
+      body: SafeHtml,
+      headers: Record<string, string> = {},
+    ) => {
       res.set('content-type', 'text/html; charset=utf-8');
       res.set('content-security-policy', contentSecurityPolicy(nonce));
       res.set('x-content-type-options', 'nosniff');
@@ -90,7 +95,10 @@ export function buildDashboardHandler(
       if (path === '/healthz') return void res.status(200).send('ok');
       const declared = Number(req.headers['content-length'] ?? 0);
       if (declared > MAX_BODY || (req.rawBody?.length ?? 0) > MAX_BODY) {
-        throw new ClearanceError('payload-too-large', `request body is larger than ${MAX_BODY} bytes`);
+        throw new ClearanceError(
+          'payload-too-large',
+          `request body is larger than ${MAX_BODY} bytes`,
+        );
       }
       if (!deps.auth) {
         throw new ClearanceError(
@@ -138,7 +146,9 @@ export function buildDashboardHandler(
         case '/overview': {
           parseQuery(NoQuery, req.query);
           const o = await readOverview(db, now);
-          return send(200, 'Overview', overviewPage(o, now), { 'x-clearance-reads': String(o.reads) });
+          return send(200, 'Overview', overviewPage(o, now), {
+            'x-clearance-reads': String(o.reads),
+          });
         }
         case '/images': {
           const f = parseQuery(ImagesFilter, req.query);
@@ -149,7 +159,9 @@ export function buildDashboardHandler(
           const { id } = parseQuery(ImageQuery, req.query);
           const d = await readImage(db, id);
           if (!d) throw new ClearanceError('not-found', `no image ${id} in the ledger`);
-          return send(200, d.image.repository, imagePage(d), { 'x-clearance-reads': String(d.reads) });
+          return send(200, d.image.repository, imagePage(d), {
+            'x-clearance-reads': String(d.reads),
+          });
         }
         default:
           throw new ClearanceError('not-found', `no page ${path}`);

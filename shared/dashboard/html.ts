@@ -38,7 +38,10 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeH
 }
 
 /** A relative link with its query string encoded (never `javascript:`: the path is ours). */
-export function href(path: string, query: Record<string, string | number | undefined> = {}): string {
+export function href(
+  path: string,
+  query: Record<string, string | number | undefined> = {},
+): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') q.set(k, String(v));
   const s = q.toString();

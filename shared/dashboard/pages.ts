@@ -36,7 +36,8 @@ export function layout(title: string, nonce: string, body: SafeHtml): string {
 
 const day = (iso: string | null) => (iso ? iso.slice(0, 10) : '—');
 const when = (iso: string | null) => (iso ? iso.replace('T', ' ').slice(0, 19) : '—');
-const imageLink = (id: string, label: string) => html`<a href="${href('image', { id })}">${label}</a>`;
+const imageLink = (id: string, label: string) =>
+  html`<a href="${href('image', { id })}">${label}</a>`;
 const rowName = (r: Pick<FleetRow, 'name' | 'tags' | 'digest'>) =>
   `${r.name}${r.tags[0] ? `:${r.tags[0]}` : `@${r.digest.slice(0, 19)}`}`;
 
@@ -131,7 +132,8 @@ ${a.images.map(
 /** One line per audit entry: what happened, in words, from the fields each kind carries. */
 export function describeAudit(e: AuditEntry): string {
   const d = e.detail;
-  const s = (k: string) => (typeof d[k] === 'string' || typeof d[k] === 'number' ? String(d[k]) : null);
+  const s = (k: string) =>
+    typeof d[k] === 'string' || typeof d[k] === 'number' ? String(d[k]) : null;
   const changes = Array.isArray(d.verdictChanges ?? d.changes)
     ? ((d.verdictChanges ?? d.changes) as { environment?: string; from?: string; to?: string }[])
         .map((c) => `${c.environment}: ${c.from ?? 'none'} → ${c.to}`)

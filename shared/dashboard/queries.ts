@@ -251,7 +251,11 @@ export async function readOverview(
         .filter(([, v]) => n(v) > 0)
         .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
         .slice(0, 3)
-        .map(([ruleId, v]) => ({ ruleId, images: v, remediation: c.remediations?.[ruleId] ?? null })),
+        .map(([ruleId, v]) => ({
+          ruleId,
+          images: v,
+          remediation: c.remediations?.[ruleId] ?? null,
+        })),
     }))
     .filter((t) => t.images > 0)
     .sort((a, b) => b.denied - a.denied || a.team.localeCompare(b.team));

@@ -6,9 +6,9 @@ import type {
   Firestore,
   Transaction,
 } from '@google-cloud/firestore';
+import { fleetRowRef, indexImageWrite } from '../dashboard/fleet-index.js';
 import { countFindings, type Finding, findingKey } from '../findings/finding.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
-import { fleetRowRef, indexImageWrite } from '../dashboard/fleet-index.js';
 import { COLLECTIONS, safeDocId } from './collections.js';
 import {
   ImageRecord,
@@ -309,7 +309,13 @@ export class FirestoreLedger {
         input.extra !== undefined,
       );
       // Fleet index hook (dashboard): row and counters in the same transaction as the image.
-      indexImageWrite(tx, { db: this.db, previous, next: rec, previousRow: fleetSnap, scan: input.fleetScan });
+      indexImageWrite(tx, {
+        db: this.db,
+        previous,
+        next: rec,
+        previousRow: fleetSnap,
+        scan: input.fleetScan,
+      });
       const effects = input.effects?.(previous, rec) ?? [];
       this.txSet(
         tx,

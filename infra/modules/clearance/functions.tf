@@ -30,7 +30,7 @@ resource "google_cloudfunctions2_function" "pubsub" {
     max_instance_count             = each.value.max_instances
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
-    environment_variables          = local.common_env
+    environment_variables          = merge(local.common_env, lookup(local.function_env, each.key, {}))
 
     dynamic "secret_environment_variables" {
       for_each = lookup(local.function_secret_env, each.key, {})
@@ -91,7 +91,7 @@ resource "google_cloudfunctions2_function" "http" {
     max_instance_count             = each.value.max_instances
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true
-    environment_variables          = local.common_env
+    environment_variables          = merge(local.common_env, lookup(local.function_env, each.key, {}))
 
     dynamic "secret_environment_variables" {
       for_each = lookup(local.function_secret_env, each.key, {})

@@ -71,6 +71,13 @@ locals {
       min_instances = 0
       max_instances = 1
     }
+    "dashboard" = {
+      entry_point   = "dashboard"
+      memory        = "512Mi"
+      timeout       = 60
+      min_instances = 0
+      max_instances = 5
+    }
   }
 
   functions = merge(local.pubsub_functions, local.http_functions)
@@ -86,6 +93,8 @@ locals {
     "ingest-report"     = ["roles/datastore.user"]
     "check-image"       = ["roles/datastore.user"]
     "watch-base-images" = ["roles/datastore.user", "roles/artifactregistry.reader"]
+    # Read-only: the dashboard never writes the ledger.
+    "dashboard" = ["roles/datastore.viewer"]
   }
 
   # Internal topics each function may publish to (roles/pubsub.publisher on the topic only).
@@ -99,6 +108,7 @@ locals {
     "ingest-report"     = ["verdicts", "alerts", "reevaluate"]
     "check-image"       = ["alerts"]
     "watch-base-images" = ["reevaluate", "alerts"]
+    "dashboard"         = []
   }
 
   # Secrets exposed as environment variables (key of local.token_secrets), one accessor grant each.
@@ -158,7 +168,16 @@ locals {
   # The cloudfunctions.net URL is known before the function exists, so checkImage can name its own audience.
   check_url_static = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["check-image"]}"
   # The watcher accepts the scheduler's OIDC token through the same audience / caller lists as the check.
-  watch_url_static = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["watch-base-images"]}"
+  watch_url_static     = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["watch-base-images"]}"
+  dashboard_url_static = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["dashboard"]}"
+
+  # Settings only one function reads, merged over common_env.
+  function_env = {
+    "dashboard" = {
+      CLEARANCE_DASHBOARD_AUDIENCES       = join(",", concat([local.dashboard_url_static], var.dashboard_extra_audiences))
+      CLEARANCE_DASHBOARD_ALLOWED_CALLERS = join(",", [for m in var.dashboard_viewers : split(":", m)[1]])
+    }
+  }
 
   kms_key_version = "${google_kms_crypto_key.attestor.id}/cryptoKeyVersions/1"
 

@@ -6,6 +6,8 @@ const USAGE = `usage:
   clearance policy apply FILE [--by NAME]
   clearance policy preview FILE [--json]
   clearance reevaluate [--reason TEXT] | clearance reevaluate status RUN_ID
+  clearance images [--state S] [--team T] [--repo GLOB] [--cve ID] [--env ENV] [--since 7d] [--json]
+  clearance image REF [--json]
 
 exit codes: 0 allow / success, 1 deny / refused, 2 error`;
 
@@ -15,6 +17,9 @@ async function main(): Promise<number> {
   switch (command) {
     case 'check':
       return (await import('./commands/check.js')).run(rest);
+    case 'images':
+    case 'image':
+      return (await import(`./commands/${command}.js`)).run(rest);
     case 'policy':
     case 'reevaluate':
       return (await import('./commands/policy.js')).run([command, ...rest]);

@@ -285,15 +285,12 @@ export async function writeFleetIndex(
   let rows = 0;
   const pending: Promise<unknown>[] = [];
   for (const { record, findings } of images) {
-    const bySource: Record<string, CveEntry[]> = {};
-    for (const f of findings) (bySource[f.source] ??= []).push(...cveEntries([f]));
-    for (const [s, list] of Object.entries(bySource)) {
-      bySource[s] = cveEntries(
-        list.map(
-          (c) => ({ ...c, fixState: c.fixable ? 'fixed' : 'not-fixed' }) as unknown as Finding,
-        ),
-      );
-    }
+    const bySourceFindings = new Map<string, Finding[]>();
+    for (const f of findings)
+      bySourceFindings.set(f.source, [...(bySourceFindings.get(f.source) ?? []), f]);
+    const bySource = Object.fromEntries(
+      [...bySourceFindings].map(([source, list]) => [source, cveEntries(list)]),
+    );
     const row = fleetRow(record, bySource);
     const n = shardOf(record.id);
     const sum = sums[n] as Map<string, number>;

@@ -142,7 +142,8 @@ export function fleetRow(rec: ImageRecord, cvesBySource: Record<string, CveEntry
     pushedAt: rec.pushedAt,
     updatedAt: rec.updatedAt,
     facets,
-    cves: mergedCves(cvesBySource).map((c) => c.id),
+    // A deleted image keeps its vulnerabilities (a re-push restores them) but answers no `--cve` query.
+    cves: rec.state === 'deleted' ? [] : mergedCves(cvesBySource).map((c) => c.id),
     cvesBySource,
     counts: rec.scan.counts ? { ...rec.scan.counts.bySeverity } : null,
   };

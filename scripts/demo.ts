@@ -6,6 +6,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { imageDocId } from '../shared/image-ref/image-ref.js';
 import type { ImageRecord } from '../shared/ledger/image-record.js';
+import { dashboardShot } from './lib/dashboard-shot.js';
 import { firebasePorts } from './lib/emulators.js';
 import { skopeoCopy, writeOciImage } from './lib/oci-image.js';
 import { STATE_DIR, sleep } from './lib/process.js';
@@ -145,6 +146,7 @@ async function main(): Promise<void> {
     say(
       '\nThe owner alert (if the image was denied) is printed by `npm start` and kept in .clearance/chat/messages.jsonl.',
     );
+    await dashboardShot(info, token, id);
   } finally {
     rmSync(work, { recursive: true, force: true });
     await Promise.all([db.terminate(), pubsub.close()]);

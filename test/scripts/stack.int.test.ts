@@ -91,6 +91,9 @@ describeWithEmulators('npm start (the local stack)', () => {
     expect(demoCode, demoOut).toBe(0);
     expect(demoOut).toMatch(/prod \(enforce\): (ALLOW|DENY)/);
     expect(demoOut).toContain('GET /v1/check?image=');
+    // Its last step looks at the dashboard in Chromium and keeps a screenshot.
+    expect(stack.output()).toContain(`dashboard: ${info.functions.dashboard}/`);
+    expect(readFileSync(join(state, 'dashboard.png')).subarray(1, 4).toString()).toBe('PNG');
     const pids = pidsUnder(join(state, 'pids'));
     expect(pids.length).toBeGreaterThanOrEqual(11);
     child.kill('SIGTERM');

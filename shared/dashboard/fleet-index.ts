@@ -14,7 +14,7 @@ import { COLLECTIONS } from '../ledger/collections.js';
 import { Decision, type ImageRecord, ImageState } from '../ledger/image-record.js';
 
 /** Collections of the index (kept here, not in the ledger's list: the ledger module owns that one). */
-export const FLEET = { rows: 'fleet', stats: 'fleetStats' } as const;
+export const FLEET = { rows: 'fleet', stats: 'fleetStats', stale: 'fleetStale' } as const;
 export const SHARDS = 16;
 /** Statuses people filter on: `denied` covers revoked images, `pending` everything not yet decided. */
 export const STATUS_KINDS = ['denied', 'attested', 'pending', 'stale'] as const;
@@ -223,6 +223,11 @@ export function fleetRowRef(db: Firestore, id: string): DocumentReference {
   return db.collection(FLEET.rows).doc(id);
 }
 
+/** Stale images also get a row here: the "rebuild needed" list is a query over a small collection. */
+export function staleRef(db: Firestore, id: string): DocumentReference {
+  return db.collection(FLEET.stale).doc(id);
+}
+
 export function shardRef(db: Firestore, n: number): DocumentReference {
   return db.collection(FLEET.stats).doc(`shard-${String(n).padStart(2, '0')}`);
 }
@@ -267,6 +272,8 @@ export function indexImageWrite(tx: Transaction, w: FleetWrite): void {
     const { cves: _c, cvesBySource: _s, ...rest } = next;
     tx.set(ref, rest, { merge: true });
   }
+  if (next.kinds.includes('stale')) tx.set(staleRef(w.db, w.next.id), staleEntry(next));
+  else if (before?.kinds.includes('stale')) tx.delete(staleRef(w.db, w.next.id));
   const delta = counterDelta(before, after, {
     day: w.next.updatedAt.slice(0, 10),
     decisions: changedDecisions(w.previous, w.next),
@@ -274,11 +281,22 @@ export function indexImageWrite(tx: Transaction, w: FleetWrite): void {
   if (delta) tx.set(shardRef(w.db, shardOf(w.next.id)), delta, { merge: true });
 }
 
+export function staleEntry(row: FleetRow): Omit<FleetRow, 'cves' | 'cvesBySource' | 'facets'> {
+  const { cves: _c, cvesBySource: _s, facets: _f, ...rest } = row;
+  return rest;
+}
+
 /** Rebuilds rows and counters from images and their current findings (backfill, seeds, repair). */
 export async function writeFleetIndex(
   db: Firestore,
   images: Iterable<{ record: ImageRecord; findings: readonly Finding[] }>,
 ): Promise<{ rows: number }> {
+  const old = await db.collection(FLEET.stale).get();
+  for (let i = 0; i < old.size; i += 400) {
+    const batch = db.batch();
+    for (const d of old.docs.slice(i, i + 400)) batch.delete(d.ref);
+    await batch.commit();
+  }
   const shards: Record<string, unknown>[] = Array.from({ length: SHARDS }, () => ({}));
   const sums: Map<string, number>[] = Array.from({ length: SHARDS }, () => new Map());
   let batch: WriteBatch = db.batch();
@@ -308,6 +326,7 @@ export async function writeFleetIndex(
       );
     }
     batch.set(fleetRowRef(db, record.id), row);
+    if (row.kinds.includes('stale')) batch.set(staleRef(db, record.id), staleEntry(row));
     rows += 1;
     if (++inBatch >= 400) {
       pending.push(batch.commit());

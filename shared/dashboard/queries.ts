@@ -69,6 +69,8 @@ export interface QueryPlan {
   token: string | null;
   since: string | null;
   index: string;
+  /** The server's filter is the whole question: no row it returns is dropped here. */
+  exact: boolean;
 }
 
 /** Picks the most selective filter the fleet index can answer; every plan is a declared index. */
@@ -88,10 +90,21 @@ export function planImagesQuery(f: ImagesFilter, now: Date): QueryPlan {
   else if (f.env) token = `env:${f.env}`;
   else if (head) token = `path:${head}`;
   if (token === null) field = null;
+  const given = [f.state, f.team, f.repo, f.cve, f.env].filter((x) => x !== undefined).length;
+  const covered = !token
+    ? 0
+    : token.startsWith('team:') && token.includes('|kind:')
+      ? 2
+      : token.startsWith('env:') && token.endsWith(':deny')
+        ? 2
+        : token.startsWith('path:')
+          ? Number(head === f.repo)
+          : 1;
   return {
     field,
     token,
     since,
+    exact: given === covered,
     index: field ? `fleet(${field} CONTAINS, pushedAt DESC)` : 'fleet(pushedAt DESC) single-field',
   };
 }
@@ -131,7 +144,7 @@ export async function listImages(
   if (plan.field && plan.token) q = q.where(plan.field, 'array-contains', plan.token);
   if (plan.since) q = q.where('pushedAt', '>=', plan.since);
   q = q.orderBy('pushedAt', 'desc');
-  const page = Math.min(500, Math.max(50, f.limit * 2));
+  const page = plan.exact ? f.limit + 1 : Math.min(500, Math.max(50, f.limit * 2));
   const images: FleetRow[] = [];
   let reads = 0;
   let cursor: QueryDocumentSnapshot | null = null;
@@ -140,13 +153,17 @@ export async function listImages(
     // A snapshot cursor also orders by document id, as every composite index does implicitly.
     const snap = await (cursor ? q.startAfter(cursor) : q).limit(page).get();
     reads += Math.max(1, snap.size);
+    let more = false;
     for (const d of snap.docs) {
+      if (images.length >= f.limit) {
+        more = true;
+        break;
+      }
       cursor = d;
       const row = FleetRow.safeParse(d.data());
       if (row.success && rowMatches(row.data, f, plan.since)) images.push(row.data);
-      if (images.length >= f.limit) break;
     }
-    exhausted = snap.size < page;
+    exhausted = !more && snap.size < page;
   }
   return { images, plan, reads, truncated: !exhausted };
 }
@@ -209,7 +226,7 @@ export interface Overview {
   policyHash: string | null;
   cves: FleetCve[];
   days: { day: string; allow: number; deny: number; pending: number }[];
-  /** Firestore documents read to build this overview (aggregation queries: one per 1,000 entries). */
+  /** Firestore documents read to build this overview: counter shards, the stale list, the policy. */
   reads: number;
 }
 
@@ -226,8 +243,7 @@ export async function readOverview(
   const [shards, staleSnap, policySnap] = await Promise.all([
     db.getAll(...refs),
     db
-      .collection(FLEET.rows)
-      .where('facets', 'array-contains', 'kind:stale')
+      .collection(FLEET.stale)
       .orderBy('staleSince', 'asc')
       .limit(options.staleLimit ?? 20)
       .get(),
@@ -297,21 +313,12 @@ export async function readOverview(
         images: 0,
       });
     }
-    await Promise.all(
-      exceptions.map(async (x) => {
-        const agg = await db
-          .collection(FLEET.rows)
-          .where('cves', 'array-contains', x.id)
-          .count()
-          .get();
-        x.images = agg.data().count;
-        reads += Math.max(1, Math.ceil(x.images / 1000));
-      }),
-    );
+    // Images carrying the vulnerability, from the counters (no query): the exception's scope may narrow it.
+    for (const x of exceptions) x.images = n(c.cves?.[x.id]?.images);
     exceptions.sort((a, b) => a.daysLeft - b.daysLeft);
   }
   const stale = staleSnap.docs.flatMap((d) => {
-    const r = FleetRow.safeParse(d.data());
+    const r = FleetRow.safeParse({ facets: [], cves: [], cvesBySource: {}, ...d.data() });
     return r.success ? [r.data] : [];
   });
   const kinds = Object.fromEntries(STATUS_KINDS.map((k) => [k, n(c.kinds?.[k])])) as Record<

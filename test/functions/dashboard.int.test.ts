@@ -87,8 +87,8 @@ describe.skipIf(emulators === null || !existsSync(CHROMIUM))('dashboard in a bro
     const csp = res?.headers()['content-security-policy'] ?? '';
     expect(csp).toContain("default-src 'none'");
     expect(csp).not.toContain('unsafe-inline');
-    // Counter shards, the stale list, the policy and one count() for the expiring exception.
-    expect(Number(res?.headers()['x-clearance-reads'])).toBe(SHARDS + truth.kinds.stale.length + 2);
+    // Counter shards, the stale list and the policy.
+    expect(Number(res?.headers()['x-clearance-reads'])).toBe(SHARDS + truth.kinds.stale.length + 1);
     const live = truth.records.filter((r) => r.state !== 'deleted').length;
     expect(await text('[data-count=total]')).toBe(String(live));
     for (const k of ['denied', 'attested', 'pending', 'stale'] as const) {

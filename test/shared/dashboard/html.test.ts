@@ -52,7 +52,7 @@ describe('escaping', () => {
     assertNoRawMarkup(
       imagesPage(ImagesFilter.parse({ team: EVIL.slice(0, 20) }), {
         images: [row],
-        plan: { field: 'facets', token: `team:${EVIL}`, since: null, index: 'x' },
+        plan: { field: 'facets', token: `team:${EVIL}`, since: null, index: 'x', exact: true },
         reads: 1,
         truncated: false,
       }).value,

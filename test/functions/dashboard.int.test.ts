@@ -67,14 +67,19 @@ describe.skipIf(emulators === null || !existsSync(CHROMIUM))('dashboard in a bro
     await db?.terminate();
   });
 
-  const text = (sel: string) => page.locator(sel).first().innerText();
+  const text = (sel: string) =>
+    page
+      .locator(sel)
+      .first()
+      .textContent()
+      .then((t) => t ?? '');
 
   it('asks for a token, refuses a wrong one, then signs in with a cookie', async () => {
     const first = await page.goto(`${server.url}/`);
     expect(first?.status()).toBe(401);
     await page.fill('input[name=token]', 'not-the-token-at-all');
     await page.click('button[type=submit]');
-    expect(await page.locator('.deny').innerText()).toContain('refused');
+    expect(await page.locator('.deny').textContent()).toContain('refused');
     await page.fill('input[name=token]', TOKEN);
     await Promise.all([page.waitForURL(/\/overview$/), page.click('button[type=submit]')]);
     expect(await text('h1')).toBe('Fleet overview');
@@ -95,7 +100,7 @@ describe.skipIf(emulators === null || !existsSync(CHROMIUM))('dashboard in a bro
       expect(await text(`[data-count=${k}]`), k).toBe(String(truth.kinds[k].length));
     }
     for (const env of Object.keys(truth.envs)) {
-      const cells = await page.locator(`tr[data-env="${env}"] td`).allInnerTexts();
+      const cells = await page.locator(`tr[data-env="${env}"] td`).allTextContents();
       expect(cells.slice(1).map(Number), env).toEqual([
         truth.envs[env]?.allow ?? 0,
         truth.envs[env]?.deny ?? 0,
@@ -104,7 +109,7 @@ describe.skipIf(emulators === null || !existsSync(CHROMIUM))('dashboard in a bro
     }
     for (const [team, n] of Object.entries(truth.deniedByTeam)) {
       const row = page.locator('#teams tr').filter({ has: page.locator('td', { hasText: team }) });
-      expect(await row.locator('[data-denied]').innerText(), team).toBe(String(n));
+      expect(await row.locator('[data-denied]').textContent(), team).toBe(String(n));
     }
     for (const [cve, n] of Object.entries(truth.cveImages)) {
       expect(await text(`tr[data-cve="${cve}"] [data-images]`), cve).toBe(String(n));
@@ -115,7 +120,7 @@ describe.skipIf(emulators === null || !existsSync(CHROMIUM))('dashboard in a bro
     expect(await page.locator('#stale tbody tr').count()).toBe(truth.kinds.stale.length);
     const today = page.locator('svg.chart g[data-day="2026-11-30"]');
     expect(Number(await today.getAttribute('data-deny'))).toBeGreaterThan(0);
-    expect(await page.locator('#teams').innerText()).toContain(HOSTILE_TEAM);
+    expect(await page.locator('#teams').textContent()).toContain(HOSTILE_TEAM);
   });
 
   it('links to the denied images, and from there to an image with its timeline', async () => {
@@ -138,15 +143,15 @@ describe.skipIf(emulators === null || !existsSync(CHROMIUM))('dashboard in a bro
       .get();
     expect(await page.locator('#timeline li').count()).toBe(audit.size);
     expect(await text('[data-state]')).toBe('denied');
-    expect(await page.locator('#verdicts tr[data-env=prod]').innerText()).toContain('deny');
+    expect(await page.locator('#verdicts tr[data-env=prod]').textContent()).toContain('deny');
   });
 
   it('escapes hostile names and labels: no script runs, the text shows as written', async () => {
     await page.goto(`${server.url}/images?team=${encodeURIComponent(HOSTILE_TEAM)}`);
     const rows = page.locator('#images tbody tr');
     expect(await rows.count()).toBe(2);
-    expect(await page.locator('#images').innerText()).toContain(HOSTILE_TEAM);
-    expect(await page.locator('#images').innerText()).toContain(HOSTILE_REPO);
+    expect(await page.locator('#images').textContent()).toContain(HOSTILE_TEAM);
+    expect(await page.locator('#images').textContent()).toContain(HOSTILE_REPO);
     for (const i of [0, 1]) {
       await Promise.all([page.waitForURL(/image\?id=/), rows.nth(i).locator('a').click()]);
       await page.goBack();
@@ -154,7 +159,7 @@ describe.skipIf(emulators === null || !existsSync(CHROMIUM))('dashboard in a bro
     await page.goto(
       `${server.url}/image?id=${encodeURIComponent(truth.records.find((r) => r.labels.team === HOSTILE_TEAM && r.labels['org.example.note'])?.id ?? '')}`,
     );
-    expect(await page.locator('#record').innerText()).toContain(HOSTILE_LABEL);
+    expect(await page.locator('#record').textContent()).toContain(HOSTILE_LABEL);
     expect(
       await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned),
     ).toBeUndefined();

@@ -101,10 +101,14 @@ try {
     const paint = async (path: string) => {
       const res = await page.goto(`${url}${path}`, { waitUntil: 'load' });
       if (res?.status() !== 200) throw new Error(`${path} answered ${res?.status()}`);
+      // First contentful paint; when Chromium reports none for a repeated navigation, the load event.
       const fcp = await page.evaluate(
         () =>
           performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint')
-            ?.startTime ?? Number.NaN,
+            ?.startTime ??
+          (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined)
+            ?.loadEventEnd ??
+          Number.NaN,
       );
       const reads = Number(res.headers()['x-clearance-reads']);
       return { fcp, reads };

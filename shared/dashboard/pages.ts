@@ -18,7 +18,7 @@ th{font-weight:600;color:#555}td.num,th.num{text-align:right}
 .card{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px 16px;min-width:120px}
 .card b{display:block;font-size:26px}.card a{text-decoration:none;color:inherit}
 .deny,.denied,.revoked{color:#c62828}.allow,.attested{color:#2e7d32}.pending,.scanning,.pushed,.evaluated{color:#8a6d00}
-.muted{color:#666}.mono{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
+.muted{color:#666}.nowrap{white-space:nowrap}.mono{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:16px}.grid section{margin:0}
 ol.timeline{list-style:none;padding:0;margin:0}ol.timeline li{border-left:3px solid #1f2a44;padding:2px 0 8px 12px;margin-left:6px}
 form.filters{display:flex;gap:8px;flex-wrap:wrap;align-items:end}form.filters label{display:flex;flex-direction:column;font-size:12px}
@@ -72,9 +72,9 @@ ${o.teams
   .filter((t) => t.denied > 0)
   .map(
     (t) =>
-      html`<tr data-team="${t.team}"><td>${t.team}</td><td class="num deny"><a data-denied href="${href('images', { team: t.team, state: 'denied' })}">${t.denied}</a></td><td class="num">${t.images}</td><td>${t.topReasons.map(
+      html`<tr data-team="${t.team}"><td class="nowrap">${t.team}</td><td class="num deny"><a data-denied href="${href('images', { team: t.team, state: 'denied' })}">${t.denied}</a></td><td class="num">${t.images}</td><td>${t.topReasons.map(
         (r) =>
-          html`<div><span class="mono">${r.ruleId}</span> × ${r.images}${r.remediation ? html` — <span class="muted">${r.remediation}</span>` : ''}</div>`,
+          html`<div><span class="mono">${r.ruleId}</span> × ${r.images}${r.remediation ? html` — <span class="muted">e.g. ${r.remediation}</span>` : ''}</div>`,
       )}</td></tr>`,
   )}</tbody></table>`
       : html`<p class="muted">No denied images.</p>`

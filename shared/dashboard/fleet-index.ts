@@ -1,12 +1,13 @@
 // The fleet index: one query row per image plus sharded counters, kept in step with every image write so dashboards never scan the ledger.
 import { createHash } from 'node:crypto';
-import {
-  type DocumentReference,
-  type DocumentSnapshot,
-  FieldValue,
-  type Firestore,
-  type Transaction,
-  type WriteBatch,
+import { createRequire } from 'node:module';
+import type {
+  DocumentReference,
+  DocumentSnapshot,
+  FieldValue as FieldValueType,
+  Firestore,
+  Transaction,
+  WriteBatch,
 } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { type Finding, Severity, severityRank } from '../findings/finding.js';
@@ -156,6 +157,20 @@ export function safeKey(k: string): string {
 }
 
 type Path = string[];
+
+/**
+ * Firestore's FieldValue, required when first needed: every caller already holds a Firestore, so
+ * the client is loaded; writers that import the ledger do not load it at start because of the index.
+ */
+let fieldValue: typeof FieldValueType | undefined;
+function increment(n: number): FieldValueType {
+  fieldValue ??= (
+    createRequire(import.meta.url)('@google-cloud/firestore') as {
+      FieldValue: typeof FieldValueType;
+    }
+  ).FieldValue;
+  return fieldValue.increment(n);
+}
 /** What one image adds to the fleet counters; deleted images count only as deleted. */
 export function contributions(row: FleetRow | null): Map<string, number> {
   const out = new Map<string, number>();
@@ -201,11 +216,11 @@ export function counterDelta(
   for (const key of new Set([...a.keys(), ...b.keys()])) {
     const d = (b.get(key) ?? 0) - (a.get(key) ?? 0);
     if (d === 0) continue;
-    setPath(out, JSON.parse(key) as Path, FieldValue.increment(d));
+    setPath(out, JSON.parse(key) as Path, increment(d));
     any = true;
   }
   for (const d of verdictDay?.decisions ?? []) {
-    setPath(out, ['days', verdictDay?.day as string, d], FieldValue.increment(1));
+    setPath(out, ['days', verdictDay?.day as string, d], increment(1));
     any = true;
   }
   if (after?.topReason?.remediation) {

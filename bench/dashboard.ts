@@ -8,11 +8,11 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { CHROMIUM, launchChromium } from '../scripts/lib/browser.js';
 import { type RunningEmulators, startEmulators } from '../scripts/lib/emulators.js';
 import { stateDir } from '../scripts/lib/process.js';
-import { SHARDS, writeFleetIndex } from '../shared/dashboard/fleet-index.js';
 import { listImages } from '../shared/dashboard/queries.js';
-import { storePolicy } from '../shared/ingest/policy-source.js';
 import { COLLECTIONS } from '../shared/ledger/collections.js';
+import { SHARDS, writeFleetIndex } from '../shared/ledger/fleet-index.js';
 import type { ImageRecord } from '../shared/ledger/image-record.js';
+import { storePolicy } from '../shared/pipeline/policy-source.js';
 import { parsePolicy, policyHash } from '../shared/policy/policy.js';
 import { STRICT_POLICY, seedLedger } from './lib/ledger-seed.js';
 

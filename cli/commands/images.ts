@@ -1,9 +1,9 @@
 // `clearance images`: the ledger's images by state, team, repository, vulnerability, environment and age, from the fleet index.
 import { parseArgs } from 'node:util';
-import { rebuildFleetIndex } from '../../shared/dashboard/fleet-index.js';
 import { ImagesFilter, listImages } from '../../shared/dashboard/queries.js';
 import { imagesTable } from '../../shared/dashboard/text.js';
 import { errorMessage } from '../../shared/errors.js';
+import { rebuildFleetIndex } from '../../shared/ledger/fleet-index.js';
 import { createRoot } from '../../shared/runtime/root.js';
 
 export const USAGE = `usage: clearance images [--state denied|attested|pending|stale] [--team T] [--repo GLOB]

@@ -2,11 +2,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
+import type { Clock } from '../clock.js';
 import { ClearanceError, errorMessage, isRetryable } from '../errors.js';
 import type { Authenticator } from '../http/auth.js';
 import type { HttpRequestLike, HttpResponseLike } from '../http/http-function.js';
 import type { Logger } from '../logging/logger.js';
-import type { Clock } from '../runtime/clock.js';
 import type { SafeHtml } from './html.js';
 import { errorPage, imagePage, imagesPage, layout, loginPage, overviewPage } from './pages.js';
 import { ImagesFilter, listImages, readImage, readOverview } from './queries.js';

@@ -1,7 +1,7 @@
 // Server-rendered pages of the dashboard: overview, image list, one image with its timeline, sign-in and errors.
 import { SEVERITIES } from '../findings/finding.js';
+import type { FleetRow } from '../ledger/fleet-index.js';
 import { verdictChart } from './chart.js';
-import type { FleetRow } from './fleet-index.js';
 import { href, html, SafeHtml } from './html.js';
 import type { AuditEntry, ImageDetail, ImagesAnswer, ImagesFilter, Overview } from './queries.js';
 

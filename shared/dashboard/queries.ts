@@ -4,10 +4,7 @@ import picomatch from 'picomatch';
 import { z } from 'zod';
 import type { Finding } from '../findings/finding.js';
 import { SEVERITIES } from '../findings/finding.js';
-import { CURRENT_POLICY_DOC, type StoredPolicy } from '../ingest/policy-source.js';
 import { COLLECTIONS } from '../ledger/collections.js';
-import { ImageRecord } from '../ledger/image-record.js';
-import { expiryInstant, parsePolicy } from '../policy/policy.js';
 import {
   FLEET,
   FleetRow,
@@ -16,7 +13,10 @@ import {
   type StatusKind,
   shardRef,
   teamOf,
-} from './fleet-index.js';
+} from '../ledger/fleet-index.js';
+import { ImageRecord } from '../ledger/image-record.js';
+import { CURRENT_POLICY_DOC, type StoredPolicy } from '../pipeline/policy-source.js';
+import { expiryInstant, parsePolicy } from '../policy/policy.js';
 
 const DAY_MS = 86_400_000;
 const VULN_ID = /^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9._:-]+$/;

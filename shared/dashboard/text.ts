@@ -1,5 +1,5 @@
 // Plain-text renderings of the ledger queries for the CLI: aligned tables for people, stripped of control characters.
-import type { FleetRow } from './fleet-index.js';
+import type { FleetRow } from '../ledger/fleet-index.js';
 import { describeAudit } from './pages.js';
 import type { ImageDetail } from './queries.js';
 

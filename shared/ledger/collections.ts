@@ -10,7 +10,13 @@ export const COLLECTIONS = {
   policies: 'policies',
   reevaluations: 'reevaluations',
   bases: 'bases',
+  /** Sub-collection of an image: pending attestation claims (leases). */
+  attestationClaims: 'attestationClaims',
+  breakglass: 'breakglass',
 } as const;
+
+/** The fleet index (fleet-index.ts): a projection of the images, written with them, read by dashboards. */
+export const FLEET = { rows: 'fleet', stats: 'fleetStats', stale: 'fleetStale' } as const;
 
 /** Firestore document ids may not contain `/`; event ids from outside are made safe and bounded. */
 export function safeDocId(raw: string): string {

@@ -3,8 +3,8 @@ import { Firestore } from '@google-cloud/firestore';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run as runImage } from '../../cli/commands/image.js';
 import { type Io, run as runImages } from '../../cli/commands/images.js';
-import { FleetRow } from '../../shared/dashboard/fleet-index.js';
 import { COLLECTIONS } from '../../shared/ledger/collections.js';
+import { FleetRow } from '../../shared/ledger/fleet-index.js';
 import { ledgerTruth, REGISTRY, seedFleet } from '../support/fleet-ledger.js';
 import { describeWithEmulators, requireEmulators } from '../support/integration.js';
 

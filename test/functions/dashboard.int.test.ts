@@ -6,10 +6,10 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDashboard } from '../../functions/dashboard/index.js';
 import { CHROMIUM, type LaunchedBrowser, launchChromium } from '../../scripts/lib/browser.js';
-import { SHARDS } from '../../shared/dashboard/fleet-index.js';
+import { fixedClock } from '../../shared/clock.js';
 import { COLLECTIONS } from '../../shared/ledger/collections.js';
+import { SHARDS } from '../../shared/ledger/fleet-index.js';
 import { createLogger } from '../../shared/logging/logger.js';
-import { fixedClock } from '../../shared/runtime/clock.js';
 import { createRoot } from '../../shared/runtime/root.js';
 import {
   HOSTILE_LABEL,

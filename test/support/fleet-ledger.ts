@@ -1,14 +1,13 @@
-// A small ledger built through the real write paths (ledger, attestations, a watcher-style stale mark) so the fleet index is kept by its hooks.
+// A small ledger built through the real write paths (ledger, attestations, a watcher-style stale mark) so the ledger keeps the fleet index.
 import { createHash } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
-import { firestoreAttestationLedger } from '../../shared/attestations/firestore-ledger.js';
-import { indexImageWrite } from '../../shared/dashboard/fleet-index.js';
 import type { Finding } from '../../shared/findings/finding.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { storePolicy } from '../../shared/ingest/policy-source.js';
+import { firestoreAttestationLedger } from '../../shared/ledger/attestation-ledger.js';
 import { COLLECTIONS } from '../../shared/ledger/collections.js';
 import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
+import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import { evaluate } from '../../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../../shared/policy/policy.js';
 
@@ -99,27 +98,31 @@ export function fleetImages(count: number): FleetImage[] {
   return out;
 }
 
-/** A watcher-style write: the base goes stale, through the same hook every image writer calls. */
+/** A watcher-style write: the base goes stale, through the ledger's one write path (as the base watcher does). */
 export async function markStale(db: Firestore, id: string, since: string): Promise<void> {
-  const ref = db.collection(COLLECTIONS.images).doc(id);
-  await db.runTransaction(async (tx) => {
-    const image = ImageRecord.parse((await tx.get(ref)).data());
-    const next: ImageRecord = {
-      ...image,
-      base: {
-        name: `${REGISTRY}/acme/base/debian12`,
-        digest: sha('old-base'),
-        status: 'stale',
-        supersededAt: since,
-        currentDigest: sha('new-base'),
-        source: 'annotation',
-      },
-      version: image.version + 1,
-      updatedAt: since,
-    };
-    tx.set(ref, next);
-    indexImageWrite(tx, { db, previous: image, next });
-  });
+  await new FirestoreLedger(db).transact(
+    id,
+    { source: 'test-base-watch', messageId: id, at: since },
+    (image) => {
+      if (!image) throw new Error(`no image ${id}`);
+      return {
+        record: {
+          ...image,
+          base: {
+            name: `${REGISTRY}/acme/base/debian12`,
+            digest: sha('old-base'),
+            status: 'stale',
+            supersededAt: since,
+            currentDigest: sha('new-base'),
+            source: 'annotation',
+          },
+        },
+        audit: { kind: 'base-status' },
+        keepState: true,
+      };
+    },
+    { now: new Date(since), dedupe: false },
+  );
 }
 
 /** Pushes, scans (with verdicts), attests and marks stale through the real write paths. */
@@ -216,10 +219,12 @@ export async function seedFleet(
       pushedAt: now.toISOString(),
       updatedAt: now.toISOString(),
     });
-    await db.runTransaction(async (tx) => {
-      tx.set(db.collection(COLLECTIONS.images).doc(id), rec);
-      indexImageWrite(tx, { db, previous: null, next: rec });
-    });
+    await ledger.transact(
+      id,
+      { source: 'test', messageId: 'raw', at: now.toISOString() },
+      () => ({ record: rec, audit: { kind: 'raw' } }),
+      { now },
+    );
   }
   return images;
 }

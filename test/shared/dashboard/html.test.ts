@@ -1,10 +1,10 @@
 // HTML building and page rendering: every value from outside is escaped, whatever it contains.
 import { describe, expect, it } from 'vitest';
-import { fleetRow } from '../../../shared/dashboard/fleet-index.js';
 import { escapeHtml, href, html } from '../../../shared/dashboard/html.js';
 import { imagePage, imagesPage, overviewPage } from '../../../shared/dashboard/pages.js';
 import { ImagesFilter } from '../../../shared/dashboard/queries.js';
 import { imageText } from '../../../shared/dashboard/text.js';
+import { fleetRow } from '../../../shared/ledger/fleet-index.js';
 import { ImageRecord } from '../../../shared/ledger/image-record.js';
 
 const EVIL = `<script>alert(1)</script>"'\`&`;

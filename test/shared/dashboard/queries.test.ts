@@ -1,7 +1,6 @@
 // Query planning: every plan is served by an index declared in firestore.indexes.json, and filters are validated and capped.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { STATUS_KINDS } from '../../../shared/dashboard/fleet-index.js';
 import {
   globHead,
   ImagesFilter,
@@ -9,6 +8,7 @@ import {
   planImagesQuery,
   sinceInstant,
 } from '../../../shared/dashboard/queries.js';
+import { STATUS_KINDS } from '../../../shared/ledger/fleet-index.js';
 
 const NOW = new Date('2026-11-30T12:00:00Z');
 const indexes = JSON.parse(readFileSync('firestore.indexes.json', 'utf8')) as {

@@ -1,4 +1,4 @@
-// The fleet index: one query row per image plus sharded counters, kept in step with every image write so dashboards never scan the ledger.
+// The fleet index: one query row per image plus sharded counters, a projection the ledger writes with every image write so dashboards never scan the ledger.
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type {
@@ -11,11 +11,10 @@ import type {
 } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { type Finding, Severity, severityRank } from '../findings/finding.js';
-import { COLLECTIONS } from '../ledger/collections.js';
-import { Decision, type ImageRecord, ImageState } from '../ledger/image-record.js';
+import { COLLECTIONS, FLEET } from './collections.js';
+import { Decision, type ImageRecord, ImageState } from './image-record.js';
 
-/** Collections of the index (kept here, not in the ledger's list: the ledger module owns that one). */
-export const FLEET = { rows: 'fleet', stats: 'fleetStats', stale: 'fleetStale' } as const;
+export { FLEET };
 export const SHARDS = 16;
 /** Statuses people filter on: `denied` covers revoked images, `pending` everything not yet decided. */
 export const STATUS_KINDS = ['denied', 'attested', 'pending', 'stale'] as const;
@@ -258,8 +257,8 @@ export interface FleetWrite {
   previous: ImageRecord | null;
   next: ImageRecord;
   /**
-   * The row as read in the same transaction (the ledger's own path reads it with the image). When
-   * absent the write keeps the row's vulnerabilities, which only a scan changes.
+   * The row as read in the same transaction (the ledger reads it with the image). When absent
+   * (never from the ledger) the write keeps the row's vulnerabilities, which only a scan changes.
    */
   previousRow?: DocumentSnapshot | undefined;
   /** A finished (or failed: no findings) scan of one source replaces that source's vulnerabilities. */
@@ -267,8 +266,9 @@ export interface FleetWrite {
 }
 
 /**
- * THE HOOK: called by every writer of an image document inside its transaction, after it has set
- * the image. It writes the image's row and the counter delta; nothing here reads.
+ * The projection of one image write, called only by the ledger's `writeImage` (ledger-store.ts)
+ * inside the transaction that sets the image, with the row read in that transaction. It writes the
+ * image's row and the counter delta; nothing here reads.
  */
 export function indexImageWrite(tx: Transaction, w: FleetWrite): void {
   const haveRow = w.previousRow !== undefined;
@@ -364,7 +364,7 @@ export async function writeFleetIndex(
 /** Reads every image and its current findings, then rewrites the index: for backfills, O(ledger). */
 export async function rebuildFleetIndex(db: Firestore): Promise<{ rows: number }> {
   const out: { record: ImageRecord; findings: Finding[] }[] = [];
-  const { ImageRecord: Schema } = await import('../ledger/image-record.js');
+  const { ImageRecord: Schema } = await import('./image-record.js');
   const snap = await db.collection(COLLECTIONS.images).get();
   for (const d of snap.docs) {
     const record = Schema.parse(d.data());

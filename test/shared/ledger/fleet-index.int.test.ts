@@ -1,14 +1,14 @@
 // The fleet index against the Firestore emulator: hooks keep rows and counters equal to a rebuild from the ledger, under concurrency.
 import { Firestore } from '@google-cloud/firestore';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { listImages, readOverview } from '../../../shared/dashboard/queries.js';
 import {
   FLEET,
   FleetRow,
   rebuildFleetIndex,
   SHARDS,
   shardRef,
-} from '../../../shared/dashboard/fleet-index.js';
-import { listImages, readOverview } from '../../../shared/dashboard/queries.js';
+} from '../../../shared/ledger/fleet-index.js';
 import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import {
   type FleetImage,

@@ -26,6 +26,7 @@ export const FUNCTIONS = [
   },
   { name: 'checkImage', folder: 'check-image', trigger: { kind: 'http' } },
   { name: 'watchBaseImages', folder: 'watch-base-images', trigger: { kind: 'http' } },
+  { name: 'dashboard', folder: 'dashboard', trigger: { kind: 'http' } },
 ] as const satisfies readonly FunctionSpec[];
 
 export interface FunctionSpec {

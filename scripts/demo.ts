@@ -12,6 +12,7 @@ import { dsseVerify, parseDsseEnvelope } from '../shared/attestations/dsse.js';
 import { localKeyId } from '../shared/attestations/signer.js';
 import { imageDocId } from '../shared/image-ref/image-ref.js';
 import type { ImageRecord, Reason } from '../shared/ledger/image-record.js';
+import { dashboardShot } from './lib/dashboard-shot.js';
 import {
   baseImageFiles,
   discoveryOccurrence,
@@ -451,6 +452,7 @@ async function main(): Promise<void> {
       (reevaluated.verdicts.prod?.reasons ?? []).filter((r) => r.ruleId === 'base-image.fresh'),
     );
     say(`\nEvery chat message is also kept in ${info.chatLog}.\n`);
+    await dashboardShot(info, d.token, goodId);
   } finally {
     rmSync(d.work, { recursive: true, force: true });
     await Promise.all([d.db.terminate(), d.pubsub.close()]);

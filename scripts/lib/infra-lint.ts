@@ -73,6 +73,7 @@ export const KNOWN_TRIGGERS: Readonly<Record<string, TriggerKind>> = {
   notifyOwners: 'pubsub',
   checkImage: 'http',
   watchBaseImages: 'http',
+  dashboard: 'http',
 };
 
 export const FUNCTION_RESOURCE = 'google_cloudfunctions2_function';

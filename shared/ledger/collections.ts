@@ -19,6 +19,9 @@ export const COLLECTIONS = {
   fixSightings: 'fixSightings',
 } as const;
 
+/** The fleet index (fleet-index.ts): a projection of the images, written with them, read by dashboards. */
+export const FLEET = { rows: 'fleet', stats: 'fleetStats', stale: 'fleetStale' } as const;
+
 /** Firestore document ids may not contain `/`; event ids from outside are made safe and bounded. */
 export function safeDocId(raw: string): string {
   const cleaned = raw.replace(/[/\s]/g, '_').replace(/^__|__$/g, '_');

@@ -38,6 +38,11 @@ export interface ImageChange<E> {
   keepState?: boolean;
   /** Effects of moving from `previous` to the written record (version, state and time set). */
   effects?: (previous: ImageRecord | null, next: ImageRecord) => E[];
+  /**
+   * A finished (or failed: no findings) scan of one source: its vulnerabilities replace that
+   * source's in the image's fleet-index row (fleet-index.ts), written in the same transaction.
+   */
+  scanFindings?: { source: string; findings: readonly Finding[] } | undefined;
 }
 
 /** Nothing to write, and why; `marker` records the event as seen so a redelivery is a duplicate. */

@@ -10,6 +10,7 @@ import { countFindings, type Finding, findingKey } from '../findings/finding.js'
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from './collections.js';
 import { applyEnrichment, type Enrichment, maxIso } from './enrichment.js';
+import { fleetRowRef, indexImageWrite } from './fleet-index.js';
 import type {
   AuditEntry,
   DeadLetter,
@@ -222,6 +223,29 @@ export class FirestoreLedger implements ImageLedger {
     });
   }
 
+  /**
+   * The one write of an image document. The fleet index (fleet-index.ts) is a projection of it:
+   * its row and counter delta go in the same transaction, from the row read in that transaction.
+   */
+  private writeImage(
+    tx: Transaction,
+    w: {
+      previous: ImageRecord | null;
+      next: ImageRecord;
+      fleetRow: DocumentSnapshot | undefined;
+      scan?: { source: string; findings: readonly Finding[] } | undefined;
+    },
+  ): void {
+    this.txSet(tx, this.imageRef(w.next.id), w.next);
+    indexImageWrite(tx, {
+      db: this.db,
+      previous: w.previous,
+      next: w.next,
+      previousRow: w.fleetRow,
+      scan: w.scan,
+    });
+  }
+
   private writes(tx: Transaction, id: string): LedgerWrites {
     return {
       mergeTagIndex: (tag, fields) =>
@@ -254,8 +278,14 @@ export class FirestoreLedger implements ImageLedger {
     const dedupe = options.dedupe ?? true;
     return this.transaction(async (tx) => {
       let snap: DocumentSnapshot | undefined;
+      let fleetRow: DocumentSnapshot | undefined;
       if (dedupe) {
-        const [marker, image] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
+        const [marker, image, row] = await this.txGet(
+          tx,
+          this.markerRef(meta),
+          this.imageRef(id),
+          fleetRowRef(this.db, id),
+        );
         if (marker?.exists) {
           const pending =
             marker.get('effectsDone') === false
@@ -264,8 +294,9 @@ export class FirestoreLedger implements ImageLedger {
           return { outcome: 'duplicate' as const, image: null, previous: null, effects: pending };
         }
         snap = image;
+        fleetRow = row;
       } else {
-        [snap] = await this.txGet(tx, this.imageRef(id));
+        [snap, fleetRow] = await this.txGet(tx, this.imageRef(id), fleetRowRef(this.db, id));
       }
       const previous = snap?.exists ? ImageRecord.parse({ id, ...snap.data() }) : null;
       const change = mutate(previous, this.writes(tx, id));
@@ -282,7 +313,7 @@ export class FirestoreLedger implements ImageLedger {
       const rec = change.keepState
         ? { ...change.record, version: change.record.version + 1, updatedAt: nowIso }
         : finishRecord(change.record, nowIso);
-      this.txSet(tx, this.imageRef(id), rec);
+      this.writeImage(tx, { previous, next: rec, fleetRow, scan: change.scanFindings });
       // Stored as JSON: effects may carry undefined fields, which Firestore refuses.
       const effects: E[] = JSON.parse(JSON.stringify(change.effects?.(previous, rec) ?? []));
       if (dedupe || effects.length > 0) {
@@ -473,7 +504,7 @@ export class FirestoreLedger implements ImageLedger {
     for (const { platform, enrichment } of children) {
       const id = imageId(parent.registry, parent.repository, platform.digest);
       await this.transaction(async (tx) => {
-        const [snap] = await this.txGet(tx, this.imageRef(id));
+        const [snap, fleetRow] = await this.txGet(tx, this.imageRef(id), fleetRowRef(this.db, id));
         const prev = snap?.exists
           ? ImageRecord.parse(snap.data())
           : emptyImageRecord(id, { ...parent, digest: platform.digest }, now);
@@ -485,7 +516,11 @@ export class FirestoreLedger implements ImageLedger {
         if (enrichment) next = applyEnrichment(next, enrichment);
         if (snap?.exists && JSON.stringify(next) === JSON.stringify(prev)) return;
         // The index's event carries the audit entry; a child's link is bookkeeping of that event.
-        this.txSet(tx, this.imageRef(id), finishRecord(next, nowIso));
+        this.writeImage(tx, {
+          previous: snap?.exists ? prev : null,
+          next: finishRecord(next, nowIso),
+          fleetRow,
+        });
       });
     }
   }
@@ -537,6 +572,10 @@ export class FirestoreLedger implements ImageLedger {
             scanRef: scan.scanRef,
           },
           effects: options.effects,
+          scanFindings:
+            scan.status === 'scanning'
+              ? undefined
+              : { source: scan.source, findings: scan.status === 'finished' ? scan.findings : [] },
         };
       },
       { now },

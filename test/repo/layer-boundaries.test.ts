@@ -51,6 +51,27 @@ describe('layer boundaries enforced by the linter', () => {
     }
   });
 
+  it('rejects the ledger importing a use case, the runtime or the dashboard (its read side)', () => {
+    for (const spec of [
+      '../dashboard/queries.js',
+      '../pipeline/effects.js',
+      '../runtime/services.js',
+    ]) {
+      const r = lintAs(
+        'shared/ledger/probe.ts',
+        `import { x } from '${spec}';\nexport const y = x;\n`,
+      );
+      expect(r.status, spec).not.toBe(0);
+      expect(r.output).toContain('noRestrictedImports');
+    }
+    const ok = lintAs(
+      'shared/ledger/probe.ts',
+      "import { z } from 'zod';\nimport { FLEET } from './collections.js';\nexport const y = z.literal(FLEET.rows);\n",
+    );
+    expect(ok.output).not.toContain('noRestrictedImports');
+    expect(ok.status).toBe(0);
+  });
+
   it('accepts what the layers allow (the same probe, allowed imports)', () => {
     const ok = lintAs(
       'shared/policy/probe.ts',

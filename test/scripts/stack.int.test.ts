@@ -124,6 +124,9 @@ describeWithEmulators('npm start (the local stack)', () => {
       );
       expect(((await res.json()) as { decision: string }).decision).toBe(decision);
     }
+    // Its last step looks at the dashboard in Chromium and keeps a screenshot.
+    expect(stack.output()).toContain(`dashboard: ${info.functions.dashboard}/`);
+    expect(readFileSync(join(state, 'dashboard.png')).subarray(1, 4).toString()).toBe('PNG');
     const pids = pidsUnder(join(state, 'pids'));
     expect(pids.length).toBeGreaterThanOrEqual(11);
     child.kill('SIGTERM');

@@ -106,6 +106,7 @@ locals {
     { for key, grant in { "ingest-webhook/allUsers" = { fn = "ingest-webhook", member = "allUsers" } } : key => grant if var.public_ingest_webhook },
     { for key, grant in { "check-image/allUsers" = { fn = "check-image", member = "allUsers" } } : key => grant if var.public_check },
     { "watch-base-images/scheduler" = { fn = "watch-base-images", member = google_service_account.scheduler.member } },
+    { for m in var.dashboard_viewers : "dashboard/${m}" => { fn = "dashboard", member = m } },
   )
 }
 

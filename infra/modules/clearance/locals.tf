@@ -71,6 +71,13 @@ locals {
       min_instances = 0
       max_instances = 1
     }
+    "dashboard" = {
+      entry_point   = "dashboard"
+      memory        = "512Mi"
+      timeout       = 60
+      min_instances = 0
+      max_instances = 5
+    }
   }
 
   functions = merge(local.pubsub_functions, local.http_functions)
@@ -86,6 +93,8 @@ locals {
     "ingest-report"     = ["roles/datastore.user"]
     "check-image"       = ["roles/datastore.user"]
     "watch-base-images" = ["roles/datastore.user", "roles/artifactregistry.reader"]
+    # Read-only: the dashboard never writes the ledger.
+    "dashboard" = ["roles/datastore.viewer"]
   }
 
   # Internal topics each function may publish to (roles/pubsub.publisher on the topic only).
@@ -99,6 +108,7 @@ locals {
     "ingest-report"     = ["verdicts", "alerts", "reevaluate"]
     "check-image"       = ["alerts"]
     "watch-base-images" = ["reevaluate", "alerts"]
+    "dashboard"         = []
   }
 
   # Secrets exposed as environment variables (key of local.token_secrets), one accessor grant each.
@@ -130,6 +140,10 @@ locals {
     "watch-base-images" = {
       CLEARANCE_WATCH_AUDIENCES       = local.function_urls_static["watch-base-images"]
       CLEARANCE_WATCH_ALLOWED_CALLERS = google_service_account.scheduler.email
+    }
+    "dashboard" = {
+      CLEARANCE_DASHBOARD_AUDIENCES       = join(",", concat([local.function_urls_static["dashboard"]], var.dashboard_extra_audiences))
+      CLEARANCE_DASHBOARD_ALLOWED_CALLERS = join(",", [for m in var.dashboard_viewers : split(":", m)[1]])
     }
     # Registries cannot mint Google ID tokens: each authenticates with its own secret, for its own hosts.
     "ingest-webhook" = { for kind, registry in var.webhook_registries : "CLEARANCE_WEBHOOK_${upper(kind)}_HOSTS" => join(",", registry.hosts) }
@@ -181,6 +195,7 @@ locals {
   function_urls_static = { for key, _ in local.http_functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names[key]}" }
   check_url_static     = local.function_urls_static["check-image"]
   watch_url_static     = local.function_urls_static["watch-base-images"]
+  dashboard_url_static = local.function_urls_static["dashboard"]
 
   kms_key_version = "${google_kms_crypto_key.attestor.id}/cryptoKeyVersions/1"
 

@@ -5,6 +5,11 @@ output "check_url" {
   value       = google_cloudfunctions2_function.http["check-image"].url
 }
 
+output "dashboard_url" {
+  description = "dashboard: the fleet's state for people (readers listed in dashboard_viewers)."
+  value       = google_cloudfunctions2_function.http["dashboard"].url
+}
+
 output "ingest_webhook_url" {
   description = "ingestWebhook endpoint for distribution, Harbor and GitHub webhooks."
   value       = google_cloudfunctions2_function.http["ingest-webhook"].url

@@ -86,6 +86,23 @@ variable "report_uploader_service_accounts" {
   default     = []
 }
 
+variable "dashboard_viewers" {
+  description = "Who may read the dashboard: IAM members \"user:EMAIL\" or \"serviceAccount:EMAIL\" (Cloud Run invoker plus CLEARANCE_DASHBOARD_ALLOWED_CALLERS). Empty: nobody."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.dashboard_viewers : can(regex("^(user|serviceAccount):[^@\\s]+@[^@\\s]+$", m))])
+    error_message = "Each dashboard viewer must be user:EMAIL or serviceAccount:EMAIL (the ID token's email is checked; groups cannot be)."
+  }
+}
+
+variable "dashboard_extra_audiences" {
+  description = "Extra ID-token audiences the dashboard accepts besides its cloudfunctions.net URL: its run.app URL (gcloud run services proxy) or an IAP client id."
+  type        = list(string)
+  default     = []
+}
+
 variable "check_extra_audiences" {
   description = "Extra ID-token audiences accepted by checkImage besides its own URL (CLEARANCE_CHECK_AUDIENCES)."
   type        = list(string)

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
@@ -59,6 +59,7 @@ const ChatLogLine = z.object({
 interface Demo {
   info: StackInfo;
   token: string;
+  watchToken: string;
   db: Firestore;
   pubsub: PubSub;
   grafeas: string;
@@ -131,7 +132,7 @@ async function push(
 async function watchBases(d: Demo) {
   const res = await fetch(`${d.info.functions.watchBaseImages}/`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${d.token}` },
+    headers: { authorization: `Bearer ${d.watchToken}` },
   });
   if (!res.ok) throw new Error(`watchBaseImages answered HTTP ${res.status}`);
   return WatchResult.parse(await res.json()).bases;
@@ -259,6 +260,8 @@ async function main(): Promise<void> {
   const d: Demo = {
     info,
     token: readFileSync(info.tokenFile, 'utf8').trim(),
+    // watchBaseImages has a credential of its own (docs/trust.md); the stack keeps it beside the check's.
+    watchToken: readFileSync(join(dirname(info.tokenFile), 'dev-watch-token'), 'utf8').trim(),
     db: new Firestore({ projectId: info.projectId }),
     pubsub: new PubSub({ projectId: info.projectId }),
     grafeas,

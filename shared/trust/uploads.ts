@@ -108,6 +108,9 @@ export async function readUpload(body: unknown, verifier: EvidenceVerifier): Pro
       : { verified: false, reason: checked.reason, claimedIdentity: checked.claimedIdentity };
     const read = fromStatement(statement, trust, checked.form === 'bundle' ? 'bundle' : 'envelope');
     if (read) return read;
+    // A bundle is read as provenance whatever it carries, so its errors are provenance errors (issue 14).
+    if (checked.form === 'bundle')
+      return { kind: 'provenance', trust, provenance: readProvenance(o) };
     // An unsigned-looking statement in an envelope nobody trusts that is a vuln report: read as a report.
     return { kind: 'report', report: parseReport(statement) };
   }

@@ -318,7 +318,13 @@ describe('6. VEX subcomponents of language packages compared by package identity
     // The statement names the trivy binary; re-targeted here at an image digest so VexIndex applies it.
     const digest = `sha256:${'d'.repeat(64)}`;
     const index = new VexIndex(
-      [{ ...netStatement, products: [`docker.io/aquasec/trivy@${digest}`] }],
+      [
+        {
+          ...netStatement,
+          products: [`docker.io/aquasec/trivy@${digest}`],
+          signer: 'conformance',
+        },
+      ],
       image({ registry: 'docker.io', repository: 'aquasec/trivy', digest }),
       { apply: true, matchRepository: false },
       SIGNED,
@@ -393,6 +399,7 @@ describe('8. Cloud Build SLSA provenance with materials[0].uri …/commit/<sha>'
       sourceRepository: 'https://github.com/laurentsimon/gcb-tests',
       buildType: 'https://cloudbuild.googleapis.com/GoogleHostedWorker@v0.2',
       source: 'cloud-build',
+      signer: null,
     });
   });
 });

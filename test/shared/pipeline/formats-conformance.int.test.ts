@@ -4,7 +4,7 @@ import { afterAll, expect, it } from 'vitest';
 import { fixedClock } from '../../../shared/clock.js';
 import { parseOpenVex } from '../../../shared/findings/openvex.js';
 import { imageDocId } from '../../../shared/image-ref/image-ref.js';
-import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
+import { emptyImageRecord, FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
 import { firestorePolicySource } from '../../../shared/pipeline/policy-source.js';
@@ -40,6 +40,21 @@ describeWithEmulators('formats through ingestReport (issue 14)', () => {
     return ingestReport(deps, { body, raw, image, caller: 'test' }, clock.now());
   }
 
+  /** Uploads count only for images the ledger knows (docs/trust.md): record the push first. */
+  async function seed(registry: string, repository: string, digest: string): Promise<string> {
+    const id = imageDocId(registry, repository, digest);
+    await ledger.transact(
+      id,
+      { source: 'test-push', messageId: `seed-${id}`, at: clock.now().toISOString() },
+      (current) => ({
+        record: current ?? emptyImageRecord(id, { registry, repository, digest }, clock.now()),
+        audit: { kind: 'push' },
+      }),
+      { now: clock.now() },
+    );
+    return id;
+  }
+
   async function auditOf(id: string): Promise<Json[]> {
     const snap = await db.collection('images').doc(id).collection('audit').get();
     return snap.docs.map((d) => d.data());
@@ -64,31 +79,35 @@ describeWithEmulators('formats through ingestReport (issue 14)', () => {
       dsseEnvelope: fixture('slsa/dsse-envelope-slsa-v0.2-github-actions.json'),
     };
     const digest = 'sha256:2892146b063a94cb4a4318c0e98d38af12dcf2b1e29237486b58463b59607bbd';
+    const id = await seed('ghcr.io', 'acme/bundled', digest);
+    const bareId = await seed('ghcr.io', 'acme/bare', digest);
     const out = await upload(bundle, `ghcr.io/acme/bundled@${digest}`);
-    expect(out).toMatchObject({ format: 'provenance', outcome: 'recorded' });
-    const id = imageDocId('ghcr.io', 'acme/bundled', digest);
+    // Unsigned by any policy signer: kept as unverified evidence, never the image's provenance.
+    expect(out).toMatchObject({ format: 'provenance', outcome: 'recorded', verified: false });
     const image = await ledger.getImage(id);
-    // Same provenance record as the bare envelope gives today: a bundle counts no more than that.
+    // Same record as the bare envelope gives: a bundle counts no more than that.
     const bare = fixtureText('slsa/dsse-envelope-slsa-v0.2-github-actions.json');
     await upload(JSON.parse(bare), `ghcr.io/acme/bare@${digest}`);
-    const bareImage = await ledger.getImage(imageDocId('ghcr.io', 'acme/bare', digest));
+    const bareImage = await ledger.getImage(bareId);
+    expect(image?.provenance).toBeNull();
     expect(image?.provenance).toEqual(bareImage?.provenance);
+    expect(image?.unverified.map((u) => [u.kind, u.claim])).toEqual(
+      bareImage?.unverified.map((u) => [u.kind, u.claim]),
+    );
     expect(await auditOf(id)).toContainEqual(
-      expect.objectContaining({
-        kind: 'provenance',
-        container: 'sigstore-bundle',
-        bundleMediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.3',
-        signatureVerified: false,
-      }),
+      expect.objectContaining({ kind: 'provenance-unverified' }),
     );
   });
 
   it('7. BuildKit provenance: the pkg:docker subject is placed on its image, the source without its #commit', async () => {
-    const out = await upload(fixture('slsa/buildkit-slsa-v0.2-git-context.json'));
     const digest = 'sha256:e8275b2b76280af67e26f068e5d585eb905f8dfd2f1918b3229db98133cb4862';
+    const id = await seed('registry.example.com', 'team/app', digest);
+    const out = await upload(fixture('slsa/buildkit-slsa-v0.2-git-context.json'));
     expect(out.image).toBe(`registry.example.com/team/app@${digest}`);
-    const image = await ledger.getImage(imageDocId('registry.example.com', 'team/app', digest));
-    expect(image?.provenance?.sourceRepository).toBe('https://github.com/moby/buildkit');
+    // Unsigned: the claim is kept (source without its #commit), not obeyed.
+    const image = await ledger.getImage(id);
+    expect(image?.unverified.at(-1)?.claim).toContain('source https://github.com/moby/buildkit');
+    expect(image?.unverified.at(-1)?.claim).not.toContain('#');
   });
 
   it('7. BuildKit docs example: its placeholder subject cannot be placed, and says so', async () => {
@@ -103,6 +122,7 @@ describeWithEmulators('formats through ingestReport (issue 14)', () => {
       'scanners/trivy-debian-buster.json',
     );
     const digest = `sha256:${'5'.repeat(64)}`;
+    await seed('docker.io', 'keycloak/keycloak', digest);
     report.ArtifactName = `docker.io/keycloak/keycloak:21.0.2@${digest}`;
     report.Metadata = {
       ...report.Metadata,

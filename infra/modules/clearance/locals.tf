@@ -163,20 +163,21 @@ locals {
   kms_key_version = "${google_kms_crypto_key.attestor.id}/cryptoKeyVersions/1"
 
   common_env = {
-    GOOGLE_CLOUD_PROJECT            = var.project_id
-    CLEARANCE_ALERTS_TOPIC          = google_pubsub_topic.internal["alerts"].name
-    CLEARANCE_REEVALUATE_TOPIC      = google_pubsub_topic.internal["reevaluate"].name
-    CLEARANCE_VERDICTS_TOPIC        = google_pubsub_topic.internal["verdicts"].name
-    CLEARANCE_SIGNER                = "kms"
-    CLEARANCE_KMS_KEY_VERSION       = local.kms_key_version
-    CLEARANCE_ATTESTOR_NOTE         = google_container_analysis_note.attestor.id
-    CLEARANCE_CHECK_AUDIENCES       = join(",", concat([local.check_url_static, local.watch_url_static], var.check_extra_audiences))
-    CLEARANCE_CHECK_ALLOWED_CALLERS = join(",", concat(var.deployer_service_accounts, [google_service_account.scheduler.email]))
-    CLEARANCE_CHECK_URL             = local.check_url_static
-    CLEARANCE_BASE_IMAGES           = join(",", var.base_images)
-    CLEARANCE_WATCH_REPOSITORIES    = join(",", var.watch_repositories)
-    CLEARANCE_ROUTING               = jsonencode(var.routing)
-    LOG_EXECUTION_ID                = "true"
+    GOOGLE_CLOUD_PROJECT              = var.project_id
+    CLEARANCE_ALERTS_TOPIC            = google_pubsub_topic.internal["alerts"].name
+    CLEARANCE_REEVALUATE_TOPIC        = google_pubsub_topic.internal["reevaluate"].name
+    CLEARANCE_VERDICTS_TOPIC          = google_pubsub_topic.internal["verdicts"].name
+    CLEARANCE_SIGNER                  = "kms"
+    CLEARANCE_KMS_KEY_VERSION         = local.kms_key_version
+    CLEARANCE_ATTESTOR_NOTE           = google_container_analysis_note.attestor.id
+    CLEARANCE_CHECK_AUDIENCES         = join(",", concat([local.check_url_static, local.watch_url_static], var.check_extra_audiences))
+    CLEARANCE_CHECK_ALLOWED_CALLERS   = join(",", concat(var.deployer_service_accounts, [google_service_account.scheduler.email]))
+    CLEARANCE_CHECK_URL               = local.check_url_static
+    CLEARANCE_BASE_IMAGES             = join(",", var.base_images)
+    CLEARANCE_WATCH_REPOSITORIES      = join(",", var.watch_repositories)
+    CLEARANCE_ROUTING                 = jsonencode(var.routing)
+    CLEARANCE_REGISTRY_INSECURE_HOSTS = "none"
+    LOG_EXECUTION_ID                  = "true"
   }
 
   labels = merge({ app = "clearance" }, var.labels)

@@ -1,7 +1,7 @@
 // Break-glass admissions: recorded in Firestore (its own document and each image's audit trail) and alerted.
 import type { Firestore } from '@google-cloud/firestore';
 import type { AlertInput } from '../alerts/alert.js';
-import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
+import { COLLECTIONS, externalDocId } from '../ledger/collections.js';
 import type { CheckAnswer } from './decide.js';
 
 export const BREAKGLASS_COLLECTION = 'breakglass';
@@ -61,7 +61,7 @@ export function breakglassAlert(event: BreakglassEvent): AlertInput | null {
 }
 
 /**
- * Records in one batch: `breakglass/{uid}` and an entry in `images/{id}/audit` for every denied
+ * Records in one batch: `breakglass/{sha256(uid)}` and an entry in `images/{id}/audit` for every denied
  * image the ledger knows (ids derive from the uid, so a retried request writes the same entries).
  * The audit entries do not bump the image version: the verdict did not change.
  */
@@ -91,7 +91,7 @@ export function firestoreBreakglassRecorder(
         at,
       };
       const batch = firestore.batch();
-      batch.set(firestore.collection(BREAKGLASS_COLLECTION).doc(safeDocId(event.uid)), entry);
+      batch.set(firestore.collection(BREAKGLASS_COLLECTION).doc(externalDocId(event.uid)), entry);
       for (const d of event.denied) {
         if (!d.imageId) continue;
         batch.set(
@@ -99,7 +99,7 @@ export function firestoreBreakglassRecorder(
             .collection(COLLECTIONS.images)
             .doc(d.imageId)
             .collection(COLLECTIONS.audit)
-            .doc(safeDocId(`breakglass:${event.uid}`)),
+            .doc(externalDocId(`breakglass:${event.uid}`)),
           { ...entry, source: 'checkImage', messageId: event.uid, recordedAt: at },
         );
       }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { Alert } from '../alerts/alert.js';
 import { isRetryable } from '../errors.js';
 import { formatImageRef, isDigest, parseImageRef } from '../image-ref/image-ref.js';
-import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
+import { COLLECTIONS, externalDocId } from '../ledger/collections.js';
 import { ImageRecord } from '../ledger/image-record.js';
 import type { OpCounter } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
@@ -55,9 +55,9 @@ export interface BaseWatchResult {
   retryable?: boolean;
 }
 
-/** The id of a tracked base's document: its normalised reference, made safe for Firestore. */
+/** The id of a tracked base's document: its normalised reference (a validated image name: no `~`, no `__`), slashes as `~`. */
 export function baseDocId(name: string): string {
-  return safeDocId(name.replaceAll('/', '~'));
+  return name.replaceAll('/', '~');
 }
 
 /** `host/repo:tag`, normalised (Docker Hub defaults, lower-case host); a digest-pinned name cannot move and is refused. */
@@ -128,7 +128,7 @@ export function supersededAt(base: TrackedBase, digest: string): string {
 function markerRef(db: Firestore, base: TrackedBase, imageId: string): DocumentReference {
   return db
     .collection(COLLECTIONS.events)
-    .doc(safeDocId(`${MARKER_SOURCE}:${baseDocId(base.name)}:${base.digest}:${imageId}`));
+    .doc(externalDocId(`${MARKER_SOURCE}:${baseDocId(base.name)}:${base.digest}:${imageId}`));
 }
 
 function rebuildAlert(
@@ -197,7 +197,7 @@ async function markImage(
       updatedAt: nowIso,
     };
     tx.set(ref, updated);
-    tx.set(ref.collection(COLLECTIONS.audit).doc(safeDocId(`base-watch:${image.version}`)), {
+    tx.set(ref.collection(COLLECTIONS.audit).doc(externalDocId(`base-watch:${image.version}`)), {
       kind: 'base-status',
       base: base.name,
       from: old.status,

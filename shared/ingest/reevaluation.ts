@@ -10,7 +10,7 @@ import {
 import { z } from 'zod';
 import type { Finding, VexStatement } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
-import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
+import { COLLECTIONS, externalDocId } from '../ledger/collections.js';
 import { ImageRecord, type Verdict } from '../ledger/image-record.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
 import { deriveState } from '../ledger/state.js';
@@ -215,7 +215,7 @@ async function withFindings<R>(
 }
 
 function markerRef(db: Firestore, key: string, imageId: string): DocumentReference {
-  return db.collection(COLLECTIONS.events).doc(safeDocId(`reevaluate:${key}:${imageId}`));
+  return db.collection(COLLECTIONS.events).doc(externalDocId(`reevaluate:${key}:${imageId}`));
 }
 
 /**
@@ -288,7 +288,7 @@ export async function reevaluateImage(
       tx.set(
         ref
           .collection(COLLECTIONS.audit)
-          .doc(safeDocId(`reevaluate:${snapshot.hash.slice(7, 23)}:${current.version}`)),
+          .doc(externalDocId(`reevaluate:${snapshot.hash.slice(7, 23)}:${current.version}`)),
         {
           kind: 'verdict-change',
           cause: 'reevaluation',

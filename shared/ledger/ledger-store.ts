@@ -8,7 +8,7 @@ import type {
 } from '@google-cloud/firestore';
 import { countFindings, type Finding, findingKey } from '../findings/finding.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
-import { COLLECTIONS, safeDocId } from './collections.js';
+import { COLLECTIONS, externalDocId } from './collections.js';
 import {
   ImageRecord,
   type Platform,
@@ -167,7 +167,7 @@ export class FirestoreLedger {
   private markerRef(meta: EventMeta): DocumentReference {
     return this.db
       .collection(COLLECTIONS.events)
-      .doc(safeDocId(`${meta.source}:${meta.messageId}`));
+      .doc(externalDocId(`${meta.source}:${meta.messageId}`));
   }
 
   private async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -218,7 +218,7 @@ export class FirestoreLedger {
     // The audit entry's id is the event's, so a redelivery can never add a second one.
     const ref = this.imageRef(id)
       .collection(COLLECTIONS.audit)
-      .doc(safeDocId(`${meta.source}:${meta.messageId}`));
+      .doc(externalDocId(`${meta.source}:${meta.messageId}`));
     this.ops.auditWrites += 1;
     this.txSet(tx, ref, {
       ...entry,
@@ -408,7 +408,7 @@ export class FirestoreLedger {
     return this.transaction(async (tx) => {
       const [marker] = await this.txGet(tx, this.markerRef(meta));
       if (marker?.exists) return 'duplicate' as const;
-      this.mergeTagIndex(tx, ev, { tagDeletes: { [safeDocId(meta.messageId)]: meta.at } });
+      this.mergeTagIndex(tx, ev, { tagDeletes: { [externalDocId(meta.messageId)]: meta.at } });
       this.txSet(tx, this.markerRef(meta), this.marker(meta, nowIso));
       return 'applied' as const;
     });
@@ -582,7 +582,7 @@ export class FirestoreLedger {
     const truncated = dl.raw.length > MAX_RAW;
     // Without a message id two different rejects can carry the same raw text (a request that is
     // no CloudEvent reaches the handler as an empty event): each keeps its own record.
-    const id = safeDocId(
+    const id = externalDocId(
       `${dl.source}:${dl.messageId ?? `unidentified-${hashId(dl.raw).slice(0, 16)}-${randomUUID()}`}`,
     );
     await this.db

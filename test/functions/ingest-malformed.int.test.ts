@@ -3,6 +3,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
+import { externalDocId } from '../../shared/ledger/collections.js';
 import { fixture } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
@@ -72,12 +73,12 @@ describeWithEmulators('malformed input is dead-lettered and acknowledged', () =>
       messageId,
       ...(rawData !== undefined ? { rawData } : {}),
     });
-    return { status: r.status, deadLetter: `gcr:${messageId}` };
+    return { status: r.status, deadLetter: externalDocId(`gcr:${messageId}`) };
   };
   const occ = async (data: unknown): Promise<Sent> => {
     const messageId = `bad-occ-${++n}`;
     const r = await pushMessage(s.onScanComplete as FunctionServer, 'occ', data, { messageId });
-    return { status: r.status, deadLetter: `container-analysis:${messageId}` };
+    return { status: r.status, deadLetter: externalDocId(`container-analysis:${messageId}`) };
   };
   const raw = async (
     server: string,
@@ -182,7 +183,7 @@ describeWithEmulators('malformed input is dead-lettered and acknowledged', () =>
           'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
           'ce-source': `//pubsub.googleapis.com/projects/${projectId}/topics/gcr`,
           'ce-id': 'no-message-1',
-        }).then((r) => ({ ...r, deadLetter: 'gcr:no-message-1' })),
+        }).then((r) => ({ ...r, deadLetter: externalDocId('gcr:no-message-1') })),
       /not a push envelope/,
     ],
     // container-analysis-occurrences-v1 (onScanComplete)

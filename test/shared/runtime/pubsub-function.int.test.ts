@@ -4,6 +4,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { InvalidInputError, TransientError } from '../../../shared/errors.js';
 import { jsonOf } from '../../../shared/events/pubsub-message.js';
+import { externalDocId } from '../../../shared/ledger/collections.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import { fixedClock } from '../../../shared/runtime/clock.js';
 import { pubsubFunction } from '../../../shared/runtime/pubsub-function.js';
@@ -87,7 +88,10 @@ describeWithEmulators('Pub/Sub push → functions-framework cloudEvent function 
     const topic = await topicWithPush('plumbing-bad');
     const id = await topic.publishMessage({ data: Buffer.from('{"n":"seven"}') });
     const dl = await eventually(async () => {
-      const s = await db.collection('deadLetters').doc(`test-record:${id}`).get();
+      const s = await db
+        .collection('deadLetters')
+        .doc(externalDocId(`test-record:${id}`))
+        .get();
       return s.exists ? s.data() : undefined;
     });
     expect(dl?.raw).toBe('{"n":"seven"}');

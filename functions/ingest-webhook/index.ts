@@ -128,7 +128,7 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
         source: `webhook-${kind ?? 'unknown'}`,
         reason: errorMessage(err),
         problems: (err as ClearanceError).details?.issues as never,
-        raw,
+        raw: req.rawBody ?? raw,
         messageId: delivery,
       },
       now,

@@ -108,12 +108,24 @@ export interface DeadLetter {
   source: string;
   reason: string;
   problems?: { path: string; message: string }[];
-  raw: string;
+  /** The input exactly as received: bytes are kept as text when they are UTF-8, as base64 otherwise. */
+  raw: Buffer | string;
   messageId?: string | null;
   attributes?: Record<string, string>;
 }
 
 const MAX_RAW = 256 * 1024;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The stored form of raw input: text when the bytes are valid UTF-8, else base64 (never U+FFFD). */
+export function encodeRaw(raw: Buffer | string): { raw: string; rawEncoding: 'utf8' | 'base64' } {
+  if (typeof raw === 'string') return { raw, rawEncoding: 'utf8' };
+  try {
+    return { raw: strictUtf8.decode(raw), rawEncoding: 'utf8' };
+  } catch {
+    return { raw: raw.toString('base64'), rawEncoding: 'base64' };
+  }
+}
 
 function hashId(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 40);
@@ -579,11 +591,13 @@ export class FirestoreLedger {
   }
 
   async recordDeadLetter(dl: DeadLetter, now: Date): Promise<string> {
-    const truncated = dl.raw.length > MAX_RAW;
+    const bytes = typeof dl.raw === 'string' ? Buffer.from(dl.raw, 'utf8') : dl.raw;
+    const stored = encodeRaw(dl.raw);
+    const truncated = stored.raw.length > MAX_RAW;
     // Without a message id two different rejects can carry the same raw text (a request that is
     // no CloudEvent reaches the handler as an empty event): each keeps its own record.
     const id = externalDocId(
-      `${dl.source}:${dl.messageId ?? `unidentified-${hashId(dl.raw).slice(0, 16)}-${randomUUID()}`}`,
+      `${dl.source}:${dl.messageId ?? `unidentified-${hashId(bytes.toString('base64')).slice(0, 16)}-${randomUUID()}`}`,
     );
     await this.db
       .collection(COLLECTIONS.deadLetters)
@@ -592,8 +606,9 @@ export class FirestoreLedger {
         source: dl.source,
         reason: dl.reason,
         problems: dl.problems ?? [],
-        raw: truncated ? dl.raw.slice(0, MAX_RAW) : dl.raw,
-        rawBytes: Buffer.byteLength(dl.raw),
+        raw: truncated ? stored.raw.slice(0, MAX_RAW) : stored.raw,
+        rawEncoding: stored.rawEncoding,
+        rawBytes: bytes.length,
         truncated,
         messageId: dl.messageId ?? null,
         attributes: dl.attributes ?? {},

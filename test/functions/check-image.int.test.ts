@@ -356,7 +356,9 @@ describeWithEmulators('checkImage (functions-framework, Firestore and Pub/Sub em
       const r = await admit(review, '?env=staging');
       expect(r.allowed).toBe(false);
       expect(r.status?.message).toContain('break-glass is not permitted in environment staging');
-      expect((await db.collection('breakglass').doc(externalDocId('bg-staging-1')).get()).exists).toBe(false);
+      expect(
+        (await db.collection('breakglass').doc(externalDocId('bg-staging-1')).get()).exists,
+      ).toBe(false);
     });
 
     it("break-glass in the API server's dry run allows without recording (sideEffects: NoneOnDryRun)", async () => {
@@ -367,7 +369,9 @@ describeWithEmulators('checkImage (functions-framework, Firestore and Pub/Sub em
       const r = await admit(review);
       expect(r.allowed).toBe(true);
       expect(r.warnings?.[0]).toContain('dry run: not recorded');
-      expect((await db.collection('breakglass').doc(externalDocId('bg-dry-run-1')).get()).exists).toBe(false);
+      expect(
+        (await db.collection('breakglass').doc(externalDocId('bg-dry-run-1')).get()).exists,
+      ).toBe(false);
     });
 
     it('break-glass that cannot be recorded denies (an unaudited bypass is no bypass)', async () => {

@@ -268,3 +268,39 @@ describeWithEmulators('malformed input is dead-lettered and acknowledged', () =>
     expect((await db.collection('deadLetters').get()).size).toBe(cases.length);
   });
 });
+
+describeWithEmulators('a webhook body that is not UTF-8', () => {
+  const s: Record<string, FunctionServer> = {};
+  let db: Firestore;
+  beforeAll(async () => {
+    ingestEnv('malformed-bytes');
+    db = testDb();
+    await import('../../functions/ingest-webhook/index.js');
+    s.ingestWebhook = await serveFunction('ingestWebhook');
+  });
+  afterAll(async () => {
+    await s.ingestWebhook?.close();
+    await db?.terminate();
+  });
+
+  it('is dead-lettered byte for byte, as base64', async () => {
+    const body = Buffer.concat([
+      Buffer.from('{"events":['),
+      Buffer.from([0xff, 0xc0, 0xaf]),
+      Buffer.from(']}'),
+    ]);
+    const res = await fetch(`${(s.ingestWebhook as FunctionServer).url}/distribution`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/vnd.docker.distribution.events.v2+json',
+        authorization: `Bearer ${INGEST_TOKEN}`,
+      },
+      body,
+    });
+    expect(res.status).toBe(202);
+    const { deadLetter } = (await res.json()) as { deadLetter: string };
+    const dl = await docData(db, `deadLetters/${deadLetter}`);
+    expect(dl).toMatchObject({ rawEncoding: 'base64', rawBytes: body.length });
+    expect(Buffer.from(String(dl?.raw), 'base64').equals(body)).toBe(true);
+  });
+});

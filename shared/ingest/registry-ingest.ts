@@ -140,11 +140,8 @@ export async function ingestRegistryEvent(
       return effects;
     },
   });
-  if (
-    result.outcome === 'applied' &&
-    description?.kind === 'index' &&
-    description.platforms.length > 0
-  ) {
+  // Also an index without image children: its re-evaluation denies it.
+  if (result.outcome === 'applied' && description?.kind === 'index') {
     const children = [];
     for (const platform of description.platforms) {
       const child = await describe(deps, { ...withDigest, digest: platform.digest, tag: null });

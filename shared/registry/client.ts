@@ -611,15 +611,13 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   return { getManifest, resolveTag, getBlob, getConfig, describeImage };
 }
 
-/** BuildKit lists provenance/SBOM attestation manifests in the index as platform unknown/unknown. */
-function isAttestation(d: {
-  annotations?: Record<string, string>;
-  platform?: { os: string };
-}): boolean {
-  return (
-    d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-    d.platform?.os === 'unknown'
-  );
+/**
+ * BuildKit lists provenance/SBOM attestation manifests in the index as platform unknown/unknown:
+ * only those are left out. A child with a real platform is an image whatever its annotations say
+ * (an annotation alone must not hide a runnable image from the verdict).
+ */
+function isAttestation(d: { platform?: { os: string; architecture: string } }): boolean {
+  return d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown';
 }
 
 function baseFrom(

@@ -34,6 +34,8 @@ type Token = string | typeof GLOBSTAR | typeof ANY;
  * backtracks only to the last `*`, so it costs at most pattern × name steps, never exponential.
  */
 function segmentMatches(pattern: string, name: string): boolean {
+  if (!pattern.includes('*')) return pattern === name;
+  if (pattern === '*') return true;
   let p = 0;
   let n = 0;
   let star = -1;
@@ -77,6 +79,20 @@ function segmentsMatch(tokens: readonly Token[], names: readonly string[]): bool
   return p === tokens.length;
 }
 
+/** Without `**`: segment i of the pattern against segment i of the name, walking the name in place. */
+function sameSegments(tokens: readonly string[], name: string): boolean {
+  let start = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const end = i === tokens.length - 1 ? name.length : name.indexOf('/', start);
+    if (end < 0) return false;
+    const seg = name.slice(start, end);
+    if (i === tokens.length - 1 && seg.includes('/')) return false;
+    if (!segmentMatches(tokens[i] as string, seg)) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
 function tokenise(pattern: string): Token[] {
   const tokens: Token[] = pattern
     .split('/')
@@ -99,9 +115,16 @@ export function compileGlob(pattern: string): GlobMatcher {
   if (m) return m;
   const exact = !pattern.includes('*');
   const tokens = exact ? [] : tokenise(pattern);
+  // Most names are refused by the literal text before the first wildcard (the registry host).
+  const prefix = pattern.slice(0, pattern.indexOf('*'));
+  const segmentsOnly = !tokens.includes(GLOBSTAR) && !tokens.includes(ANY);
   m = {
     pattern,
-    test: exact ? (name) => name === pattern : (name) => segmentsMatch(tokens, name.split('/')),
+    test: exact
+      ? (name) => name === pattern
+      : segmentsOnly
+        ? (name) => name.startsWith(prefix) && sameSegments(tokens as string[], name)
+        : (name) => name.startsWith(prefix) && segmentsMatch(tokens, name.split('/')),
   };
   if (cache.size >= CACHE_LIMIT) cache.clear();
   cache.set(pattern, m);

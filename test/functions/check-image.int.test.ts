@@ -13,7 +13,7 @@ import { tagDocId } from '../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../shared/logging/logger.js';
 import { fixedClock } from '../../shared/runtime/clock.js';
 import { createRoot } from '../../shared/runtime/root.js';
-import { attestation, denyReason, record, verdict } from '../shared/check/records.js';
+import { attestation, denyReason, HASH, record, verdict } from '../shared/check/records.js';
 import {
   asCronJob,
   asDeployment,
@@ -178,6 +178,8 @@ describeWithEmulators('checkImage (functions-framework, Firestore and Pub/Sub em
       appliedBy: 'test',
       now: new Date('2026-11-29T08:00:00Z'),
     });
+    // The records below carry verdicts made under HASH: make it the current policy's, so they are not stale.
+    await db.collection('policies').doc(ADMISSION_SETTINGS_DOC).update({ policyHash: HASH });
     const [topic] = await pubsub.createTopic('clearance-alerts');
     const [sub] = await topic.createSubscription('clearance-alerts-test');
     sub.on('message', (m: Message) => {

@@ -9,6 +9,18 @@ import type {
 import { countFindings, type Finding, findingKey } from '../findings/finding.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, externalDocId } from './collections.js';
+import { applyEnrichment, type Enrichment, maxIso } from './enrichment.js';
+import type {
+  AuditEntry,
+  DeadLetter,
+  EventMeta,
+  ImageLedger,
+  LedgerWrites,
+  Mutation,
+  PendingEffects,
+  TransactOptions,
+  TransactResult,
+} from './image-ledger.js';
 import {
   ImageRecord,
   type Platform,
@@ -16,7 +28,12 @@ import {
   type ScanSummary,
   type Verdict,
 } from './image-record.js';
-import { deriveState } from './state.js';
+import { finishRecord } from './state.js';
+import { resolveTagDoc, type TagDoc, tagDocId } from './tag-index.js';
+
+export { applyEnrichment, type Enrichment } from './enrichment.js';
+export type { DeadLetter, EventMeta } from './image-ledger.js';
+export { resolveTagDoc, type TagDoc, tagDocId } from './tag-index.js';
 
 /** A registry event, normalised from gcr, distribution, Harbor or GitHub. */
 export interface LedgerRegistryEvent {
@@ -25,24 +42,6 @@ export interface LedgerRegistryEvent {
   repository: string;
   digest: string | null;
   tag: string | null;
-}
-
-/** Where an event came from and when it was published; `messageId` makes it idempotent. */
-export interface EventMeta {
-  source: string;
-  messageId: string;
-  /** Publish time of the event (RFC 3339); orders pushes against deletes. */
-  at: string;
-}
-
-/** What the registry said about a manifest, read before the transaction. */
-export interface Enrichment {
-  mediaType: string | null;
-  platforms: Platform[];
-  created: string | null;
-  user: string | null;
-  labels: Record<string, string>;
-  base: { name: string | null; digest: string | null } | null;
 }
 
 export type ApplyOutcome = 'applied' | 'duplicate' | 'stale';
@@ -104,16 +103,6 @@ export interface ScanResult {
   provenance?: Provenance | null;
 }
 
-export interface DeadLetter {
-  source: string;
-  reason: string;
-  problems?: { path: string; message: string }[];
-  /** The input exactly as received: bytes are kept as text when they are UTF-8, as base64 otherwise. */
-  raw: Buffer | string;
-  messageId?: string | null;
-  attributes?: Record<string, string>;
-}
-
 const MAX_RAW = 256 * 1024;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -126,19 +115,11 @@ export function encodeRaw(raw: Buffer | string): { raw: string; rawEncoding: 'ut
     return { raw: raw.toString('base64'), rawEncoding: 'base64' };
   }
 }
+/** FieldPath.documentId() by name: this module loads no Firestore code until a client is passed in. */
+const DOCUMENT_ID = '__name__';
 
 function hashId(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 40);
-}
-
-export function tagDocId(registry: string, repository: string, tag: string): string {
-  return `${registry}/${repository}:${tag}`.replaceAll('/', '~');
-}
-
-function maxIso(a: string | null | undefined, b: string | null | undefined): string | null {
-  if (!a) return b ?? null;
-  if (!b) return a;
-  return a >= b ? a : b;
 }
 
 /** A record for an image the ledger has not seen yet (events may arrive before its push). */
@@ -147,20 +128,18 @@ export function emptyImageRecord(
   name: { registry: string; repository: string; digest: string },
   now: Date,
 ): ImageRecord {
-  return emptyRecord(id, name.registry, name.repository, name.digest, now.toISOString());
+  const { registry, repository, digest } = name;
+  return ImageRecord.parse({
+    id,
+    registry,
+    repository,
+    digest,
+    state: 'pushed',
+    updatedAt: now.toISOString(),
+  });
 }
 
-function emptyRecord(
-  id: string,
-  registry: string,
-  repository: string,
-  digest: string,
-  now: string,
-): ImageRecord {
-  return ImageRecord.parse({ id, registry, repository, digest, state: 'pushed', updatedAt: now });
-}
-
-export class FirestoreLedger {
+export class FirestoreLedger implements ImageLedger {
   readonly ops = new OpCounter();
 
   constructor(
@@ -172,14 +151,12 @@ export class FirestoreLedger {
     return this.db.collection(COLLECTIONS.images);
   }
 
-  imageRef(id: string): DocumentReference {
+  private imageRef(id: string): DocumentReference {
     return this.images().doc(id);
   }
 
-  private markerRef(meta: EventMeta): DocumentReference {
-    return this.db
-      .collection(COLLECTIONS.events)
-      .doc(externalDocId(`${meta.source}:${meta.messageId}`));
+  private markerRef(meta: Pick<EventMeta, 'source' | 'messageId'>): DocumentReference {
+    return this.db.collection(COLLECTIONS.events).doc(eventDocId(meta));
   }
 
   private async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -204,6 +181,7 @@ export class FirestoreLedger {
     else tx.set(ref, data);
   }
 
+  /** An event marker; it expires after the configured event TTL (Firestore TTL on `expireAt`). */
   private marker(
     meta: EventMeta,
     now: string,
@@ -224,13 +202,14 @@ export class FirestoreLedger {
     tx: Transaction,
     id: string,
     meta: EventMeta,
-    entry: Record<string, unknown>,
+    entry: AuditEntry,
     now: string,
+    auditId?: string,
   ): void {
     // The audit entry's id is the event's, so a redelivery can never add a second one.
     const ref = this.imageRef(id)
       .collection(COLLECTIONS.audit)
-      .doc(externalDocId(`${meta.source}:${meta.messageId}`));
+      .doc(externalDocId(auditId ?? `${meta.source}:${meta.messageId}`));
     this.ops.auditWrites += 1;
     this.txSet(tx, ref, {
       ...entry,
@@ -241,87 +220,80 @@ export class FirestoreLedger {
     });
   }
 
-  /** Merges into a tag's index document without reading it; `resolveTagDoc` makes sense of it at read time. */
-  private mergeTagIndex(
-    tx: Transaction,
-    ev: LedgerRegistryEvent & { tag: string },
-    fields: Record<string, unknown>,
-  ): void {
-    this.txSet(
-      tx,
-      this.db.collection(COLLECTIONS.tags).doc(tagDocId(ev.registry, ev.repository, ev.tag)),
-      { registry: ev.registry, repository: ev.repository, tag: ev.tag, ...fields },
-      true,
-    );
-  }
-
-  private finish(rec: ImageRecord, now: string): ImageRecord {
-    const next = { ...rec, version: rec.version + 1, updatedAt: now };
-    next.state = deriveState(next);
-    return next;
+  private writes(tx: Transaction, id: string): LedgerWrites {
+    return {
+      mergeTagIndex: (tag, fields) =>
+        this.txSet(
+          tx,
+          this.db.collection(COLLECTIONS.tags).doc(tagDocId(tag.registry, tag.repository, tag.tag)),
+          { registry: tag.registry, repository: tag.repository, tag: tag.tag, ...fields },
+          true,
+        ),
+      deleteAttestationClaim: (claimId) => {
+        this.ops.writes += 1;
+        tx.delete(this.imageRef(id).collection(COLLECTIONS.attestationClaims).doc(claimId));
+      },
+    };
   }
 
   /**
-   * The one read-modify-write path for an image document: marker and image read (2 reads), the
-   * image, marker and audit entry written in one transaction. Side effects computed here are kept
-   * on the marker until `effectsDone`, so a crash before publishing them is repaired by redelivery.
+   * The one read-modify-write path for an image document: marker and image read, the image (next
+   * version, derived state), marker and audit entry written in one transaction. Side effects
+   * computed here are kept on the marker until `settle`, so a crash before publishing them is
+   * repaired by redelivery.
    */
-  async transactImage<E>(input: {
-    meta: EventMeta;
-    now: Date;
-    id: string;
-    init: () => ImageRecord;
-    mutate: (
-      rec: ImageRecord,
-      previous: ImageRecord | null,
-      tx: Transaction,
-    ) => ImageRecord | 'stale';
-    evaluate?: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined;
-    audit: Record<string, unknown>;
-    effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
-    extra?: Record<string, unknown>;
-  }): Promise<ImageTransaction<E>> {
-    const { meta, id } = input;
-    const nowIso = input.now.toISOString();
+  async transact<E = never, S extends string = never>(
+    id: string,
+    meta: EventMeta,
+    mutate: (current: ImageRecord | null, writes: LedgerWrites) => Mutation<E, S>,
+    options: TransactOptions,
+  ): Promise<TransactResult<E, S>> {
+    const nowIso = options.now.toISOString();
+    const dedupe = options.dedupe ?? true;
     return this.transaction(async (tx) => {
-      const [marker, snap] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
-      if (marker?.exists) {
-        const pending =
-          marker.get('effectsDone') === false
-            ? ((marker.get('effects') as E[] | undefined) ?? [])
-            : [];
-        return { outcome: 'duplicate' as const, image: null, previous: null, effects: pending };
+      let snap: DocumentSnapshot | undefined;
+      if (dedupe) {
+        const [marker, image] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
+        if (marker?.exists) {
+          const pending =
+            marker.get('effectsDone') === false
+              ? ((marker.get('effects') as E[] | undefined) ?? [])
+              : [];
+          return { outcome: 'duplicate' as const, image: null, previous: null, effects: pending };
+        }
+        snap = image;
+      } else {
+        [snap] = await this.txGet(tx, this.imageRef(id));
       }
-      const previous = snap?.exists ? ImageRecord.parse(snap.data()) : null;
-      const mutated = input.mutate(previous ?? input.init(), previous, tx);
-      if (mutated === 'stale') {
+      const previous = snap?.exists ? ImageRecord.parse({ id, ...snap.data() }) : null;
+      const change = mutate(previous, this.writes(tx, id));
+      if ('skip' in change) {
+        if (change.marker) {
+          this.txSet(
+            tx,
+            this.markerRef(meta),
+            this.marker(meta, nowIso, { imageId: id, [change.skip]: true }),
+          );
+        }
+        return { outcome: change.skip, image: previous, previous, effects: [] };
+      }
+      const rec = change.keepState
+        ? { ...change.record, version: change.record.version + 1, updatedAt: nowIso }
+        : finishRecord(change.record, nowIso);
+      this.txSet(tx, this.imageRef(id), rec);
+      // Stored as JSON: effects may carry undefined fields, which Firestore refuses.
+      const effects: E[] = JSON.parse(JSON.stringify(change.effects?.(previous, rec) ?? []));
+      if (dedupe || effects.length > 0) {
         this.txSet(
           tx,
           this.markerRef(meta),
-          this.marker(meta, nowIso, { imageId: id, stale: true }),
+          this.marker(
+            meta,
+            nowIso,
+            effects.length > 0 ? { imageId: id, effects, effectsDone: false } : { imageId: id },
+          ),
         );
-        return { outcome: 'stale' as const, image: previous, previous, effects: [] };
       }
-      let rec = mutated;
-      const verdicts = input.evaluate?.(rec);
-      if (verdicts) rec = { ...rec, verdicts };
-      rec = this.finish(rec, nowIso);
-      this.txSet(
-        tx,
-        this.imageRef(id),
-        { ...rec, ...(input.extra ?? {}) },
-        input.extra !== undefined,
-      );
-      const effects = input.effects?.(previous, rec) ?? [];
-      this.txSet(
-        tx,
-        this.markerRef(meta),
-        this.marker(
-          meta,
-          nowIso,
-          effects.length > 0 ? { imageId: id, effects, effectsDone: false } : { imageId: id },
-        ),
-      );
       // One audit entry per event; a verdict change it caused is part of that entry.
       const changes = verdictChanges(previous, rec);
       this.audit(
@@ -330,41 +302,99 @@ export class FirestoreLedger {
         meta,
         changes.length > 0
           ? {
-              ...input.audit,
+              ...change.audit,
               verdictChanges: changes,
               policyHash: Object.values(rec.verdicts)[0]?.policyHash ?? null,
             }
-          : input.audit,
+          : change.audit,
         nowIso,
+        change.auditId,
       );
       return { outcome: 'applied' as const, image: rec, previous, effects };
     });
+  }
+
+  async settle<E>(
+    meta: EventMeta,
+    effects: readonly E[],
+    publish: (e: readonly E[]) => Promise<void>,
+  ): Promise<void> {
+    if (effects.length === 0) return;
+    await publish(effects);
+    await this.markerRef(meta).set({ effectsDone: true }, { merge: true });
+    this.ops.writes += 1;
+  }
+
+  async pendingEffects<E>(
+    which: { metas: readonly EventMeta[] } | { source: string; limit: number },
+  ): Promise<PendingEffects<E>[]> {
+    let snaps: DocumentSnapshot[];
+    if ('metas' in which) {
+      if (which.metas.length === 0) return [];
+      snaps = await this.db.getAll(...which.metas.map((m) => this.markerRef(m)));
+      this.ops.reads += which.metas.length;
+    } else {
+      const q = await this.db
+        .collection(COLLECTIONS.events)
+        .where('source', '==', which.source)
+        .where('effectsDone', '==', false)
+        .limit(which.limit)
+        .get();
+      this.ops.reads += Math.max(1, q.size);
+      snaps = q.docs;
+    }
+    const out: PendingEffects<E>[] = [];
+    for (const s of snaps) {
+      if (!s.exists) continue;
+      out.push({
+        done: s.get('effectsDone') !== false,
+        meta: {
+          source: String(s.get('source')),
+          messageId: String(s.get('messageId')),
+          at: String(s.get('at')),
+        },
+        effects: (s.get('effects') as E[] | undefined) ?? [],
+      });
+    }
+    return out;
   }
 
   /** Adds an audit entry to an image (creating its record if needed) without changing its verdict inputs. */
   async recordAudit(
     id: string,
     meta: EventMeta,
-    entry: Record<string, unknown>,
+    entry: AuditEntry,
     now: Date,
-  ): Promise<ApplyOutcome> {
+    options: { auditId?: string; onlyIfExists?: boolean } = {},
+  ): Promise<'applied' | 'duplicate' | 'stale' | 'missing'> {
+    if (options.onlyIfExists) {
+      // An annotation of a known image (break-glass): the entry alone, the record untouched.
+      const ref = this.imageRef(id)
+        .collection(COLLECTIONS.audit)
+        .doc(externalDocId(options.auditId ?? `${meta.source}:${meta.messageId}`));
+      await ref.set({
+        ...entry,
+        source: meta.source,
+        messageId: meta.messageId,
+        at: meta.at,
+        recordedAt: now.toISOString(),
+      });
+      this.ops.writes += 1;
+      this.ops.auditWrites += 1;
+      return 'applied';
+    }
     const parsed = parseImageDocId(id);
-    const result = await this.transactImage<never>({
-      meta,
-      now,
+    const result = await this.transact<never>(
       id,
-      init: () =>
-        emptyRecord(id, parsed.registry, parsed.repository, parsed.digest, now.toISOString()),
-      mutate: (rec) => rec,
-      audit: entry,
-    });
+      meta,
+      (current) => ({
+        record: current ?? emptyImageRecord(id, parsed, now),
+        audit: entry,
+        ...(options.auditId ? { auditId: options.auditId } : {}),
+      }),
+      { now },
+    );
     return result.outcome;
-  }
-
-  /** Marks an event's side effects as published. */
-  async effectsDone(meta: EventMeta): Promise<void> {
-    await this.markerRef(meta).set({ effectsDone: true }, { merge: true });
-    this.ops.writes += 1;
   }
 
   /** Applies a push or delete of one manifest; a tag-only push must be resolved to a digest first. */
@@ -378,14 +408,12 @@ export class FirestoreLedger {
       effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
     } = {},
   ): Promise<ImageTransaction<E>> {
-    const nowIso = now.toISOString();
     const id = imageId(ev.registry, ev.repository, ev.digest);
-    return this.transactImage<E>({
-      meta,
-      now,
+    return this.transact<E>(
       id,
-      init: () => emptyRecord(id, ev.registry, ev.repository, ev.digest, nowIso),
-      mutate: (rec, _prev, tx) => {
+      meta,
+      (current, writes) => {
+        const rec = current ?? emptyImageRecord(id, ev, now);
         let next: ImageRecord;
         if (ev.action === 'push') {
           next = {
@@ -400,14 +428,16 @@ export class FirestoreLedger {
         if (ev.tag) {
           // The tag index is written without reading it: a map of digest → time, resolved at read.
           const field = ev.action === 'push' ? 'pushes' : 'deletes';
-          this.mergeTagIndex(tx, { ...ev, tag: ev.tag }, { [field]: { [ev.digest]: meta.at } });
+          writes.mergeTagIndex({ ...ev, tag: ev.tag }, { [field]: { [ev.digest]: meta.at } });
         }
-        return next;
+        return {
+          record: withVerdicts(next, options.evaluate),
+          audit: { kind: `registry-${ev.action}`, tag: ev.tag, digest: ev.digest },
+          effects: options.effects,
+        };
       },
-      evaluate: options.evaluate,
-      effects: options.effects,
-      audit: { kind: `registry-${ev.action}`, tag: ev.tag, digest: ev.digest },
-    });
+      { now },
+    );
   }
 
   /** Records a tag deletion that names no digest: the tag stops resolving from this time on. */
@@ -417,10 +447,13 @@ export class FirestoreLedger {
     now: Date,
   ): Promise<ApplyOutcome> {
     const nowIso = now.toISOString();
+    // No image document changes: only the tag index and the event's marker.
     return this.transaction(async (tx) => {
       const [marker] = await this.txGet(tx, this.markerRef(meta));
       if (marker?.exists) return 'duplicate' as const;
-      this.mergeTagIndex(tx, ev, { tagDeletes: { [externalDocId(meta.messageId)]: meta.at } });
+      this.writes(tx, '').mergeTagIndex(ev, {
+        tagDeletes: { [externalDocId(meta.messageId)]: meta.at },
+      });
       this.txSet(tx, this.markerRef(meta), this.marker(meta, nowIso));
       return 'applied' as const;
     });
@@ -430,7 +463,7 @@ export class FirestoreLedger {
   async linkChildren(
     parent: { registry: string; repository: string; digest: string },
     children: { platform: Platform; enrichment: Enrichment | null }[],
-    at: string,
+    meta: EventMeta,
     now: Date,
   ): Promise<void> {
     const nowIso = now.toISOString();
@@ -441,15 +474,16 @@ export class FirestoreLedger {
         const [snap] = await this.txGet(tx, this.imageRef(id));
         const prev = snap?.exists
           ? ImageRecord.parse(snap.data())
-          : emptyRecord(id, parent.registry, parent.repository, platform.digest, nowIso);
+          : emptyImageRecord(id, { ...parent, digest: platform.digest }, now);
         let next: ImageRecord = {
           ...prev,
           parents: [...new Set([...prev.parents, parent.digest])].sort(),
-          pushedAt: maxIso(prev.pushedAt, at),
+          pushedAt: maxIso(prev.pushedAt, meta.at),
         };
         if (enrichment) next = applyEnrichment(next, enrichment);
         if (snap?.exists && JSON.stringify(next) === JSON.stringify(prev)) return;
-        this.txSet(tx, this.imageRef(id), this.finish(next, nowIso));
+        // The index's event carries the audit entry; a child's link is bookkeeping of that event.
+        this.txSet(tx, this.imageRef(id), finishRecord(next, nowIso));
       });
     }
   }
@@ -467,7 +501,6 @@ export class FirestoreLedger {
       effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
     } = {},
   ): Promise<ImageTransaction<E>> {
-    const nowIso = now.toISOString();
     const id = imageId(scan.registry, scan.repository, scan.digest);
     const ref = this.imageRef(id);
     const findingsCol = ref.collection(COLLECTIONS.findings);
@@ -486,51 +519,26 @@ export class FirestoreLedger {
       }
       await Promise.all(commits);
     }
-    const result = await this.transactImage<E>({
-      meta,
-      now,
+    const result = await this.transact<E, 'stale'>(
       id,
-      init: () => emptyRecord(id, scan.registry, scan.repository, scan.digest, nowIso),
-      mutate: (rec) => {
+      meta,
+      (current) => {
+        const rec = current ?? emptyImageRecord(id, scan, now);
         const known = rec.scanRefs[scan.source];
-        if (known && known > scan.scanRef) return 'stale';
-        const summary: ScanSummary =
-          scan.status === 'finished'
-            ? {
-                status: 'finished',
-                scanner: scan.scanner,
-                completedAt: scan.completedAt,
-                counts: countFindings(scan.findings),
-                failureReason: null,
-              }
-            : scan.status === 'failed'
-              ? {
-                  status: 'failed',
-                  scanner: scan.scanner,
-                  completedAt: scan.completedAt,
-                  counts: null,
-                  failureReason: scan.failureReason ?? 'scan failed',
-                }
-              : {
-                  ...rec.scan,
-                  status: rec.scan.status === 'finished' ? 'finished' : 'scanning',
-                  scanner: scan.scanner,
-                };
-        const scanRefs =
-          scan.status === 'scanning'
-            ? rec.scanRefs
-            : { ...rec.scanRefs, [scan.source]: scan.scanRef };
-        return { ...rec, scan: summary, scanRefs, provenance: scan.provenance ?? rec.provenance };
+        if (known && known > scan.scanRef) return { skip: 'stale', marker: true };
+        return {
+          record: withVerdicts(applyScanSummary(rec, scan), options.evaluate),
+          audit: {
+            kind: `scan-${scan.status}`,
+            scanner: scan.scanner,
+            total: scan.findings.length,
+            scanRef: scan.scanRef,
+          },
+          effects: options.effects,
+        };
       },
-      evaluate: options.evaluate,
-      effects: options.effects,
-      audit: {
-        kind: `scan-${scan.status}`,
-        scanner: scan.scanner,
-        total: scan.findings.length,
-        scanRef: scan.scanRef,
-      },
-    });
+      { now },
+    );
     if (result.outcome === 'applied' && scan.status === 'finished') {
       const stale = await findingsCol
         .where('source', '==', scan.source)
@@ -557,7 +565,6 @@ export class FirestoreLedger {
     return snap.exists ? ImageRecord.parse(snap.data()) : null;
   }
 
-  /** Findings of the image's current scans (one per source). */
   /** Findings of the image's current scans (one scan run per source); `sources` limits which. */
   async getFindings(
     image: Pick<ImageRecord, 'id' | 'scanRefs'>,
@@ -570,13 +577,55 @@ export class FirestoreLedger {
       .where('source', 'in', wanted)
       .get();
     this.ops.reads += Math.max(1, snap.size);
-    const out: Finding[] = [];
+    return currentFindings(
+      image,
+      snap.docs.map((d) => d.data()),
+    );
+  }
+
+  /**
+   * The current findings of consecutive images with one collection-group range query on document
+   * paths (images/{first} … images/{last}/findings/\uf8ff) instead of one query per image.
+   */
+  async findingsOfRange(images: readonly ImageRecord[]): Promise<Map<string, Finding[]>> {
+    const out = new Map<string, Finding[]>(images.map((i) => [i.id, []]));
+    const first = images[0];
+    const last = images.at(-1);
+    if (!first || !last) return out;
+    const byId = new Map(images.map((i) => [i.id, i]));
+    const snap = await this.db
+      .collectionGroup(COLLECTIONS.findings)
+      .orderBy(DOCUMENT_ID)
+      .startAt(`${COLLECTIONS.images}/${first.id}`)
+      .endAt(`${COLLECTIONS.images}/${last.id}/${COLLECTIONS.findings}/\uf8ff`)
+      .get();
+    this.ops.reads += Math.max(1, snap.size);
     for (const d of snap.docs) {
-      const { scanRef, ...f } = d.data() as Finding & { scanRef?: string };
-      if (scanRef !== image.scanRefs[f.source]) continue;
-      out.push(f);
+      const parent = d.ref.parent.parent;
+      const image =
+        parent && parent.parent.id === COLLECTIONS.images ? byId.get(parent.id) : undefined;
+      if (!image) continue;
+      out.get(image.id)?.push(...currentFindings(image, [d.data()]));
     }
     return out;
+  }
+
+  /** One page of image records in id order, after `cursor`. */
+  async listImages(cursor: string | null, limit: number): Promise<ImageRecord[]> {
+    let q = this.images().orderBy(DOCUMENT_ID).limit(limit);
+    if (cursor) q = q.startAfter(cursor);
+    const snap = await q.get();
+    this.ops.reads += Math.max(1, snap.size);
+    return snap.docs.map((d) => ImageRecord.parse(d.data()));
+  }
+
+  /** How many images the ledger holds (an aggregation query); null when it cannot be counted. */
+  async countImages(): Promise<number | null> {
+    try {
+      return (await this.images().count().get()).data().count;
+    } catch {
+      return null;
+    }
   }
 
   /** The digest a tag points at now: the latest push, unless the tag was deleted after it. */
@@ -619,47 +668,58 @@ export class FirestoreLedger {
   }
 }
 
-export interface TagDoc {
-  pushes?: Record<string, string>;
-  deletes?: Record<string, string>;
-  tagDeletes?: Record<string, string>;
+/** The event marker's document id. */
+function eventDocId(meta: Pick<EventMeta, 'source' | 'messageId'>): string {
+  return externalDocId(`${meta.source}:${meta.messageId}`);
 }
 
-export function resolveTagDoc(doc: TagDoc): string | null {
-  let best: [string, string] | null = null;
-  for (const [digest, at] of Object.entries(doc.pushes ?? {})) {
-    const deletedAt = doc.deletes?.[digest];
-    if (deletedAt && deletedAt >= at) continue;
-    if (!best || at > best[1] || (at === best[1] && digest > best[0])) best = [digest, at];
+function withVerdicts(
+  rec: ImageRecord,
+  evaluate: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined,
+): ImageRecord {
+  const verdicts = evaluate?.(rec);
+  return verdicts ? { ...rec, verdicts } : rec;
+}
+
+/** Stored findings of the image's current scan per source (older scans' findings may linger briefly). */
+export function currentFindings(
+  image: Pick<ImageRecord, 'scanRefs'>,
+  docs: readonly Record<string, unknown>[],
+): Finding[] {
+  const out: Finding[] = [];
+  for (const d of docs) {
+    const { scanRef, ...f } = d as Finding & { scanRef?: string };
+    if (scanRef === undefined || scanRef !== image.scanRefs[f.source]) continue;
+    out.push(f);
   }
-  if (!best) return null;
-  const lastTagDelete = Object.values(doc.tagDeletes ?? {})
-    .sort()
-    .at(-1);
-  if (lastTagDelete && lastTagDelete >= best[1]) return null;
-  return best[0];
+  return out;
 }
 
-export function applyEnrichment(rec: ImageRecord, e: Enrichment): ImageRecord {
-  const owner = e.labels.owner ?? e.labels['org.opencontainers.image.vendor'] ?? rec.owner;
-  return {
-    ...rec,
-    mediaType: e.mediaType ?? rec.mediaType,
-    platforms: e.platforms.length > 0 ? e.platforms : rec.platforms,
-    created: e.created ?? rec.created,
-    user: e.user ?? rec.user,
-    labels: { ...rec.labels, ...e.labels },
-    owner: owner ?? null,
-    base:
-      e.base && (e.base.name || e.base.digest)
+/** The record with a scan's summary and scan reference applied (pure). */
+export function applyScanSummary(rec: ImageRecord, scan: ScanResult): ImageRecord {
+  const summary: ScanSummary =
+    scan.status === 'finished'
+      ? {
+          status: 'finished',
+          scanner: scan.scanner,
+          completedAt: scan.completedAt,
+          counts: countFindings(scan.findings),
+          failureReason: null,
+        }
+      : scan.status === 'failed'
         ? {
-            name: e.base.name,
-            digest: e.base.digest,
-            status: rec.base?.status ?? 'unknown',
-            supersededAt: rec.base?.supersededAt ?? null,
-            currentDigest: rec.base?.currentDigest ?? null,
-            source: 'annotation',
+            status: 'failed',
+            scanner: scan.scanner,
+            completedAt: scan.completedAt,
+            counts: null,
+            failureReason: scan.failureReason ?? 'scan failed',
           }
-        : rec.base,
-  };
+        : {
+            ...rec.scan,
+            status: rec.scan.status === 'finished' ? 'finished' : 'scanning',
+            scanner: scan.scanner,
+          };
+  const scanRefs =
+    scan.status === 'scanning' ? rec.scanRefs : { ...rec.scanRefs, [scan.source]: scan.scanRef };
+  return { ...rec, scan: summary, scanRefs, provenance: scan.provenance ?? rec.provenance };
 }

@@ -31,6 +31,8 @@ function capture(): {
 }
 
 type Body = Record<string, unknown>;
+/** How hcl2json writes a whole-expression attribute: `${expr}`. */
+const hclExpr = (expr: string): string => `${'$'}{${expr}}`;
 
 const kebab = (entryPoint: string): string =>
   entryPoint.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -237,7 +239,7 @@ describe('the module function table', SLOW, () => {
     for (const kind of ['pubsub', 'http']) {
       const config = resources.google_cloudfunctions2_function?.[kind]?.[0]
         ?.service_config as Body[];
-      expect(config[0]?.environment_variables, kind).toBe('${local.function_env[each.key]}');
+      expect(config[0]?.environment_variables, kind).toBe(hclExpr('local.function_env[each.key]'));
     }
     const all = { ...(l.pubsub_functions as object), ...(l.http_functions as object) } as Record<
       string,
@@ -255,12 +257,11 @@ describe('the module function table', SLOW, () => {
       readFileSync(join(moduleDir, 'functions.tf'), 'utf8'),
     );
     const resources = functionsTf.resource as Record<string, Record<string, Body[]>>;
-    const config = (
-      resources.google_cloudfunctions2_function?.http?.[0]?.service_config as Body[]
-    )[0];
+    const blocks = resources.google_cloudfunctions2_function?.http?.[0]?.service_config;
+    const config = (blocks as Body[] | undefined)?.[0];
     expect(config).toMatchObject({
-      available_cpu: '${each.value.cpu}',
-      max_instance_request_concurrency: '${each.value.concurrency}',
+      available_cpu: hclExpr('each.value.cpu'),
+      max_instance_request_concurrency: hclExpr('each.value.concurrency'),
     });
   });
 

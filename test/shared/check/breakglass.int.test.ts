@@ -3,10 +3,11 @@ import { Firestore } from '@google-cloud/firestore';
 import { afterAll, expect, it } from 'vitest';
 import type { AlertInput } from '../../../shared/alerts/alert.js';
 import {
-  BREAKGLASS_COLLECTION,
   type BreakglassEvent,
   firestoreBreakglassRecorder,
 } from '../../../shared/check/breakglass.js';
+import { COLLECTIONS } from '../../../shared/ledger/collections.js';
+import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { describeWithEmulators, requireEmulators } from '../../support/integration.js';
 
 describeWithEmulators('break-glass records', () => {
@@ -26,16 +27,22 @@ describeWithEmulators('break-glass records', () => {
 
   it('keeps one record per uid: no collisions, no reserved ids, no ids over 1,500 bytes', async () => {
     const alerts: AlertInput[] = [];
-    const recorder = firestoreBreakglassRecorder(async () => db, {
-      publish: async (a) => {
-        alerts.push(a);
-        return String(alerts.length);
+    const recorder = firestoreBreakglassRecorder(
+      async () => db,
+      {
+        publish: async (a) => {
+          alerts.push(a);
+          return String(alerts.length);
+        },
       },
-    });
+      async () => new FirestoreLedger(db),
+    );
     // `a/b` and `a_b` were one document; `___x___` became the reserved `__x__`; 2,000 bytes was cut.
     const uids = ['a/b', 'a_b', '___x___', '..', `${'é'.repeat(1000)}`, `${'é'.repeat(1000)}z`];
     for (const uid of uids) await recorder.record(event(uid));
-    const stored = (await db.collection(BREAKGLASS_COLLECTION).get()).docs.map((d) => d.get('uid'));
+    const stored = (await db.collection(COLLECTIONS.breakglass).get()).docs.map((d) =>
+      d.get('uid'),
+    );
     expect(stored.sort()).toEqual([...uids].sort());
   });
 });

@@ -6,7 +6,9 @@ import { INDEX_MEDIA_TYPES } from '../registry/schemas.js';
 
 export function isIndex(rec: Pick<ImageRecord, 'mediaType' | 'platforms'>): boolean {
   // An index whose children are all attestations has no platforms but is still an index (denied).
-  return rec.mediaType === null ? rec.platforms.length > 0 : INDEX_MEDIA_TYPES.includes(rec.mediaType);
+  return rec.mediaType === null
+    ? rec.platforms.length > 0
+    : INDEX_MEDIA_TYPES.includes(rec.mediaType);
 }
 
 const RANK = { allow: 0, pending: 1, deny: 2 } as const;

@@ -39,6 +39,7 @@ export async function runInfraCheck(
     infraDir: resolve(root, values.infra ?? 'infra'),
     functionsDir: resolve(root, values.functions ?? 'functions'),
     firestoreIndexesFile: values.indexes !== undefined || existsSync(indexes) ? indexes : undefined,
+    ...(existsSync(resolve(root, 'examples')) ? { examplesDir: resolve(root, 'examples') } : {}),
   });
   if (report.problems.length > 0) {
     io.err(formatProblems(report.problems));

@@ -12,7 +12,7 @@ import { startChatSink } from './lib/chat-sink.js';
 import { firebasePorts, startEmulators } from './lib/emulators.js';
 import { startGrafeasServer } from './lib/grafeas-server.js';
 import { startLocalRegistry } from './lib/local-registry.js';
-import { reapOrphans, type Service, startService, stateDir, waitForHttp } from './lib/process.js';
+import { reapOrphans, type Service, startService, stateDir, waitForPort } from './lib/process.js';
 
 export const INTERNAL_TOPICS = ['clearance-alerts', 'clearance-reevaluate', 'clearance-verdicts'];
 export const GOOGLE_TOPICS = ['gcr', 'container-analysis-occurrences-v1'];
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       keepStorage: true,
     });
     closers.push(registry.stop);
-    await Promise.all(fnServices.map((s, i) => waitForHttp(`${fnUrl(i)}/`, s, 30_000)));
+    await Promise.all(fnServices.map((s, i) => waitForPort(ports.functions + i, s, 30_000)));
 
     const pubsub = new PubSub({ projectId });
     for (const t of [...GOOGLE_TOPICS, ...INTERNAL_TOPICS]) {

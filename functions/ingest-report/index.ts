@@ -65,7 +65,7 @@ export const ingestReport = httpFunction(
           source: 'report',
           reason: errorMessage(err),
           problems: err.details?.issues as { path: string; message: string }[] | undefined,
-          raw,
+          raw: req.rawBody ?? raw,
           messageId: createHash('sha256').update(raw).digest('hex').slice(0, 40),
           attributes: {
             caller: caller.id,

@@ -113,7 +113,7 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
         source: `webhook-${kind}`,
         reason: errorMessage(err),
         problems: (err as ClearanceError).details?.issues as never,
-        raw,
+        raw: req.rawBody ?? raw,
         messageId: delivery,
       },
       now,

@@ -2,6 +2,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
+import { parseRoutingDocument } from '../../shared/alerts/routing.js';
+import { parsePolicy } from '../../shared/policy/policy.js';
 import {
   findTraversals,
   forEachString,
@@ -28,6 +30,8 @@ export const INFRA_RULES = [
   'function-entry-point',
   'firestore-indexes',
   'function-audience',
+  'example-config',
+  'prevent-destroy',
 ] as const;
 export type InfraRule = (typeof INFRA_RULES)[number];
 
@@ -48,6 +52,8 @@ export const InfraCheckOptions = z.object({
   firestoreIndexesFile: z.string().optional(),
   /** Paths in messages are relative to this (default: the current directory). */
   root: z.string().optional(),
+  /** Folder with example routing.yaml / policy.yaml: parsed with the functions' own parsers. */
+  examplesDir: z.string().optional(),
 });
 export type InfraCheckOptions = z.infer<typeof InfraCheckOptions>;
 
@@ -181,6 +187,26 @@ export async function checkInfra(options: InfraCheckOptions): Promise<InfraRepor
         );
   }
 
+  // A routing document in a tfvars file becomes CLEARANCE_ROUTING: it must parse as the functions parse it.
+  for (const { file, json } of varFiles) {
+    if (!('routing' in json) || json.routing === null) continue;
+    const problem = parseProblem(() => parseRoutingDocument(json.routing));
+    if (problem) add('example-config', show(file), `routing: ${problem}`);
+  }
+  if (opts.examplesDir !== undefined) {
+    const examples: [string, (text: string) => unknown][] = [
+      ['routing.yaml', (t) => parseRoutingDocument(t)],
+      ['policy.yaml', (t) => parsePolicy(t)],
+    ];
+    for (const [name, parse] of examples) {
+      const file = join(resolve(opts.examplesDir), name);
+      if (!existsSync(file)) continue;
+      const problem = parseProblem(() => parse(readFileSync(file, 'utf8')));
+      if (problem) add('example-config', show(file), problem);
+    }
+  }
+  for (const model of models.values()) checkPreventDestroy(model, show, add);
+
   const functions = checkFunctions(resolve(opts.functionsDir), models, show, add);
   if (opts.firestoreIndexesFile !== undefined)
     checkFirestoreIndexes(resolve(opts.firestoreIndexesFile), show, add);
@@ -290,6 +316,28 @@ function checkAudiences(m: ModuleModel, show: (p: string) => string, add: Add): 
         show(r.file),
         `${id} does not merge local.http_auth_env[each.key] into its environment: its functions would not know their own audience and callers`,
       );
+  }
+}
+
+function parseProblem(parse: () => unknown): string | null {
+  try {
+    parse();
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Resources whose loss cannot be undone: a destroyed KMS key takes every signature made with it. */
+const MUST_PREVENT_DESTROY = ['google_kms_key_ring', 'google_kms_crypto_key'];
+
+function checkPreventDestroy(m: ModuleModel, show: (p: string) => string, add: Add): void {
+  for (const [address, { file, value }] of m.resources) {
+    if (!MUST_PREVENT_DESTROY.includes(address.split('.')[0] as string)) continue;
+    const lifecycle = value.lifecycle;
+    const first = Array.isArray(lifecycle) ? lifecycle[0] : lifecycle;
+    if (asBody(first).prevent_destroy !== true)
+      add('prevent-destroy', show(file), `${address} needs lifecycle { prevent_destroy = true }`);
   }
 }
 

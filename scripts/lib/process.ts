@@ -9,7 +9,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
 /** Folder for logs, pid files and scratch state of local services (git-ignored). */
@@ -151,6 +151,42 @@ export function startService(opts: {
 }
 
 /** Polls until the URL answers with any HTTP status, or the process exits, or time runs out. */
+/**
+ * Waits until something accepts TCP connections on 127.0.0.1:port. For function servers: an HTTP
+ * probe would be handed to the function itself (a Pub/Sub function has nothing to say to a GET).
+ */
+export async function waitForPort(
+  port: number,
+  service: Pick<Service, 'name' | 'logFile' | 'exited'>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  let exitCode: number | null | undefined;
+  void service.exited.then((c) => {
+    exitCode = c;
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exitCode !== undefined) {
+      throw new Error(
+        `${service.name} exited (code ${exitCode}) before it listened; see ${service.logFile}:\n${tail(service.logFile)}`,
+      );
+    }
+    const open = await new Promise<boolean>((res) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        res(true);
+      });
+      socket.once('error', () => res(false));
+    });
+    if (open) return;
+    await sleep(100);
+  }
+  throw new Error(
+    `${service.name} did not listen on port ${port} within ${timeoutMs} ms; see ${service.logFile}:\n${tail(service.logFile)}`,
+  );
+}
+
 export async function waitForHttp(
   url: string,
   service: Pick<Service, 'name' | 'logFile' | 'exited'>,

@@ -138,6 +138,8 @@ export const ScanFailedAlert = z.object({
   /** e.g. FINISHED_FAILED, FINISHED_UNSUPPORTED. */
   status: z.string().max(100).optional(),
   reason: z.string().min(1).max(2000),
+  /** Enforced environments that now deny the image because of it (one alert, not one more per denial). */
+  deniedIn: z.array(z.string().min(1).max(100)).max(50).optional(),
 });
 
 /** A fixable finding's grace period ends soon: after `endsAt` the image is denied unless rebuilt. */

@@ -181,6 +181,9 @@ export function alertView(alert: Alert): AlertView {
           { label: 'Scanner', value: alert.scanner },
           ...(alert.status ? [{ label: 'Status', value: alert.status }] : []),
           { label: 'Reason', value: alert.reason },
+          ...(alert.deniedIn?.length
+            ? [{ label: 'Denied in', value: alert.deniedIn.join(', ') }]
+            : []),
           { label: 'Tags', value: tags },
         ],
         list: null,

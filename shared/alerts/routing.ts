@@ -1,8 +1,8 @@
 // Owner routing: which team, and so which chat spaces, an alert goes to (label override, repository globs, fallback).
-import picomatch from 'picomatch';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ClearanceError } from '../errors.js';
+import { compileGlob, globProblems } from '../policy/glob.js';
 import { type Alert, issueList } from './alert.js';
 
 export const CHANNEL_KINDS = ['google-chat', 'slack'] as const;
@@ -39,8 +39,14 @@ export const Team = z.strictObject({
 export type Team = z.infer<typeof Team>;
 
 export const RoutingRule = z.strictObject({
-  /** Glob over `registry/repository`, e.g. `us-docker.pkg.dev/acme/payments/**`. */
-  repositories: z.array(z.string().min(1)).min(1),
+  /** Glob over `registry/repository`, e.g. `us-docker.pkg.dev/acme/payments/**` (the policy's glob). */
+  repositories: z
+    .array(
+      z.string().superRefine((pattern, ctx) => {
+        for (const message of globProblems(pattern)) ctx.addIssue({ code: 'custom', message });
+      }),
+    )
+    .min(1),
   team: z.string().min(1),
 });
 export type RoutingRule = z.infer<typeof RoutingRule>;
@@ -114,15 +120,8 @@ export interface Route {
   channels: Channel[];
 }
 
-const matchers = new WeakMap<RoutingRule, (s: string) => boolean>();
-
 function ruleMatches(rule: RoutingRule, name: string): boolean {
-  let m = matchers.get(rule);
-  if (!m) {
-    m = picomatch(rule.repositories, { dot: true });
-    matchers.set(rule, m);
-  }
-  return m(name);
+  return rule.repositories.some((p) => compileGlob(p).test(name));
 }
 
 /** The channels an alert goes to; a label naming an unknown team is ignored, not an error. */

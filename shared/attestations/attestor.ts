@@ -253,9 +253,14 @@ export function createAttestor(options: AttestorOptions): Attestor {
           if (created && result.attestation.occurrence !== name) await writer.delete(name);
           return 'exists';
         case 'stale':
-          // The verdict turned while we signed. Only a revoke-worthy record loses the occurrence:
-          // the payload names no policy, so under a newer allowing policy it is still the right one.
-          if (decide(result.image).action === 'revoke') await writer.delete(name);
+          // The verdict turned while we signed: an occurrence the ledger does not hold would keep
+          // admitting the image with nothing in the ledger to revoke later, so it goes.
+          if (
+            !result.image.attestations.some(
+              (a) => isActive(a) && a.format === 'binauthz' && a.occurrence === name,
+            )
+          )
+            await writer.delete(name);
           return 'stale';
         default: {
           const never: never = result;
@@ -397,9 +402,8 @@ export function createAttestor(options: AttestorOptions): Attestor {
         case 'attest':
           return { action: 'attest', outcome: await attest({ image, now }) };
         case 'revoke':
-          if (!image.attestations.some(isActive)) {
-            return { action: 'none', why: `revoke due (${d.reason}) but nothing is attested` };
-          }
+          // Even with nothing attested in the ledger: revoke searches the note, where a run that
+          // failed to record its attestation may have left an occurrence that still admits.
           return { action: 'revoke', outcome: await revoke({ image, reason: d.reason, now }) };
         case 'none':
           return { action: 'none', why: d.why };

@@ -1,7 +1,7 @@
 // Base images' layers cached by digest in Firestore (`baseLayers`), so a push reads a base from the registry once per new digest.
 import { FieldValue, type Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
-import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
+import { COLLECTIONS, externalDocId } from '../ledger/collections.js';
 import type { OpCounter } from '../ledger/ledger-store.js';
 
 /** A tracked tag that pointed at this content: the name, and the digest it was published under (index or manifest). */
@@ -80,7 +80,7 @@ export function firestoreBaseLayerStore(
     async get(digest) {
       const hit = memo.get(digest);
       if (hit) return hit;
-      const snap = await col.doc(safeDocId(digest)).get();
+      const snap = await col.doc(externalDocId(digest)).get();
       count(1, 0);
       if (!snap.exists) return null;
       const parsed = CachedBase.safeParse(snap.data());
@@ -91,12 +91,12 @@ export function firestoreBaseLayerStore(
     },
     async put(entry) {
       const { tracked: _t, ...content } = entry;
-      await col.doc(safeDocId(entry.digest)).set(content, { merge: true });
+      await col.doc(externalDocId(entry.digest)).set(content, { merge: true });
       count(0, 1);
       remember(entry);
     },
     async track(digest, ref) {
-      await col.doc(safeDocId(digest)).update({ tracked: FieldValue.arrayUnion(ref) });
+      await col.doc(externalDocId(digest)).update({ tracked: FieldValue.arrayUnion(ref) });
       count(0, 1);
       memo.delete(digest);
       candidates.clear();

@@ -1,7 +1,7 @@
 // Break-glass admissions: recorded in Firestore (its own document and each image's audit trail) and alerted.
 import type { Firestore } from '@google-cloud/firestore';
 import type { AlertInput } from '../alerts/alert.js';
-import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
+import { COLLECTIONS, externalDocId } from '../ledger/collections.js';
 import type { ImageLedger } from '../ledger/image-ledger.js';
 import type { CheckAnswer } from './decide.js';
 
@@ -60,7 +60,7 @@ export function breakglassAlert(event: BreakglassEvent): AlertInput | null {
 }
 
 /**
- * Records `breakglass/{uid}` and, through the ledger, an entry in `images/{id}/audit` for every
+ * Records `breakglass/{sha256(uid)}` and, through the ledger, an entry in `images/{id}/audit` for every
  * denied image the ledger knows (ids derive from the uid, so a retried request writes the same
  * entries). The audit entries do not bump the image version: the verdict did not change.
  */
@@ -100,7 +100,7 @@ export function firestoreBreakglassRecorder(
           { auditId: `breakglass:${event.uid}`, onlyIfExists: true },
         );
       }
-      await firestore.collection(COLLECTIONS.breakglass).doc(safeDocId(event.uid)).set(entry);
+      await firestore.collection(COLLECTIONS.breakglass).doc(externalDocId(event.uid)).set(entry);
       if (alert) await alerts.publish(alert);
     },
   };

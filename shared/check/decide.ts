@@ -10,6 +10,8 @@ import type { Policy } from '../policy/policy.js';
 export const AdmissionSettings = z.object({
   unknownImage: z.enum(['deny', 'allow']).default('deny'),
   requireAttestation: z.boolean().default(true),
+  requireDigest: z.boolean().default(false),
+  stalePolicy: z.enum(['warn', 'pending']).default('warn'),
   environments: z
     .record(z.string(), z.object({ mode: Mode, breakglass: z.boolean().default(false) }))
     .default({}),
@@ -21,6 +23,8 @@ export type AdmissionSettings = z.infer<typeof AdmissionSettings>;
 export const NO_POLICY: AdmissionSettings = Object.freeze({
   unknownImage: 'deny',
   requireAttestation: true,
+  requireDigest: false,
+  stalePolicy: 'warn',
   environments: {},
   policyHash: null,
 });
@@ -34,6 +38,8 @@ export function admissionSettingsOf(policy: Policy, policyHash: string): Admissi
   return {
     unknownImage: policy.admission.unknownImage,
     requireAttestation: policy.admission.requireAttestation,
+    requireDigest: policy.admission.requireDigest,
+    stalePolicy: policy.admission.stalePolicy,
     environments,
     policyHash,
   };
@@ -67,6 +73,8 @@ export const CHECK_RULES = {
   notEvaluated: 'check.not-evaluated',
   pending: 'check.pending',
   attestationRequired: 'check.attestation-required',
+  digestRequired: 'check.digest-required',
+  stalePolicy: 'check.stale-policy',
 } as const;
 
 /** The evaluator's prefix on reasons that dry-run turned into warnings (shared/policy/evaluate.ts). */
@@ -146,6 +154,24 @@ export function decide(input: {
           );
     return finish({ ...base, verdict: 'unknown', reasons: [r] }, true);
   }
+  if (settings.requireDigest && !/@sha256:[0-9a-f]{64}$/.test(input.image)) {
+    return finish(
+      {
+        ...base,
+        verdict: 'unknown',
+        reasons: [
+          reason(
+            CHECK_RULES.digestRequired,
+            `${input.image} is a tag; this policy admits images by digest only (a tag can move after the check)`,
+            input.digest
+              ? `deploy ${input.image.replace(/:[^:/@]+$/, '')}@${input.digest}`
+              : 'deploy the image by its digest (IMAGE@sha256:…)',
+          ),
+        ],
+      },
+      true,
+    );
+  }
   if (!record || !input.digest) {
     const deny = settings.unknownImage === 'deny';
     const r = reason(
@@ -195,6 +221,36 @@ export function decide(input: {
         ? { ...r, level: 'deny', message: r.message.slice(DRYRUN_PREFIX.length) }
         : r,
     );
+  }
+  // A verdict from before the current policy: re-evaluation has not reached this image yet.
+  const stale = settings.policyHash !== null && verdict.policyHash !== settings.policyHash;
+  if (stale && mode === 'enforce') {
+    const message = `judged under policy ${verdict.policyHash}, which policy ${settings.policyHash} has replaced; re-evaluation has not reached the image yet`;
+    if (settings.stalePolicy === 'pending') {
+      return finish(
+        {
+          ...base,
+          verdict: 'pending',
+          attestation: activeAttestation(record, verdict.policyHash),
+          decidedAt: verdict.evaluatedAt,
+          policyHash: verdict.policyHash,
+          reasons: [
+            reason(CHECK_RULES.stalePolicy, message, 'wait for the re-evaluation, then ask again'),
+            ...reasons,
+          ],
+        },
+        true,
+      );
+    }
+    reasons = [
+      ...reasons,
+      {
+        ruleId: CHECK_RULES.stalePolicy,
+        level: 'warn',
+        message,
+        remediation: 'set admission.stalePolicy: pending to hold such images until re-evaluated',
+      },
+    ];
   }
   const common = {
     ...base,

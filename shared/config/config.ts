@@ -104,7 +104,18 @@ export const Config = z
     CLEARANCE_BASE_REGISTRIES: list,
     CLEARANCE_WATCH_REPOSITORIES: list,
     CLEARANCE_ROUTING: z.string().optional(),
-    CLEARANCE_REGISTRY_INSECURE_HOSTS: list,
+    // Unset: loopback (local stacks); `none` (what Terraform sets): no host is exempt.
+    CLEARANCE_REGISTRY_INSECURE_HOSTS: z
+      .string()
+      .optional()
+      .transform((s) =>
+        s === undefined
+          ? null
+          : s
+              .split(',')
+              .map((x) => x.trim())
+              .filter((x) => x !== '' && x !== 'none'),
+      ),
     CLEARANCE_CONTAINER_ANALYSIS_ENDPOINT: z.string().optional(),
     CLEARANCE_MAX_BODY_BYTES: intFrom(1024 * 1024),
     CLEARANCE_EVENT_TTL_DAYS: intFrom(7),

@@ -1,6 +1,5 @@
 // Questions people ask of the ledger, answered from the fleet index with declared indexes; each answer says how many documents it read.
 import type { Firestore, Query, QueryDocumentSnapshot } from '@google-cloud/firestore';
-import picomatch from 'picomatch';
 import { z } from 'zod';
 import type { Finding } from '../findings/finding.js';
 import { SEVERITIES } from '../findings/finding.js';
@@ -16,6 +15,7 @@ import {
 } from '../ledger/fleet-index.js';
 import { ImageRecord } from '../ledger/image-record.js';
 import { CURRENT_POLICY_DOC, type StoredPolicy } from '../pipeline/policy-source.js';
+import { compileGlob } from '../policy/glob.js';
 import { expiryInstant, parsePolicy } from '../policy/policy.js';
 
 const DAY_MS = 86_400_000;
@@ -120,7 +120,7 @@ export function rowMatches(row: FleetRow, f: ImagesFilter, since: string | null)
     const want: Partial<Record<StatusKind, string>> = { denied: 'deny', attested: 'allow' };
     if (f.state && want[f.state] && d !== want[f.state]) return false;
   }
-  if (f.repo && !picomatch.isMatch(row.name, f.repo, { dot: true })) return false;
+  if (f.repo && !compileGlob(f.repo).test(row.name)) return false;
   if (since && (row.pushedAt ?? '') < since) return false;
   return true;
 }

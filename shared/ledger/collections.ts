@@ -1,4 +1,6 @@
-// Names of the Firestore collections that make up the ledger (see the README's data model).
+// Names of the Firestore collections that make up the ledger (see the README's data model), and the id rule for keys from outside.
+import { createHash } from 'node:crypto';
+
 export const COLLECTIONS = {
   images: 'images',
   findings: 'findings',
@@ -22,9 +24,12 @@ export const COLLECTIONS = {
 /** The fleet index (fleet-index.ts): a projection of the images, written with them, read by dashboards. */
 export const FLEET = { rows: 'fleet', stats: 'fleetStats', stale: 'fleetStale' } as const;
 
-/** Firestore document ids may not contain `/`; event ids from outside are made safe and bounded. */
-export function safeDocId(raw: string): string {
-  const cleaned = raw.replace(/[/\s]/g, '_').replace(/^__|__$/g, '_');
-  if (cleaned === '.' || cleaned === '..' || cleaned.length === 0) return `_${cleaned}`;
-  return cleaned.length > 700 ? cleaned.slice(0, 700) : cleaned;
+/**
+ * The document id for a key that comes from outside (a message id, a break-glass uid, a delivery
+ * id): its SHA-256 in hex. Firestore ids may not contain `/`, may not be `__x__` and are capped
+ * at 1,500 bytes; a hash is always a valid 64-byte id, and two keys never share one (cleaning
+ * the text instead made `a/b` and `a_b` the same document). The key itself is kept in a field.
+ */
+export function externalDocId(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
 }

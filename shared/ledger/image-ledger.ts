@@ -76,7 +76,8 @@ export interface DeadLetter {
   source: string;
   reason: string;
   problems?: { path: string; message: string }[];
-  raw: string;
+  /** The input exactly as received: bytes are kept as text when they are UTF-8, as base64 otherwise. */
+  raw: Buffer | string;
   messageId?: string | null;
   attributes?: Record<string, string>;
 }

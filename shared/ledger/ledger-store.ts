@@ -8,7 +8,7 @@ import type {
 } from '@google-cloud/firestore';
 import { countFindings, type Finding, findingKey } from '../findings/finding.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
-import { COLLECTIONS, safeDocId } from './collections.js';
+import { COLLECTIONS, externalDocId } from './collections.js';
 import { applyEnrichment, type Enrichment, maxIso } from './enrichment.js';
 import { fleetRowRef, indexImageWrite } from './fleet-index.js';
 import type {
@@ -117,6 +117,17 @@ export const SCANNER_OF_SOURCE = {
 } as const satisfies Record<Finding['source'], string>;
 
 const MAX_RAW = 256 * 1024;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The stored form of raw input: text when the bytes are valid UTF-8, else base64 (never U+FFFD). */
+export function encodeRaw(raw: Buffer | string): { raw: string; rawEncoding: 'utf8' | 'base64' } {
+  if (typeof raw === 'string') return { raw, rawEncoding: 'utf8' };
+  try {
+    return { raw: strictUtf8.decode(raw), rawEncoding: 'utf8' };
+  } catch {
+    return { raw: raw.toString('base64'), rawEncoding: 'base64' };
+  }
+}
 /** FieldPath.documentId() by name: this module loads no Firestore code until a client is passed in. */
 const DOCUMENT_ID = '__name__';
 
@@ -211,7 +222,7 @@ export class FirestoreLedger implements ImageLedger {
     // The audit entry's id is the event's, so a redelivery can never add a second one.
     const ref = this.imageRef(id)
       .collection(COLLECTIONS.audit)
-      .doc(safeDocId(auditId ?? `${meta.source}:${meta.messageId}`));
+      .doc(externalDocId(auditId ?? `${meta.source}:${meta.messageId}`));
     this.ops.auditWrites += 1;
     this.txSet(tx, ref, {
       ...entry,
@@ -404,7 +415,7 @@ export class FirestoreLedger implements ImageLedger {
       // An annotation of a known image (break-glass): the entry alone, the record untouched.
       const ref = this.imageRef(id)
         .collection(COLLECTIONS.audit)
-        .doc(safeDocId(options.auditId ?? `${meta.source}:${meta.messageId}`));
+        .doc(externalDocId(options.auditId ?? `${meta.source}:${meta.messageId}`));
       await ref.set({
         ...entry,
         source: meta.source,
@@ -485,7 +496,7 @@ export class FirestoreLedger implements ImageLedger {
       const [marker] = await this.txGet(tx, this.markerRef(meta));
       if (marker?.exists) return 'duplicate' as const;
       this.writes(tx, '').mergeTagIndex(ev, {
-        tagDeletes: { [safeDocId(meta.messageId)]: meta.at },
+        tagDeletes: { [externalDocId(meta.messageId)]: meta.at },
       });
       this.txSet(tx, this.markerRef(meta), this.marker(meta, nowIso));
       return 'applied' as const;
@@ -681,11 +692,13 @@ export class FirestoreLedger implements ImageLedger {
   }
 
   async recordDeadLetter(dl: DeadLetter, now: Date): Promise<string> {
-    const truncated = dl.raw.length > MAX_RAW;
+    const bytes = typeof dl.raw === 'string' ? Buffer.from(dl.raw, 'utf8') : dl.raw;
+    const stored = encodeRaw(dl.raw);
+    const truncated = stored.raw.length > MAX_RAW;
     // Without a message id two different rejects can carry the same raw text (a request that is
     // no CloudEvent reaches the handler as an empty event): each keeps its own record.
-    const id = safeDocId(
-      `${dl.source}:${dl.messageId ?? `unidentified-${hashId(dl.raw).slice(0, 16)}-${randomUUID()}`}`,
+    const id = externalDocId(
+      `${dl.source}:${dl.messageId ?? `unidentified-${hashId(bytes.toString('base64')).slice(0, 16)}-${randomUUID()}`}`,
     );
     await this.db
       .collection(COLLECTIONS.deadLetters)
@@ -694,8 +707,9 @@ export class FirestoreLedger implements ImageLedger {
         source: dl.source,
         reason: dl.reason,
         problems: dl.problems ?? [],
-        raw: truncated ? dl.raw.slice(0, MAX_RAW) : dl.raw,
-        rawBytes: Buffer.byteLength(dl.raw),
+        raw: truncated ? stored.raw.slice(0, MAX_RAW) : stored.raw,
+        rawEncoding: stored.rawEncoding,
+        rawBytes: bytes.length,
         truncated,
         messageId: dl.messageId ?? null,
         attributes: dl.attributes ?? {},
@@ -708,7 +722,7 @@ export class FirestoreLedger implements ImageLedger {
 
 /** The event marker's document id. */
 function eventDocId(meta: Pick<EventMeta, 'source' | 'messageId'>): string {
-  return safeDocId(`${meta.source}:${meta.messageId}`);
+  return externalDocId(`${meta.source}:${meta.messageId}`);
 }
 
 function withVerdicts(

@@ -29,7 +29,8 @@ const SECRET_PATTERNS: RegExp[] = [
   /https:\/\/hooks\.slack\.com\/[^\s"'\\]+/g,
   /https:\/\/chat\.googleapis\.com\/v1\/spaces\/[^\s"'\\]+/g,
   /(?<=(?:^|[?&\s"'])(?:key|token|access_token|sig|secret|password)=)[^&\s"'\\]+/g,
-  /(?<=\b[Bb]earer\s)[A-Za-z0-9._~+/=-]{8,}/g,
+  // A token has a digit, punctuation or inner capital, or is long: "bearer credentials" in prose stays.
+  /(?<=\b[Bb]earer\s)(?=[A-Za-z][a-z]*[A-Z0-9._~+/=-]|[A-Za-z]{16})[A-Za-z0-9._~+/=-]{8,}/g,
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
 ];
 
@@ -47,10 +48,21 @@ export function redact(text: string): string {
   return out;
 }
 
-function serialiseError(err: unknown): unknown {
+/** An error as log fields, with its cause chain (ENOTFOUND, ECONNREFUSED… live in the cause). */
+function serialiseError(err: unknown, depth = 0): unknown {
   if (!(err instanceof Error)) return err;
-  const e = err as Error & { code?: unknown };
-  return { name: e.name, message: e.message, code: e.code, stack: e.stack };
+  const e = err as Error & {
+    code?: unknown;
+    details?: unknown;
+    errno?: unknown;
+    syscall?: unknown;
+  };
+  const out: Record<string, unknown> = { name: e.name, message: e.message, code: e.code };
+  if (e.details !== undefined) out.details = e.details;
+  if (e.syscall !== undefined) out.syscall = e.syscall;
+  if (depth === 0) out.stack = e.stack;
+  if (e.cause !== undefined && depth < 4) out.cause = serialiseError(e.cause, depth + 1);
+  return out;
 }
 
 export function createLogger(

@@ -5,7 +5,7 @@ import { Alert } from '../alerts/alert.js';
 import { type BaseProofDeps, trackBaseDigest } from '../bases/base-proof.js';
 import { errorMessage, isRetryable } from '../errors.js';
 import { formatImageRef, isDigest, parseImageRef } from '../image-ref/image-ref.js';
-import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
+import { COLLECTIONS } from '../ledger/collections.js';
 import type { EventMeta, ImageLedger } from '../ledger/image-ledger.js';
 import type { ImageRecord } from '../ledger/image-record.js';
 import type { OpCounter } from '../ledger/ledger-store.js';
@@ -58,9 +58,9 @@ export interface BaseWatchResult {
   retryable?: boolean;
 }
 
-/** The id of a tracked base's document: its normalised reference, made safe for Firestore. */
+/** The id of a tracked base's document: its normalised reference (a validated image name: no `~`, no `__`), slashes as `~`. */
 export function baseDocId(name: string): string {
-  return safeDocId(name.replaceAll('/', '~'));
+  return name.replaceAll('/', '~');
 }
 
 /** `host/repo:tag`, normalised (Docker Hub defaults, lower-case host); a digest-pinned name cannot move and is refused. */

@@ -66,10 +66,17 @@ export function computeEffects(
     return effects;
   }
   let changed = false;
+  // One event, one alert: a scan that just failed is told once, naming where it now denies.
+  const scanFailed = next.scan.status === 'failed' && previous?.scan.status !== 'failed';
+  const deniedIn: string[] = [];
   for (const [env, v] of Object.entries(next.verdicts).sort(([a], [b]) => a.localeCompare(b))) {
     const before = previous?.verdicts[env];
     if (before?.decision === v.decision) continue;
     if (v.decision !== 'pending' || before) changed = true;
+    if (v.decision === 'deny' && v.mode === 'enforce' && scanFailed) {
+      deniedIn.push(env);
+      continue;
+    }
     if (v.decision === 'deny' && v.mode === 'enforce') {
       const denyReasons = v.reasons.filter((r) => r.level === 'deny');
       const top = findings
@@ -119,7 +126,7 @@ export function computeEffects(
       kind: 'verdict',
       message: { imageId: next.id, cause: 'verdict-changed', policyHash },
     });
-  if (next.scan.status === 'failed' && previous?.scan.status !== 'failed') {
+  if (scanFailed) {
     effects.push({
       kind: 'alert',
       alert: {
@@ -130,6 +137,7 @@ export function computeEffects(
         links: {},
         scanner: next.scan.scanner ?? 'unknown',
         reason: next.scan.failureReason ?? 'scan failed',
+        ...(deniedIn.length > 0 ? { deniedIn } : {}),
       } as Alert,
     });
   }

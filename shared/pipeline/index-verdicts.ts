@@ -5,10 +5,10 @@ import type { Policy } from '../policy/policy.js';
 import { INDEX_MEDIA_TYPES } from '../registry/schemas.js';
 
 export function isIndex(rec: Pick<ImageRecord, 'mediaType' | 'platforms'>): boolean {
-  return (
-    rec.platforms.length > 0 &&
-    (rec.mediaType === null || INDEX_MEDIA_TYPES.includes(rec.mediaType))
-  );
+  // An index whose children are all attestations has no platforms but is still an index (denied).
+  return rec.mediaType === null
+    ? rec.platforms.length > 0
+    : INDEX_MEDIA_TYPES.includes(rec.mediaType);
 }
 
 const RANK = { allow: 0, pending: 1, deny: 2 } as const;
@@ -30,6 +30,16 @@ export function aggregateIndexVerdicts(
   )) {
     let decision: Verdict['decision'] = 'allow';
     const reasons: Reason[] = [];
+    if (index.platforms.length === 0) {
+      // Nothing in it can run, and nothing in it was judged: never allowed.
+      decision = 'deny';
+      reasons.push({
+        ruleId: 'index.no-images',
+        level: settings.mode === 'enforce' ? 'deny' : 'warn',
+        message: 'the index lists no image for any platform (only attestations or nothing)',
+        remediation: 'push an index with at least one platform image',
+      });
+    }
     for (const p of index.platforms) {
       const label =
         [p.os, p.architecture, p.variant].filter(Boolean).join('/') || p.digest.slice(0, 19);

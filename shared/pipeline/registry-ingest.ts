@@ -197,12 +197,8 @@ export async function ingestRegistryEvent(
       return effects;
     },
   });
-  if (
-    result.outcome === 'applied' &&
-    description?.kind === 'index' &&
-    description.platforms.length > 0 &&
-    proven
-  ) {
+  // Also an index without image children: its re-evaluation denies it (index.no-images).
+  if (result.outcome === 'applied' && description?.kind === 'index' && proven) {
     const children = proven.children.map(({ platform, child }) => ({
       platform,
       enrichment: child ? enrichmentOf(child.description, child.base) : null,

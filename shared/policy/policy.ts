@@ -335,6 +335,17 @@ export const Admission = z.strictObject({
   unknownImage: z.enum(['deny', 'allow']).default('deny'),
   /** Whether an allow also needs a valid attestation on the image. */
   requireAttestation: z.boolean().default(true),
+  /**
+   * Refuse references by tag: a tag can move between the check and the pull, so admitting
+   * `image:tag` is a race (docs/check.md). Off by default for compatibility.
+   */
+  requireDigest: z.boolean().default(false),
+  /**
+   * A verdict made under a replaced policy, before re-evaluation reaches it: `warn` answers it
+   * with a warning naming the stale policy hash, `pending` treats it as not yet decided (denied
+   * where enforced).
+   */
+  stalePolicy: z.enum(['warn', 'pending']).default('warn'),
 });
 export type Admission = z.infer<typeof Admission>;
 

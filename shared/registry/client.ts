@@ -8,6 +8,7 @@ import {
   normaliseRegistry,
   validateRepository,
 } from '../image-ref/image-ref.js';
+import { createOutboundGuard, type Lookup } from './outbound.js';
 import {
   BASE_DIGEST_ANNOTATION,
   BASE_NAME_ANNOTATION,
@@ -34,13 +35,8 @@ import {
 export const DOCKER_HUB = 'docker.io';
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
-export const DEFAULT_INSECURE_HOSTS = [
-  '127.0.0.1:*',
-  'localhost:*',
-  '[::1]:*',
-  '127.0.0.1',
-  'localhost',
-];
+export const MAX_REDIRECTS = 5;
+export { DEFAULT_INSECURE_HOSTS } from './outbound.js';
 
 export type FetchedManifest = {
   registry: string;
@@ -106,17 +102,17 @@ export interface RegistryClientOptions {
   fetch?: FetchLike;
   /** Default: anonymous bearer tokens (public registries only). */
   tokens?: TokenSource;
-  /** Host patterns reached over http:// (`*` matches within the host); default loopback hosts. */
-  insecureHosts?: string[];
+  /**
+   * Host patterns reached over http:// (`*` matches within the host); default loopback hosts.
+   * Token realms and redirects must be https to a public address unless their host is listed.
+   */
+  insecureHosts?: readonly string[];
+  /** Name resolution for the public-address rule; default the system resolver. */
+  lookup?: Lookup;
   /** Per request, body included. Default 15 s. */
   timeoutMs?: number;
   maxManifestBytes?: number;
   maxConfigBytes?: number;
-}
-
-function globToRegExp(glob: string): RegExp {
-  const escaped = glob.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^${escaped.replace(/\*/g, '[^/]*')}$`);
 }
 
 /** Registry, repository and reference checked with the image-reference grammar before any request. */
@@ -156,7 +152,10 @@ function nonEmpty(s: string | undefined | null): string | null {
 export function createRegistryClient(opts: RegistryClientOptions = {}): Registry {
   const doFetch = opts.fetch ?? fetch;
   const tokens = opts.tokens ?? anonymousTokenSource({ fetch: doFetch });
-  const insecure = (opts.insecureHosts ?? DEFAULT_INSECURE_HOSTS).map(globToRegExp);
+  const guard = createOutboundGuard({
+    ...(opts.insecureHosts ? { insecureHosts: opts.insecureHosts } : {}),
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
+  });
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const maxManifest = opts.maxManifestBytes ?? MAX_MANIFEST_BYTES;
   const maxConfig = opts.maxConfigBytes ?? MAX_CONFIG_BYTES;
@@ -166,7 +165,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   const baseUrl = (registry: string): string => {
     const host =
       registry === DOCKER_HUB || registry === 'index.docker.io' ? 'registry-1.docker.io' : registry;
-    const scheme = insecure.some((re) => re.test(host.toLowerCase())) ? 'http' : 'https';
+    const scheme = guard.isInsecure(host) ? 'http' : 'https';
     return `${scheme}://${host}`;
   };
 
@@ -175,6 +174,70 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     repository,
     ...extra,
   });
+
+  async function checkRealm(
+    registry: string,
+    realm: string | undefined,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    if (!realm || !URL.canParse(realm)) {
+      throw new ClearanceError(
+        'forbidden',
+        `registry ${registry} sent a bearer challenge without a valid realm`,
+        { details },
+      );
+    }
+    await guard.check(new URL(realm), `the token realm of ${registry}`);
+  }
+
+  /**
+   * One request, redirects followed by hand: each hop must be https to a public address (or an
+   * insecure-listed host), and credentials never leave the origin they were issued for.
+   */
+  async function fetchFollowing(
+    registry: string,
+    first: string,
+    method: 'GET' | 'HEAD',
+    headers: Record<string, string>,
+    signal: AbortSignal,
+    details: Record<string, unknown>,
+  ): Promise<Response> {
+    let url = new URL(first);
+    const origin = url.origin;
+    for (let hop = 0; ; hop++) {
+      const sent = { ...headers };
+      if (url.origin !== origin) delete sent.authorization;
+      let res: Response;
+      try {
+        res = await doFetch(url, { method, headers: sent, signal, redirect: 'manual' });
+      } catch (err) {
+        throw new TransientError(`registry ${registry} unreachable for ${details.what}`, {
+          cause: err,
+          code: isTimeout(err) ? 'timeout' : 'unavailable',
+          details,
+        });
+      }
+      const location = res.headers.get('location');
+      if (![301, 302, 303, 307, 308].includes(res.status) || location === null) return res;
+      await res.body?.cancel();
+      if (hop >= MAX_REDIRECTS) {
+        throw new ClearanceError(
+          'invalid-input',
+          `registry ${registry} redirected ${details.what} more than ${MAX_REDIRECTS} times`,
+          { details },
+        );
+      }
+      if (!URL.canParse(location, url)) {
+        throw new ClearanceError(
+          'invalid-input',
+          `registry ${registry} redirected ${details.what} to an invalid location`,
+          { details },
+        );
+      }
+      url = new URL(location, url);
+      await guard.check(url, `a redirect of ${details.what} from ${registry}`);
+    }
+  }
 
   /** Sends one API request, answering one auth challenge; maps failures onto the error codes. */
   async function request(
@@ -198,16 +261,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
       const headers: Record<string, string> = {};
       if (init.accept) headers.accept = init.accept;
       if (auth) headers.authorization = auth;
-      let res: Response;
-      try {
-        res = await doFetch(url, { method: init.method, headers, signal });
-      } catch (err) {
-        throw new TransientError(`registry ${registry} unreachable for ${init.what}`, {
-          cause: err,
-          code: isTimeout(err) ? 'timeout' : 'unavailable',
-          details,
-        });
-      }
+      const res = await fetchFollowing(registry, url, init.method, headers, signal, details);
       if (res.status === 401 && attempt === 0) {
         await res.body?.cancel();
         const fresh = parseChallenge(res.headers.get('www-authenticate'));
@@ -218,6 +272,8 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
             { details },
           );
         }
+        // The token service gets the credentials and its token goes to the registry: only a public https realm.
+        if (fresh.scheme === 'bearer') await checkRealm(registry, fresh.params.realm, details);
         if (auth && tokenRequest) tokens.invalidate?.(tokenRequest);
         challenges.set(registry, { scheme: fresh.scheme, params: { ...fresh.params, scope: '' } });
         tokenRequest = {
@@ -555,15 +611,13 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   return { getManifest, resolveTag, getBlob, getConfig, describeImage };
 }
 
-/** BuildKit lists provenance/SBOM attestation manifests in the index as platform unknown/unknown. */
-function isAttestation(d: {
-  annotations?: Record<string, string>;
-  platform?: { os: string };
-}): boolean {
-  return (
-    d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-    d.platform?.os === 'unknown'
-  );
+/**
+ * BuildKit lists provenance/SBOM attestation manifests in the index as platform unknown/unknown:
+ * only those are left out. A child with a real platform is an image whatever its annotations say
+ * (an annotation alone must not hide a runnable image from the verdict).
+ */
+function isAttestation(d: { platform?: { os: string; architecture: string } }): boolean {
+  return d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown';
 }
 
 function baseFrom(

@@ -80,7 +80,7 @@ export function pubsubFunction(
           source,
           reason: errorMessage(err),
           problems: problemsOf(err),
-          raw: msg ? msg.data.toString('utf8') : rawOf(event),
+          raw: msg ? msg.data : rawOf(event),
           messageId: msg?.messageId ?? event?.id ?? null,
           attributes: msg?.attributes,
         },

@@ -46,7 +46,7 @@ export function registryOf(r: Root): Promise<Registry> {
     const { googleAuthTokenSource } = await import('../registry/tokens.js');
     return createRegistryClient({
       tokens: googleAuthTokenSource(),
-      insecureHosts: [...DEFAULT_INSECURE_HOSTS, ...r.config.registryInsecureHosts],
+      insecureHosts: r.config.registryInsecureHosts ?? DEFAULT_INSECURE_HOSTS,
     });
   });
 }

@@ -4,6 +4,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
+import { externalDocId } from '../../shared/ledger/collections.js';
 import { tagDocId } from '../../shared/ledger/ledger-store.js';
 import { fixture, fixtureText } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
@@ -72,7 +73,9 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
       data,
       opts,
     );
-  const deadLetter = (id: string) => docData(db, `deadLetters/${id}`);
+  /** A dead letter by its id (as a function answered it) or by its `source:messageId` key. */
+  const deadLetter = (key: string) =>
+    docData(db, `deadLetters/${/^[0-9a-f]{64}$/.test(key) ? key : externalDocId(key)}`);
 
   async function post(
     server: string,
@@ -152,7 +155,7 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
     );
     expect(tag).toMatchObject({
       tag: 'xxxxx',
-      tagDeletes: { 'gcr-delete-tag': '2026-11-29T10:06:00.000Z' },
+      tagDeletes: { [externalDocId('gcr-delete-tag')]: '2026-11-29T10:06:00.000Z' },
     });
     expect((await db.collection('images').get()).size).toBe(1);
   });
@@ -312,7 +315,7 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
       notificationTime: '2024-01-01T00:00:00Z',
     });
     const dl = await deadLetter(
-      `container-analysis-occurrence:${messageId}:projects_p_occurrences_legacy-vulnerability`,
+      `container-analysis-occurrence:${messageId}:projects/p/occurrences/legacy-vulnerability`,
     );
     expect(dl?.reason).toMatch(/retired Grafeas v1beta1 form/);
     expect(JSON.parse(String(dl?.raw)).name).toBe('projects/p/occurrences/legacy-vulnerability');

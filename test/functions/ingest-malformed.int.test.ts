@@ -3,6 +3,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
+import { externalDocId } from '../../shared/ledger/collections.js';
 import { fixture } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
@@ -72,12 +73,12 @@ describeWithEmulators('malformed input is dead-lettered and acknowledged', () =>
       messageId,
       ...(rawData !== undefined ? { rawData } : {}),
     });
-    return { status: r.status, deadLetter: `gcr:${messageId}` };
+    return { status: r.status, deadLetter: externalDocId(`gcr:${messageId}`) };
   };
   const occ = async (data: unknown): Promise<Sent> => {
     const messageId = `bad-occ-${++n}`;
     const r = await pushMessage(s.onScanComplete as FunctionServer, 'occ', data, { messageId });
-    return { status: r.status, deadLetter: `container-analysis:${messageId}` };
+    return { status: r.status, deadLetter: externalDocId(`container-analysis:${messageId}`) };
   };
   const raw = async (
     server: string,
@@ -182,7 +183,7 @@ describeWithEmulators('malformed input is dead-lettered and acknowledged', () =>
           'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
           'ce-source': `//pubsub.googleapis.com/projects/${projectId}/topics/gcr`,
           'ce-id': 'no-message-1',
-        }).then((r) => ({ ...r, deadLetter: 'gcr:no-message-1' })),
+        }).then((r) => ({ ...r, deadLetter: externalDocId('gcr:no-message-1') })),
       /not a push envelope/,
     ],
     // container-analysis-occurrences-v1 (onScanComplete)
@@ -288,5 +289,41 @@ describeWithEmulators('malformed input is dead-lettered and acknowledged', () =>
       expect((await db.collection(col).get()).size, col).toBe(0);
     }
     expect((await db.collection('deadLetters').get()).size).toBe(cases.length);
+  });
+});
+
+describeWithEmulators('a webhook body that is not UTF-8', () => {
+  const s: Record<string, FunctionServer> = {};
+  let db: Firestore;
+  beforeAll(async () => {
+    ingestEnv('malformed-bytes');
+    db = testDb();
+    await import('../../functions/ingest-webhook/index.js');
+    s.ingestWebhook = await serveFunction('ingestWebhook');
+  });
+  afterAll(async () => {
+    await s.ingestWebhook?.close();
+    await db?.terminate();
+  });
+
+  it('is dead-lettered byte for byte, as base64', async () => {
+    const body = Buffer.concat([
+      Buffer.from('{"events":['),
+      Buffer.from([0xff, 0xc0, 0xaf]),
+      Buffer.from(']}'),
+    ]);
+    const res = await fetch(`${(s.ingestWebhook as FunctionServer).url}/distribution`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/vnd.docker.distribution.events.v2+json',
+        authorization: `Bearer ${WEBHOOK_TOKENS.distribution}`,
+      },
+      body,
+    });
+    expect(res.status).toBe(202);
+    const { deadLetter } = (await res.json()) as { deadLetter: string };
+    const dl = await docData(db, `deadLetters/${deadLetter}`);
+    expect(dl).toMatchObject({ rawEncoding: 'base64', rawBytes: body.length });
+    expect(Buffer.from(String(dl?.raw), 'base64').equals(body)).toBe(true);
   });
 });

@@ -4,6 +4,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
+import { externalDocId } from '../../shared/ledger/collections.js';
 import { fixture } from '../shared/real-world-fixtures.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
@@ -103,7 +104,9 @@ describeWithEmulators('ingestion order, duplicates and concurrency', () => {
     const image = await docData(db, `images/${id}`);
     // two applied events (the second adds nothing new but is recorded once)
     expect(image).toMatchObject({ tags: ['v1'], version: 2 });
-    expect(await docData(db, 'events/gcr:dup-1')).toMatchObject({ messageId: 'dup-1' });
+    expect(await docData(db, `events/${externalDocId('gcr:dup-1')}`)).toMatchObject({
+      messageId: 'dup-1',
+    });
   });
 
   it('50 concurrent deliveries adding different tags to one digest leave all 50 tags', async () => {

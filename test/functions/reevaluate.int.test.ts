@@ -14,6 +14,7 @@ import {
 } from '../../bench/lib/ledger-seed.js';
 import { createReevaluateHandler } from '../../functions/reevaluate/index.js';
 import { fixedClock } from '../../shared/clock.js';
+import { externalDocId } from '../../shared/ledger/collections.js';
 import type { Verdict } from '../../shared/ledger/image-record.js';
 import { createLogger } from '../../shared/logging/logger.js';
 import { storePolicy } from '../../shared/pipeline/policy-source.js';
@@ -274,7 +275,10 @@ describeWithEmulators('policy apply with the CLI re-evaluates the ledger through
       .publishMessage({ json: { kind: 'page', cursor: null, page: -1 } });
     const dl = await eventually(
       async () => {
-        const s = await db.collection('deadLetters').doc(`reevaluate:${messageId}`).get();
+        const s = await db
+          .collection('deadLetters')
+          .doc(externalDocId(`reevaluate:${messageId}`))
+          .get();
         return s.exists ? s.data() : undefined;
       },
       30_000,

@@ -30,6 +30,10 @@ function capture(): {
   return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } };
 }
 
+type Body = Record<string, unknown>;
+/** How hcl2json writes a whole-expression attribute: `${expr}`. */
+const hclExpr = (expr: string): string => `${'$'}{${expr}}`;
+
 const kebab = (entryPoint: string): string =>
   entryPoint.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -77,6 +81,58 @@ describe('infra check on this repository', SLOW, () => {
       'infra/modules/clearance/scheduler.tf: [undeclared-variable] var.scheduler_timezone is used but no variable "scheduler_timezone" is declared in infra/modules/clearance',
     );
     expect(err.at(-1)).toBe('infra check: 1 problem(s)');
+  });
+
+  it("parses the example routing (tfvars and examples/) and policy with the functions' parsers", async () => {
+    const copy = join(scratch, 'old-routing');
+    cpSync(join(repo, 'infra'), join(copy, 'infra'), { recursive: true });
+    cpSync(join(repo, 'examples'), join(copy, 'examples'), { recursive: true });
+    cpSync(join(repo, 'functions'), join(copy, 'functions'), { recursive: true });
+    const tfvars = join(copy, 'infra/examples/basic/terraform.tfvars.example');
+    // The schema the example used to show: channels inside rules, `webhook` instead of `secret`.
+    const old = await formatHcl(
+      readFileSync(tfvars, 'utf8').replace(
+        /routing = \{[\s\S]*?\n\}\n/,
+        `routing = {
+  rules = [
+    {
+      repositories = ["**"]
+      team = "platform"
+      channels = [{ kind = "google-chat", webhook = "projects/p/secrets/s/versions/latest" }]
+    },
+  ]
+}
+`,
+      ),
+    );
+    writeFileSync(tfvars, old);
+    writeFileSync(
+      join(copy, 'examples/policy.yaml'),
+      'apiVersion: clearance/v1\nrules:\n  nope: 1\n',
+    );
+    const kms = join(copy, 'infra/modules/clearance/kms.tf');
+    writeFileSync(
+      kms,
+      await formatHcl(
+        readFileSync(kms, 'utf8').replace(
+          /\n {2}lifecycle \{\n {4}prevent_destroy = true\n {2}\}\n/g,
+          '\n',
+        ),
+      ),
+    );
+    const { err, io } = capture();
+    expect(await runInfraCheck(['--root', copy], io, repo)).toBe(1);
+    const text = err.join('\n');
+    expect(text).toMatch(
+      /infra\/examples\/basic\/terraform\.tfvars\.example: \[example-config\] routing: invalid routing document/,
+    );
+    expect(text).toMatch(/examples\/policy\.yaml: \[example-config\]/);
+    expect(text).toContain(
+      '[prevent-destroy] google_kms_key_ring.clearance needs lifecycle { prevent_destroy = true }',
+    );
+    expect(text).toContain(
+      '[prevent-destroy] google_kms_crypto_key.attestor needs lifecycle { prevent_destroy = true }',
+    );
   });
 
   it('rejects unknown command-line options with exit code 2', async () => {
@@ -155,8 +211,12 @@ describe('the module function table', SLOW, () => {
         'CLEARANCE_BASE_IMAGES',
         'CLEARANCE_BASE_REGISTRIES',
         'CLEARANCE_WATCH_REPOSITORIES',
-        'CLEARANCE_ROUTING',
       ]),
+    );
+    // An empty routing document would dead-letter every alert: the variable is set only when there is one.
+    expect(env).not.toContain('CLEARANCE_ROUTING');
+    expect(String(l.function_env)).toContain(
+      'var.routing == null ? {} : { CLEARANCE_ROUTING = jsonencode(var.routing) }',
     );
     // One secret per channel: each webhook registry's (a for-expression over var.webhook_registries),
     // the report uploaders' (when enabled) and the check's; none shared by two functions.
@@ -178,6 +238,52 @@ describe('the module function table', SLOW, () => {
     expect(auth['watch-base-images']?.CLEARANCE_WATCH_ALLOWED_CALLERS).toContain(
       'google_service_account.scheduler.email',
     );
+  });
+
+  it('gives each function a handler deadline 10 s inside its own timeout', async () => {
+    const l = await locals();
+    expect(String(l.function_env)).toMatch(/for name, f in local\.functions : name => merge\(/);
+    expect(String(l.function_env)).toContain(
+      'CLEARANCE_HANDLER_DEADLINE_MS = tostring((f.timeout - 10) * 1000)',
+    );
+    const functionsTf = await parseHcl(
+      'functions.tf',
+      readFileSync(join(moduleDir, 'functions.tf'), 'utf8'),
+    );
+    const resources = functionsTf.resource as Record<string, Record<string, Body[]>>;
+    for (const kind of ['pubsub', 'http']) {
+      const config = resources.google_cloudfunctions2_function?.[kind]?.[0]
+        ?.service_config as Body[];
+      expect(config[0]?.environment_variables, kind).toBe(
+        hclExpr(
+          kind === 'http'
+            ? 'merge(local.function_env[each.key], local.http_auth_env[each.key])'
+            : 'local.function_env[each.key]',
+        ),
+      );
+    }
+    const all = { ...(l.pubsub_functions as object), ...(l.http_functions as object) } as Record<
+      string,
+      { timeout: number }
+    >;
+    for (const [name, f] of Object.entries(all)) expect(f.timeout, name).toBeGreaterThan(10);
+  });
+
+  it('runs checkImage on one vCPU with about 80 requests per instance, so its cache is shared', async () => {
+    const l = await locals();
+    const http = l.http_functions as Record<string, { cpu: string | null; concurrency: number }>;
+    expect(http['check-image']).toMatchObject({ cpu: '1', concurrency: 80 });
+    const functionsTf = await parseHcl(
+      'functions.tf',
+      readFileSync(join(moduleDir, 'functions.tf'), 'utf8'),
+    );
+    const resources = functionsTf.resource as Record<string, Record<string, Body[]>>;
+    const blocks = resources.google_cloudfunctions2_function?.http?.[0]?.service_config;
+    const config = (blocks as Body[] | undefined)?.[0];
+    expect(config).toMatchObject({
+      available_cpu: hclExpr('each.value.cpu'),
+      max_instance_request_concurrency: hclExpr('each.value.concurrency'),
+    });
   });
 
   it('matches the least-privilege table in infra/README.md', async () => {

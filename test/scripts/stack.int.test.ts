@@ -77,6 +77,12 @@ describeWithEmulators('npm start (the local stack)', () => {
     });
     process.stdout.write(`local stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     const info = JSON.parse(readFileSync(join(state, 'stack.json'), 'utf8')) as StackInfo;
+    // Starting the stack logs no error: the readiness probe no longer sends a Pub/Sub function a GET.
+    const logs = readdirSync(join(state, 'logs'), { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile() && d.name.endsWith('.log'))
+      .map((d) => readFileSync(join(d.parentPath, d.name), 'utf8'))
+      .join('\n');
+    expect(logs).not.toMatch(/TypeError|Cannot use 'in' operator/);
     expect(info.endpoints.length).toBeGreaterThanOrEqual(14);
     for (const e of info.endpoints) {
       expect(stack.output()).toContain(e.url);

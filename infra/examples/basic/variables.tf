@@ -64,9 +64,9 @@ variable "chat_secrets" {
 }
 
 variable "routing" {
-  description = "Routing document (repository glob -> team -> channels)."
+  description = "Routing document (docs/alerts.md); null: alerts are logged, not sent."
   type        = any
-  default     = {}
+  default     = null
 }
 
 variable "create_gcr_topic" {

@@ -30,7 +30,7 @@ resource "google_cloudfunctions2_function" "pubsub" {
     max_instance_count             = each.value.max_instances
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
-    environment_variables          = local.common_env
+    environment_variables          = local.function_env[each.key]
 
     dynamic "secret_environment_variables" {
       for_each = lookup(local.function_secret_env, each.key, {})
@@ -84,14 +84,16 @@ resource "google_cloudfunctions2_function" "http" {
   }
 
   service_config {
-    service_account_email          = google_service_account.function[each.key].email
-    available_memory               = each.value.memory
-    timeout_seconds                = each.value.timeout
-    min_instance_count             = each.value.min_instances
-    max_instance_count             = each.value.max_instances
-    ingress_settings               = "ALLOW_ALL"
-    all_traffic_on_latest_revision = true
-    environment_variables          = merge(local.common_env, local.http_auth_env[each.key])
+    service_account_email            = google_service_account.function[each.key].email
+    available_memory                 = each.value.memory
+    timeout_seconds                  = each.value.timeout
+    min_instance_count               = each.value.min_instances
+    max_instance_count               = each.value.max_instances
+    available_cpu                    = each.value.cpu
+    max_instance_request_concurrency = each.value.concurrency
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+    environment_variables            = merge(local.function_env[each.key], local.http_auth_env[each.key])
 
     dynamic "secret_environment_variables" {
       for_each = lookup(local.function_secret_env, each.key, {})

@@ -5,6 +5,11 @@ resource "google_kms_key_ring" "clearance" {
   name     = "${var.name_prefix}-keyring"
   location = var.region
 
+  # Key rings and keys cannot be deleted in KMS; destroying them in Terraform only orphans the signing key.
+  lifecycle {
+    prevent_destroy = true
+  }
+
   depends_on = [google_project_service.apis]
 }
 
@@ -17,6 +22,11 @@ resource "google_kms_crypto_key" "attestor" {
   version_template {
     algorithm        = "EC_SIGN_P256_SHA256"
     protection_level = var.kms_protection_level
+  }
+
+  # Destroying the key destroys its versions: every attestation it signed would stop verifying.
+  lifecycle {
+    prevent_destroy = true
   }
 }
 

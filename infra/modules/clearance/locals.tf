@@ -49,6 +49,8 @@ locals {
       timeout       = 60
       min_instances = 0
       max_instances = 20
+      cpu           = null
+      concurrency   = 1
     }
     "ingest-report" = {
       entry_point   = "ingestReport"
@@ -56,6 +58,8 @@ locals {
       timeout       = 300
       min_instances = 0
       max_instances = 10
+      cpu           = null
+      concurrency   = 1
     }
     "check-image" = {
       entry_point   = "checkImage"
@@ -63,6 +67,9 @@ locals {
       timeout       = 30
       min_instances = var.check_min_instances
       max_instances = 50
+      # One vCPU serving ~80 requests at once: the instance's verdict and tag caches are shared by them.
+      cpu         = "1"
+      concurrency = 80
     }
     "watch-base-images" = {
       entry_point   = "watchBaseImages"
@@ -70,6 +77,8 @@ locals {
       timeout       = 540
       min_instances = 0
       max_instances = 1
+      cpu           = null
+      concurrency   = 1
     }
     "dashboard" = {
       entry_point   = "dashboard"
@@ -77,10 +86,22 @@ locals {
       timeout       = 60
       min_instances = 0
       max_instances = 5
+      cpu           = null
+      concurrency   = 1
     }
   }
 
   functions = merge(local.pubsub_functions, local.http_functions)
+
+  # Per function: a delivery not finished 10 s before the function's timeout answers 5xx itself (redelivery),
+  # and the routing document only when there is one (an empty one would dead-letter every alert).
+  function_env = {
+    for name, f in local.functions : name => merge(
+      local.common_env,
+      { CLEARANCE_HANDLER_DEADLINE_MS = tostring((f.timeout - 10) * 1000) },
+      var.routing == null ? {} : { CLEARANCE_ROUTING = jsonencode(var.routing) },
+    )
+  }
 
   # Project-level roles. Firestore has no finer grant than the database, Artifact Analysis none finer than the project.
   function_project_roles = {
@@ -200,19 +221,19 @@ locals {
   kms_key_version = "${google_kms_crypto_key.attestor.id}/cryptoKeyVersions/1"
 
   common_env = {
-    GOOGLE_CLOUD_PROJECT         = var.project_id
-    CLEARANCE_ALERTS_TOPIC       = google_pubsub_topic.internal["alerts"].name
-    CLEARANCE_REEVALUATE_TOPIC   = google_pubsub_topic.internal["reevaluate"].name
-    CLEARANCE_VERDICTS_TOPIC     = google_pubsub_topic.internal["verdicts"].name
-    CLEARANCE_SIGNER             = "kms"
-    CLEARANCE_KMS_KEY_VERSION    = local.kms_key_version
-    CLEARANCE_ATTESTOR_NOTE      = google_container_analysis_note.attestor.id
-    CLEARANCE_CHECK_URL          = local.check_url_static
-    CLEARANCE_BASE_IMAGES        = join(",", var.base_images)
-    CLEARANCE_BASE_REGISTRIES    = join(",", var.base_registries)
-    CLEARANCE_WATCH_REPOSITORIES = join(",", var.watch_repositories)
-    CLEARANCE_ROUTING            = jsonencode(var.routing)
-    LOG_EXECUTION_ID             = "true"
+    GOOGLE_CLOUD_PROJECT              = var.project_id
+    CLEARANCE_ALERTS_TOPIC            = google_pubsub_topic.internal["alerts"].name
+    CLEARANCE_REEVALUATE_TOPIC        = google_pubsub_topic.internal["reevaluate"].name
+    CLEARANCE_VERDICTS_TOPIC          = google_pubsub_topic.internal["verdicts"].name
+    CLEARANCE_SIGNER                  = "kms"
+    CLEARANCE_KMS_KEY_VERSION         = local.kms_key_version
+    CLEARANCE_ATTESTOR_NOTE           = google_container_analysis_note.attestor.id
+    CLEARANCE_CHECK_URL               = local.check_url_static
+    CLEARANCE_BASE_IMAGES             = join(",", var.base_images)
+    CLEARANCE_BASE_REGISTRIES         = join(",", var.base_registries)
+    CLEARANCE_WATCH_REPOSITORIES      = join(",", var.watch_repositories)
+    CLEARANCE_REGISTRY_INSECURE_HOSTS = "none"
+    LOG_EXECUTION_ID                  = "true"
   }
 
   labels = merge({ app = "clearance" }, var.labels)

@@ -167,9 +167,9 @@ variable "create_chat_secrets" {
 }
 
 variable "routing" {
-  description = "Routing document (repository glob -> team -> channels) passed as CLEARANCE_ROUTING. Webhook URLs must be Secret Manager references, never literal URLs."
+  description = "Routing document (docs/alerts.md: teams with channels, rules of repository globs -> team, fallback) passed as CLEARANCE_ROUTING. Webhook URLs must be Secret Manager references, never literal URLs. null: no routing, alerts are logged (with the image) but not sent."
   type        = any
-  default     = {}
+  default     = null
 }
 
 variable "create_gcr_topic" {

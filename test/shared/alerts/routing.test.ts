@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAlert } from '../../../shared/alerts/alert.js';
 import { parseRoutingDocument, routeAlert } from '../../../shared/alerts/routing.js';
 import { ClearanceError } from '../../../shared/errors.js';
+import { compileGlob } from '../../../shared/policy/glob.js';
 import { deniedAlert } from './samples.js';
 
 const YAML_DOC = `
@@ -132,5 +133,36 @@ describe('the routing example in docs/alerts.md', () => {
     expect(routeAlert(doc, alertFor('acme-prod/search/api')).team).toBe('platform');
     expect(routeAlert(doc, alertFor('x/y', { owner: 'payments' })).via).toBe('label');
     expect(routeAlert(doc, alertFor('x/y')).channels.map((c) => c.space)).toEqual(['security']);
+  });
+});
+
+describe('routing globs are the policy globs', () => {
+  const docFor = (pattern: string) =>
+    parseRoutingDocument({
+      teams: { t: { channels: [{ kind: 'slack', secret: 'env:T', space: 't' }] } },
+      rules: [{ repositories: [pattern], team: 't' }],
+    });
+  const routed = (pattern: string, repository: string) =>
+    routeAlert(docFor(pattern), alertFor(repository)).via === 'rule';
+
+  it.each([
+    // picomatch disagreed with the policy on each of these
+    ['us-docker.pkg.dev/acme/**', 'acme'],
+    ['us-docker.pkg.dev/acme/**', 'acme/web'],
+    ['us-docker.pkg.dev/**/web', 'web'],
+    ['us-docker.pkg.dev/*/web', 'acme/web'],
+    ['us-docker.pkg.dev/acme/w*', 'acme/web/x'],
+  ])('%s on us-docker.pkg.dev/%s routes exactly when the policy glob matches', (pattern, repo) => {
+    expect(routed(pattern, repo)).toBe(compileGlob(pattern).test(`us-docker.pkg.dev/${repo}`));
+  });
+
+  it('refuses braces, ? and character classes, which the policy would read literally', () => {
+    for (const p of [
+      'us-docker.pkg.dev/{a,b}/**',
+      'us-docker.pkg.dev/a?',
+      'us-docker.pkg.dev/[ab]',
+    ]) {
+      expect(() => docFor(p), p).toThrow(/only "\*" and "\*\*" are wildcards/);
+    }
   });
 });

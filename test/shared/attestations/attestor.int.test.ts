@@ -289,6 +289,50 @@ describeWithEmulators('attestor with the Firestore ledger and the real Grafeas c
     expect(stored.attestations.every((a) => a.revokedReason === 'image deleted')).toBe(true);
   });
 
+  it('revokes an orphan occurrence on a flip to deny when recording the attestation had failed', async () => {
+    const img = await seed(41);
+    // The occurrence is written, then recording it in the ledger fails (and the lease is freed).
+    const failing: AttestationLedger = {
+      ...ledger,
+      record: async () => {
+        throw new Error('ledger unavailable');
+      },
+    };
+    await expect(
+      attestorWith({ ledger: failing }).attest({ image: img, now: NOW }),
+    ).rejects.toThrow('ledger unavailable');
+    expect(occurrencesOf(img)).toHaveLength(1);
+    expect((await load(img.id)).attestations).toHaveLength(0);
+    // The verdict flips to deny before any redelivery: "nothing attested" must not leave the occurrence.
+    await db
+      .collection('images')
+      .doc(img.id)
+      .update({ 'verdicts.prod': verdict('prod', 'deny'), state: 'denied' });
+    const result = await attestorWith().reconcile({ image: await load(img.id), now: NOW });
+    expect(result.action).toBe('revoke');
+    expect(occurrencesOf(img)).toHaveLength(0);
+  });
+
+  it('deletes the occurrence it made when the verdict turns pending while it signs', async () => {
+    const img = await seed(42);
+    const racing: Signer = {
+      keyId: signer.keyId,
+      publicKeyPem: () => signer.publicKeyPem(),
+      sign: async (data) => {
+        await db
+          .collection('images')
+          .doc(img.id)
+          .update({ 'verdicts.prod': verdict('prod', 'pending') });
+        return signer.sign(data);
+      },
+    };
+    const outcome = await attestorWith({ signer: racing }).attest({ image: img, now: NOW });
+    expect(outcome).toMatchObject({ formats: { binauthz: 'stale' } });
+    // The ledger holds no attestation, so Binary Authorization must not hold one either.
+    expect((await load(img.id)).attestations).toHaveLength(0);
+    expect(occurrencesOf(img)).toHaveLength(0);
+  });
+
   it('drops its work when the verdict turns to deny while it signs', async () => {
     const img = await seed(7);
     // The evaluator denies the image between our claim and our record.

@@ -140,4 +140,52 @@ describe('decide', () => {
     expect(a.decision).toBe('deny');
     expect(a.reasons[0]).toMatchObject({ level: 'deny', message: denyReason.message });
   });
+
+  describe('a verdict made under a replaced policy', () => {
+    const NEW = `sha256:${'d'.repeat(64)}`;
+    const replaced = (over: Parameters<typeof settings>[0] = {}) =>
+      settings({ policyHash: NEW, ...over });
+
+    it('is answered with a warning naming the stale policy hash (default)', () => {
+      const a = judge({ settings: replaced() });
+      expect(a.decision).toBe('allow');
+      const stale = a.reasons.find((r) => r.ruleId === CHECK_RULES.stalePolicy);
+      expect(stale).toMatchObject({ level: 'warn' });
+      expect(stale?.message).toContain(HASH);
+      expect(stale?.message).toContain(NEW);
+    });
+
+    it('is pending, so denied where enforced, when the policy says stalePolicy: pending', () => {
+      const a = judge({ settings: replaced({ stalePolicy: 'pending' }) });
+      expect(a).toMatchObject({ decision: 'deny', verdict: 'pending', policyHash: HASH });
+      expect(a.reasons[0]).toMatchObject({ ruleId: CHECK_RULES.stalePolicy, level: 'deny' });
+      // Dry-run environments only warn, as ever.
+      const dev = judge({
+        environment: 'dev',
+        record: record({ verdicts: { dev: verdict({ environment: 'dev', mode: 'dryrun' }) } }),
+        settings: replaced({ stalePolicy: 'pending' }),
+      });
+      expect(dev.decision).toBe('allow');
+    });
+
+    it('is not stale when the hashes agree', () => {
+      expect(judge().reasons.some((r) => r.ruleId === CHECK_RULES.stalePolicy)).toBe(false);
+    });
+  });
+
+  describe('admission.requireDigest', () => {
+    const byTag = REF.replace(/@sha256:[0-9a-f]{64}$/, ':1.0');
+
+    it('refuses a reference by tag, naming the digest to deploy instead', () => {
+      const a = judge({ image: byTag, settings: settings({ requireDigest: true }) });
+      expect(a.decision).toBe('deny');
+      expect(a.reasons[0]).toMatchObject({ ruleId: CHECK_RULES.digestRequired });
+      expect(a.reasons[0]?.remediation).toContain(`@${DIGEST}`);
+    });
+
+    it('admits the same image by digest, and tags when it is off', () => {
+      expect(judge({ settings: settings({ requireDigest: true }) }).decision).toBe('allow');
+      expect(judge({ image: byTag }).decision).toBe('allow');
+    });
+  });
 });

@@ -17,6 +17,8 @@ export const HASH = `sha256:${'c'.repeat(64)}`;
 export const settings = (over: Partial<AdmissionSettings> = {}): AdmissionSettings => ({
   unknownImage: 'deny',
   requireAttestation: true,
+  requireDigest: false,
+  stalePolicy: 'warn',
   environments: {
     prod: { mode: 'enforce', breakglass: true },
     dev: { mode: 'dryrun', breakglass: false },

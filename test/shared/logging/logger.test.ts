@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TransientError } from '../../../shared/errors.js';
 import {
   createLogger,
   redact,
@@ -52,6 +53,47 @@ describe('logger', () => {
       expect(out).not.toContain(leak);
     }
     expect(redact('plain text')).toBe('plain text');
+  });
+
+  it('leaves prose about bearer credentials readable while redacting real tokens', () => {
+    expect(redact('missing bearer credentials')).toBe('missing bearer credentials');
+    expect(redact('expected Bearer authentication')).toBe('expected Bearer authentication');
+    for (const token of [
+      'ya29.a0AfH6SMBx',
+      'eyJhbGciOiJSUzI1NiJ9.e30.sig',
+      'abcDEFghijk',
+      't0k3n-value',
+    ]) {
+      expect(redact(`Authorization: Bearer ${token}`), token).toBe(
+        'Authorization: Bearer [redacted]',
+      );
+    }
+  });
+
+  it('keeps the cause chain of an error: the network code of a transient failure', () => {
+    const lines: string[] = [];
+    const log = createLogger({ sink: (l) => lines.push(l) });
+    const dns = Object.assign(new Error('getaddrinfo ENOTFOUND registry.example'), {
+      code: 'ENOTFOUND',
+      syscall: 'getaddrinfo',
+    });
+    const fetchFailed = new TypeError('fetch failed', { cause: dns });
+    const err = new TransientError('registry registry.example unreachable', {
+      cause: fetchFailed,
+      details: { registry: 'registry.example' },
+    });
+    log.error('transient failure, the message will be redelivered', { err });
+    const entry = JSON.parse(lines[0] as string);
+    expect(entry.err).toMatchObject({
+      name: 'TransientError',
+      code: 'unavailable',
+      details: { registry: 'registry.example' },
+      cause: {
+        name: 'TypeError',
+        message: 'fetch failed',
+        cause: { code: 'ENOTFOUND', syscall: 'getaddrinfo' },
+      },
+    });
   });
 
   it('adds the trace from X-Cloud-Trace-Context or traceparent', () => {

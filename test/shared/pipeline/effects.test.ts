@@ -135,6 +135,49 @@ describe('computeEffects', () => {
     expect(computeEffects(failed, failed, [], now)).toEqual([]);
   });
 
+  it('a failed scan that also denies the image is still one alert, naming where it denies', () => {
+    const pending = { ...base, verdicts: { prod: verdict('pending') } };
+    const failed = {
+      ...base,
+      scan: {
+        status: 'failed' as const,
+        scanner: 'artifact-analysis',
+        completedAt: null,
+        counts: null,
+        failureReason: 'FINISHED_FAILED',
+      },
+      verdicts: {
+        prod: verdict('deny', {
+          reasons: [
+            {
+              ruleId: 'vulnerabilities.scan-failed',
+              level: 'deny',
+              message: 'vulnerability scan failed: FINISHED_FAILED',
+              remediation: null,
+            },
+          ],
+        }),
+      },
+    };
+    const alerts = computeEffects(pending, failed, [], now).filter((e) => e.kind === 'alert');
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.kind === 'alert' && alerts[0].alert).toMatchObject({
+      type: 'scan-failed',
+      deniedIn: ['prod'],
+    });
+    // A later denial for another reason is its own event and alerts as a denial.
+    const denied = { ...failed, verdicts: { prod: verdict('deny') } };
+    const later = computeEffects(
+      { ...failed, verdicts: { prod: verdict('allow') } },
+      denied,
+      [],
+      now,
+    );
+    expect(
+      later.filter((e) => e.kind === 'alert').map((e) => e.kind === 'alert' && e.alert.type),
+    ).toEqual(['image-denied']);
+  });
+
   it('an exception newly expiring alerts its owner with the exception facts from the policy', () => {
     const policy = parsePolicy(`apiVersion: clearance/v1
 environments: { prod: { mode: enforce } }

@@ -43,6 +43,18 @@ describe('index verdicts', () => {
     expect(isIndex(rec(d('a')))).toBe(false);
   });
 
+  it('denies an index that lists no image (only attestations), in enforced environments', () => {
+    const empty = rec(d('9'), {
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      platforms: [],
+    });
+    expect(isIndex(empty)).toBe(true);
+    const out = aggregateIndexVerdicts(empty, new Map(), policy, 'h', now);
+    expect(out.prod?.decision).toBe('deny');
+    expect(out.prod?.reasons.map((r) => r.ruleId)).toEqual(['index.no-images']);
+    expect(out.dev).toMatchObject({ decision: 'allow', reasons: [{ level: 'warn' }] });
+  });
+
   it('is allowed only when every platform is allowed', () => {
     const children = new Map([
       [d('a'), rec(d('a'), { verdicts: { prod: v('prod', 'allow'), dev: v('dev', 'allow') } })],

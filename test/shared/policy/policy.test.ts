@@ -45,7 +45,12 @@ describe('parsePolicy', () => {
     // YAML 1.2 keeps an unquoted date a string: no Date object, no timezone surprise.
     expect(v?.allowedCves[0]).toMatchObject({ id: 'CVE-2005-2541', expires: '2027-03-31' });
     expect(p.rules.exemptImages).toEqual(['gke.gcr.io/**']);
-    expect(p.admission).toEqual({ unknownImage: 'deny', requireAttestation: true });
+    expect(p.admission).toEqual({
+      unknownImage: 'deny',
+      requireAttestation: true,
+      requireDigest: false,
+      stalePolicy: 'warn',
+    });
   });
 
   it('fills defaults for a minimal policy', () => {

@@ -193,6 +193,99 @@ describe('registry auth', () => {
     expect(err.code).toBe('unauthenticated');
   });
 
+  describe('outbound rule (SSRF): token realms and redirects', () => {
+    it('refuses a bearer realm on a loopback host that is not insecure-listed, before asking it', async () => {
+      const tokens = await tokenService();
+      const { gate } = await bearerGate(tokens);
+      // Only the registry itself is exempt; its challenge points at another loopback service.
+      const client = createRegistryClient({ insecureHosts: [gate.host] });
+      const err = await failure(client.resolveTag(gate.host, 'team/app', 'v1'));
+      expect(err.code).toBe('forbidden');
+      expect(err.message).toMatch(/token realm/);
+      expect(tokens.requests).toEqual([]);
+    });
+
+    it('refuses a plain-http realm on a public name and a https realm resolving to link-local', async () => {
+      for (const realm of ['http://auth.example.com/token', 'https://metadata.example.com/token']) {
+        const gate = await startProxy(registry.url, {
+          gate: (_req, res) => {
+            res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}",service="s"` }).end();
+            return true;
+          },
+        });
+        servers.push(gate);
+        const client = createRegistryClient({
+          insecureHosts: [gate.host],
+          lookup: async (h) => (h === 'metadata.example.com' ? ['169.254.169.254'] : ['34.1.2.3']),
+        });
+        const err = await failure(client.resolveTag(gate.host, 'team/app', 'v1'));
+        expect(err.code, realm).toBe('forbidden');
+      }
+    });
+
+    it('follows a redirect within the registry, and refuses one to a host that is neither public https nor listed', async () => {
+      const elsewhere = await startProxy(registry.url);
+      servers.push(elsewhere);
+      const hops = (target: string) =>
+        startProxy(registry.url, {
+          gate: (req, res) => {
+            if (!req.url?.startsWith('/v2/team/app/manifests/')) return false;
+            res.writeHead(307, { location: `${target}${req.url}` }).end();
+            return true;
+          },
+        });
+      // Same-host redirect: followed.
+      const sameHost = await startProxy(registry.url, {
+        gate: (req, res) => {
+          if (req.url === '/v2/team/app/manifests/v1') {
+            res.writeHead(302, { location: '/v2/team/app/manifests/v1?followed=1' }).end();
+            return true;
+          }
+          return false;
+        },
+      });
+      servers.push(sameHost);
+      const ok = createRegistryClient({ insecureHosts: [sameHost.host] });
+      expect((await ok.getManifest(sameHost.host, 'team/app', 'v1')).digest).toBe(
+        app.manifestDigest,
+      );
+      expect(sameHost.requests.map((r) => r.url)).toContain('/v2/team/app/manifests/v1?followed=1');
+
+      // Cross-host redirect to an unlisted loopback service: refused, never contacted.
+      const away = await hops(elsewhere.url);
+      servers.push(away);
+      const client = createRegistryClient({ insecureHosts: [away.host] });
+      const err = await failure(client.getManifest(away.host, 'team/app', 'v1'));
+      expect(err.code).toBe('forbidden');
+      expect(err.message).toMatch(/redirect/);
+      expect(elsewhere.requests).toEqual([]);
+    });
+
+    it('never carries the registry token across a redirect to another origin', async () => {
+      const tokens = await tokenService();
+      const { gate } = await bearerGate(tokens);
+      const cdn = await startProxy(registry.url);
+      servers.push(cdn);
+      const front = await startProxy(gate.url, {
+        gate: (req, res) => {
+          if (!req.url?.includes('/blobs/') || !req.headers.authorization) return false;
+          res.writeHead(307, { location: `${cdn.url}${req.url}` }).end();
+          return true;
+        },
+      });
+      servers.push(front);
+      // The front forwards without credentials, so the gate's challenge reaches the client through it.
+      const viaCdn = createRegistryClient({
+        tokens: anonymousTokenSource(),
+        insecureHosts: [front.host, cdn.host, tokens.server.host],
+      });
+      const blob = await viaCdn.getBlob(front.host, 'team/app', app.configDigest);
+      expect(blob.length).toBeGreaterThan(0);
+      expect(cdn.requests).toHaveLength(1);
+      expect(cdn.requests[0]?.headers.authorization).toBeUndefined();
+    });
+  });
+
   describe('Google registries (oauth2accesstoken)', () => {
     function counter() {
       let calls = 0;

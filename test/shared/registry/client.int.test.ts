@@ -244,6 +244,44 @@ describe('registry client against the local docker-registry', () => {
       expect(seen.requests[0].headers.accept).toContain(type);
   });
 
+  it('leaves out only unknown/unknown children of an index, whatever the annotations say', async () => {
+    // The pushed index, re-served with an attestation annotation on a real platform and a BuildKit attestation child.
+    const original = await client.getManifest(registry.host, 'team/multi', multi.indexDigest);
+    const json = JSON.parse(original.body.toString('utf8')) as {
+      manifests: Record<string, unknown>[];
+    };
+    json.manifests[1] = {
+      ...json.manifests[1],
+      annotations: { 'vnd.docker.reference.type': 'attestation-manifest' },
+    };
+    json.manifests.push({
+      ...json.manifests[0],
+      digest: `sha256:${'c'.repeat(64)}`,
+      platform: { os: 'unknown', architecture: 'unknown' },
+      annotations: {
+        'vnd.docker.reference.type': 'attestation-manifest',
+        'vnd.docker.reference.digest': multi.children[0]?.manifestDigest,
+      },
+    });
+    const body = Buffer.from(JSON.stringify(json));
+    const digest = digestOf(body);
+    const rewritten = await proxy({
+      tamper: (req, up) =>
+        req.url === `/v2/team/multi/manifests/${digest}`
+          ? {
+              status: 200,
+              body,
+              headers: { 'content-type': OCI_INDEX, 'docker-content-digest': digest },
+            }
+          : up,
+    });
+    const d = await client.describeImage(rewritten.host, 'team/multi', digest);
+    expect(d.platforms.map((p) => `${p.os}/${p.architecture}`)).toEqual([
+      'linux/amd64',
+      'linux/arm64',
+    ]);
+  });
+
   it('reads Docker v2 manifests (skopeo --format v2s2)', async () => {
     const m = await client.getManifest(registry.host, 'team/docker', 'v2');
     expect(m.digest).toBe(dockerDigest);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fixedClock } from '../../../shared/clock.js';
 import { InvalidInputError, TransientError } from '../../../shared/errors.js';
 import { jsonOf } from '../../../shared/events/pubsub-message.js';
+import { externalDocId } from '../../../shared/ledger/collections.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import { pubsubFunction } from '../../../shared/runtime/pubsub-function.js';
 import { createRoot } from '../../../shared/runtime/root.js';
@@ -87,12 +88,32 @@ describeWithEmulators('Pub/Sub push → functions-framework cloudEvent function 
     const topic = await topicWithPush('plumbing-bad');
     const id = await topic.publishMessage({ data: Buffer.from('{"n":"seven"}') });
     const dl = await eventually(async () => {
-      const s = await db.collection('deadLetters').doc(`test-record:${id}`).get();
+      const s = await db
+        .collection('deadLetters')
+        .doc(externalDocId(`test-record:${id}`))
+        .get();
       return s.exists ? s.data() : undefined;
     });
     expect(dl?.raw).toBe('{"n":"seven"}');
+    expect(dl?.rawEncoding).toBe('utf8');
     expect(dl?.reason).toContain('n must be a number');
     expect((await db.collection('received').doc(id).get()).exists).toBe(false);
+  });
+
+  it('keeps data that is not UTF-8 byte for byte, as base64', async () => {
+    const topic = await topicWithPush('plumbing-binary');
+    const bytes = Buffer.from([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0xff, 0xfe, 0xc3, 0x28, 0x7d]);
+    const id = await topic.publishMessage({ data: bytes });
+    const dl = await eventually(async () => {
+      const s = await db
+        .collection('deadLetters')
+        .doc(externalDocId(`test-record:${id}`))
+        .get();
+      return s.exists ? s.data() : undefined;
+    });
+    // Decoding as UTF-8 would have replaced the three invalid bytes by U+FFFD.
+    expect(dl).toMatchObject({ rawEncoding: 'base64', rawBytes: bytes.length, truncated: false });
+    expect(Buffer.from(String(dl?.raw), 'base64').equals(bytes)).toBe(true);
   });
 
   it('dead-letters a request that is not a Pub/Sub CloudEvent', async () => {

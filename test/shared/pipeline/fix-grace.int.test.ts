@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fixedClock } from '../../../shared/clock.js';
 import { imageDocId } from '../../../shared/image-ref/image-ref.js';
 import { firestoreFixSightings } from '../../../shared/ledger/fix-sightings.js';
-import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
+import { emptyImageRecord, FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
 import { firestorePolicySource, storePolicy } from '../../../shared/pipeline/policy-source.js';
@@ -18,6 +18,7 @@ const POLICY = `apiVersion: clearance/v1
 environments: { prod: { mode: enforce } }
 rules:
   vulnerabilities:
+    requireScan: [grype]
     maximumFixableSeverity: MEDIUM
     maximumUnfixableSeverity: ALLOW_ALL
     fixGraceDays: { CRITICAL: 0, HIGH: 7, MEDIUM: 30 }
@@ -78,6 +79,17 @@ describeWithEmulators('fix grace periods through scan ingest and the daily re-ev
 
   beforeAll(async () => {
     await storePolicy(db, { source: POLICY, format: 'yaml', appliedBy: 'test', now: SCANNED });
+    // Reports count only for images the ledger knows (docs/trust.md): the push comes first.
+    const name = { registry: 'us-docker.pkg.dev', repository: 'acme/apps/grace', digest: DIGEST };
+    await ledger.transact(
+      ID,
+      { source: 'test-push', messageId: 'push-grace', at: SCANNED.toISOString() },
+      (current) => ({
+        record: current ?? emptyImageRecord(ID, name, SCANNED),
+        audit: { kind: 'push' },
+      }),
+      { now: SCANNED },
+    );
   });
   afterAll(() => db.terminate());
 

@@ -42,7 +42,7 @@ const image = ImageRecord.parse({
   digest: `sha256:${'c'.repeat(64)}`,
   tags: ['1.0'],
   labels: { owner: 'payments' },
-  scan: { status: 'finished' },
+  scan: { status: 'finished', scanner: 'artifact-analysis' },
   state: 'evaluated',
   updatedAt: '2026-11-30T15:20:00Z',
 });

@@ -359,10 +359,9 @@ async function main(): Promise<void> {
     console.log(
       `median of ${ROUNDS} rounds: hit/hello throughput ${results.hit_ratio} (runs ${rounds.map((r) => round(r.ratio, 3)).join(', ')}), CPU per request ${results.hit_cpu_ratio} (runs ${rounds.map((r) => round(r.cpuRatio, 3)).join(', ')})`,
     );
-    if (PROFILE) {
-      console.log(
-        `CPU profiles written to ${PROFILE}/hello and ${PROFILE}/check as the servers stop`,
-      );
+    if (HIT_ONLY) {
+      if (PROFILE)
+        console.log(`CPU profiles written to ${PROFILE}/{hello,check} as the servers stop`);
       return;
     }
     let next = 1;

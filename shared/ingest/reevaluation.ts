@@ -162,38 +162,13 @@ function findingGroups(images: readonly ImageRecord[]): ImageRecord[][] {
   return groups;
 }
 
-/**
- * The current findings of consecutive images with one collection-group range query on document
- * paths (images/{first} … images/{last}/findings/\uf8ff) instead of one query per image; only
- * findings of each image's current scan per source are kept, as FirestoreLedger.getFindings does.
- */
+/** The current findings of consecutive images, read with one range query (see FirestoreLedger.findingsOfRange). */
 export async function findingsOfRange(
-  db: Firestore,
+  _db: Firestore,
   ledger: FirestoreLedger,
   images: readonly ImageRecord[],
 ): Promise<Map<string, Finding[]>> {
-  const out = new Map<string, Finding[]>(images.map((i) => [i.id, []]));
-  const first = images[0];
-  const last = images.at(-1);
-  if (!first || !last) return out;
-  const byId = new Map(images.map((i) => [i.id, i]));
-  const snap = await db
-    .collectionGroup(COLLECTIONS.findings)
-    .orderBy(FieldPath.documentId())
-    .startAt(`${COLLECTIONS.images}/${first.id}`)
-    .endAt(`${COLLECTIONS.images}/${last.id}/${COLLECTIONS.findings}/\uf8ff`)
-    .get();
-  ledger.ops.reads += Math.max(1, snap.size);
-  for (const d of snap.docs) {
-    const parent = d.ref.parent.parent;
-    const image =
-      parent && parent.parent.id === COLLECTIONS.images ? byId.get(parent.id) : undefined;
-    if (!image) continue;
-    const { scanRef, ...f } = d.data() as Finding & { scanRef?: string };
-    if (scanRef === undefined || scanRef !== image.scanRefs[f.source]) continue;
-    out.get(image.id)?.push(f);
-  }
-  return out;
+  return ledger.findingsOfRange(images.map((i) => i.id));
 }
 
 /** Runs `fn` for each image with its findings, reading findings group by group. */

@@ -49,23 +49,16 @@ export async function storeScan(
   now: Date,
 ): Promise<ScanOutcome> {
   const snapshot = await deps.policy.current();
-  // Read once before the transaction, which reads the record again: the other sources' findings and
-  // the VEX statements are queries, too large to hold inside a transaction that may retry.
+  // The record is read before the transaction for the VEX statements naming it (a query, too large
+  // to hold inside a transaction that may retry); the ledger reads every current finding inside it.
   const before = await deps.ledger.getImage(
     imageDocId(scan.registry, scan.repository, scan.digest),
   );
-  const others: Finding[] = before
-    ? await deps.ledger.getFindings(
-        before,
-        Object.keys(before.scanRefs).filter((s) => s !== scan.source),
-      )
-    : [];
   const vex: VexStatement[] = before ? await deps.vex.forImage(before) : [];
-  const all = [...scan.findings, ...others];
   const result = await deps.ledger.applyScan<Effect>(scan, meta, now, {
-    evaluate: (rec: ImageRecord) =>
+    evaluate: (rec: ImageRecord, all: Finding[]) =>
       scan.status === 'scanning' ? null : verdictsFor(snapshot, rec, all, vex, now),
-    effects: (prev, next) => computeEffects(prev, next, all, now),
+    effects: (prev, next, all) => computeEffects(prev, next, all, now),
   });
   await settle(deps, meta, result);
   return result.outcome;

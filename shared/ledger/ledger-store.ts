@@ -6,9 +6,18 @@ import type {
   Firestore,
   Transaction,
 } from '@google-cloud/firestore';
-import { countFindings, type Finding, findingKey } from '../findings/finding.js';
+import { countFindings, type Finding } from '../findings/finding.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from './collections.js';
+import { type ChunkPlan, type FindingChunk, planChunks } from './finding-chunks.js';
+import {
+  chunkFindingsOfRange,
+  findingsOfChunks,
+  getChunkFindings,
+  imagesWithVulnerability,
+  readChunks,
+  stageChunks,
+} from './findings-store.js';
 import {
   ImageRecord,
   type Platform,
@@ -259,6 +268,8 @@ export class FirestoreLedger {
     now: Date;
     id: string;
     init: () => ImageRecord;
+    /** Reads more inside the transaction, after marker and image (not for a duplicate). */
+    read?: ((tx: Transaction) => Promise<void>) | undefined;
     mutate: (
       rec: ImageRecord,
       previous: ImageRecord | null,
@@ -281,6 +292,7 @@ export class FirestoreLedger {
         return { outcome: 'duplicate' as const, image: null, previous: null, effects: pending };
       }
       const previous = snap?.exists ? ImageRecord.parse(snap.data()) : null;
+      await input.read?.(tx);
       const mutated = input.mutate(previous ?? input.init(), previous, tx);
       if (mutated === 'stale') {
         this.txSet(
@@ -443,45 +455,61 @@ export class FirestoreLedger {
   }
 
   /**
-   * Stores a scan's findings (batched writes, not one transaction per finding), then the summary
-   * in a transaction; findings of an older scan from the same source are removed afterwards.
+   * Stores a scan in one transaction: the image's summary and verdicts, its audit entry and marker,
+   * and the source's findings where they changed. Findings live in chunk documents per source
+   * (finding-chunks.ts), read in the transaction and rewritten only where a finding was added,
+   * changed or removed: a rescan that finds the same writes 3 documents, k changed findings at most
+   * k more. `evaluate` and `effects` see every current finding of the image (all sources).
    */
   async applyScan<E = never>(
     scan: ScanResult,
     meta: EventMeta,
     now: Date,
     options: {
-      evaluate?: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined;
-      effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
+      evaluate?:
+        | ((rec: ImageRecord, findings: Finding[]) => Record<string, Verdict> | null)
+        | undefined;
+      effects?:
+        | ((previous: ImageRecord | null, next: ImageRecord, findings: Finding[]) => E[])
+        | undefined;
     } = {},
-  ): Promise<ImageTransaction<E>> {
+  ): Promise<ImageTransaction<E> & { changedFindings: number }> {
     const nowIso = now.toISOString();
     const id = imageId(scan.registry, scan.repository, scan.digest);
     const ref = this.imageRef(id);
-    const findingsCol = ref.collection(COLLECTIONS.findings);
-    if (scan.status === 'finished') {
-      // Findings go in batches of 500 before the summary: a crash in between is repaired by
-      // redelivery (same ids), and readers only trust findings whose scanRef the image names.
-      const commits: Promise<unknown>[] = [];
-      for (let i = 0; i < scan.findings.length; i += 500) {
-        const batch = this.db.batch();
-        for (const f of scan.findings.slice(i, i + 500)) {
-          batch.set(findingsCol.doc(hashId(findingKey(f))), { ...f, scanRef: scan.scanRef });
-        }
-        this.ops.writes += Math.min(500, scan.findings.length - i);
-        this.ops.batches += 1;
-        commits.push(batch.commit());
-      }
-      await Promise.all(commits);
-    }
+    let stored: FindingChunk[] = [];
+    let plan: ChunkPlan = { write: [], remove: [], changedFindings: 0 };
+    let all: Finding[] = [];
     const result = await this.transactImage<E>({
       meta,
       now,
       id,
       init: () => emptyRecord(id, scan.registry, scan.repository, scan.digest, nowIso),
-      mutate: (rec) => {
+      read: async (tx) => {
+        stored = await readChunks(tx, ref, this.ops);
+      },
+      mutate: (rec, _previous, tx) => {
         const known = rec.scanRefs[scan.source];
         if (known && known > scan.scanRef) return 'stale';
+        const others = stored.filter((c) => c.source !== scan.source);
+        // A finished scan's findings replace the source's; a failed one leaves the source with
+        // none (as its scan reference no longer names the old ones); a scan in progress changes nothing.
+        const mine =
+          scan.status === 'scanning'
+            ? findingsOfChunks(stored, [scan.source])
+            : scan.status === 'finished'
+              ? scan.findings
+              : [];
+        plan =
+          scan.status === 'scanning'
+            ? { write: [], remove: [], changedFindings: 0 }
+            : planChunks(
+                scan.source,
+                stored.filter((c) => c.source === scan.source),
+                mine,
+              );
+        stageChunks(tx, ref, scan.source, plan, this.ops);
+        all = [...mine, ...findingsOfChunks(others)];
         const summary: ScanSummary =
           scan.status === 'finished'
             ? {
@@ -510,8 +538,9 @@ export class FirestoreLedger {
             : { ...rec.scanRefs, [scan.source]: scan.scanRef };
         return { ...rec, scan: summary, scanRefs, provenance: scan.provenance ?? rec.provenance };
       },
-      evaluate: options.evaluate,
-      effects: options.effects,
+      evaluate: options.evaluate && ((rec) => options.evaluate?.(rec, all) ?? null),
+      effects:
+        options.effects && ((previous, next) => options.effects?.(previous, next, all) ?? []),
       audit: {
         kind: `scan-${scan.status}`,
         scanner: scan.scanner,
@@ -519,24 +548,7 @@ export class FirestoreLedger {
         scanRef: scan.scanRef,
       },
     });
-    if (result.outcome === 'applied' && scan.status === 'finished') {
-      const stale = await findingsCol
-        .where('source', '==', scan.source)
-        .where('scanRef', '!=', scan.scanRef)
-        .get();
-      this.ops.reads += stale.size;
-      // Every stale finding goes, 500 to a batch (a rescan can drop thousands at once).
-      const commits: Promise<unknown>[] = [];
-      for (let i = 0; i < stale.size; i += 500) {
-        const batch = this.db.batch();
-        for (const d of stale.docs.slice(i, i + 500)) batch.delete(d.ref);
-        this.ops.writes += Math.min(500, stale.size - i);
-        this.ops.batches += 1;
-        commits.push(batch.commit());
-      }
-      await Promise.all(commits);
-    }
-    return result;
+    return { ...result, changedFindings: result.outcome === 'applied' ? plan.changedFindings : 0 };
   }
 
   async getImage(id: string): Promise<ImageRecord | null> {
@@ -545,26 +557,22 @@ export class FirestoreLedger {
     return snap.exists ? ImageRecord.parse(snap.data()) : null;
   }
 
-  /** Findings of the image's current scans (one per source). */
   /** Findings of the image's current scans (one scan run per source); `sources` limits which. */
-  async getFindings(
-    image: Pick<ImageRecord, 'id' | 'scanRefs'>,
-    sources?: string[],
-  ): Promise<Finding[]> {
-    const wanted = sources ?? Object.keys(image.scanRefs);
-    if (wanted.length === 0) return [];
-    const snap = await this.imageRef(image.id)
-      .collection(COLLECTIONS.findings)
-      .where('source', 'in', wanted)
-      .get();
-    this.ops.reads += Math.max(1, snap.size);
-    const out: Finding[] = [];
-    for (const d of snap.docs) {
-      const { scanRef, ...f } = d.data() as Finding & { scanRef?: string };
-      if (scanRef !== image.scanRefs[f.source]) continue;
-      out.push(f);
-    }
-    return out;
+  async getFindings(image: Pick<ImageRecord, 'id'>, sources?: string[]): Promise<Finding[]> {
+    return getChunkFindings(this.imageRef(image.id), this.ops, sources);
+  }
+
+  /** Findings of consecutive images (in id order), with one range query for all of them. */
+  async findingsOfRange(ids: readonly string[]): Promise<Map<string, Finding[]>> {
+    return chunkFindingsOfRange(this.db, ids, this.ops);
+  }
+
+  /** The images with a finding of this vulnerability (id or alias), across the fleet, in id order. */
+  async imagesWithVulnerability(
+    vulnerability: string,
+    options: { limit?: number; after?: string } = {},
+  ): Promise<string[]> {
+    return imagesWithVulnerability(this.db, vulnerability, this.ops, options);
   }
 
   /** The digest a tag points at now: the latest push, unless the tag was deleted after it. */

@@ -1,14 +1,16 @@
 // Reads and writes of the findings chunk documents (images/{id}/findingChunks/{source}.{n}); only the ledger uses it.
-import {
-  type CollectionReference,
-  type DocumentReference,
-  FieldPath,
-  type Firestore,
-  type Transaction,
+import type {
+  CollectionReference,
+  DocumentReference,
+  Firestore,
+  Transaction,
 } from '@google-cloud/firestore';
 import type { Finding } from '../findings/finding.js';
 import { COLLECTIONS } from './collections.js';
 import { type ChunkPlan, chunkDocId, FindingChunk } from './finding-chunks.js';
+
+/** The document-id field path by name: the check's start-up path must not load the Firestore client for FieldPath. */
+const DOCUMENT_ID = '__name__';
 
 /** Counts what is read and written, as Firestore bills it (a query reads at least one document). */
 export interface ChunkOps {
@@ -87,7 +89,7 @@ export async function chunkFindingsOfRange(
   if (first === undefined || last === undefined) return out;
   const snap = await db
     .collectionGroup(COLLECTIONS.findingChunks)
-    .orderBy(FieldPath.documentId())
+    .orderBy(DOCUMENT_ID)
     .startAt(`${COLLECTIONS.images}/${first}`)
     .endAt(`${COLLECTIONS.images}/${last}/${COLLECTIONS.findingChunks}/\uf8ff`)
     .get();
@@ -113,7 +115,7 @@ export async function imagesWithVulnerability(
   let q = db
     .collectionGroup(COLLECTIONS.findingChunks)
     .where('vulnerabilities', 'array-contains', vulnerability)
-    .orderBy(FieldPath.documentId())
+    .orderBy(DOCUMENT_ID)
     .select('imageId');
   if (options.after) q = q.startAfter(options.after);
   if (options.limit) q = q.limit(options.limit);

@@ -77,6 +77,13 @@ export function verdictChanges(
   return out;
 }
 
+/** Reads and writes of one transaction attempt. */
+interface Attempt {
+  reads: number;
+  writes: number;
+  auditWrites: number;
+}
+
 /** Counts document reads and writes, so benchmarks report what the store really does. */
 export class OpCounter {
   reads = 0;
@@ -179,14 +186,32 @@ export class FirestoreLedger {
       .doc(safeDocId(`${meta.source}:${meta.messageId}`));
   }
 
+  /** Counts of the running attempt of each transaction: a retried attempt's reads and writes are not billed as written. */
+  private readonly attempts = new WeakMap<Transaction, Attempt>();
+
   private async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    const out = await this.db.runTransaction(fn);
+    let last: Attempt | undefined;
+    const out = await this.db.runTransaction(async (tx) => {
+      last = { reads: 0, writes: 0, auditWrites: 0 };
+      this.attempts.set(tx, last);
+      return fn(tx);
+    });
+    if (last) {
+      this.ops.reads += last.reads;
+      this.ops.writes += last.writes;
+      this.ops.auditWrites += last.auditWrites;
+    }
     this.ops.transactions += 1;
     return out;
   }
 
+  /** Where a transaction's operations are counted until it commits. */
+  private counter(tx: Transaction): Attempt {
+    return this.attempts.get(tx) ?? this.ops;
+  }
+
   private async txGet(tx: Transaction, ...refs: DocumentReference[]): Promise<DocumentSnapshot[]> {
-    this.ops.reads += refs.length;
+    this.counter(tx).reads += refs.length;
     return tx.getAll(...refs);
   }
 
@@ -196,7 +221,7 @@ export class FirestoreLedger {
     data: Record<string, unknown>,
     merge = false,
   ): void {
-    this.ops.writes += 1;
+    this.counter(tx).writes += 1;
     if (merge) tx.set(ref, data, { merge: true });
     else tx.set(ref, data);
   }
@@ -228,7 +253,7 @@ export class FirestoreLedger {
     const ref = this.imageRef(id)
       .collection(COLLECTIONS.audit)
       .doc(safeDocId(`${meta.source}:${meta.messageId}`));
-    this.ops.auditWrites += 1;
+    this.counter(tx).auditWrites += 1;
     this.txSet(tx, ref, {
       ...entry,
       source: meta.source,
@@ -486,7 +511,7 @@ export class FirestoreLedger {
       id,
       init: () => emptyRecord(id, scan.registry, scan.repository, scan.digest, nowIso),
       read: async (tx) => {
-        stored = await readChunks(tx, ref, this.ops);
+        stored = await readChunks(tx, ref, this.counter(tx));
       },
       mutate: (rec, _previous, tx) => {
         const known = rec.scanRefs[scan.source];
@@ -508,7 +533,7 @@ export class FirestoreLedger {
                 stored.filter((c) => c.source === scan.source),
                 mine,
               );
-        stageChunks(tx, ref, scan.source, plan, this.ops);
+        stageChunks(tx, ref, scan.source, plan, this.counter(tx));
         all = [...mine, ...findingsOfChunks(others)];
         const summary: ScanSummary =
           scan.status === 'finished'

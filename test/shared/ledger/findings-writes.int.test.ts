@@ -168,6 +168,9 @@ describeWithEmulators('ledger: findings written as diffs (Firestore emulator)', 
       ),
     ]);
     expect(results.every((r) => r.outcome === 'applied' || r.outcome === 'stale')).toBe(true);
+    // Contended transactions retry; only committed attempts are counted (one audit entry per applied scan).
+    expect(ledger.ops.auditWrites).toBe(results.filter((r) => r.outcome === 'applied').length);
+    expect(ledger.ops.transactions).toBe(results.length);
     const stored = await ledger.getFindings({ id: img.id });
     expect(keys(stored.filter((f) => f.source === 'container-analysis'))).toEqual(
       keys(sets[5] as Finding[]),

@@ -4,9 +4,9 @@ import { Finding, findingKey } from '../findings/finding.js';
 
 /**
  * Bounds of one chunk document. Firestore caps a document at 1 MiB; a finding is at most ~5 KB
- * (description and URL are capped at 2,000 characters), so 600 KB of JSON leaves room for the
- * field names and the vulnerability index, and 1,000 findings keep the index entries (ids and
- * aliases) far below Firestore's 40,000 per document.
+ * (description and URL are capped at 2,000 characters), so 600 KB of findings (values, field names
+ * and their ids in the index array) leaves room to spare, and 1,000 findings keep the index entries
+ * (ids and aliases) far below Firestore's 40,000 per document.
  */
 export const CHUNK_LIMITS = { maxBytes: 600_000, maxFindings: 1_000 } as const;
 export type ChunkLimits = { maxBytes: number; maxFindings: number };
@@ -42,6 +42,16 @@ function canonical(f: Finding): string {
     f.description,
     f.url,
   ]);
+}
+
+/**
+ * A finding's share of its chunk document, in bytes, as Firestore counts size (close enough): its
+ * values, its field names (about 110 bytes for twelve), and its ids again in the chunk's index array.
+ */
+function storedSize(f: Finding): number {
+  let ids = f.id.length + 1;
+  for (const a of f.aliases) ids += a.length + 1;
+  return canonical(f).length + 110 + ids;
 }
 
 export function vulnerabilityIds(findings: readonly Finding[]): string[] {
@@ -107,7 +117,7 @@ export function planChunks(
         changedFindings += 1;
       }
       kept.push(now);
-      bytes += canonical(now).length;
+      bytes += storedSize(now);
     }
     chunks.set(c.n, { findings: kept, dirty, bytes });
   }
@@ -116,7 +126,7 @@ export function planChunks(
   const fits = (c: { findings: Finding[]; bytes: number }, size: number) =>
     c.findings.length < limits.maxFindings && c.bytes + size <= limits.maxBytes;
   for (const f of fresh) {
-    const size = canonical(f).length;
+    const size = storedSize(f);
     // Chunks already being written cost nothing more; then the lowest-numbered with room; then a new one.
     const candidates = [...chunks.entries()].sort(
       ([a, x], [b, y]) => Number(y.dirty) - Number(x.dirty) || a - b,

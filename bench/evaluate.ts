@@ -6,7 +6,8 @@ import {
   resetFirestore,
   startEmulators,
 } from '../scripts/lib/emulators.js';
-import { storePolicy } from '../shared/ingest/policy-source.js';
+import { FirestoreLedger } from '../shared/ledger/ledger-store.js';
+import { storePolicy } from '../shared/pipeline/policy-source.js';
 import {
   processPage,
   type ReevaluateMessage,
@@ -14,8 +15,7 @@ import {
   readCurrentPolicy,
   runProgress,
   startRun,
-} from '../shared/ingest/reevaluation.js';
-import { FirestoreLedger } from '../shared/ledger/ledger-store.js';
+} from '../shared/pipeline/reevaluation.js';
 import { evaluate } from '../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../shared/policy/policy.js';
 import { singleImageWorkload } from './lib/evaluate-workload.js';

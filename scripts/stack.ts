@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { FUNCTIONS, type FunctionSpec } from '../functions/manifest.js';
-import { storePolicy } from '../shared/ingest/policy-source.js';
+import { storePolicy } from '../shared/pipeline/policy-source.js';
 import { startChatSink } from './lib/chat-sink.js';
 import { firebasePorts, startEmulators } from './lib/emulators.js';
 import { startGrafeasServer } from './lib/grafeas-server.js';

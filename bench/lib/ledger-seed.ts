@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import { countFindings, type Finding } from '../../shared/findings/finding.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import type { PolicySnapshot } from '../../shared/ingest/policy-source.js';
 import { COLLECTIONS } from '../../shared/ledger/collections.js';
 import { chunkDocId, planChunks } from '../../shared/ledger/finding-chunks.js';
 import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { deriveState } from '../../shared/ledger/state.js';
+import type { PolicySnapshot } from '../../shared/pipeline/policy-source.js';
 import { evaluate } from '../../shared/policy/evaluate.js';
 
 export const SCAN_REF = '2026-11-28T09:00:00Z#seed';

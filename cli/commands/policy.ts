@@ -3,15 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { ClearanceError, errorMessage } from '../../shared/errors.js';
-import { storePolicy } from '../../shared/ingest/policy-source.js';
+import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
+import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import {
   type PolicyPreview,
   previewPolicy,
   ReevaluateMessage,
   readCurrentPolicy,
   runProgress,
-} from '../../shared/ingest/reevaluation.js';
-import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
+} from '../../shared/pipeline/reevaluation.js';
 import {
   type PolicyFormat,
   type PolicyProblem,

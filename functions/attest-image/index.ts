@@ -1,20 +1,15 @@
 // attestImage: verdict changes → sign (Binary Authorization occurrence + DSSE) or revoke, one per image and policy.
-import * as ff from '@google-cloud/functions-framework';
-import { z } from 'zod';
+
 import type { Alert } from '../../shared/alerts/alert.js';
 import type { Attestor } from '../../shared/attestations/attestor.js';
 import { jsonOf } from '../../shared/events/pubsub-message.js';
 import { parseInput } from '../../shared/findings/parse-input.js';
-import { localClientOptions } from '../../shared/ingest/occurrences.js';
+import { VerdictMessage } from '../../shared/messages.js';
+import { localClientOptions } from '../../shared/pipeline/occurrences.js';
 import { ledgerOf, pubsubFunction } from '../../shared/runtime/pubsub-function.js';
+import { registerEvent } from '../../shared/runtime/register.js';
 import type { Root } from '../../shared/runtime/root.js';
 import { effectPublisherOf } from '../../shared/runtime/services.js';
-
-const VerdictMessage = z.object({
-  imageId: z.string().min(1).max(1500),
-  cause: z.enum(['verdict-changed', 'deleted']),
-  policyHash: z.string().nullable(),
-});
 
 export const VERIFIER_ID = 'https://github.com/clearance-dev/clearance';
 
@@ -28,7 +23,7 @@ function attestorOf(r: Root): Promise<Attestor> {
     ] = await Promise.all([
       import('../../shared/attestations/attestor.js'),
       import('../../shared/attestations/signer.js'),
-      import('../../shared/attestations/firestore-ledger.js'),
+      import('../../shared/ledger/attestation-ledger.js'),
       import('../../shared/attestations/occurrences.js'),
     ]);
     const { signer: s } = r.config;
@@ -96,4 +91,4 @@ export const attestImage = pubsubFunction('verdicts', async (msg, { root, logger
   }
 });
 
-ff.cloudEvent('attestImage', attestImage);
+registerEvent('attestImage', attestImage);

@@ -1,6 +1,6 @@
 // checkImage: the deploy-time check over HTTP — REST /v1/check, Kubernetes /admission, Gatekeeper /gatekeeper.
+
 import { createHash, randomUUID } from 'node:crypto';
-import * as ff from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import type { AlertInput } from '../../shared/alerts/alert.js';
 import {
@@ -29,6 +29,7 @@ import {
   httpFunction,
 } from '../../shared/http/http-function.js';
 import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
+import { registerHttp } from '../../shared/runtime/register.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 
 export interface CheckDeps {
@@ -77,16 +78,25 @@ function deps(root: Root, o: CheckImageOptions): Promise<CheckDeps> {
     });
     const breakglass =
       o.breakglass?.(root) ??
-      firestoreBreakglassRecorder(() => root.firestore(), {
-        async publish(alert: AlertInput) {
-          // Loaded only when a break-glass is used: most instances never pay for Pub/Sub.
-          const [{ publishAlert }, pubsub] = await Promise.all([
-            import('../../shared/alerts/alert.js'),
-            root.pubsub(),
-          ]);
-          return publishAlert(pubsub.topic(root.config.topics.alerts), alert);
+      firestoreBreakglassRecorder(
+        () => root.firestore(),
+        {
+          async publish(alert: AlertInput) {
+            // Loaded only when a break-glass is used: most instances never pay for Pub/Sub.
+            const [{ publishAlert }, pubsub] = await Promise.all([
+              import('../../shared/alerts/alert.js'),
+              root.pubsub(),
+            ]);
+            return publishAlert(pubsub.topic(root.config.topics.alerts), alert);
+          },
         },
-      });
+        async () => {
+          const { FirestoreLedger } = await import('../../shared/ledger/ledger-store.js');
+          return new FirestoreLedger(await root.firestore(), {
+            eventTtlDays: root.config.eventTtlDays,
+          });
+        },
+      );
     const built = { service, breakglass };
     ready.set(root, built);
     return built;
@@ -380,4 +390,4 @@ export function buildCheckImage(
 
 export const checkImage = buildCheckImage();
 
-ff.http('checkImage', checkImage as unknown as ff.HttpFunction);
+registerHttp('checkImage', checkImage);

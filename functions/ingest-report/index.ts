@@ -1,10 +1,11 @@
 // ingestReport: authenticated CI uploads (Trivy, Grype, cosign vuln, OpenVEX) → findings, VEX statements and verdicts.
+
 import { createHash } from 'node:crypto';
-import * as ff from '@google-cloud/functions-framework';
 import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
 import { type Authenticator, authenticatorFromConfig } from '../../shared/http/auth.js';
 import { httpFunction } from '../../shared/http/http-function.js';
-import { ingestReport as ingest } from '../../shared/ingest/report-ingest.js';
+import { ingestReport as ingest } from '../../shared/pipeline/report-ingest.js';
+import { registerHttp } from '../../shared/runtime/register.js';
 import type { Root } from '../../shared/runtime/root.js';
 import { ingestServices } from '../../shared/runtime/services.js';
 
@@ -88,4 +89,4 @@ export const ingestReport = httpFunction(
   },
 );
 
-ff.http('ingestReport', ingestReport as unknown as ff.HttpFunction);
+registerHttp('ingestReport', ingestReport);

@@ -1,6 +1,6 @@
 // ingestWebhook: CNCF distribution, Harbor and GitHub `package` webhooks → the same ledger path as the gcr topic.
+
 import { createHash, createHmac } from 'node:crypto';
-import * as ff from '@google-cloud/functions-framework';
 import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
 import {
   normaliseDistribution,
@@ -11,8 +11,9 @@ import {
 import { tokenEquals } from '../../shared/http/auth.js';
 import { type HttpRequestLike, httpFunction } from '../../shared/http/http-function.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { ingestRegistryEvent } from '../../shared/ingest/registry-ingest.js';
+import { ingestRegistryEvent } from '../../shared/pipeline/registry-ingest.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
+import { registerHttp } from '../../shared/runtime/register.js';
 import { ingestServices, registryOf } from '../../shared/runtime/services.js';
 
 export const WEBHOOK_KINDS = ['distribution', 'harbor', 'github'] as const;
@@ -155,4 +156,4 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
   return { status: 200, body: { accepted: true, events: events.length, scans, outcomes } };
 });
 
-ff.http('ingestWebhook', ingestWebhook as unknown as ff.HttpFunction);
+registerHttp('ingestWebhook', ingestWebhook);

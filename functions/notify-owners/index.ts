@@ -1,7 +1,9 @@
 // notifyOwners: the alerts topic → the owning team's Google Chat / Slack spaces (rate-limited, de-duplicated, never lost).
-import * as ff from '@google-cloud/functions-framework';
+
 import type { Notifier } from '../../shared/alerts/notifier.js';
+import { FlushAttributes } from '../../shared/messages.js';
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
+import { registerEvent } from '../../shared/runtime/register.js';
 import type { Root } from '../../shared/runtime/root.js';
 
 function notifierOf(r: Root): Promise<Notifier | null> {
@@ -26,7 +28,7 @@ export const notifyOwners = pubsubFunction('alerts', async (msg, { root, logger 
     return;
   }
   // Cloud Scheduler publishes {action: flush} every minute: digests fold, stuck alerts go out.
-  if (msg.attributes.action === 'flush') {
+  if (FlushAttributes.safeParse(msg.attributes).success) {
     await notifier.flushDigests();
     await notifier.flushPending();
     return;
@@ -38,4 +40,4 @@ export const notifyOwners = pubsubFunction('alerts', async (msg, { root, logger 
   });
 });
 
-ff.cloudEvent('notifyOwners', notifyOwners);
+registerEvent('notifyOwners', notifyOwners);

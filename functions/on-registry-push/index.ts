@@ -1,9 +1,10 @@
 // onRegistryPush: the `gcr` topic (Artifact Registry / GCR pushes and deletes) → the image ledger.
-import * as ff from '@google-cloud/functions-framework';
+
 import { parseGcrEvent } from '../../shared/events/gcr-event.js';
 import { jsonOf } from '../../shared/events/pubsub-message.js';
-import { ingestRegistryEvent } from '../../shared/ingest/registry-ingest.js';
+import { ingestRegistryEvent } from '../../shared/pipeline/registry-ingest.js';
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
+import { registerEvent } from '../../shared/runtime/register.js';
 import { ingestServices, registryOf } from '../../shared/runtime/services.js';
 
 export const onRegistryPush = pubsubFunction('gcr', async (msg, { root, logger, now }) => {
@@ -24,4 +25,4 @@ export const onRegistryPush = pubsubFunction('gcr', async (msg, { root, logger, 
   });
 });
 
-ff.cloudEvent('onRegistryPush', onRegistryPush);
+registerEvent('onRegistryPush', onRegistryPush);

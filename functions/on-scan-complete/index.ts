@@ -1,8 +1,9 @@
 // onScanComplete: `container-analysis-occurrences-v1` notifications → findings and verdicts for the scanned image.
-import * as ff from '@google-cloud/functions-framework';
+
 import { jsonOf } from '../../shared/events/pubsub-message.js';
-import { ingestOccurrenceNotification } from '../../shared/ingest/scan-ingest.js';
+import { ingestOccurrenceNotification } from '../../shared/pipeline/scan-ingest.js';
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
+import { registerEvent } from '../../shared/runtime/register.js';
 import { ingestServices, occurrencesOf } from '../../shared/runtime/services.js';
 
 export const onScanComplete = pubsubFunction(
@@ -28,4 +29,4 @@ export const onScanComplete = pubsubFunction(
   },
 );
 
-ff.cloudEvent('onScanComplete', onScanComplete);
+registerEvent('onScanComplete', onScanComplete);

@@ -1,13 +1,14 @@
 // reevaluate: the paged fan-out over the ledger (start → page → page …, or one image), fed by the internal reevaluate topic.
-import * as ff from '@google-cloud/functions-framework';
+
 import { jsonOf } from '../../shared/events/pubsub-message.js';
 import { parseInput } from '../../shared/findings/parse-input.js';
 import {
   handleReevaluateMessage,
   ReevaluateMessage,
   type ReevaluationDeps,
-} from '../../shared/ingest/reevaluation.js';
+} from '../../shared/pipeline/reevaluation.js';
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
+import { registerEvent } from '../../shared/runtime/register.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 import { ingestServices } from '../../shared/runtime/services.js';
 
@@ -48,4 +49,4 @@ export function createReevaluateHandler(getRoot: () => Root = defaultRoot) {
 
 export const reevaluate = createReevaluateHandler();
 
-ff.cloudEvent('reevaluate', reevaluate);
+registerEvent('reevaluate', reevaluate);

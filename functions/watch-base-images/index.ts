@@ -1,10 +1,11 @@
 // watchBaseImages: Cloud Scheduler (OIDC token) → follow the tracked base tags, mark dependents stale, publish rebuild alerts.
-import * as ff from '@google-cloud/functions-framework';
+
 import { ClearanceError } from '../../shared/errors.js';
 import { type Authenticator, authenticatorFromConfig } from '../../shared/http/auth.js';
 import { httpFunction } from '../../shared/http/http-function.js';
-import { watchBaseImages as watch } from '../../shared/ingest/base-watcher.js';
+import { watchBaseImages as watch } from '../../shared/pipeline/base-watcher.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
+import { registerHttp } from '../../shared/runtime/register.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 import { ingestServices, registryOf } from '../../shared/runtime/services.js';
 
@@ -47,7 +48,7 @@ export function createWatchBaseImagesHandler(getRoot: () => Root = defaultRoot) 
           registry,
           publisher: services.publisher,
           logger,
-          ops: ledger.ops,
+          ledger,
         },
         tracked,
         now,
@@ -63,4 +64,4 @@ export function createWatchBaseImagesHandler(getRoot: () => Root = defaultRoot) 
 
 export const watchBaseImages = createWatchBaseImagesHandler();
 
-ff.http('watchBaseImages', watchBaseImages as unknown as ff.HttpFunction);
+registerHttp('watchBaseImages', watchBaseImages);

@@ -236,9 +236,16 @@ export async function startEmulators(options: {
 
 /** Deletes every document of the emulator's default database for one project. */
 export async function resetFirestore(firestoreHost: string, projectId: string): Promise<void> {
-  const res = await fetch(
-    `http://${firestoreHost}/emulator/v1/projects/${projectId}/databases/(default)/documents`,
-    { method: 'DELETE' },
-  );
-  if (!res.ok) throw new Error(`resetting Firestore failed: ${res.status} ${await res.text()}`);
+  const url = `http://${firestoreHost}/emulator/v1/projects/${projectId}/databases/(default)/documents`;
+  // A transaction left open by the previous test file holds locks until the emulator times it out
+  // (409 ABORTED "Transaction lock timeout"): wait and try again rather than fail the next file.
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(url, { method: 'DELETE' });
+    if (res.ok) return;
+    const body = await res.text();
+    if (res.status !== 409 || attempt >= 10) {
+      throw new Error(`resetting Firestore failed: ${res.status} ${body}`);
+    }
+    await new Promise((r) => setTimeout(r, 500 * attempt));
+  }
 }

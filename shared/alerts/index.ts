@@ -1,8 +1,8 @@
 // Public surface of the alerts module, plus the wiring notifyOwners needs (one call per Pub/Sub message).
 import type { Firestore } from '@google-cloud/firestore';
+import { type Clock, systemClock } from '../clock.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { type Clock, systemClock } from '../runtime/clock.js';
 import { decodeAlertMessage } from './alert.js';
 import { type ChatSender, fetchChatSender } from './delivery.js';
 import { type ChannelResult, Notifier, type NotifierOptions } from './notifier.js';

@@ -1,9 +1,9 @@
 // The notifyOwners service: route, de-duplicate, record as pending, rate-limit, send with retries, dead-letter.
 import { createHash, randomUUID } from 'node:crypto';
 import type { DocumentReference, Firestore } from '@google-cloud/firestore';
+import type { Clock } from '../clock.js';
 import { ClearanceError, errorMessage, TransientError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { Clock } from '../runtime/clock.js';
 import { type Alert, alertContentHash, parseAlert } from './alert.js';
 import {
   type BackoffOptions,

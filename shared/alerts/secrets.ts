@@ -2,9 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import { crc32c } from '@aws-crypto/crc32c';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import { type Clock, systemClock } from '../clock.js';
 import { ClearanceError, TransientError } from '../errors.js';
 import { registerSecret } from '../logging/logger.js';
-import { type Clock, systemClock } from '../runtime/clock.js';
 
 export interface SecretSource {
   /** The secret's value; rejects with a final ClearanceError when the reference cannot work. */

@@ -23,7 +23,7 @@ export type RecordResult =
   /** The image no longer passes `check`; nothing was recorded. `image` is the fresh record. */
   | { status: 'stale'; image: ImageRecord };
 
-/** The image ledger as the attestor needs it; the Firestore implementation is firestore-ledger.ts. */
+/** The image ledger as the attestor needs it; the Firestore implementation is ledger/attestation-ledger.ts. */
 export interface AttestationLedger {
   /** Atomically: `exists` if recorded, `busy` if someone's lease is live, else take a lease until now+leaseMs. */
   claim(

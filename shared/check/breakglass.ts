@@ -2,9 +2,8 @@
 import type { Firestore } from '@google-cloud/firestore';
 import type { AlertInput } from '../alerts/alert.js';
 import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
+import type { ImageLedger } from '../ledger/image-ledger.js';
 import type { CheckAnswer } from './decide.js';
-
-export const BREAKGLASS_COLLECTION = 'breakglass';
 
 export interface BreakglassEvent {
   /** The AdmissionReview request uid: one record per admission request. */
@@ -61,17 +60,17 @@ export function breakglassAlert(event: BreakglassEvent): AlertInput | null {
 }
 
 /**
- * Records in one batch: `breakglass/{uid}` and an entry in `images/{id}/audit` for every denied
- * image the ledger knows (ids derive from the uid, so a retried request writes the same entries).
- * The audit entries do not bump the image version: the verdict did not change.
+ * Records `breakglass/{uid}` and, through the ledger, an entry in `images/{id}/audit` for every
+ * denied image the ledger knows (ids derive from the uid, so a retried request writes the same
+ * entries). The audit entries do not bump the image version: the verdict did not change.
  */
 export function firestoreBreakglassRecorder(
   db: () => Promise<Firestore>,
   alerts: AlertSink,
+  ledger: () => Promise<Pick<ImageLedger, 'recordAudit'>>,
 ): BreakglassRecorder {
   return {
     async record(event) {
-      const firestore = await db();
       const at = event.at.toISOString();
       const alert = breakglassAlert(event);
       const entry = {
@@ -90,20 +89,18 @@ export function firestoreBreakglassRecorder(
         alert: alert ? 'published' : 'not-possible: no denied image has a digest',
         at,
       };
-      const batch = firestore.batch();
-      batch.set(firestore.collection(BREAKGLASS_COLLECTION).doc(safeDocId(event.uid)), entry);
+      const [firestore, images] = await Promise.all([db(), ledger()]);
       for (const d of event.denied) {
         if (!d.imageId) continue;
-        batch.set(
-          firestore
-            .collection(COLLECTIONS.images)
-            .doc(d.imageId)
-            .collection(COLLECTIONS.audit)
-            .doc(safeDocId(`breakglass:${event.uid}`)),
-          { ...entry, source: 'checkImage', messageId: event.uid, recordedAt: at },
+        await images.recordAudit(
+          d.imageId,
+          { source: 'checkImage', messageId: event.uid, at },
+          entry,
+          event.at,
+          { auditId: `breakglass:${event.uid}`, onlyIfExists: true },
         );
       }
-      await batch.commit();
+      await firestore.collection(COLLECTIONS.breakglass).doc(safeDocId(event.uid)).set(entry);
       if (alert) await alerts.publish(alert);
     },
   };

@@ -1,7 +1,8 @@
 // Answers "may I deploy this image?" from stored verdicts, with a short per-instance cache that never outlives its TTL.
+
+import type { Clock } from '../clock.js';
 import { ClearanceError, errorMessage } from '../errors.js';
 import type { ImageRecord, Reason } from '../ledger/image-record.js';
-import type { Clock } from '../runtime/clock.js';
 import { type AdmissionSettings, CHECK_RULES, type CheckAnswer, decide, reason } from './decide.js';
 
 /** Where verdicts are read from; Firestore in production, fakes in unit tests. */

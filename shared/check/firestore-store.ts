@@ -3,7 +3,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import { parseInput } from '../findings/parse-input.js';
 import { COLLECTIONS } from '../ledger/collections.js';
 import { ImageRecord } from '../ledger/image-record.js';
-import { resolveTagDoc, type TagDoc, tagDocId } from '../ledger/ledger-store.js';
+import { resolveTagDoc, type TagDoc, tagDocId } from '../ledger/tag-index.js';
 import type { VerdictStore } from './check-service.js';
 import { AdmissionSettings, NO_POLICY } from './decide.js';
 

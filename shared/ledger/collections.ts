@@ -12,6 +12,9 @@ export const COLLECTIONS = {
   policies: 'policies',
   reevaluations: 'reevaluations',
   bases: 'bases',
+  /** Sub-collection of an image: pending attestation claims (leases). */
+  attestationClaims: 'attestationClaims',
+  breakglass: 'breakglass',
 } as const;
 
 /** Firestore document ids may not contain `/`; event ids from outside are made safe and bounded. */

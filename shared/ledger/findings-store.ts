@@ -103,8 +103,9 @@ export async function chunkFindingsOfRange(
 }
 
 /**
- * Ids of the images with a finding of this vulnerability (its id or an alias), across the fleet:
- * one read per matching chunk (an image has one chunk per source per 1,000 findings).
+ * Ids of the images with a finding of this vulnerability (its id or an alias), across the fleet, in
+ * id order: one read per matching chunk (an image has one chunk per source per 1,000 findings).
+ * Pages: `limit` chunks, then `after` the last image id returned.
  */
 export async function imagesWithVulnerability(
   db: Firestore,
@@ -117,7 +118,9 @@ export async function imagesWithVulnerability(
     .where('vulnerabilities', 'array-contains', vulnerability)
     .orderBy(DOCUMENT_ID)
     .select('imageId');
-  if (options.after) q = q.startAfter(options.after);
+  // Past every chunk of the image named by `after` (collection-group order is by document path).
+  if (options.after)
+    q = q.startAfter(`${COLLECTIONS.images}/${options.after}/${COLLECTIONS.findingChunks}/\uf8ff`);
   if (options.limit) q = q.limit(options.limit);
   const snap = await q.get();
   ops.reads += Math.max(1, snap.size);

@@ -37,6 +37,8 @@ export const Reason = z.object({
   level: z.enum(['deny', 'warn']),
   message: z.string(),
   remediation: z.string().nullable().default(null),
+  /** The CVE exception the reason is about (vulnerabilities.exception-*): data, never parsed from the message. */
+  exception: z.string().optional(),
 });
 export type Reason = z.infer<typeof Reason>;
 

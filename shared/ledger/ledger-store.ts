@@ -9,6 +9,7 @@ import type {
 import { countFindings, type Finding } from '../findings/finding.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from './collections.js';
+import { applyEnrichment, type Enrichment, maxIso } from './enrichment.js';
 import { type ChunkPlan, type FindingChunk, planChunks } from './finding-chunks.js';
 import {
   chunkFindingsOfRange,
@@ -18,6 +19,17 @@ import {
   readChunks,
   stageChunks,
 } from './findings-store.js';
+import type {
+  AuditEntry,
+  DeadLetter,
+  EventMeta,
+  ImageLedger,
+  LedgerWrites,
+  Mutation,
+  PendingEffects,
+  TransactOptions,
+  TransactResult,
+} from './image-ledger.js';
 import {
   ImageRecord,
   type Platform,
@@ -25,7 +37,12 @@ import {
   type ScanSummary,
   type Verdict,
 } from './image-record.js';
-import { deriveState } from './state.js';
+import { finishRecord } from './state.js';
+import { resolveTagDoc, type TagDoc, tagDocId } from './tag-index.js';
+
+export { applyEnrichment, type Enrichment } from './enrichment.js';
+export type { DeadLetter, EventMeta } from './image-ledger.js';
+export { resolveTagDoc, type TagDoc, tagDocId } from './tag-index.js';
 
 /** A registry event, normalised from gcr, distribution, Harbor or GitHub. */
 export interface LedgerRegistryEvent {
@@ -34,24 +51,6 @@ export interface LedgerRegistryEvent {
   repository: string;
   digest: string | null;
   tag: string | null;
-}
-
-/** Where an event came from and when it was published; `messageId` makes it idempotent. */
-export interface EventMeta {
-  source: string;
-  messageId: string;
-  /** Publish time of the event (RFC 3339); orders pushes against deletes. */
-  at: string;
-}
-
-/** What the registry said about a manifest, read before the transaction. */
-export interface Enrichment {
-  mediaType: string | null;
-  platforms: Platform[];
-  created: string | null;
-  user: string | null;
-  labels: Record<string, string>;
-  base: { name: string | null; digest: string | null } | null;
 }
 
 export type ApplyOutcome = 'applied' | 'duplicate' | 'stale';
@@ -120,29 +119,13 @@ export interface ScanResult {
   provenance?: Provenance | null;
 }
 
-export interface DeadLetter {
-  source: string;
-  reason: string;
-  problems?: { path: string; message: string }[];
-  raw: string;
-  messageId?: string | null;
-  attributes?: Record<string, string>;
-}
-
 const MAX_RAW = 256 * 1024;
+const NO_CHANGE: ChunkPlan = { write: [], remove: [], changedFindings: 0 };
+/** FieldPath.documentId() by name: this module loads no Firestore code until a client is passed in. */
+const DOCUMENT_ID = '__name__';
 
 function hashId(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 40);
-}
-
-export function tagDocId(registry: string, repository: string, tag: string): string {
-  return `${registry}/${repository}:${tag}`.replaceAll('/', '~');
-}
-
-function maxIso(a: string | null | undefined, b: string | null | undefined): string | null {
-  if (!a) return b ?? null;
-  if (!b) return a;
-  return a >= b ? a : b;
 }
 
 /** A record for an image the ledger has not seen yet (events may arrive before its push). */
@@ -151,20 +134,18 @@ export function emptyImageRecord(
   name: { registry: string; repository: string; digest: string },
   now: Date,
 ): ImageRecord {
-  return emptyRecord(id, name.registry, name.repository, name.digest, now.toISOString());
+  const { registry, repository, digest } = name;
+  return ImageRecord.parse({
+    id,
+    registry,
+    repository,
+    digest,
+    state: 'pushed',
+    updatedAt: now.toISOString(),
+  });
 }
 
-function emptyRecord(
-  id: string,
-  registry: string,
-  repository: string,
-  digest: string,
-  now: string,
-): ImageRecord {
-  return ImageRecord.parse({ id, registry, repository, digest, state: 'pushed', updatedAt: now });
-}
-
-export class FirestoreLedger {
+export class FirestoreLedger implements ImageLedger {
   readonly ops = new OpCounter();
 
   constructor(
@@ -176,14 +157,12 @@ export class FirestoreLedger {
     return this.db.collection(COLLECTIONS.images);
   }
 
-  imageRef(id: string): DocumentReference {
+  private imageRef(id: string): DocumentReference {
     return this.images().doc(id);
   }
 
-  private markerRef(meta: EventMeta): DocumentReference {
-    return this.db
-      .collection(COLLECTIONS.events)
-      .doc(safeDocId(`${meta.source}:${meta.messageId}`));
+  private markerRef(meta: Pick<EventMeta, 'source' | 'messageId'>): DocumentReference {
+    return this.db.collection(COLLECTIONS.events).doc(eventDocId(meta));
   }
 
   /** Counts of the running attempt of each transaction: a retried attempt's reads and writes are not billed as written. */
@@ -226,6 +205,7 @@ export class FirestoreLedger {
     else tx.set(ref, data);
   }
 
+  /** An event marker; it expires after the configured event TTL (Firestore TTL on `expireAt`). */
   private marker(
     meta: EventMeta,
     now: string,
@@ -246,13 +226,14 @@ export class FirestoreLedger {
     tx: Transaction,
     id: string,
     meta: EventMeta,
-    entry: Record<string, unknown>,
+    entry: AuditEntry,
     now: string,
+    auditId?: string,
   ): void {
     // The audit entry's id is the event's, so a redelivery can never add a second one.
     const ref = this.imageRef(id)
       .collection(COLLECTIONS.audit)
-      .doc(safeDocId(`${meta.source}:${meta.messageId}`));
+      .doc(safeDocId(auditId ?? `${meta.source}:${meta.messageId}`));
     this.counter(tx).auditWrites += 1;
     this.txSet(tx, ref, {
       ...entry,
@@ -263,90 +244,92 @@ export class FirestoreLedger {
     });
   }
 
-  /** Merges into a tag's index document without reading it; `resolveTagDoc` makes sense of it at read time. */
-  private mergeTagIndex(
-    tx: Transaction,
-    ev: LedgerRegistryEvent & { tag: string },
-    fields: Record<string, unknown>,
-  ): void {
-    this.txSet(
-      tx,
-      this.db.collection(COLLECTIONS.tags).doc(tagDocId(ev.registry, ev.repository, ev.tag)),
-      { registry: ev.registry, repository: ev.repository, tag: ev.tag, ...fields },
-      true,
-    );
-  }
-
-  private finish(rec: ImageRecord, now: string): ImageRecord {
-    const next = { ...rec, version: rec.version + 1, updatedAt: now };
-    next.state = deriveState(next);
-    return next;
+  private writes(tx: Transaction, id: string): LedgerWrites {
+    return {
+      mergeTagIndex: (tag, fields) =>
+        this.txSet(
+          tx,
+          this.db.collection(COLLECTIONS.tags).doc(tagDocId(tag.registry, tag.repository, tag.tag)),
+          { registry: tag.registry, repository: tag.repository, tag: tag.tag, ...fields },
+          true,
+        ),
+      deleteAttestationClaim: (claimId) => {
+        this.counter(tx).writes += 1;
+        tx.delete(this.imageRef(id).collection(COLLECTIONS.attestationClaims).doc(claimId));
+      },
+    };
   }
 
   /**
-   * The one read-modify-write path for an image document: marker and image read (2 reads), the
-   * image, marker and audit entry written in one transaction. Side effects computed here are kept
-   * on the marker until `effectsDone`, so a crash before publishing them is repaired by redelivery.
+   * The one read-modify-write path for an image document: marker and image read, the image (next
+   * version, derived state), marker and audit entry written in one transaction. Side effects
+   * computed here are kept on the marker until `settle`, so a crash before publishing them is
+   * repaired by redelivery.
    */
-  async transactImage<E>(input: {
-    meta: EventMeta;
-    now: Date;
-    id: string;
-    init: () => ImageRecord;
-    /** Reads more inside the transaction, after marker and image (not for a duplicate). */
-    read?: ((tx: Transaction) => Promise<void>) | undefined;
-    mutate: (
-      rec: ImageRecord,
-      previous: ImageRecord | null,
-      tx: Transaction,
-    ) => ImageRecord | 'stale';
-    evaluate?: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined;
-    audit: Record<string, unknown>;
-    effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
-    extra?: Record<string, unknown>;
-  }): Promise<ImageTransaction<E>> {
-    const { meta, id } = input;
-    const nowIso = input.now.toISOString();
+  async transact<E = never, S extends string = never>(
+    id: string,
+    meta: EventMeta,
+    mutate: (current: ImageRecord | null, writes: LedgerWrites) => Mutation<E, S>,
+    options: TransactOptions,
+  ): Promise<TransactResult<E, S>> {
+    return this.run(id, meta, mutate, options);
+  }
+
+  /** `transact`, with `read` reading more inside the transaction once the event is known to be new. */
+  private async run<E, S extends string>(
+    id: string,
+    meta: EventMeta,
+    mutate: (current: ImageRecord | null, writes: LedgerWrites) => Mutation<E, S>,
+    options: TransactOptions,
+    read?: (tx: Transaction) => Promise<void>,
+  ): Promise<TransactResult<E, S>> {
+    const nowIso = options.now.toISOString();
+    const dedupe = options.dedupe ?? true;
     return this.transaction(async (tx) => {
-      const [marker, snap] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
-      if (marker?.exists) {
-        const pending =
-          marker.get('effectsDone') === false
-            ? ((marker.get('effects') as E[] | undefined) ?? [])
-            : [];
-        return { outcome: 'duplicate' as const, image: null, previous: null, effects: pending };
+      let snap: DocumentSnapshot | undefined;
+      if (dedupe) {
+        const [marker, image] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
+        if (marker?.exists) {
+          const pending =
+            marker.get('effectsDone') === false
+              ? ((marker.get('effects') as E[] | undefined) ?? [])
+              : [];
+          return { outcome: 'duplicate' as const, image: null, previous: null, effects: pending };
+        }
+        snap = image;
+      } else {
+        [snap] = await this.txGet(tx, this.imageRef(id));
       }
-      const previous = snap?.exists ? ImageRecord.parse(snap.data()) : null;
-      await input.read?.(tx);
-      const mutated = input.mutate(previous ?? input.init(), previous, tx);
-      if (mutated === 'stale') {
+      const previous = snap?.exists ? ImageRecord.parse({ id, ...snap.data() }) : null;
+      await read?.(tx);
+      const change = mutate(previous, this.writes(tx, id));
+      if ('skip' in change) {
+        if (change.marker) {
+          this.txSet(
+            tx,
+            this.markerRef(meta),
+            this.marker(meta, nowIso, { imageId: id, [change.skip]: true }),
+          );
+        }
+        return { outcome: change.skip, image: previous, previous, effects: [] };
+      }
+      const rec = change.keepState
+        ? { ...change.record, version: change.record.version + 1, updatedAt: nowIso }
+        : finishRecord(change.record, nowIso);
+      this.txSet(tx, this.imageRef(id), rec);
+      // Stored as JSON: effects may carry undefined fields, which Firestore refuses.
+      const effects: E[] = JSON.parse(JSON.stringify(change.effects?.(previous, rec) ?? []));
+      if (dedupe || effects.length > 0) {
         this.txSet(
           tx,
           this.markerRef(meta),
-          this.marker(meta, nowIso, { imageId: id, stale: true }),
+          this.marker(
+            meta,
+            nowIso,
+            effects.length > 0 ? { imageId: id, effects, effectsDone: false } : { imageId: id },
+          ),
         );
-        return { outcome: 'stale' as const, image: previous, previous, effects: [] };
       }
-      let rec = mutated;
-      const verdicts = input.evaluate?.(rec);
-      if (verdicts) rec = { ...rec, verdicts };
-      rec = this.finish(rec, nowIso);
-      this.txSet(
-        tx,
-        this.imageRef(id),
-        { ...rec, ...(input.extra ?? {}) },
-        input.extra !== undefined,
-      );
-      const effects = input.effects?.(previous, rec) ?? [];
-      this.txSet(
-        tx,
-        this.markerRef(meta),
-        this.marker(
-          meta,
-          nowIso,
-          effects.length > 0 ? { imageId: id, effects, effectsDone: false } : { imageId: id },
-        ),
-      );
       // One audit entry per event; a verdict change it caused is part of that entry.
       const changes = verdictChanges(previous, rec);
       this.audit(
@@ -355,41 +338,99 @@ export class FirestoreLedger {
         meta,
         changes.length > 0
           ? {
-              ...input.audit,
+              ...change.audit,
               verdictChanges: changes,
               policyHash: Object.values(rec.verdicts)[0]?.policyHash ?? null,
             }
-          : input.audit,
+          : change.audit,
         nowIso,
+        change.auditId,
       );
       return { outcome: 'applied' as const, image: rec, previous, effects };
     });
+  }
+
+  async settle<E>(
+    meta: EventMeta,
+    effects: readonly E[],
+    publish: (e: readonly E[]) => Promise<void>,
+  ): Promise<void> {
+    if (effects.length === 0) return;
+    await publish(effects);
+    await this.markerRef(meta).set({ effectsDone: true }, { merge: true });
+    this.ops.writes += 1;
+  }
+
+  async pendingEffects<E>(
+    which: { metas: readonly EventMeta[] } | { source: string; limit: number },
+  ): Promise<PendingEffects<E>[]> {
+    let snaps: DocumentSnapshot[];
+    if ('metas' in which) {
+      if (which.metas.length === 0) return [];
+      snaps = await this.db.getAll(...which.metas.map((m) => this.markerRef(m)));
+      this.ops.reads += which.metas.length;
+    } else {
+      const q = await this.db
+        .collection(COLLECTIONS.events)
+        .where('source', '==', which.source)
+        .where('effectsDone', '==', false)
+        .limit(which.limit)
+        .get();
+      this.ops.reads += Math.max(1, q.size);
+      snaps = q.docs;
+    }
+    const out: PendingEffects<E>[] = [];
+    for (const s of snaps) {
+      if (!s.exists) continue;
+      out.push({
+        done: s.get('effectsDone') !== false,
+        meta: {
+          source: String(s.get('source')),
+          messageId: String(s.get('messageId')),
+          at: String(s.get('at')),
+        },
+        effects: (s.get('effects') as E[] | undefined) ?? [],
+      });
+    }
+    return out;
   }
 
   /** Adds an audit entry to an image (creating its record if needed) without changing its verdict inputs. */
   async recordAudit(
     id: string,
     meta: EventMeta,
-    entry: Record<string, unknown>,
+    entry: AuditEntry,
     now: Date,
-  ): Promise<ApplyOutcome> {
+    options: { auditId?: string; onlyIfExists?: boolean } = {},
+  ): Promise<'applied' | 'duplicate' | 'stale' | 'missing'> {
+    if (options.onlyIfExists) {
+      // An annotation of a known image (break-glass): the entry alone, the record untouched.
+      const ref = this.imageRef(id)
+        .collection(COLLECTIONS.audit)
+        .doc(safeDocId(options.auditId ?? `${meta.source}:${meta.messageId}`));
+      await ref.set({
+        ...entry,
+        source: meta.source,
+        messageId: meta.messageId,
+        at: meta.at,
+        recordedAt: now.toISOString(),
+      });
+      this.ops.writes += 1;
+      this.ops.auditWrites += 1;
+      return 'applied';
+    }
     const parsed = parseImageDocId(id);
-    const result = await this.transactImage<never>({
-      meta,
-      now,
+    const result = await this.transact<never>(
       id,
-      init: () =>
-        emptyRecord(id, parsed.registry, parsed.repository, parsed.digest, now.toISOString()),
-      mutate: (rec) => rec,
-      audit: entry,
-    });
+      meta,
+      (current) => ({
+        record: current ?? emptyImageRecord(id, parsed, now),
+        audit: entry,
+        ...(options.auditId ? { auditId: options.auditId } : {}),
+      }),
+      { now },
+    );
     return result.outcome;
-  }
-
-  /** Marks an event's side effects as published. */
-  async effectsDone(meta: EventMeta): Promise<void> {
-    await this.markerRef(meta).set({ effectsDone: true }, { merge: true });
-    this.ops.writes += 1;
   }
 
   /** Applies a push or delete of one manifest; a tag-only push must be resolved to a digest first. */
@@ -403,14 +444,12 @@ export class FirestoreLedger {
       effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
     } = {},
   ): Promise<ImageTransaction<E>> {
-    const nowIso = now.toISOString();
     const id = imageId(ev.registry, ev.repository, ev.digest);
-    return this.transactImage<E>({
-      meta,
-      now,
+    return this.transact<E>(
       id,
-      init: () => emptyRecord(id, ev.registry, ev.repository, ev.digest, nowIso),
-      mutate: (rec, _prev, tx) => {
+      meta,
+      (current, writes) => {
+        const rec = current ?? emptyImageRecord(id, ev, now);
         let next: ImageRecord;
         if (ev.action === 'push') {
           next = {
@@ -425,14 +464,16 @@ export class FirestoreLedger {
         if (ev.tag) {
           // The tag index is written without reading it: a map of digest → time, resolved at read.
           const field = ev.action === 'push' ? 'pushes' : 'deletes';
-          this.mergeTagIndex(tx, { ...ev, tag: ev.tag }, { [field]: { [ev.digest]: meta.at } });
+          writes.mergeTagIndex({ ...ev, tag: ev.tag }, { [field]: { [ev.digest]: meta.at } });
         }
-        return next;
+        return {
+          record: withVerdicts(next, options.evaluate),
+          audit: { kind: `registry-${ev.action}`, tag: ev.tag, digest: ev.digest },
+          effects: options.effects,
+        };
       },
-      evaluate: options.evaluate,
-      effects: options.effects,
-      audit: { kind: `registry-${ev.action}`, tag: ev.tag, digest: ev.digest },
-    });
+      { now },
+    );
   }
 
   /** Records a tag deletion that names no digest: the tag stops resolving from this time on. */
@@ -442,10 +483,13 @@ export class FirestoreLedger {
     now: Date,
   ): Promise<ApplyOutcome> {
     const nowIso = now.toISOString();
+    // No image document changes: only the tag index and the event's marker.
     return this.transaction(async (tx) => {
       const [marker] = await this.txGet(tx, this.markerRef(meta));
       if (marker?.exists) return 'duplicate' as const;
-      this.mergeTagIndex(tx, ev, { tagDeletes: { [safeDocId(meta.messageId)]: meta.at } });
+      this.writes(tx, '').mergeTagIndex(ev, {
+        tagDeletes: { [safeDocId(meta.messageId)]: meta.at },
+      });
       this.txSet(tx, this.markerRef(meta), this.marker(meta, nowIso));
       return 'applied' as const;
     });
@@ -455,7 +499,7 @@ export class FirestoreLedger {
   async linkChildren(
     parent: { registry: string; repository: string; digest: string },
     children: { platform: Platform; enrichment: Enrichment | null }[],
-    at: string,
+    meta: EventMeta,
     now: Date,
   ): Promise<void> {
     const nowIso = now.toISOString();
@@ -466,15 +510,16 @@ export class FirestoreLedger {
         const [snap] = await this.txGet(tx, this.imageRef(id));
         const prev = snap?.exists
           ? ImageRecord.parse(snap.data())
-          : emptyRecord(id, parent.registry, parent.repository, platform.digest, nowIso);
+          : emptyImageRecord(id, { ...parent, digest: platform.digest }, now);
         let next: ImageRecord = {
           ...prev,
           parents: [...new Set([...prev.parents, parent.digest])].sort(),
-          pushedAt: maxIso(prev.pushedAt, at),
+          pushedAt: maxIso(prev.pushedAt, meta.at),
         };
         if (enrichment) next = applyEnrichment(next, enrichment);
         if (snap?.exists && JSON.stringify(next) === JSON.stringify(prev)) return;
-        this.txSet(tx, this.imageRef(id), this.finish(next, nowIso));
+        // The index's event carries the audit entry; a child's link is bookkeeping of that event.
+        this.txSet(tx, this.imageRef(id), finishRecord(next, nowIso));
       });
     }
   }
@@ -499,26 +544,20 @@ export class FirestoreLedger {
         | undefined;
     } = {},
   ): Promise<ImageTransaction<E> & { changedFindings: number }> {
-    const nowIso = now.toISOString();
     const id = imageId(scan.registry, scan.repository, scan.digest);
     const ref = this.imageRef(id);
+    let tx: Transaction | undefined;
     let stored: FindingChunk[] = [];
-    let plan: ChunkPlan = { write: [], remove: [], changedFindings: 0 };
-    let all: Finding[] = [];
-    const result = await this.transactImage<E>({
-      meta,
-      now,
+    let plan: ChunkPlan = NO_CHANGE;
+    const result = await this.run<E, 'stale'>(
       id,
-      init: () => emptyRecord(id, scan.registry, scan.repository, scan.digest, nowIso),
-      read: async (tx) => {
-        stored = await readChunks(tx, ref, this.counter(tx));
-      },
-      mutate: (rec, _previous, tx) => {
+      meta,
+      (current) => {
+        const rec = current ?? emptyImageRecord(id, scan, now);
         const known = rec.scanRefs[scan.source];
-        if (known && known > scan.scanRef) return 'stale';
-        const others = stored.filter((c) => c.source !== scan.source);
+        if (known && known > scan.scanRef) return { skip: 'stale', marker: true };
         // A finished scan's findings replace the source's; a failed one leaves the source with
-        // none (as its scan reference no longer names the old ones); a scan in progress changes nothing.
+        // none (its scan reference no longer names the old ones); a scan in progress changes nothing.
         const mine =
           scan.status === 'scanning'
             ? findingsOfChunks(stored, [scan.source])
@@ -527,52 +566,33 @@ export class FirestoreLedger {
               : [];
         plan =
           scan.status === 'scanning'
-            ? { write: [], remove: [], changedFindings: 0 }
+            ? NO_CHANGE
             : planChunks(
                 scan.source,
                 stored.filter((c) => c.source === scan.source),
                 mine,
               );
-        stageChunks(tx, ref, scan.source, plan, this.counter(tx));
-        all = [...mine, ...findingsOfChunks(others)];
-        const summary: ScanSummary =
-          scan.status === 'finished'
-            ? {
-                status: 'finished',
-                scanner: scan.scanner,
-                completedAt: scan.completedAt,
-                counts: countFindings(scan.findings),
-                failureReason: null,
-              }
-            : scan.status === 'failed'
-              ? {
-                  status: 'failed',
-                  scanner: scan.scanner,
-                  completedAt: scan.completedAt,
-                  counts: null,
-                  failureReason: scan.failureReason ?? 'scan failed',
-                }
-              : {
-                  ...rec.scan,
-                  status: rec.scan.status === 'finished' ? 'finished' : 'scanning',
-                  scanner: scan.scanner,
-                };
-        const scanRefs =
-          scan.status === 'scanning'
-            ? rec.scanRefs
-            : { ...rec.scanRefs, [scan.source]: scan.scanRef };
-        return { ...rec, scan: summary, scanRefs, provenance: scan.provenance ?? rec.provenance };
+        if (tx) stageChunks(tx, ref, scan.source, plan, this.counter(tx));
+        const all = [...mine, ...findingsOfChunks(stored.filter((c) => c.source !== scan.source))];
+        const evaluate = options.evaluate;
+        const effects = options.effects;
+        return {
+          record: withVerdicts(applyScanSummary(rec, scan), evaluate && ((r) => evaluate(r, all))),
+          audit: {
+            kind: `scan-${scan.status}`,
+            scanner: scan.scanner,
+            total: scan.findings.length,
+            scanRef: scan.scanRef,
+          },
+          effects: effects && ((previous, next) => effects(previous, next, all)),
+        };
       },
-      evaluate: options.evaluate && ((rec) => options.evaluate?.(rec, all) ?? null),
-      effects:
-        options.effects && ((previous, next) => options.effects?.(previous, next, all) ?? []),
-      audit: {
-        kind: `scan-${scan.status}`,
-        scanner: scan.scanner,
-        total: scan.findings.length,
-        scanRef: scan.scanRef,
+      { now },
+      async (t) => {
+        tx = t;
+        stored = await readChunks(t, ref, this.counter(t));
       },
-    });
+    );
     return { ...result, changedFindings: result.outcome === 'applied' ? plan.changedFindings : 0 };
   }
 
@@ -587,17 +607,40 @@ export class FirestoreLedger {
     return getChunkFindings(this.imageRef(image.id), this.ops, sources);
   }
 
-  /** Findings of consecutive images (in id order), with one range query for all of them. */
-  async findingsOfRange(ids: readonly string[]): Promise<Map<string, Finding[]>> {
-    return chunkFindingsOfRange(this.db, ids, this.ops);
+  /** The current findings of consecutive images (in id order), with one range query for all of them. */
+  async findingsOfRange(
+    images: readonly Pick<ImageRecord, 'id'>[],
+  ): Promise<Map<string, Finding[]>> {
+    return chunkFindingsOfRange(
+      this.db,
+      images.map((i) => i.id),
+      this.ops,
+    );
   }
 
-  /** The images with a finding of this vulnerability (id or alias), across the fleet, in id order. */
   async imagesWithVulnerability(
     vulnerability: string,
     options: { limit?: number; after?: string } = {},
   ): Promise<string[]> {
     return imagesWithVulnerability(this.db, vulnerability, this.ops, options);
+  }
+
+  /** One page of image records in id order, after `cursor`. */
+  async listImages(cursor: string | null, limit: number): Promise<ImageRecord[]> {
+    let q = this.images().orderBy(DOCUMENT_ID).limit(limit);
+    if (cursor) q = q.startAfter(cursor);
+    const snap = await q.get();
+    this.ops.reads += Math.max(1, snap.size);
+    return snap.docs.map((d) => ImageRecord.parse(d.data()));
+  }
+
+  /** How many images the ledger holds (an aggregation query); null when it cannot be counted. */
+  async countImages(): Promise<number | null> {
+    try {
+      return (await this.images().count().get()).data().count;
+    } catch {
+      return null;
+    }
   }
 
   /** The digest a tag points at now: the latest push, unless the tag was deleted after it. */
@@ -637,47 +680,44 @@ export class FirestoreLedger {
   }
 }
 
-export interface TagDoc {
-  pushes?: Record<string, string>;
-  deletes?: Record<string, string>;
-  tagDeletes?: Record<string, string>;
+/** The event marker's document id. */
+function eventDocId(meta: Pick<EventMeta, 'source' | 'messageId'>): string {
+  return safeDocId(`${meta.source}:${meta.messageId}`);
 }
 
-export function resolveTagDoc(doc: TagDoc): string | null {
-  let best: [string, string] | null = null;
-  for (const [digest, at] of Object.entries(doc.pushes ?? {})) {
-    const deletedAt = doc.deletes?.[digest];
-    if (deletedAt && deletedAt >= at) continue;
-    if (!best || at > best[1] || (at === best[1] && digest > best[0])) best = [digest, at];
-  }
-  if (!best) return null;
-  const lastTagDelete = Object.values(doc.tagDeletes ?? {})
-    .sort()
-    .at(-1);
-  if (lastTagDelete && lastTagDelete >= best[1]) return null;
-  return best[0];
+function withVerdicts(
+  rec: ImageRecord,
+  evaluate: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined,
+): ImageRecord {
+  const verdicts = evaluate?.(rec);
+  return verdicts ? { ...rec, verdicts } : rec;
 }
 
-export function applyEnrichment(rec: ImageRecord, e: Enrichment): ImageRecord {
-  const owner = e.labels.owner ?? e.labels['org.opencontainers.image.vendor'] ?? rec.owner;
-  return {
-    ...rec,
-    mediaType: e.mediaType ?? rec.mediaType,
-    platforms: e.platforms.length > 0 ? e.platforms : rec.platforms,
-    created: e.created ?? rec.created,
-    user: e.user ?? rec.user,
-    labels: { ...rec.labels, ...e.labels },
-    owner: owner ?? null,
-    base:
-      e.base && (e.base.name || e.base.digest)
+/** The record with a scan's summary and scan reference applied (pure). */
+export function applyScanSummary(rec: ImageRecord, scan: ScanResult): ImageRecord {
+  const summary: ScanSummary =
+    scan.status === 'finished'
+      ? {
+          status: 'finished',
+          scanner: scan.scanner,
+          completedAt: scan.completedAt,
+          counts: countFindings(scan.findings),
+          failureReason: null,
+        }
+      : scan.status === 'failed'
         ? {
-            name: e.base.name,
-            digest: e.base.digest,
-            status: rec.base?.status ?? 'unknown',
-            supersededAt: rec.base?.supersededAt ?? null,
-            currentDigest: rec.base?.currentDigest ?? null,
-            source: 'annotation',
+            status: 'failed',
+            scanner: scan.scanner,
+            completedAt: scan.completedAt,
+            counts: null,
+            failureReason: scan.failureReason ?? 'scan failed',
           }
-        : rec.base,
-  };
+        : {
+            ...rec.scan,
+            status: rec.scan.status === 'finished' ? 'finished' : 'scanning',
+            scanner: scan.scanner,
+          };
+  const scanRefs =
+    scan.status === 'scanning' ? rec.scanRefs : { ...rec.scanRefs, [scan.source]: scan.scanRef };
+  return { ...rec, scan: summary, scanRefs, provenance: scan.provenance ?? rec.provenance };
 }

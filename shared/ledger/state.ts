@@ -17,3 +17,10 @@ export function deriveState(
   if (r.scan.status !== 'none') return 'scanning';
   return 'pushed';
 }
+
+/** The bookkeeping every write of an image carries: the next version, the time, the derived state. */
+export function finishRecord(rec: ImageRecord, now: string): ImageRecord {
+  const next = { ...rec, version: rec.version + 1, updatedAt: now };
+  next.state = deriveState(next);
+  return next;
+}

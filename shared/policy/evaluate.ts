@@ -626,14 +626,15 @@ function vulnerabilityReasons(
     if (left > warnMs) continue;
     const x = e.exception;
     const days = Math.ceil(left / DAY_MS);
-    reasons.push(
-      reason(
+    reasons.push({
+      ...reason(
         'vulnerabilities.exception-expiring',
         'warn',
         `exception for ${x.id} (owner ${x.owner}) expires on ${day(e.expiresAt - 1)}, in ${plural(days, 'day')}`,
         `fix ${x.id} or renew the exception before it expires`,
       ),
-    );
+      exception: x.id,
+    });
   }
   return { reasons, pending };
 }

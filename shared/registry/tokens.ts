@@ -1,6 +1,7 @@
 // Registry credentials behind one small interface: anonymous bearer tokens for public registries, Google access tokens for gcr.io and Artifact Registry.
+
+import { type Clock, systemClock } from '../clock.js';
 import { ClearanceError, TransientError } from '../errors.js';
-import { type Clock, systemClock } from '../runtime/clock.js';
 import { TokenResponse } from './schemas.js';
 
 /** One challenge of a WWW-Authenticate header; `scheme` is lower case (bearer, basic). */

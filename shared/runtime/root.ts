@@ -1,9 +1,9 @@
 // Composition root: one per cold start; builds config, logger and Google clients lazily so a function pays only for what it uses.
 import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
+import { type Clock, systemClock } from '../clock.js';
 import { type Config, loadConfig } from '../config/config.js';
 import { createLogger, type Logger, registerSecret } from '../logging/logger.js';
-import { type Clock, systemClock } from './clock.js';
 
 export interface Root {
   readonly config: Config;

@@ -1,9 +1,10 @@
 // Domain services built from the composition root, once per instance and only when a function first needs them.
-import { type EffectPublisher, pubsubEffectPublisher } from '../ingest/effects.js';
-import { grafeasOccurrenceReader, type OccurrenceReader } from '../ingest/occurrences.js';
-import { firestorePolicySource, type PolicySource } from '../ingest/policy-source.js';
-import { firestoreVexStore, type VexStore } from '../ingest/vex-store.js';
+
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
+import { type EffectPublisher, pubsubEffectPublisher } from '../pipeline/effects.js';
+import { grafeasOccurrenceReader, type OccurrenceReader } from '../pipeline/occurrences.js';
+import { firestorePolicySource, type PolicySource } from '../pipeline/policy-source.js';
+import { firestoreVexStore, type VexStore } from '../pipeline/vex-store.js';
 import type { Registry } from '../registry/client.js';
 import { ledgerOf } from './pubsub-function.js';
 import type { Root } from './root.js';

@@ -6,12 +6,12 @@ import { type Message, PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BREAKGLASS_ANNOTATION } from '../../shared/check/admission.js';
 import { ADMISSION_SETTINGS_DOC } from '../../shared/check/firestore-store.js';
+import { fixedClock } from '../../shared/clock.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { storePolicy } from '../../shared/ingest/policy-source.js';
 import type { ImageRecord } from '../../shared/ledger/image-record.js';
 import { tagDocId } from '../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../shared/logging/logger.js';
-import { fixedClock } from '../../shared/runtime/clock.js';
+import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import { createRoot } from '../../shared/runtime/root.js';
 import { attestation, denyReason, record, verdict } from '../shared/check/records.js';
 import {

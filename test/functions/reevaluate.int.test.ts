@@ -13,12 +13,12 @@ import {
   seedLedger,
 } from '../../bench/lib/ledger-seed.js';
 import { createReevaluateHandler } from '../../functions/reevaluate/index.js';
-import { storePolicy } from '../../shared/ingest/policy-source.js';
+import { fixedClock } from '../../shared/clock.js';
 import type { Verdict } from '../../shared/ledger/image-record.js';
 import { createLogger } from '../../shared/logging/logger.js';
+import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import { evaluate } from '../../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../../shared/policy/policy.js';
-import { fixedClock } from '../../shared/runtime/clock.js';
 import { createRoot } from '../../shared/runtime/root.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';

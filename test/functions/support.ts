@@ -2,7 +2,7 @@
 import { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
 import { ClearanceError } from '../../shared/errors.js';
-import { storePolicy } from '../../shared/ingest/policy-source.js';
+import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import { createRegistryClient, type Registry } from '../../shared/registry/client.js';
 import { root } from '../../shared/runtime/root.js';
 import type { FunctionServer } from '../support/function-server.js';

@@ -18,9 +18,9 @@ import {
   secretManagerSource,
   secretSource,
 } from '../../../shared/alerts/secrets.js';
+import { fixedClock } from '../../../shared/clock.js';
 import { InvalidInputError, TransientError } from '../../../shared/errors.js';
 import { createLogger } from '../../../shared/logging/logger.js';
-import { fixedClock } from '../../../shared/runtime/clock.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 import { deniedAlert, digestFor } from './samples.js';
 import { type SecretManagerServer, startSecretManagerServer } from './secret-manager-server.js';

@@ -1,9 +1,9 @@
 import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secretManagerSource, secretSource } from '../../../shared/alerts/secrets.js';
+import { fixedClock } from '../../../shared/clock.js';
 import { ClearanceError, TransientError } from '../../../shared/errors.js';
 import { redact } from '../../../shared/logging/logger.js';
-import { fixedClock } from '../../../shared/runtime/clock.js';
 import { type SecretManagerServer, startSecretManagerServer } from './secret-manager-server.js';
 
 const NAME = 'projects/acme/secrets/payments-slack/versions/latest';

@@ -5,13 +5,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type AttestationLedger, createAttestor } from '../../../shared/attestations/attestor.js';
 import { binauthzPayload, imageResourceUri } from '../../../shared/attestations/binauthz.js';
 import { dsseVerify, parseDsseEnvelope } from '../../../shared/attestations/dsse.js';
-import { firestoreAttestationLedger } from '../../../shared/attestations/firestore-ledger.js';
 import {
   type AttestationWriter,
   grafeasAttestationWriter,
 } from '../../../shared/attestations/occurrences.js';
 import { localSigner, type Signer } from '../../../shared/attestations/signer.js';
 import { InvalidInputError, isRetryable } from '../../../shared/errors.js';
+import { firestoreAttestationLedger } from '../../../shared/ledger/attestation-ledger.js';
 import { ImageRecord } from '../../../shared/ledger/image-record.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 import { type FakeGrafeas, FIXED_TOKEN, startFakeGrafeas } from './fake-google.js';

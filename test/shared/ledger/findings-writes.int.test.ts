@@ -133,6 +133,10 @@ describeWithEmulators('ledger: findings written as diffs (Firestore emulator)', 
     expect((await ledger.imagesWithVulnerability(`DSA-${cve}`)).sort()).toEqual(
       [a.id, b.id].sort(),
     );
+    // Pages: one image, then the images after it.
+    const sorted = [a.id, b.id].sort();
+    expect(await ledger.imagesWithVulnerability(cve, { limit: 1 })).toEqual([sorted[0]]);
+    expect(await ledger.imagesWithVulnerability(cve, { after: sorted[0] })).toEqual([sorted[1]]);
     // b's rescan no longer lists it (its only finding: the chunk goes).
     await ledger.applyScan(scanOf(b, []), meta(), now);
     expect(await ledger.imagesWithVulnerability(cve)).toEqual([a.id]);

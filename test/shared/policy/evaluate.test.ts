@@ -655,6 +655,7 @@ describe('evaluate: named cases', () => {
           message:
             'exception for CVE-2005-2541 (owner platform-team@acme.example) expires on 2026-12-01, in 1 day',
           remediation: 'fix CVE-2005-2541 or renew the exception before it expires',
+          exception: 'CVE-2005-2541',
         },
       ]);
     });

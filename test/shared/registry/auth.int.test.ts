@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalRegistry, startLocalRegistry } from '../../../scripts/lib/local-registry.js';
 import { skopeoCopy, type WrittenImage, writeOciImage } from '../../../scripts/lib/oci-image.js';
+import { fixedClock } from '../../../shared/clock.js';
 import { ClearanceError } from '../../../shared/errors.js';
 import { createRegistryClient } from '../../../shared/registry/client.js';
 import { anonymousTokenSource, googleTokenSource } from '../../../shared/registry/tokens.js';
-import { fixedClock } from '../../../shared/runtime/clock.js';
 import { startProxy, startServer, type TestServer } from './http-servers.js';
 
 const ACCESS_TOKEN = 'ya29.fake-access-token-for-tests';

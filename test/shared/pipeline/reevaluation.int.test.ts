@@ -6,19 +6,18 @@ import {
   STRICT_POLICY,
   seedLedger,
 } from '../../../bench/lib/ledger-seed.js';
-import type { Effect, EffectPublisher } from '../../../shared/ingest/effects.js';
-import { storePolicy } from '../../../shared/ingest/policy-source.js';
+import { ImageRecord } from '../../../shared/ledger/image-record.js';
+import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
+import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
+import { storePolicy } from '../../../shared/pipeline/policy-source.js';
 import {
-  findingsOfRange,
   handleReevaluateMessage,
   processPage,
   type ReevaluateMessage,
   type ReevaluationDeps,
   reevaluateImage,
   startRun,
-} from '../../../shared/ingest/reevaluation.js';
-import { ImageRecord } from '../../../shared/ledger/image-record.js';
-import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
+} from '../../../shared/pipeline/reevaluation.js';
 import { evaluate } from '../../../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../../../shared/policy/policy.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
@@ -144,7 +143,7 @@ describeWithEmulators('re-evaluation pages against the Firestore emulator', () =
         findings: [{ ...seeded[0]?.findings[0], id: 'CVE-2020-0001', source: 'trivy' }],
         vulnerabilities: ['CVE-2020-0001'],
       });
-    const byRange = await findingsOfRange(db, ledger, range);
+    const byRange = await ledger.findingsOfRange(range);
     expect([...byRange.keys()]).toEqual(range.map((r) => r.id));
     for (const image of range) {
       const direct = await ledger.getFindings(image);

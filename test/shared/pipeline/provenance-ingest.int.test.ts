@@ -2,16 +2,16 @@
 import { Firestore } from '@google-cloud/firestore';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../../scripts/lib/grafeas-server.js';
+import { fixedClock } from '../../../shared/clock.js';
 import { imageDocId } from '../../../shared/image-ref/image-ref.js';
-import type { Effect, EffectPublisher } from '../../../shared/ingest/effects.js';
-import { grafeasOccurrenceReader } from '../../../shared/ingest/occurrences.js';
-import { firestorePolicySource } from '../../../shared/ingest/policy-source.js';
-import { ingestReport } from '../../../shared/ingest/report-ingest.js';
-import { ingestOccurrenceNotification } from '../../../shared/ingest/scan-ingest.js';
-import { firestoreVexStore } from '../../../shared/ingest/vex-store.js';
 import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
-import { fixedClock } from '../../../shared/runtime/clock.js';
+import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
+import { grafeasOccurrenceReader } from '../../../shared/pipeline/occurrences.js';
+import { firestorePolicySource } from '../../../shared/pipeline/policy-source.js';
+import { ingestReport } from '../../../shared/pipeline/report-ingest.js';
+import { ingestOccurrenceNotification } from '../../../shared/pipeline/scan-ingest.js';
+import { firestoreVexStore } from '../../../shared/pipeline/vex-store.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 import { fixture, fixtureText } from '../real-world-fixtures.js';
 

@@ -1,7 +1,7 @@
 import { Firestore } from '@google-cloud/firestore';
 import { afterAll, expect, it } from 'vitest';
 import type { VexStatement } from '../../../shared/findings/finding.js';
-import { firestoreVexStore } from '../../../shared/ingest/vex-store.js';
+import { firestoreVexStore } from '../../../shared/pipeline/vex-store.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 
 describeWithEmulators('VEX store', () => {

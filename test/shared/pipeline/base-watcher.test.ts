@@ -4,7 +4,7 @@ import {
   normaliseBaseName,
   supersededAt,
   type TrackedBase,
-} from '../../../shared/ingest/base-watcher.js';
+} from '../../../shared/pipeline/base-watcher.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 

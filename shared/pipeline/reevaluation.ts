@@ -1,19 +1,14 @@
 // Re-evaluation of the ledger: a paged fan-out through Pub/Sub, idempotent per page, with progress kept in Firestore.
 import { randomUUID } from 'node:crypto';
-import {
-  type DocumentReference,
-  FieldPath,
-  FieldValue,
-  type Firestore,
-  type QueryDocumentSnapshot,
-} from '@google-cloud/firestore';
+import { FieldValue, type Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
 import type { Finding, VexStatement } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
-import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
-import { ImageRecord, type Verdict } from '../ledger/image-record.js';
+import { COLLECTIONS } from '../ledger/collections.js';
+import type { EventMeta } from '../ledger/image-ledger.js';
+import type { ImageRecord, Verdict } from '../ledger/image-record.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
-import { deriveState } from '../ledger/state.js';
+import { type ReevaluateMessage, RunId } from '../messages.js';
 import { diffVerdicts, evaluate } from '../policy/evaluate.js';
 import { canonicalJson, parsePolicy, policyHash } from '../policy/policy.js';
 import { matchProduct } from '../policy/vex.js';
@@ -28,29 +23,10 @@ import {
 import { firestoreVexStore } from './vex-store.js';
 
 export const PAGE_SIZE = 200;
-/** How long the pending-effects markers of a re-evaluation are kept (Firestore TTL on expireAt). */
-const MARKER_TTL_MS = 7 * 86_400_000;
 /** A record that keeps changing under us is left to the event that changes it. */
 const MAX_ATTEMPTS = 3;
 
-const RunId = z.string().regex(/^[\w.-]{1,100}$/, 'letters, digits, _ . - (at most 100)');
-
-export const ReevaluateMessage = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('start'),
-    runId: RunId.optional(),
-    reason: z.string().max(200).default('manual'),
-  }),
-  z.object({
-    kind: z.literal('page'),
-    runId: RunId,
-    cursor: z.string().max(1500).nullable(),
-    page: z.number().int().nonnegative(),
-  }),
-  z.object({ kind: z.literal('image'), imageId: z.string().min(1).max(1500) }),
-]);
-export type ReevaluateMessage = z.infer<typeof ReevaluateMessage>;
-export type ReevaluateMessageInput = z.input<typeof ReevaluateMessage>;
+export { ReevaluateMessage, type ReevaluateMessageInput } from '../messages.js';
 
 export interface ReevaluationDeps {
   db: Firestore;
@@ -162,15 +138,6 @@ function findingGroups(images: readonly ImageRecord[]): ImageRecord[][] {
   return groups;
 }
 
-/** The current findings of consecutive images, read with one range query (see FirestoreLedger.findingsOfRange). */
-export async function findingsOfRange(
-  _db: Firestore,
-  ledger: FirestoreLedger,
-  images: readonly ImageRecord[],
-): Promise<Map<string, Finding[]>> {
-  return ledger.findingsOfRange(images.map((i) => i.id));
-}
-
 /** Runs `fn` for each image with its findings, reading findings group by group. */
 async function withFindings<R>(
   deps: Pick<ReevaluationDeps, 'db' | 'ledger'> & { concurrency?: number | undefined },
@@ -179,7 +146,7 @@ async function withFindings<R>(
 ): Promise<R[]> {
   const out: R[] = [];
   for (const group of findingGroups(images)) {
-    const findings = await findingsOfRange(deps.db, deps.ledger, group);
+    const findings = await deps.ledger.findingsOfRange(group);
     out.push(
       ...(await mapLimit(group, deps.concurrency ?? 16, (image) =>
         fn(image, findings.get(image.id) ?? []),
@@ -189,8 +156,9 @@ async function withFindings<R>(
   return out;
 }
 
-function markerRef(db: Firestore, key: string, imageId: string): DocumentReference {
-  return db.collection(COLLECTIONS.events).doc(safeDocId(`reevaluate:${key}:${imageId}`));
+/** The event a re-evaluation of one image under `key` (the run id, or the message id) is recorded as. */
+function eventOf(key: string, imageId: string, now: Date): EventMeta {
+  return { source: 'reevaluate', messageId: `${key}:${imageId}`, at: now.toISOString() };
 }
 
 /**
@@ -242,68 +210,51 @@ export async function reevaluateImage(
           now,
         });
     if (sameVerdicts(evaluated.verdicts, next)) return false;
-    const ref = deps.ledger.imageRef(evaluated.id);
-    const nowIso = now.toISOString();
+    const meta = options.key
+      ? eventOf(options.key, evaluated.id, now)
+      : { source: 'reevaluate', messageId: evaluated.id, at: now.toISOString() };
     // Optimistic: the record must still be the version evaluated, else evaluate the newer one.
-    const outcome = await deps.db.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
-      deps.ledger.ops.reads += 1;
-      if (!snap.exists) return { kind: 'gone' as const };
-      const current = ImageRecord.parse(snap.data());
-      if (current.version !== evaluated.version) return { kind: 'moved' as const, current };
-      const updated = {
-        ...current,
-        verdicts: next,
-        version: current.version + 1,
-        updatedAt: nowIso,
-      };
-      updated.state = deriveState(updated);
-      tx.set(ref, updated);
-      const changes = diffVerdicts(current.verdicts, next);
-      tx.set(
-        ref
-          .collection(COLLECTIONS.audit)
-          .doc(safeDocId(`reevaluate:${snapshot.hash.slice(7, 23)}:${current.version}`)),
-        {
-          kind: 'verdict-change',
-          cause: 'reevaluation',
-          changes: JSON.parse(JSON.stringify(changes)),
-          policyHash: snapshot.hash,
-          recordedAt: nowIso,
-        },
-      );
-      deps.ledger.ops.writes += 2;
-      const effects = computeEffects(current, updated, f, now, snapshot.policy);
-      if (options.key && effects.length > 0) {
-        tx.set(markerRef(deps.db, options.key, current.id), {
-          imageId: current.id,
-          effects: JSON.parse(JSON.stringify(effects)),
-          effectsDone: false,
-          processedAt: nowIso,
-          expireAt: new Date(now.getTime() + MARKER_TTL_MS),
-        });
-        deps.ledger.ops.writes += 1;
-      }
-      return { kind: 'written' as const, effects };
-    });
-    switch (outcome.kind) {
+    const outcome = await deps.ledger.transact<Effect, 'gone' | 'moved'>(
+      evaluated.id,
+      meta,
+      (current) => {
+        if (!current) return { skip: 'gone' };
+        if (current.version !== evaluated.version) return { skip: 'moved' };
+        return {
+          record: { ...current, verdicts: next },
+          audit: {
+            kind: 'verdict-change',
+            cause: 'reevaluation',
+            changes: JSON.parse(JSON.stringify(diffVerdicts(current.verdicts, next))),
+            policyHash: snapshot.hash,
+          },
+          auditId: `reevaluate:${snapshot.hash.slice(7, 23)}:${current.version}`,
+          // Without a key there is no marker to keep them on: they are published right away.
+          effects: (previous, updated) =>
+            options.key ? computeEffects(previous, updated, f, now, snapshot.policy) : [],
+        };
+      },
+      { now, dedupe: false },
+    );
+    switch (outcome.outcome) {
       case 'gone':
         return false;
       case 'moved':
-        record = outcome.current;
+        record = outcome.image;
         findings = undefined;
         continue;
-      case 'written':
-        if (outcome.effects.length > 0) {
-          await deps.publisher.publish(outcome.effects);
-          if (options.key) {
-            await markerRef(deps.db, options.key, evaluated.id).update({ effectsDone: true });
-            deps.ledger.ops.writes += 1;
-          }
-        }
+      case 'applied': {
+        const effects = options.key
+          ? outcome.effects
+          : computeEffects(outcome.previous, outcome.image as ImageRecord, f, now, snapshot.policy);
+        if (options.key) await deps.ledger.settle(meta, effects, (e) => deps.publisher.publish(e));
+        else if (effects.length > 0) await deps.publisher.publish(effects);
         return true;
+      }
+      case 'duplicate':
+        return false;
       default: {
-        const never: never = outcome;
+        const never: never = outcome.outcome;
         throw new Error(`unknown outcome ${JSON.stringify(never)}`);
       }
     }
@@ -313,23 +264,18 @@ export async function reevaluateImage(
 
 /** Publishes effects an earlier, interrupted delivery wrote but never published. */
 async function republishPending(
-  deps: Pick<ReevaluationDeps, 'db' | 'ledger' | 'publisher'>,
+  deps: Pick<ReevaluationDeps, 'ledger' | 'publisher'>,
   key: string,
   imageIds: readonly string[],
+  now: Date,
 ): Promise<number> {
-  if (imageIds.length === 0) return 0;
-  const refs = imageIds.map((id) => markerRef(deps.db, key, id));
-  const snaps = await deps.db.getAll(...refs);
-  deps.ledger.ops.reads += refs.length;
-  let n = 0;
-  for (const s of snaps) {
-    if (!s.exists || s.get('effectsDone') !== false) continue;
-    await deps.publisher.publish((s.get('effects') as Effect[] | undefined) ?? []);
-    await s.ref.update({ effectsDone: true });
-    deps.ledger.ops.writes += 1;
-    n += 1;
+  const pending = await deps.ledger.pendingEffects<Effect>({
+    metas: imageIds.map((id) => eventOf(key, id, now)),
+  });
+  for (const p of pending.filter((e) => !e.done)) {
+    await deps.ledger.settle(p.meta, p.effects, (e) => deps.publisher.publish(e));
   }
-  return n;
+  return pending.length;
 }
 
 export async function startRun(
@@ -341,12 +287,8 @@ export async function startRun(
     msg.runId ?? `${now.toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
   const snapshot = await readCurrentPolicy(deps.db);
   const ref = deps.db.collection(COLLECTIONS.reevaluations).doc(runId);
-  let total: number | null = null;
-  try {
-    total = (await deps.db.collection(COLLECTIONS.images).count().get()).data().count;
-  } catch {
-    // The count only feeds the progress display.
-  }
+  // The count only feeds the progress display.
+  const total = await deps.ledger.countImages();
   const created = await deps.db.runTransaction(async (tx) => {
     if ((await tx.get(ref)).exists) return false;
     const progress: RunProgress = {
@@ -415,18 +357,11 @@ export async function processPage(
   }
   const snapshot = await policyForRun(deps, (run.get('policyHash') as string | null) ?? null);
   // One document past the page tells whether another page follows, so no empty last page is sent.
-  let query = deps.db
-    .collection(COLLECTIONS.images)
-    .orderBy(FieldPath.documentId())
-    .limit(size + 1);
-  if (msg.cursor) query = query.startAfter(msg.cursor);
-  const snap = await query.get();
-  deps.ledger.ops.reads += Math.max(1, snap.size);
-  const docs = snap.docs.slice(0, size);
+  const page = await deps.ledger.listImages(msg.cursor, size + 1);
+  const records = page.slice(0, size);
   let changed = 0;
-  if (snapshot && docs.length > 0) {
+  if (snapshot && records.length > 0) {
     const vex = await allVex(deps.db);
-    const records = docs.map((d: QueryDocumentSnapshot) => ImageRecord.parse(d.data()));
     const results = await withFindings(deps, records, (image, findings) =>
       reevaluateImage(deps, snapshot, image, vex, now, { key: msg.runId, findings }),
     );
@@ -435,16 +370,17 @@ export async function processPage(
       await republishPending(
         deps,
         msg.runId,
-        docs.map((d) => d.id),
+        records.map((r) => r.id),
+        now,
       );
   }
-  const next = snap.size > size ? (docs.at(-1)?.id ?? null) : null;
+  const next = page.length > size ? (records.at(-1)?.id ?? null) : null;
   const counted = await deps.db.runTransaction(async (tx) => {
-    const page = await tx.get(pageRef);
-    if (page.exists && page.get('status') === 'done') return false;
+    const done = await tx.get(pageRef);
+    if (done.exists && done.get('status') === 'done') return false;
     tx.set(pageRef, {
       status: 'done',
-      processed: docs.length,
+      processed: records.length,
       changed,
       next,
       enqueued: false,
@@ -452,7 +388,7 @@ export async function processPage(
     });
     tx.update(runRef, {
       pages: FieldValue.increment(1),
-      processed: FieldValue.increment(docs.length),
+      processed: FieldValue.increment(records.length),
       changed: FieldValue.increment(changed),
       ...(next ? {} : { done: true, finishedAt: now.toISOString() }),
     });
@@ -463,7 +399,7 @@ export async function processPage(
     deps.ledger.ops.writes += 2;
     await enqueueNext(next);
   }
-  return { processed: docs.length, changed, duplicate: !counted, next };
+  return { processed: records.length, changed, duplicate: !counted, next };
 }
 
 /** Progress of a run, or null when there is no such run. */
@@ -490,9 +426,12 @@ export async function handleReevaluateMessage(
     case 'image': {
       const key = meta.messageId ? `msg-${meta.messageId}` : undefined;
       if (key) {
-        const marker = await markerRef(deps.db, key, msg.imageId).get();
-        if (marker.exists) {
-          await republishPending(deps, key, [msg.imageId]);
+        // A marker is written only with effects: one exists when this message changed the image.
+        const [seen] = await deps.ledger.pendingEffects({
+          metas: [eventOf(key, msg.imageId, now)],
+        });
+        if (seen) {
+          await republishPending(deps, key, [msg.imageId], now);
           return { changed: false, duplicate: true };
         }
       }
@@ -551,12 +490,8 @@ export async function previewPolicy(
   let unchanged = 0;
   let cursor: string | null = null;
   for (;;) {
-    let q = deps.db.collection(COLLECTIONS.images).orderBy(FieldPath.documentId()).limit(PAGE_SIZE);
-    if (cursor) q = q.startAfter(cursor);
-    const snap = await q.get();
-    const records = snap.docs
-      .map((d) => ImageRecord.parse(d.data()))
-      .filter((image) => image.state !== 'deleted');
+    const page = await deps.ledger.listImages(cursor, PAGE_SIZE);
+    const records = page.filter((image) => image.state !== 'deleted');
     const evaluated = await withFindings(deps, records, async (image, findings) => ({
       image,
       next: evaluate({
@@ -592,8 +527,8 @@ export async function previewPolicy(
       }
       if (!flipped) unchanged += 1;
     }
-    if (snap.size < PAGE_SIZE) break;
-    cursor = snap.docs.at(-1)?.id ?? null;
+    if (page.length < PAGE_SIZE) break;
+    cursor = page.at(-1)?.id ?? null;
   }
   return { images, changedImages: images - unchanged, unchanged, counts, flips };
 }

@@ -4,14 +4,10 @@ import { type Alert, publishAlert } from '../alerts/alert.js';
 import { type Finding, severityRank } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
 import type { ImageRecord } from '../ledger/image-record.js';
+import type { ReevaluateMessage, VerdictMessage } from '../messages.js';
 import { expiryInstant, type Policy } from '../policy/policy.js';
 
-/** What attestImage receives: the image to (re)consider; it reads the ledger for the rest. */
-export interface VerdictMessage {
-  imageId: string;
-  cause: 'verdict-changed' | 'deleted';
-  policyHash: string | null;
-}
+export type { VerdictMessage } from '../messages.js';
 
 export type Effect =
   | { kind: 'verdict'; message: VerdictMessage }
@@ -139,8 +135,6 @@ export function computeEffects(
   return effects;
 }
 
-const EXPIRING = /^exception for (\S+) \(owner/;
-
 /** One alert per exception that newly shows as expiring soon on this image (the daily run finds them). */
 function expiringAlerts(
   previous: ImageRecord | null,
@@ -160,7 +154,7 @@ function expiringAlerts(
   for (const [env, v] of Object.entries(next.verdicts)) {
     for (const r of v.reasons) {
       if (r.ruleId !== 'vulnerabilities.exception-expiring' || seen.has(r.message)) continue;
-      const id = EXPIRING.exec(r.message)?.[1];
+      const id = r.exception;
       const exception = [
         ...(policy.rules.vulnerabilities?.allowedCves ?? []),
         ...Object.values(policy.environments).flatMap(
@@ -229,9 +223,10 @@ export function pubsubEffectPublisher(
         effects.map((e) => {
           switch (e.kind) {
             case 'verdict':
-              return ps
-                .topic(topics.verdicts)
-                .publishMessage({ json: e.message, attributes: { cause: e.message.cause } });
+              return ps.topic(topics.verdicts).publishMessage({
+                json: e.message satisfies VerdictMessage,
+                attributes: { cause: e.message.cause },
+              });
             case 'alert':
               // One wire format for every publisher of alerts: validated, with routing attributes.
               return publishAlert(ps.topic(topics.alerts), {
@@ -239,9 +234,9 @@ export function pubsubEffectPublisher(
                 links: { ...alertLinks(e.alert.image, checkUrl), ...e.alert.links },
               });
             case 'reevaluate':
-              return ps
-                .topic(topics.reevaluate)
-                .publishMessage({ json: { kind: 'image', imageId: e.imageId } });
+              return ps.topic(topics.reevaluate).publishMessage({
+                json: { kind: 'image', imageId: e.imageId } satisfies ReevaluateMessage,
+              });
             default: {
               const never: never = e;
               throw new Error(`unknown effect ${JSON.stringify(never)}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateIndexVerdicts, isIndex } from '../../../shared/ingest/index-verdicts.js';
 import { ImageRecord, type Verdict } from '../../../shared/ledger/image-record.js';
+import { aggregateIndexVerdicts, isIndex } from '../../../shared/pipeline/index-verdicts.js';
 import { parsePolicy } from '../../../shared/policy/policy.js';
 
 const now = new Date('2026-11-29T10:00:00Z');

@@ -67,9 +67,7 @@ export async function settle<E extends Effect>(
   meta: EventMeta,
   result: ImageTransaction<E>,
 ): Promise<void> {
-  if (result.effects.length === 0) return;
-  await deps.publisher.publish(result.effects);
-  await deps.ledger.effectsDone(meta);
+  await deps.ledger.settle(meta, result.effects, (e) => deps.publisher.publish(e));
 }
 
 async function describe(
@@ -150,7 +148,7 @@ export async function ingestRegistryEvent(
       const child = await describe(deps, { ...withDigest, digest: platform.digest, tag: null });
       children.push({ platform, enrichment: child ? enrichmentOf(child) : null });
     }
-    await deps.ledger.linkChildren(withDigest, children, meta.at, now);
+    await deps.ledger.linkChildren(withDigest, children, meta, now);
     // The index's verdict is composed from its children's, which may already be known.
     if (result.image)
       await deps.publisher.publish([{ kind: 'reevaluate', imageId: result.image.id }]);

@@ -1,10 +1,10 @@
 import { Firestore } from '@google-cloud/firestore';
 import { afterAll, expect, it } from 'vitest';
-import { firestoreAttestationLedger } from '../../../shared/attestations/firestore-ledger.js';
 import { ClearanceError } from '../../../shared/errors.js';
+import { firestoreAttestationLedger } from '../../../shared/ledger/attestation-ledger.js';
 import { type Attestation, ImageRecord } from '../../../shared/ledger/image-record.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
-import { image, POLICY_A, POLICY_B } from './images.js';
+import { image, POLICY_A, POLICY_B } from '../attestations/images.js';
 
 const NOW = new Date('2026-11-29T10:00:00.000Z');
 const LEASE = 60_000;

@@ -1,11 +1,12 @@
 // Base-image watcher: follows each tracked base tag, records when its digest moves, and marks the images built on older digests stale.
-import type { DocumentReference, Firestore, Transaction } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { Alert } from '../alerts/alert.js';
 import { isRetryable } from '../errors.js';
 import { formatImageRef, isDigest, parseImageRef } from '../image-ref/image-ref.js';
 import { COLLECTIONS, safeDocId } from '../ledger/collections.js';
-import { ImageRecord } from '../ledger/image-record.js';
+import type { EventMeta, ImageLedger } from '../ledger/image-ledger.js';
+import type { ImageRecord } from '../ledger/image-record.js';
 import type { OpCounter } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
 import type { Registry } from '../registry/client.js';
@@ -13,7 +14,6 @@ import type { Effect, EffectPublisher } from './effects.js';
 
 /** Superseded digests kept per base: enough to date any image still in use, small enough for one document. */
 export const MAX_BASE_HISTORY = 100;
-const MARKER_TTL_MS = 7 * 86_400_000;
 const MARKER_SOURCE = 'base-watch';
 
 export const BaseHistoryEntry = z.object({
@@ -39,8 +39,8 @@ export interface BaseWatcherDeps {
   registry: Pick<Registry, 'resolveTag'>;
   publisher: EffectPublisher;
   logger?: Logger;
-  /** Counts Firestore reads and writes (the ledger's counter, for benchmarks). */
-  ops?: OpCounter;
+  /** Every write of an image goes through the ledger; its counter also counts the watcher's own reads. */
+  ledger: Pick<ImageLedger, 'transact' | 'settle' | 'pendingEffects'> & { ops?: OpCounter };
 }
 
 export interface BaseWatchResult {
@@ -97,11 +97,11 @@ async function recordDigest(
   const nowIso = now.toISOString();
   return deps.db.runTransaction(async (tx) => {
     const snap = await tx.get(ref);
-    count(deps.ops, 1, 0);
+    count(deps.ledger.ops, 1, 0);
     if (!snap.exists) {
       const base: TrackedBase = { name, digest, seenAt: nowIso, history: [], settledDigest: null };
       tx.set(ref, base);
-      count(deps.ops, 0, 1);
+      count(deps.ledger.ops, 0, 1);
       return { base, change: 'first' as const };
     }
     const prev = TrackedBase.parse(snap.data());
@@ -113,7 +113,7 @@ async function recordDigest(
     ].slice(-MAX_BASE_HISTORY);
     const base: TrackedBase = { name, digest, seenAt: nowIso, history, settledDigest: null };
     tx.set(ref, base);
-    count(deps.ops, 0, 1);
+    count(deps.ledger.ops, 0, 1);
     return { base, change: 'moved' as const };
   });
 }
@@ -123,12 +123,6 @@ export function supersededAt(base: TrackedBase, digest: string): string {
   const known = base.history.find((h) => h.digest === digest);
   if (known) return known.supersededAt;
   return base.history[0]?.seenAt ?? base.seenAt;
-}
-
-function markerRef(db: Firestore, base: TrackedBase, imageId: string): DocumentReference {
-  return db
-    .collection(COLLECTIONS.events)
-    .doc(safeDocId(`${MARKER_SOURCE}:${baseDocId(base.name)}:${base.digest}:${imageId}`));
 }
 
 function rebuildAlert(
@@ -154,9 +148,18 @@ function rebuildAlert(
   return parsed.success ? parsed.data : null;
 }
 
+/** The event a base status change of one image is recorded as (its marker keeps the effects). */
+function eventOf(base: TrackedBase, imageId: string, now: Date): EventMeta {
+  return {
+    source: MARKER_SOURCE,
+    messageId: `${baseDocId(base.name)}:${base.digest}:${imageId}`,
+    at: now.toISOString(),
+  };
+}
+
 /**
- * Sets an image's base status (version bumped, state kept) and keeps the effects on a marker in the
- * same transaction until they are published. Returns the effects, or null when nothing changed.
+ * Sets an image's base status through the ledger, which keeps the effects on the event's marker
+ * until they are published. Returns the effects, or null when nothing changed.
  */
 async function markImage(
   deps: BaseWatcherDeps,
@@ -165,86 +168,68 @@ async function markImage(
   status: 'stale' | 'current',
   now: Date,
 ): Promise<Effect[] | null> {
-  const ref = deps.db.collection(COLLECTIONS.images).doc(imageId);
-  const nowIso = now.toISOString();
-  return deps.db.runTransaction(async (tx: Transaction) => {
-    const snap = await tx.get(ref);
-    count(deps.ops, 1, 0);
-    if (!snap.exists) return null;
-    const image = ImageRecord.parse(snap.data());
-    const old = image.base;
-    if (!old?.digest || image.state === 'deleted') return null;
-    const since = status === 'stale' ? supersededAt(base, old.digest) : null;
-    const next = {
-      ...old,
-      name: old.name ?? base.name,
-      status,
-      supersededAt: since,
-      currentDigest: base.digest,
-    };
-    if (
-      old.name === next.name &&
-      old.status === next.status &&
-      old.supersededAt === next.supersededAt &&
-      old.currentDigest === next.currentDigest
-    ) {
-      return null;
-    }
-    const updated: ImageRecord = {
-      ...image,
-      base: next,
-      version: image.version + 1,
-      updatedAt: nowIso,
-    };
-    tx.set(ref, updated);
-    tx.set(ref.collection(COLLECTIONS.audit).doc(safeDocId(`base-watch:${image.version}`)), {
-      kind: 'base-status',
-      base: base.name,
-      from: old.status,
-      to: status,
-      baseDigest: old.digest,
-      currentDigest: base.digest,
-      supersededAt: since,
-      recordedAt: nowIso,
-    });
-    const effects: Effect[] = [];
-    // Only staleness enters a verdict (base-image.fresh); unknown → current changes nothing to evaluate.
-    if (status === 'stale' || old.status === 'stale') effects.push({ kind: 'reevaluate', imageId });
-    if (
-      status === 'stale' &&
-      since &&
-      (old.status !== 'stale' || old.currentDigest !== base.digest)
-    ) {
-      const alert = rebuildAlert(updated, base, old.digest, since, now);
-      if (alert) effects.push({ kind: 'alert', alert });
-      else
-        deps.logger?.warn('rebuild alert not sent: image or digest out of the alert format', {
-          imageId,
-        });
-    }
-    if (effects.length > 0) {
-      tx.set(markerRef(deps.db, base, imageId), {
-        source: MARKER_SOURCE,
-        imageId,
-        effects: JSON.parse(JSON.stringify(effects)),
-        effectsDone: false,
-        processedAt: nowIso,
-        expireAt: new Date(now.getTime() + MARKER_TTL_MS),
-      });
-    }
-    count(deps.ops, 0, effects.length > 0 ? 3 : 2);
-    return effects;
-  });
-}
-
-async function publishAndSettle(
-  deps: BaseWatcherDeps,
-  ref: DocumentReference,
-  effects: readonly Effect[],
-): Promise<void> {
-  await deps.publisher.publish(effects);
-  await ref.update({ effectsDone: true });
-  count(deps.ops, 0, 1);
+  const meta = eventOf(base, imageId, now);
+  const result = await deps.ledger.transact<Effect, 'unchanged'>(
+    imageId,
+    meta,
+    (image) => {
+      const old = image?.base;
+      if (!image || !old?.digest || image.state === 'deleted') return { skip: 'unchanged' };
+      const since = status === 'stale' ? supersededAt(base, old.digest) : null;
+      const next = {
+        ...old,
+        name: old.name ?? base.name,
+        status,
+        supersededAt: since,
+        currentDigest: base.digest,
+      };
+      if (
+        old.name === next.name &&
+        old.status === next.status &&
+        old.supersededAt === next.supersededAt &&
+        old.currentDigest === next.currentDigest
+      ) {
+        return { skip: 'unchanged' };
+      }
+      return {
+        record: { ...image, base: next },
+        audit: {
+          kind: 'base-status',
+          base: base.name,
+          from: old.status,
+          to: status,
+          baseDigest: old.digest,
+          currentDigest: base.digest,
+          supersededAt: since,
+        },
+        auditId: `base-watch:${image.version}`,
+        keepState: true,
+        effects: (_previous, updated) => {
+          const effects: Effect[] = [];
+          // Only staleness enters a verdict (base-image.fresh); unknown → current changes nothing to evaluate.
+          if (status === 'stale' || old.status === 'stale')
+            effects.push({ kind: 'reevaluate', imageId });
+          if (
+            status === 'stale' &&
+            since &&
+            (old.status !== 'stale' || old.currentDigest !== base.digest)
+          ) {
+            const alert = rebuildAlert(updated, base, old.digest as string, since, now);
+            if (alert) effects.push({ kind: 'alert', alert });
+            else
+              deps.logger?.warn('rebuild alert not sent: image or digest out of the alert format', {
+                imageId,
+              });
+          }
+          return effects;
+        },
+      };
+    },
+    { now, dedupe: false },
+  );
+  if (result.outcome !== 'applied') return null;
+  await deps.ledger.settle(meta, result.effects, (e) => deps.publisher.publish(e));
+  return result.effects;
 }
 
 /**
@@ -282,7 +267,7 @@ async function dependents(
     : [images.where('base.name', '==', base.name).where('base.status', '==', 'unknown')];
   for (const q of byName) {
     const snap = await q.get();
-    count(deps.ops, Math.max(1, snap.size), 0);
+    count(deps.ledger.ops, Math.max(1, snap.size), 0);
     classify(snap.docs);
   }
   // Digest-only bases: the image says which digest it was built on, not which tag.
@@ -293,7 +278,7 @@ async function dependents(
       .where('base.digest', 'in', known.slice(i, i + 30));
     if (!full) q = q.where('base.status', '==', 'unknown');
     const snap = await q.get();
-    count(deps.ops, Math.max(1, snap.size), 0);
+    count(deps.ledger.ops, Math.max(1, snap.size), 0);
     classify(snap.docs);
   }
   return { stale: [...stale].sort(), current: [...current].sort() };
@@ -307,22 +292,16 @@ async function settle(deps: BaseWatcherDeps, base: TrackedBase): Promise<void> {
     if (!snap.exists || snap.get('digest') !== base.digest) return;
     tx.update(ref, { settledDigest: base.digest });
   });
-  count(deps.ops, 1, 1);
+  count(deps.ledger.ops, 1, 1);
 }
 
 /** Effects an earlier run wrote but could not publish (it crashed or Pub/Sub failed). */
 async function republishPending(deps: BaseWatcherDeps): Promise<number> {
-  const snap = await deps.db
-    .collection(COLLECTIONS.events)
-    .where('source', '==', MARKER_SOURCE)
-    .where('effectsDone', '==', false)
-    .limit(500)
-    .get();
-  count(deps.ops, Math.max(1, snap.size), 0);
-  for (const d of snap.docs) {
-    await publishAndSettle(deps, d.ref, (d.get('effects') as Effect[] | undefined) ?? []);
+  const pending = await deps.ledger.pendingEffects<Effect>({ source: MARKER_SOURCE, limit: 500 });
+  for (const p of pending) {
+    await deps.ledger.settle(p.meta, p.effects, (e) => deps.publisher.publish(e));
   }
-  return snap.size;
+  return pending.length;
 }
 
 async function watchOne(deps: BaseWatcherDeps, input: string, now: Date): Promise<BaseWatchResult> {
@@ -352,7 +331,6 @@ async function watchOne(deps: BaseWatcherDeps, input: string, now: Date): Promis
       if (status === 'stale') result.markedStale += 1;
       else result.markedCurrent += 1;
       result.alerts += effects.filter((e) => e.kind === 'alert').length;
-      if (effects.length > 0) await publishAndSettle(deps, markerRef(deps.db, base, id), effects);
     }
   }
   if (full) await settle(deps, base);

@@ -163,33 +163,27 @@ async function ingestProvenance(
   const reevaluate: string[] = [];
   for (const t of targets) {
     const id = imageDocId(t.registry, t.repository, t.digest);
-    const r = await deps.ledger.transactImage<Effect>({
-      meta: {
-        source: 'provenance',
-        messageId: `${contentHash}:${id}`.slice(0, 600),
-        at: now.toISOString(),
-      },
-      now,
+    const meta = {
+      source: 'provenance',
+      messageId: `${contentHash}:${id}`.slice(0, 600),
+      at: now.toISOString(),
+    };
+    const r = await deps.ledger.transact<Effect>(
       id,
-      init: () => emptyImageRecord(id, t, now),
-      mutate: (rec) => ({ ...rec, provenance: result.provenance }),
-      audit: {
-        kind: 'provenance',
-        builderId: result.provenance.builderId,
-        sourceRepository: result.provenance.sourceRepository,
-        predicateType: result.predicateType,
-      },
-      effects: (_prev, next) => [{ kind: 'reevaluate', imageId: next.id }],
-    });
-    await settle(
-      deps,
-      {
-        source: 'provenance',
-        messageId: `${contentHash}:${id}`.slice(0, 600),
-        at: now.toISOString(),
-      },
-      r,
+      meta,
+      (current) => ({
+        record: { ...(current ?? emptyImageRecord(id, t, now)), provenance: result.provenance },
+        audit: {
+          kind: 'provenance',
+          builderId: result.provenance.builderId,
+          sourceRepository: result.provenance.sourceRepository,
+          predicateType: result.predicateType,
+        },
+        effects: (_prev, next) => [{ kind: 'reevaluate', imageId: next.id }],
+      }),
+      { now },
     );
+    await settle(deps, meta, r);
     reevaluate.push(id);
   }
   return {

@@ -1,16 +1,13 @@
 // AttestationLedger over the Firestore `images` collection: claims, records and revocations in transactions.
 import { createHash, randomUUID } from 'node:crypto';
-import type {
-  DocumentReference,
-  DocumentSnapshot,
-  Firestore,
-  Transaction,
-} from '@google-cloud/firestore';
+import type { DocumentSnapshot, Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
+import type { AttestationFormat, AttestationLedger } from '../attestations/attestor.js';
 import { ClearanceError } from '../errors.js';
-import { Attestation, ImageRecord } from '../ledger/image-record.js';
-import { deriveState } from '../ledger/state.js';
-import type { AttestationFormat, AttestationLedger } from './attestor.js';
+import { COLLECTIONS } from './collections.js';
+import type { EventMeta, ImageLedger } from './image-ledger.js';
+import { Attestation, ImageRecord } from './image-record.js';
+import { FirestoreLedger } from './ledger-store.js';
 
 /**
  * A pending claim, in `images/{id}/attestationClaims/{claimId}`. It lives outside the image
@@ -57,35 +54,29 @@ function activeFor(
   );
 }
 
+/** The event an attestation's record or revocation is audited as. */
+function eventOf(imageId: string, key: string, at: string): EventMeta {
+  return { source: 'attestation', messageId: `${imageId}:${key}`.slice(0, 600), at };
+}
+
 export function firestoreAttestationLedger(options: {
   db: Firestore;
-  /** Default `images`. */
-  collection?: string;
+  /** The image ledger every image write goes through; default one over `db`. */
+  ledger?: Pick<ImageLedger, 'transact'>;
 }): AttestationLedger {
   const { db } = options;
-  const images = db.collection(options.collection ?? 'images');
+  const ledger = options.ledger ?? new FirestoreLedger(db);
+  const images = db.collection(COLLECTIONS.images);
   const imageRef = (id: string) => images.doc(id);
   const claimRef = (id: string, policyHash: string, format: AttestationFormat) =>
-    imageRef(id).collection('attestationClaims').doc(claimId(policyHash, format));
-
-  /** Writes the attestations list back with the bookkeeping every ledger write carries. */
-  const writeImage = (
-    tx: Transaction,
-    ref: DocumentReference,
-    image: ImageRecord,
-    attestations: Attestation[],
-    state: ImageRecord['state'],
-    now: string,
-  ) => {
-    tx.update(ref, {
-      attestations: attestations.map((a) => Attestation.parse(a)),
-      state,
-      version: image.version + 1,
-      updatedAt: now,
+    imageRef(id).collection(COLLECTIONS.attestationClaims).doc(claimId(policyHash, format));
+  const missing = (imageId: string) =>
+    new ClearanceError('not-found', `image ${imageId} is not in the ledger`, {
+      details: { imageId },
     });
-  };
 
   return {
+    // Claims live beside the image document, not in it: only the claim document is written here.
     claim(imageId, policyHash, format, now, leaseMs) {
       return db.runTransaction(async (tx) => {
         const cref = claimRef(imageId, policyHash, format);
@@ -120,54 +111,63 @@ export function firestoreAttestationLedger(options: {
       });
     },
 
-    record(imageId, attestation, check) {
+    async record(imageId, attestation, check) {
       const a = Attestation.parse(attestation);
-      return db.runTransaction(async (tx) => {
-        const ref = imageRef(imageId);
-        const cref = claimRef(imageId, a.policyHash, a.format);
-        const image = readImage(await tx.get(ref), imageId);
-        const done = activeFor(image.attestations, a.policyHash, a.format);
-        if (done) {
-          tx.delete(cref);
-          return { status: 'exists', attestation: done } as const;
-        }
-        if (!check(image)) {
-          tx.delete(cref);
+      const cid = claimId(a.policyHash, a.format);
+      const result = await ledger.transact<never, 'exists' | 'stale'>(
+        imageId,
+        eventOf(imageId, `${cid}:${a.createdAt}`, a.createdAt),
+        (image, writes) => {
+          if (!image) throw missing(imageId);
+          writes.deleteAttestationClaim(cid);
+          if (activeFor(image.attestations, a.policyHash, a.format)) return { skip: 'exists' };
+          if (!check(image)) return { skip: 'stale' };
+          return {
+            record: { ...image, attestations: [...image.attestations, a] },
+            audit: { kind: 'attested', format: a.format, policyHash: a.policyHash, keyId: a.keyId },
+          };
+        },
+        { now: new Date(a.createdAt), dedupe: false },
+      );
+      const image = result.image as ImageRecord;
+      switch (result.outcome) {
+        case 'exists':
+          return {
+            status: 'exists',
+            attestation: activeFor(image.attestations, a.policyHash, a.format) as Attestation,
+          } as const;
+        case 'stale':
           return { status: 'stale', image } as const;
-        }
-        const attestations = [...image.attestations, a];
-        writeImage(
-          tx,
-          ref,
-          image,
-          attestations,
-          deriveState({ ...image, attestations }),
-          a.createdAt,
-        );
-        tx.delete(cref);
-        return { status: 'recorded' } as const;
-      });
+        default:
+          return { status: 'recorded' } as const;
+      }
     },
 
-    markRevoked(imageId, reason, now) {
-      return db.runTransaction(async (tx) => {
-        const ref = imageRef(imageId);
-        const snap = await tx.get(ref);
-        // A record already gone has nothing left to mark; its occurrences were handled by the caller.
-        if (!snap.exists) return [];
-        const image = readImage(snap, imageId);
-        const at = now.toISOString();
-        const revoked: Attestation[] = [];
-        const next = image.attestations.map((a) => {
-          if (a.revokedAt !== null) return a;
-          const r = { ...a, revokedAt: at, revokedReason: reason };
-          revoked.push(r);
-          return r;
-        });
-        if (revoked.length === 0) return [];
-        writeImage(tx, ref, image, next, deriveState({ ...image, attestations: next }), at);
-        return revoked;
-      });
+    async markRevoked(imageId, reason, now) {
+      const at = now.toISOString();
+      let revoked: Attestation[] = [];
+      await ledger.transact<never, 'unchanged'>(
+        imageId,
+        eventOf(imageId, `revoke:${at}`, at),
+        (image) => {
+          revoked = [];
+          // A record already gone has nothing left to mark; its occurrences were handled by the caller.
+          if (!image) return { skip: 'unchanged' };
+          const next = image.attestations.map((x) => {
+            if (x.revokedAt !== null) return x;
+            const r = { ...x, revokedAt: at, revokedReason: reason };
+            revoked.push(r);
+            return r;
+          });
+          if (revoked.length === 0) return { skip: 'unchanged' };
+          return {
+            record: { ...image, attestations: next },
+            audit: { kind: 'attestations-revoked', reason, count: revoked.length },
+          };
+        },
+        { now, dedupe: false },
+      );
+      return revoked;
     },
   };
 }

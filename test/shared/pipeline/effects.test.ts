@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Alert } from '../../../shared/alerts/alert.js';
 import type { Finding } from '../../../shared/findings/finding.js';
-import { alertLinks, computeEffects, topFindings } from '../../../shared/ingest/effects.js';
-import { normaliseBase } from '../../../shared/ingest/registry-ingest.js';
-import { productKeys, WILDCARD } from '../../../shared/ingest/vex-store.js';
 import { ImageRecord, type Verdict } from '../../../shared/ledger/image-record.js';
+import { alertLinks, computeEffects, topFindings } from '../../../shared/pipeline/effects.js';
+import { normaliseBase } from '../../../shared/pipeline/registry-ingest.js';
+import { productKeys, WILDCARD } from '../../../shared/pipeline/vex-store.js';
 import { parsePolicy } from '../../../shared/policy/policy.js';
 
 const digest = `sha256:${'c'.repeat(64)}`;
@@ -151,6 +151,7 @@ rules:
           message:
             'exception for CVE-2005-2541 (owner platform@acme.example) expires on 2026-12-01, in 3 days',
           remediation: null,
+          exception: 'CVE-2005-2541',
         },
       ],
     });

@@ -2,9 +2,9 @@
 import type { Firestore } from '@google-cloud/firestore';
 import { admissionSettingsOf } from '../check/decide.js';
 import { ADMISSION_SETTINGS_DOC } from '../check/firestore-store.js';
+import type { Clock } from '../clock.js';
 import { COLLECTIONS } from '../ledger/collections.js';
 import { type Policy, type PolicyFormat, parsePolicy, policyHash } from '../policy/policy.js';
-import type { Clock } from '../runtime/clock.js';
 
 export interface PolicySnapshot {
   policy: Policy;

@@ -1,0 +1,36 @@
+// Messages between functions, one zod schema each, imported by producer and consumer alike.
+import { z } from 'zod';
+
+export { Alert, type AlertInput } from './alerts/alert.js';
+
+/** verdicts topic → attestImage: the image to (re)consider; it reads the ledger for the rest. */
+export const VerdictMessage = z.object({
+  imageId: z.string().min(1).max(1500),
+  cause: z.enum(['verdict-changed', 'deleted']),
+  policyHash: z.string().nullable(),
+});
+export type VerdictMessage = z.infer<typeof VerdictMessage>;
+
+export const RunId = z.string().regex(/^[\w.-]{1,100}$/, 'letters, digits, _ . - (at most 100)');
+
+/** reevaluate topic → reevaluate: start a run, process one page of it, or one image. */
+export const ReevaluateMessage = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('start'),
+    runId: RunId.optional(),
+    reason: z.string().max(200).default('manual'),
+  }),
+  z.object({
+    kind: z.literal('page'),
+    runId: RunId,
+    cursor: z.string().max(1500).nullable(),
+    page: z.number().int().nonnegative(),
+  }),
+  z.object({ kind: z.literal('image'), imageId: z.string().min(1).max(1500) }),
+]);
+export type ReevaluateMessage = z.infer<typeof ReevaluateMessage>;
+export type ReevaluateMessageInput = z.input<typeof ReevaluateMessage>;
+
+/** alerts topic, attribute `action`: Cloud Scheduler's tick that folds digests and resends stuck alerts. */
+export const FLUSH_ACTION = 'flush';
+export const FlushAttributes = z.object({ action: z.literal(FLUSH_ACTION) }).passthrough();

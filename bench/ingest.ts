@@ -44,6 +44,16 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Waits until a function's operation counter has not moved for a while (commits land after the data). */
+async function quiet(ops: { reads: number; writes: number; transactions: number }) {
+  for (let last = ''; ; ) {
+    const now = `${ops.reads}/${ops.writes}/${ops.transactions}`;
+    if (now === last) return;
+    last = now;
+    await sleep(500);
+  }
+}
+
 interface Stoppable {
   name: string;
   stop(): Promise<unknown>;
@@ -151,6 +161,7 @@ async function main(): Promise<void> {
   );
   await waitFor(`${N} pushed images`, async () => (await countImages()) >= N + 1, 600_000);
   const pushSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await quiet(ledger.ops);
   const push = { ...ledger.ops };
   results.events = N;
   results.events_per_s = round(N / pushSeconds);
@@ -191,6 +202,8 @@ async function main(): Promise<void> {
   );
   await waitFor(`${M} finished scans`, async () => (await finished()) >= M, 600_000);
   const scanSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
+  // The counter moves after each commit (and a settle write follows it): let it stand still.
+  await quiet(ledger.ops);
   const scan = { ...ledger.ops };
   const stored = (await db.collection(`images`).where('scan.status', '==', 'finished').get()).docs;
   const totals = stored.map((d) => Number(d.get('scan.counts.total')));
@@ -236,10 +249,7 @@ async function main(): Promise<void> {
         120_000,
       );
       // Writes that follow the transaction (if any) land too: wait until the count stands still.
-      for (let last = -1; last !== ledger.ops.writes; ) {
-        last = ledger.ops.writes;
-        await sleep(300);
-      }
+      await quiet(ledger.ops);
       return { ...ledger.ops };
     };
     const same = await rescan('2026-11-30T09:05:00Z');

@@ -77,11 +77,12 @@ export function vulnerabilityOccurrences(
   });
 }
 
-/** The finished DISCOVERY occurrence of one image's scan. */
+/** The finished DISCOVERY occurrence of one image's scan; a rescan is the same occurrence at a later time. */
 export function discoveryOccurrence(
   project: string,
   resourceUri: string,
   image: number,
+  at = '2026-11-29T09:05:00Z',
 ): Record<string, unknown> {
   return {
     name: `projects/${project}/occurrences/img${image}-discovery`,
@@ -89,12 +90,12 @@ export function discoveryOccurrence(
     noteName: 'projects/goog-analysis/notes/PACKAGE_VULNERABILITY',
     kind: 'DISCOVERY',
     createTime: '2026-11-29T09:00:00Z',
-    updateTime: '2026-11-29T09:05:00Z',
+    updateTime: at,
     discovery: {
       analysisStatus: 'FINISHED_SUCCESS',
       continuousAnalysis: 'ACTIVE',
       analysisCompleted: { analysisType: ['OS'] },
-      lastScanTime: '2026-11-29T09:05:00Z',
+      lastScanTime: at,
     },
   };
 }

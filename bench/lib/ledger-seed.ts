@@ -1,9 +1,10 @@
 // Deterministic ledgers for the re-evaluation benchmark and integration tests: images with findings and verdicts, written in batches.
 import { createHash } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
-import { countFindings, type Finding, findingKey } from '../../shared/findings/finding.js';
+import { countFindings, type Finding } from '../../shared/findings/finding.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { COLLECTIONS } from '../../shared/ledger/collections.js';
+import { chunkDocId, planChunks } from '../../shared/ledger/finding-chunks.js';
 import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { deriveState } from '../../shared/ledger/state.js';
 import type { PolicySnapshot } from '../../shared/pipeline/policy-source.js';
@@ -41,8 +42,6 @@ export interface SeededImage {
 }
 
 const sha = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
-const findingDocId = (f: Finding) =>
-  createHash('sha256').update(findingKey(f)).digest('hex').slice(0, 40);
 
 function finding(i: number, n: number, severity: Finding['severity'], fixed: boolean): Finding {
   return {
@@ -144,13 +143,15 @@ export async function seedLedger(
     const record: ImageRecord = { ...draft, state: deriveState(draft) };
     const ref = db.collection(COLLECTIONS.images).doc(record.id);
     batch.set(ref, record);
-    for (const f of s.findings) {
-      batch.set(ref.collection(COLLECTIONS.findings).doc(findingDocId(f)), {
-        ...f,
-        scanRef: SCAN_REF,
+    // Findings as the ledger stores them: chunk documents per source (shared/ledger/finding-chunks.ts).
+    const { write } = planChunks('container-analysis', [], s.findings);
+    for (const c of write) {
+      batch.set(ref.collection(COLLECTIONS.findingChunks).doc(chunkDocId(c.source, c.n)), {
+        ...c,
+        imageId: record.id,
       });
     }
-    inBatch += 1 + s.findings.length;
+    inBatch += 1 + write.length;
     out.push({ record, findings: s.findings });
     if (inBatch >= 450) await flush(false);
   }

@@ -77,10 +77,10 @@ class TtlCache<T> {
     private readonly maxEntries: number,
   ) {}
 
-  /** The fresh cached entry, if any, without reading the store. */
-  peek(key: string): Entry<T> | undefined {
+  /** The fresh cached entry, if any, without reading the store; `nowMs` saves a clock read per call. */
+  peek(key: string, nowMs = this.clock.now().getTime()): Entry<T> | undefined {
     const e = this.entries.get(key);
-    return e !== undefined && e.expires > this.clock.now().getTime() ? e : undefined;
+    return e !== undefined && e.expires > nowMs ? e : undefined;
   }
 
   get(key: string, load: () => Promise<T>): T | Promise<T> {
@@ -119,8 +119,14 @@ export class CheckService {
   private readonly records: TtlCache<ImageRecord | null>;
   private readonly tags: TtlCache<string | null>;
   private readonly settings: TtlCache<AdmissionSettings>;
-  /** Decisions memoised by image id, ledger version, environment and policy: a new version is a new key. */
-  private readonly answers = new Map<string, CheckAnswer>();
+  /**
+   * Decisions memoised per cached record (a record object is one id at one version: a new version is
+   * a new object), then per environment, for the policy they were decided under.
+   */
+  private readonly answers = new WeakMap<
+    ImageRecord,
+    Map<string, { policyHash: string | null; answer: CheckAnswer }>
+  >();
   private readonly maxEntries: number;
   private readonly refs = new Map<string, ParsedRef>();
   private readonly ids = new WeakMap<ParsedRef, string>();
@@ -172,7 +178,8 @@ export class CheckService {
    * functions-framework's request domain).
    */
   cached(input: string, environment: string): CheckAnswer | undefined {
-    const settings = this.settings.peek('current');
+    const now = this.o.clock.now().getTime();
+    const settings = this.settings.peek('current', now);
     if (!settings) return undefined;
     let ref: ParsedRef;
     try {
@@ -182,17 +189,20 @@ export class CheckService {
     }
     let digest = ref.digest;
     if (!digest) {
-      const t = this.tags.peek(`${ref.registry}/${ref.repository}:${ref.tag ?? 'latest'}`);
+      const t = this.tags.peek(`${ref.registry}/${ref.repository}:${ref.tag ?? 'latest'}`, now);
       if (!t?.value) return undefined;
       digest = t.value;
     }
-    const record = this.records.peek(this.imageIdOf(ref, digest))?.value;
+    const record = this.records.peek(this.imageIdOf(ref, digest), now)?.value;
     if (!record) return undefined;
-    const hit = this.answers.get(
-      `${record.id}@${record.version}|${environment}|${settings.value.policyHash}`,
-    );
+    const hit = this.memo(record, environment, settings.value.policyHash);
     if (!hit) return undefined;
     return hit.image === input ? hit : { ...hit, image: input };
+  }
+
+  private memo(record: ImageRecord, environment: string, policyHash: string | null) {
+    const m = this.answers.get(record)?.get(environment);
+    return m !== undefined && m.policyHash === policyHash ? m.answer : undefined;
   }
 
   /** Judges one reference for one environment; never throws (store trouble and bad references deny). */
@@ -236,15 +246,16 @@ export class CheckService {
         const id = this.imageIdOf(ref, digest);
         record = await this.read(this.records.get(id, () => this.o.store.getImage(id)));
       }
-      const memo = record
-        ? `${record.id}@${record.version}|${environment}|${settings.policyHash}`
-        : null;
-      const hit = memo ? this.answers.get(memo) : undefined;
+      const hit = record ? this.memo(record, environment, settings.policyHash) : undefined;
       if (hit) return hit.image === input ? hit : { ...hit, image: input };
       const answer = decide({ image: input, digest, environment, record, settings });
-      if (memo) {
-        if (this.answers.size >= this.maxEntries) this.answers.clear();
-        this.answers.set(memo, answer);
+      if (record) {
+        let byEnv = this.answers.get(record);
+        if (!byEnv) {
+          byEnv = new Map();
+          this.answers.set(record, byEnv);
+        }
+        byEnv.set(environment, { policyHash: settings.policyHash, answer });
       }
       return answer;
     } catch (err) {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Finding } from '../findings/finding.js';
 import { SEVERITIES } from '../findings/finding.js';
 import { COLLECTIONS } from '../ledger/collections.js';
+import { getChunkFindings } from '../ledger/findings-store.js';
 import {
   FLEET,
   FleetRow,
@@ -368,17 +369,13 @@ export async function readImage(db: Firestore, id: string): Promise<ImageDetail 
   if (!snap.exists) return null;
   const image = ImageRecord.parse({ id, ...snap.data() });
   const sources = Object.keys(image.scanRefs);
-  const [findingSnap, auditSnap] = await Promise.all([
-    sources.length > 0
-      ? ref.collection(COLLECTIONS.findings).where('source', 'in', sources).get()
-      : null,
+  // Findings are chunk documents per source (ledger/finding-chunks.ts): a few reads per image.
+  const chunkOps = { reads: 0, writes: 0 };
+  const [current, auditSnap] = await Promise.all([
+    sources.length > 0 ? getChunkFindings(ref, chunkOps, sources) : [],
     ref.collection(COLLECTIONS.audit).orderBy('recordedAt', 'desc').limit(MAX_AUDIT).get(),
   ]);
-  const findings: Finding[] = [];
-  for (const d of findingSnap?.docs ?? []) {
-    const { scanRef, ...f } = d.data() as Finding & { scanRef?: string };
-    if (scanRef === image.scanRefs[f.source]) findings.push(f);
-  }
+  const findings: Finding[] = [...current];
   findings.sort(
     (a, b) =>
       SEVERITIES.indexOf(b.severity) - SEVERITIES.indexOf(a.severity) || a.id.localeCompare(b.id),
@@ -401,6 +398,6 @@ export async function readImage(db: Firestore, id: string): Promise<ImageDetail 
     team: teamOf(image),
     findings,
     audit,
-    reads: 1 + Math.max(findingSnap ? 1 : 0, findingSnap?.size ?? 0) + Math.max(1, auditSnap.size),
+    reads: 1 + chunkOps.reads + Math.max(1, auditSnap.size),
   };
 }

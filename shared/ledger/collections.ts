@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 export const COLLECTIONS = {
   images: 'images',
   findings: 'findings',
+  /** Findings in chunk documents per source (see finding-chunks.ts); `findings` is the older per-finding layout. */
+  findingChunks: 'findingChunks',
   audit: 'audit',
   vex: 'vex',
   tags: 'tags',

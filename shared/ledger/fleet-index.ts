@@ -270,7 +270,25 @@ export interface FleetWrite {
  * inside the transaction that sets the image, with the row read in that transaction. It writes the
  * image's row and the counter delta; nothing here reads.
  */
-export function indexImageWrite(tx: Transaction, w: FleetWrite): void {
+/** Key-order-independent JSON (undefined dropped, as the client drops it), for comparing a row with its stored form. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.entries(x as Record<string, unknown>).sort(([a], [b]) =>
+            a < b ? -1 : a > b ? 1 : 0,
+          ),
+        )
+      : x,
+  );
+}
+
+/**
+ * Stages the image's fleet row, stale entry and counter delta; returns how many writes it staged.
+ * A row whose content is unchanged but for `updatedAt` is not rewritten (an unchanged rescan costs
+ * no fleet writes): the row's `updatedAt` is when what it shows last changed.
+ */
+export function indexImageWrite(tx: Transaction, w: FleetWrite): number {
   const haveRow = w.previousRow !== undefined;
   const stored = w.previousRow?.exists ? FleetRow.safeParse(w.previousRow.data()) : null;
   // Read with the image: its vulnerabilities are known (none if the row is new or unreadable).
@@ -282,18 +300,34 @@ export function indexImageWrite(tx: Transaction, w: FleetWrite): void {
   const before = w.previous ? fleetRow(w.previous, known ?? {}) : null;
   const after = haveRow ? next : { ...next, cvesBySource: {} };
   const ref = fleetRowRef(w.db, w.next.id);
-  if (haveRow) tx.set(ref, next);
-  else {
-    const { cves: _c, cvesBySource: _s, ...rest } = next;
-    tx.set(ref, rest, { merge: true });
+  let writes = 0;
+  const unchanged =
+    stored?.success === true &&
+    canonical({ ...stored.data, updatedAt: null }) === canonical({ ...next, updatedAt: null });
+  if (!unchanged) {
+    if (haveRow) tx.set(ref, next);
+    else {
+      const { cves: _c, cvesBySource: _s, ...rest } = next;
+      tx.set(ref, rest, { merge: true });
+    }
+    writes += 1;
+    if (next.kinds.includes('stale')) {
+      tx.set(staleRef(w.db, w.next.id), staleEntry(next));
+      writes += 1;
+    } else if (before?.kinds.includes('stale')) {
+      tx.delete(staleRef(w.db, w.next.id));
+      writes += 1;
+    }
   }
-  if (next.kinds.includes('stale')) tx.set(staleRef(w.db, w.next.id), staleEntry(next));
-  else if (before?.kinds.includes('stale')) tx.delete(staleRef(w.db, w.next.id));
   const delta = counterDelta(before, after, {
     day: w.next.updatedAt.slice(0, 10),
     decisions: changedDecisions(w.previous, w.next),
   });
-  if (delta) tx.set(shardRef(w.db, shardOf(w.next.id)), delta, { merge: true });
+  if (delta) {
+    tx.set(shardRef(w.db, shardOf(w.next.id)), delta, { merge: true });
+    writes += 1;
+  }
+  return writes;
 }
 
 export function staleEntry(row: FleetRow): Omit<FleetRow, 'cves' | 'cvesBySource' | 'facets'> {
@@ -368,10 +402,12 @@ export async function rebuildFleetIndex(db: Firestore): Promise<{ rows: number }
   const snap = await db.collection(COLLECTIONS.images).get();
   for (const d of snap.docs) {
     const record = Schema.parse(d.data());
-    const fs = await d.ref.collection(COLLECTIONS.findings).get();
-    const findings = fs.docs
-      .map((f) => f.data() as Finding & { scanRef?: string })
-      .filter((f) => f.scanRef === record.scanRefs[f.source]);
+    const { getChunkFindings } = await import('./findings-store.js');
+    const findings = await getChunkFindings(
+      d.ref,
+      { reads: 0, writes: 0 },
+      Object.keys(record.scanRefs),
+    );
     out.push({ record, findings });
   }
   return writeFleetIndex(db, out);

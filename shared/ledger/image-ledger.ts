@@ -112,6 +112,11 @@ export interface ImageLedger {
   ): Promise<PendingEffects<E>[]>;
   getImage(id: string): Promise<ImageRecord | null>;
   getFindings(image: Pick<ImageRecord, 'id' | 'scanRefs'>, sources?: string[]): Promise<Finding[]>;
+  /** Ids of the images with a finding of this vulnerability (id or alias) across the fleet, in id order. */
+  imagesWithVulnerability(
+    vulnerability: string,
+    options?: { limit?: number; after?: string },
+  ): Promise<string[]>;
   resolveTag(registry: string, repository: string, tag: string): Promise<string | null>;
   recordAudit(
     id: string,

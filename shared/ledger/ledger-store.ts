@@ -6,10 +6,19 @@ import type {
   Firestore,
   Transaction,
 } from '@google-cloud/firestore';
-import { countFindings, type Finding, findingKey } from '../findings/finding.js';
+import { countFindings, type Finding } from '../findings/finding.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS, externalDocId } from './collections.js';
 import { applyEnrichment, type Enrichment, maxIso } from './enrichment.js';
+import { type ChunkPlan, type FindingChunk, planChunks } from './finding-chunks.js';
+import {
+  chunkFindingsOfRange,
+  findingsOfChunks,
+  getChunkFindings,
+  imagesWithVulnerability,
+  readChunks,
+  stageChunks,
+} from './findings-store.js';
 import { fleetRowRef, indexImageWrite } from './fleet-index.js';
 import type {
   AuditEntry,
@@ -67,6 +76,13 @@ export function verdictChanges(
     if (before !== v.decision) out.push({ environment: env, from: before, to: v.decision });
   }
   return out;
+}
+
+/** Reads and writes of one transaction attempt. */
+interface Attempt {
+  reads: number;
+  writes: number;
+  auditWrites: number;
 }
 
 /** Counts document reads and writes, so benchmarks report what the store really does. */
@@ -128,6 +144,7 @@ export function encodeRaw(raw: Buffer | string): { raw: string; rawEncoding: 'ut
     return { raw: raw.toString('base64'), rawEncoding: 'base64' };
   }
 }
+const NO_CHANGE: ChunkPlan = { write: [], remove: [], changedFindings: 0 };
 /** FieldPath.documentId() by name: this module loads no Firestore code until a client is passed in. */
 const DOCUMENT_ID = '__name__';
 
@@ -172,14 +189,32 @@ export class FirestoreLedger implements ImageLedger {
     return this.db.collection(COLLECTIONS.events).doc(eventDocId(meta));
   }
 
+  /** Counts of the running attempt of each transaction: a retried attempt's reads and writes are not billed as written. */
+  private readonly attempts = new WeakMap<Transaction, Attempt>();
+
   private async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    const out = await this.db.runTransaction(fn);
+    let last: Attempt | undefined;
+    const out = await this.db.runTransaction(async (tx) => {
+      last = { reads: 0, writes: 0, auditWrites: 0 };
+      this.attempts.set(tx, last);
+      return fn(tx);
+    });
+    if (last) {
+      this.ops.reads += last.reads;
+      this.ops.writes += last.writes;
+      this.ops.auditWrites += last.auditWrites;
+    }
     this.ops.transactions += 1;
     return out;
   }
 
+  /** Where a transaction's operations are counted until it commits. */
+  private counter(tx: Transaction): Attempt {
+    return this.attempts.get(tx) ?? this.ops;
+  }
+
   private async txGet(tx: Transaction, ...refs: DocumentReference[]): Promise<DocumentSnapshot[]> {
-    this.ops.reads += refs.length;
+    this.counter(tx).reads += refs.length;
     return tx.getAll(...refs);
   }
 
@@ -189,7 +224,7 @@ export class FirestoreLedger implements ImageLedger {
     data: Record<string, unknown>,
     merge = false,
   ): void {
-    this.ops.writes += 1;
+    this.counter(tx).writes += 1;
     if (merge) tx.set(ref, data, { merge: true });
     else tx.set(ref, data);
   }
@@ -223,7 +258,7 @@ export class FirestoreLedger implements ImageLedger {
     const ref = this.imageRef(id)
       .collection(COLLECTIONS.audit)
       .doc(externalDocId(auditId ?? `${meta.source}:${meta.messageId}`));
-    this.ops.auditWrites += 1;
+    this.counter(tx).auditWrites += 1;
     this.txSet(tx, ref, {
       ...entry,
       source: meta.source,
@@ -248,7 +283,7 @@ export class FirestoreLedger implements ImageLedger {
     },
   ): void {
     this.txSet(tx, this.imageRef(w.next.id), w.next);
-    indexImageWrite(tx, {
+    this.counter(tx).writes += indexImageWrite(tx, {
       db: this.db,
       previous: w.previous,
       next: w.next,
@@ -267,7 +302,7 @@ export class FirestoreLedger implements ImageLedger {
           true,
         ),
       deleteAttestationClaim: (claimId) => {
-        this.ops.writes += 1;
+        this.counter(tx).writes += 1;
         tx.delete(this.imageRef(id).collection(COLLECTIONS.attestationClaims).doc(claimId));
       },
     };
@@ -284,6 +319,17 @@ export class FirestoreLedger implements ImageLedger {
     meta: EventMeta,
     mutate: (current: ImageRecord | null, writes: LedgerWrites) => Mutation<E, S>,
     options: TransactOptions,
+  ): Promise<TransactResult<E, S>> {
+    return this.run(id, meta, mutate, options);
+  }
+
+  /** `transact`, with `read` reading more inside the transaction once the event is known to be new. */
+  private async run<E, S extends string>(
+    id: string,
+    meta: EventMeta,
+    mutate: (current: ImageRecord | null, writes: LedgerWrites) => Mutation<E, S>,
+    options: TransactOptions,
+    read?: (tx: Transaction) => Promise<void>,
   ): Promise<TransactResult<E, S>> {
     const nowIso = options.now.toISOString();
     const dedupe = options.dedupe ?? true;
@@ -310,6 +356,7 @@ export class FirestoreLedger implements ImageLedger {
         [snap, fleetRow] = await this.txGet(tx, this.imageRef(id), fleetRowRef(this.db, id));
       }
       const previous = snap?.exists ? ImageRecord.parse({ id, ...snap.data() }) : null;
+      await read?.(tx);
       const change = mutate(previous, this.writes(tx, id));
       if ('skip' in change) {
         if (change.marker) {
@@ -537,78 +584,78 @@ export class FirestoreLedger implements ImageLedger {
   }
 
   /**
-   * Stores a scan's findings (batched writes, not one transaction per finding), then the summary
-   * in a transaction; findings of an older scan from the same source are removed afterwards.
+   * Stores a scan in one transaction: the image's summary and verdicts, its audit entry and marker,
+   * and the source's findings where they changed. Findings live in chunk documents per source
+   * (finding-chunks.ts), read in the transaction and rewritten only where a finding was added,
+   * changed or removed: a rescan that finds the same writes 3 documents, k changed findings at most
+   * k more. `evaluate` and `effects` see every current finding of the image (all sources).
    */
   async applyScan<E = never>(
     scan: ScanResult,
     meta: EventMeta,
     now: Date,
     options: {
-      evaluate?: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined;
-      effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
+      evaluate?:
+        | ((rec: ImageRecord, findings: Finding[]) => Record<string, Verdict> | null)
+        | undefined;
+      effects?:
+        | ((previous: ImageRecord | null, next: ImageRecord, findings: Finding[]) => E[])
+        | undefined;
     } = {},
-  ): Promise<ImageTransaction<E>> {
+  ): Promise<ImageTransaction<E> & { changedFindings: number }> {
     const id = imageId(scan.registry, scan.repository, scan.digest);
     const ref = this.imageRef(id);
-    const findingsCol = ref.collection(COLLECTIONS.findings);
-    if (scan.status === 'finished') {
-      // Findings go in batches of 500 before the summary: a crash in between is repaired by
-      // redelivery (same ids), and readers only trust findings whose scanRef the image names.
-      const commits: Promise<unknown>[] = [];
-      for (let i = 0; i < scan.findings.length; i += 500) {
-        const batch = this.db.batch();
-        for (const f of scan.findings.slice(i, i + 500)) {
-          batch.set(findingsCol.doc(hashId(findingKey(f))), { ...f, scanRef: scan.scanRef });
-        }
-        this.ops.writes += Math.min(500, scan.findings.length - i);
-        this.ops.batches += 1;
-        commits.push(batch.commit());
-      }
-      await Promise.all(commits);
-    }
-    const result = await this.transact<E, 'stale'>(
+    let tx: Transaction | undefined;
+    let stored: FindingChunk[] = [];
+    let plan: ChunkPlan = NO_CHANGE;
+    const result = await this.run<E, 'stale'>(
       id,
       meta,
       (current) => {
         const rec = current ?? emptyImageRecord(id, scan, now);
         const known = rec.scanRefs[scan.source];
         if (known && known > scan.scanRef) return { skip: 'stale', marker: true };
+        // A finished scan's findings replace the source's; a failed one leaves the source with
+        // none (its scan reference no longer names the old ones); a scan in progress changes nothing.
+        const mine =
+          scan.status === 'scanning'
+            ? findingsOfChunks(stored, [scan.source])
+            : scan.status === 'finished'
+              ? scan.findings
+              : [];
+        plan =
+          scan.status === 'scanning'
+            ? NO_CHANGE
+            : planChunks(
+                scan.source,
+                stored.filter((c) => c.source === scan.source),
+                mine,
+              );
+        if (tx) stageChunks(tx, ref, scan.source, plan, this.counter(tx));
+        const all = [...mine, ...findingsOfChunks(stored.filter((c) => c.source !== scan.source))];
+        const evaluate = options.evaluate;
+        const effects = options.effects;
         return {
-          record: withVerdicts(applyScanSummary(rec, scan), options.evaluate),
+          record: withVerdicts(applyScanSummary(rec, scan), evaluate && ((r) => evaluate(r, all))),
           audit: {
             kind: `scan-${scan.status}`,
             scanner: scan.scanner,
             total: scan.findings.length,
             scanRef: scan.scanRef,
           },
-          effects: options.effects,
+          effects: effects && ((previous, next) => effects(previous, next, all)),
+          // The fleet row's vulnerabilities follow the source's findings as the chunk plan stores them.
           scanFindings:
-            scan.status === 'scanning'
-              ? undefined
-              : { source: scan.source, findings: scan.status === 'finished' ? scan.findings : [] },
+            scan.status === 'scanning' ? undefined : { source: scan.source, findings: mine },
         };
       },
       { now },
+      async (t) => {
+        tx = t;
+        stored = await readChunks(t, ref, this.counter(t));
+      },
     );
-    if (result.outcome === 'applied' && scan.status === 'finished') {
-      const stale = await findingsCol
-        .where('source', '==', scan.source)
-        .where('scanRef', '!=', scan.scanRef)
-        .get();
-      this.ops.reads += stale.size;
-      // Every stale finding goes, 500 to a batch (a rescan can drop thousands at once).
-      const commits: Promise<unknown>[] = [];
-      for (let i = 0; i < stale.size; i += 500) {
-        const batch = this.db.batch();
-        for (const d of stale.docs.slice(i, i + 500)) batch.delete(d.ref);
-        this.ops.writes += Math.min(500, stale.size - i);
-        this.ops.batches += 1;
-        commits.push(batch.commit());
-      }
-      await Promise.all(commits);
-    }
-    return result;
+    return { ...result, changedFindings: result.outcome === 'applied' ? plan.changedFindings : 0 };
   }
 
   async getImage(id: string): Promise<ImageRecord | null> {
@@ -618,48 +665,26 @@ export class FirestoreLedger implements ImageLedger {
   }
 
   /** Findings of the image's current scans (one scan run per source); `sources` limits which. */
-  async getFindings(
-    image: Pick<ImageRecord, 'id' | 'scanRefs'>,
-    sources?: string[],
-  ): Promise<Finding[]> {
-    const wanted = sources ?? Object.keys(image.scanRefs);
-    if (wanted.length === 0) return [];
-    const snap = await this.imageRef(image.id)
-      .collection(COLLECTIONS.findings)
-      .where('source', 'in', wanted)
-      .get();
-    this.ops.reads += Math.max(1, snap.size);
-    return currentFindings(
-      image,
-      snap.docs.map((d) => d.data()),
+  async getFindings(image: Pick<ImageRecord, 'id'>, sources?: string[]): Promise<Finding[]> {
+    return getChunkFindings(this.imageRef(image.id), this.ops, sources);
+  }
+
+  /** The current findings of consecutive images (in id order), with one range query for all of them. */
+  async findingsOfRange(
+    images: readonly Pick<ImageRecord, 'id'>[],
+  ): Promise<Map<string, Finding[]>> {
+    return chunkFindingsOfRange(
+      this.db,
+      images.map((i) => i.id),
+      this.ops,
     );
   }
 
-  /**
-   * The current findings of consecutive images with one collection-group range query on document
-   * paths (images/{first} … images/{last}/findings/\uf8ff) instead of one query per image.
-   */
-  async findingsOfRange(images: readonly ImageRecord[]): Promise<Map<string, Finding[]>> {
-    const out = new Map<string, Finding[]>(images.map((i) => [i.id, []]));
-    const first = images[0];
-    const last = images.at(-1);
-    if (!first || !last) return out;
-    const byId = new Map(images.map((i) => [i.id, i]));
-    const snap = await this.db
-      .collectionGroup(COLLECTIONS.findings)
-      .orderBy(DOCUMENT_ID)
-      .startAt(`${COLLECTIONS.images}/${first.id}`)
-      .endAt(`${COLLECTIONS.images}/${last.id}/${COLLECTIONS.findings}/\uf8ff`)
-      .get();
-    this.ops.reads += Math.max(1, snap.size);
-    for (const d of snap.docs) {
-      const parent = d.ref.parent.parent;
-      const image =
-        parent && parent.parent.id === COLLECTIONS.images ? byId.get(parent.id) : undefined;
-      if (!image) continue;
-      out.get(image.id)?.push(...currentFindings(image, [d.data()]));
-    }
-    return out;
+  async imagesWithVulnerability(
+    vulnerability: string,
+    options: { limit?: number; after?: string } = {},
+  ): Promise<string[]> {
+    return imagesWithVulnerability(this.db, vulnerability, this.ops, options);
   }
 
   /** One page of image records in id order, after `cursor`. */
@@ -731,20 +756,6 @@ function withVerdicts(
 ): ImageRecord {
   const verdicts = evaluate?.(rec);
   return verdicts ? { ...rec, verdicts } : rec;
-}
-
-/** Stored findings of the image's current scan per source (older scans' findings may linger briefly). */
-export function currentFindings(
-  image: Pick<ImageRecord, 'scanRefs'>,
-  docs: readonly Record<string, unknown>[],
-): Finding[] {
-  const out: Finding[] = [];
-  for (const d of docs) {
-    const { scanRef, ...f } = d as Finding & { scanRef?: string };
-    if (scanRef === undefined || scanRef !== image.scanRefs[f.source]) continue;
-    out.push(f);
-  }
-  return out;
 }
 
 /** The record with a scan's summary and scan reference applied (pure). */

@@ -52,26 +52,29 @@ export async function storeScan(
   now: Date,
 ): Promise<ScanOutcome> {
   const snapshot = await deps.policy.current();
-  // Read once before the transaction, which reads the record again: the other sources' findings and
-  // the VEX statements are queries, too large to hold inside a transaction that may retry.
+  // The record is read before the transaction for the VEX statements naming it (a query, too large
+  // to hold inside a transaction that may retry); the ledger reads every current finding inside it.
   const before = await deps.ledger.getImage(
     imageDocId(scan.registry, scan.repository, scan.digest),
   );
-  const others: Finding[] = before
-    ? await deps.ledger.getFindings(
-        before,
-        Object.keys(before.scanRefs).filter((s) => s !== scan.source),
-      )
-    : [];
   const vex: VexStatement[] = before ? await deps.vex.forImage(before) : [];
-  const all = [...scan.findings, ...others];
   // Before the transaction, and kept even if it retries: a fix seen once stays seen at that time.
-  const sightings =
-    deps.fixes && scan.status === 'finished' ? await deps.fixes.record(all, now) : [];
+  // The other sources' findings are read here only to record sightings (the transaction reads
+  // the chunks again for the verdict).
+  let sightings: Awaited<ReturnType<NonNullable<typeof deps.fixes>['record']>> = [];
+  if (deps.fixes && scan.status === 'finished') {
+    const others: Finding[] = before
+      ? await deps.ledger.getFindings(
+          before,
+          Object.keys(before.scanRefs).filter((s) => s !== scan.source),
+        )
+      : [];
+    sightings = await deps.fixes.record([...scan.findings, ...others], now);
+  }
   const result = await deps.ledger.applyScan<Effect>(scan, meta, now, {
-    evaluate: (rec: ImageRecord) =>
+    evaluate: (rec: ImageRecord, all: Finding[]) =>
       scan.status === 'scanning' ? null : verdictsFor(snapshot, rec, all, vex, now, sightings),
-    effects: (prev, next) => computeEffects(prev, next, all, now),
+    effects: (prev, next, all) => computeEffects(prev, next, all, now),
   });
   await settle(deps, meta, result);
   return result.outcome;

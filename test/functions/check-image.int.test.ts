@@ -1,4 +1,5 @@
 // checkImage through functions-framework's server, the Firestore and Pub/Sub emulators and real AdmissionReview requests.
+import { get } from 'node:http';
 import { Firestore } from '@google-cloud/firestore';
 import * as ff from '@google-cloud/functions-framework';
 import { type Message, PubSub } from '@google-cloud/pubsub';
@@ -436,6 +437,39 @@ describeWithEmulators('checkImage (functions-framework, Firestore and Pub/Sub em
         attestation: { format: 'binauthz', occurrence: 'projects/p/occurrences/att-1' },
       });
       expect(r.body.policyHash).toMatch(/^sha256:/);
+    });
+
+    it('with a cache TTL, a repeated GET (a cache hit) gets the same bytes, JSON, an ETag and its own request id; a matching If-None-Match gets 304', async () => {
+      const digest = `sha256:${'e'.repeat(64)}`;
+      await putImage(NGINX_REPO, digest, allowed());
+      const path = `/v1/check?image=${encodeURIComponent(`nginx@${digest}`)}&env=prod`;
+      const first = await call(ttlServer.url, path);
+      const second = await call(ttlServer.url, path);
+      expect(second.status).toBe(200);
+      expect(second.text).toBe(first.text);
+      expect(second.body).toMatchObject({ digest, decision: 'allow' });
+      expect(second.res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(second.res.headers.get('content-length')).toBe(String(Buffer.byteLength(second.text)));
+      const etag = second.res.headers.get('etag');
+      expect(etag).toMatch(/^W\/".+"$/);
+      const ids = [first, second].map((r) => r.res.headers.get('x-request-id'));
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(ids[0]).not.toBe(ids[1]);
+      // node:http, not fetch: fetch adds Cache-Control: no-cache to a request with If-None-Match.
+      const revalidated = await new Promise<{ status: number; body: string }>((done, fail) => {
+        get(
+          `${ttlServer.url}${path}`,
+          { headers: { authorization: `Bearer ${TOKEN}`, 'if-none-match': etag ?? '' } },
+          (res) => {
+            let body = '';
+            res.on('data', (c) => {
+              body += c;
+            });
+            res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+          },
+        ).on('error', fail);
+      });
+      expect(revalidated).toEqual({ status: 304, body: '' });
     });
 
     it('POST one image, or a list (denied if any is denied), with reasons and remediation', async () => {

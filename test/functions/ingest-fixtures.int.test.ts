@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { externalDocId } from '../../shared/ledger/collections.js';
-import { tagDocId } from '../../shared/ledger/ledger-store.js';
+import { FirestoreLedger, tagDocId } from '../../shared/ledger/ledger-store.js';
 import { fixture, fixtureText } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators } from '../support/integration.js';
@@ -246,8 +246,8 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
     });
     // one LOW unfixed finding is within the policy: allowed
     expect((image?.verdicts as Json | undefined)?.prod).toMatchObject({ decision: 'allow' });
-    const findings = await db.collection(`images/${UBUNTU_ID}/findings`).get();
-    expect(findings.docs.map((d) => d.data())).toEqual([
+    const findings = await new FirestoreLedger(db).getFindings({ id: UBUNTU_ID });
+    expect(findings).toEqual([
       expect.objectContaining({
         id: 'CVE-2019-7577',
         package: 'libsdl2',
@@ -484,7 +484,7 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
       expect.objectContaining({ id: 'CVE-2019-18224', fixedVersion: '2.0.5-1+deb10u1' }),
     );
     expect(
-      (await db.collection(`images/${IMG_ID}/findings`).get()).docs.map((d) => d.get('id')).sort(),
+      (await new FirestoreLedger(db).getFindings({ id: IMG_ID })).map((f) => f.id).sort(),
     ).toEqual(['CVE-2019-18224', 'CVE-2019-18276']);
   });
 
@@ -499,13 +499,10 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
     expect(total).toBeGreaterThan(2);
     const image = await docData(db, `images/${IMG_ID}`);
     expect((image?.scan as Json | undefined)?.counts).toMatchObject({ total });
-    const current = (image?.scanRefs as Record<string, string> | undefined)?.trivy;
-    const stored = await db
-      .collection(`images/${IMG_ID}/findings`)
-      .where('source', '==', 'trivy')
-      .get();
-    expect(stored.docs.every((d) => d.get('scanRef') === current)).toBe(true);
-    expect(stored.size).toBe(total);
+    // The older scan's findings are gone: the source holds exactly the newer scan's.
+    const stored = await new FirestoreLedger(db).getFindings({ id: IMG_ID }, ['trivy']);
+    expect(stored.length).toBe(total);
+    expect(stored.map((f) => f.id)).not.toContain('CVE-2019-18224');
   });
 
   it('grype-debian-image.json and the many-vulns Grype report: stored beside the Trivy findings', async () => {
@@ -522,13 +519,14 @@ describeWithEmulators('real-world payloads through the ingestion functions', () 
     }
     const image = await docData(db, `images/${IMG_ID}`);
     expect(Object.keys((image?.scanRefs ?? {}) as Json).sort()).toEqual(['grype', 'trivy']);
-    const grype = await db
-      .collection(`images/${IMG_ID}/findings`)
-      .where('source', '==', 'grype')
-      .get();
+    const grype = await new FirestoreLedger(db).getFindings({ id: IMG_ID }, ['grype']);
     // the second Grype report replaced the first: 327 distinct matches
-    expect(grype.size).toBe(327);
-    expect(grype.docs.some((d) => d.get('id') === 'CVE-2005-2541')).toBe(true);
+    expect(grype.length).toBe(327);
+    expect(grype.some((f) => f.id === 'CVE-2005-2541')).toBe(true);
+    // and the fleet query finds the image by that CVE
+    expect(await new FirestoreLedger(db).imagesWithVulnerability('CVE-2005-2541')).toContain(
+      IMG_ID,
+    );
   });
 
   it('the many-vulns Grype report without ?image: it names no repository digest, so 400 and dead-lettered', async () => {

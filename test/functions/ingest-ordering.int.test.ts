@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { externalDocId } from '../../shared/ledger/collections.js';
+import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import { fixture } from '../shared/real-world-fixtures.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
@@ -172,8 +173,8 @@ describeWithEmulators('ingestion order, duplicates and concurrency', () => {
   }
 
   async function findingsOf(id: string): Promise<Json[]> {
-    const snap = await db.collection(`images/${id}/findings`).get();
-    return snap.docs.map((d) => d.data()).sort((a, b) => String(a.id).localeCompare(String(b.id)));
+    const findings = await new FirestoreLedger(db).getFindings({ id });
+    return findings.sort((a, b) => a.id.localeCompare(b.id));
   }
 
   it('scan-before-push converges to the same documents as push-then-scan', async () => {
@@ -215,6 +216,7 @@ describeWithEmulators('ingestion order, duplicates and concurrency', () => {
     });
     expect((a?.verdicts as Json | undefined)?.prod).toMatchObject({ decision: 'allow' });
     expect(comparable(b)).toEqual(comparable(a));
+    expect((await findingsOf(natural.id)).length).toBeGreaterThan(0);
     expect(await findingsOf(reversed.id)).toEqual(await findingsOf(natural.id));
   });
 

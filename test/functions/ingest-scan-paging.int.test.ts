@@ -4,6 +4,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
+import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import { fixture } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators } from '../support/integration.js';
@@ -110,8 +111,10 @@ describeWithEmulators('onScanComplete reading occurrences through the real clien
       scanRefs: { 'container-analysis': expect.stringMatching(/^2023-08-23T16:57:34.358Z#/) },
     });
     expect((image?.verdicts as Json | undefined)?.prod).toMatchObject({ decision: 'allow' });
-    const findings = await db.collection(`images/${ID}/findings`).count().get();
-    expect(findings.data().count).toBe(1200);
+    const findings = await new FirestoreLedger(db).getFindings({ id: ID });
+    expect(new Set(findings.map((f) => f.id)).size).toBe(1200);
+    // 1,200 findings take two chunk documents (at most 1,000 to a chunk).
+    expect((await db.collection(`images/${ID}/findingChunks`).count().get()).data().count).toBe(2);
   });
 
   it('a rescan with fewer findings, one CRITICAL with a fix, replaces the old ones and flips the verdict', async () => {
@@ -129,8 +132,8 @@ describeWithEmulators('onScanComplete reading occurrences through the real clien
     expect((await pushMessage(server, 'occ', { name, kind: 'DISCOVERY' })).status).toBe(204);
     const image = await docData(db, `images/${ID}`);
     expect(image).toMatchObject({ scan: { counts: { total: 3 } }, state: 'denied' });
-    const findings = await db.collection(`images/${ID}/findings`).get();
-    expect(findings.docs.map((f) => f.get('id')).sort()).toEqual([
+    const findings = await new FirestoreLedger(db).getFindings({ id: ID });
+    expect(findings.map((f) => f.id).sort()).toEqual([
       'CVE-2024-10000',
       'CVE-2024-10001',
       'CVE-2024-10002',

@@ -5,6 +5,7 @@ import type { Finding } from '../../shared/findings/finding.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { firestoreAttestationLedger } from '../../shared/ledger/attestation-ledger.js';
 import { COLLECTIONS } from '../../shared/ledger/collections.js';
+import { getChunkFindings } from '../../shared/ledger/findings-store.js';
 import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import { storePolicy } from '../../shared/pipeline/policy-source.js';
@@ -261,17 +262,12 @@ export async function ledgerTruth(db: Firestore): Promise<{
       const e = envs[env] as Record<string, number>;
       e[v.decision] = (e[v.decision] ?? 0) + 1;
     }
-    const fs = await db
-      .collection(COLLECTIONS.images)
-      .doc(r.id)
-      .collection(COLLECTIONS.findings)
-      .get();
-    const ids = new Set(
-      fs.docs
-        .map((d) => d.data() as Finding & { scanRef: string })
-        .filter((f) => f.scanRef === r.scanRefs[f.source])
-        .map((f) => f.id),
+    const fs = await getChunkFindings(
+      db.collection(COLLECTIONS.images).doc(r.id),
+      { reads: 0, writes: 0 },
+      Object.keys(r.scanRefs),
     );
+    const ids = new Set(fs.map((f) => f.id));
     for (const id of ids) cveImages[id] = (cveImages[id] ?? 0) + 1;
   }
   return { records, kinds, envs, deniedByTeam, cveImages };

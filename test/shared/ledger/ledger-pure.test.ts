@@ -9,7 +9,6 @@ import {
 } from '../../../shared/ledger/image-record.js';
 import {
   applyScanSummary,
-  currentFindings,
   emptyImageRecord,
   verdictChanges,
 } from '../../../shared/ledger/ledger-store.js';
@@ -221,15 +220,5 @@ describe('scan summary and current findings', () => {
     expect(again.scanRefs).toEqual({ 'container-analysis': 'r2' });
     const failed = applyScanSummary(done, { ...scan, status: 'failed', failureReason: 'boom' });
     expect(failed.scan).toMatchObject({ status: 'failed', counts: null, failureReason: 'boom' });
-  });
-
-  it('only findings of the current scan of each source count', () => {
-    const image = { scanRefs: { 'container-analysis': 'r2' } };
-    const docs = [
-      { ...finding('CVE-1'), scanRef: 'r2' },
-      { ...finding('CVE-OLD'), scanRef: 'r1' },
-      { ...finding('CVE-NOREF') },
-    ];
-    expect(currentFindings(image, docs).map((f) => f.id)).toEqual(['CVE-1']);
   });
 });

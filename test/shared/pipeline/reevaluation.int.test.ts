@@ -128,13 +128,21 @@ describeWithEmulators('re-evaluation pages against the Firestore emulator', () =
     const snap = await db.collection('images').orderBy('__name__').get();
     const all = snap.docs.map((d) => ImageRecord.parse(d.data()));
     const range = all.slice(5, 15);
-    // A finding of an older scan, and one of the image just after the range, must not be returned.
+    // A finding of the image just after the range must not be returned.
+    const after = all[15];
+    if (!after) throw new Error('the seeded ledger has fewer than 16 images');
     await db
       .collection('images')
-      .doc(range[0]?.id as string)
-      .collection('findings')
-      .doc('stale')
-      .set({ ...seeded[0]?.findings[0], id: 'CVE-2020-0001', scanRef: 'older-scan' });
+      .doc(after.id)
+      .collection('findingChunks')
+      .doc('trivy.0')
+      .set({
+        source: 'trivy',
+        n: 0,
+        imageId: after.id,
+        findings: [{ ...seeded[0]?.findings[0], id: 'CVE-2020-0001', source: 'trivy' }],
+        vulnerabilities: ['CVE-2020-0001'],
+      });
     const byRange = await ledger.findingsOfRange(range);
     expect([...byRange.keys()]).toEqual(range.map((r) => r.id));
     for (const image of range) {
@@ -147,6 +155,9 @@ describeWithEmulators('re-evaluation pages against the Firestore emulator', () =
       ).toEqual(direct.map((f) => f.id).sort());
       expect(direct.length).toBeGreaterThan(0);
     }
+    const leaked = [...byRange.values()].flat().filter((f) => f.id === 'CVE-2020-0001');
+    expect(leaked).toEqual([]);
+    expect((await ledger.getFindings(after)).map((f) => f.id)).toContain('CVE-2020-0001');
     expect(byRange.get(range[0]?.id as string)?.some((f) => f.id === 'CVE-2020-0001')).toBe(false);
   });
 

@@ -4,6 +4,8 @@ import { Firestore } from '@google-cloud/firestore';
 import { afterAll, expect, it } from 'vitest';
 import { type Finding, findingKey } from '../../../shared/findings/finding.js';
 import { imageDocId } from '../../../shared/image-ref/image-ref.js';
+import { FLEET } from '../../../shared/ledger/collections.js';
+import { shardOf, shardRef } from '../../../shared/ledger/fleet-index.js';
 import { FirestoreLedger, type ScanResult } from '../../../shared/ledger/ledger-store.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 
@@ -60,12 +62,23 @@ describeWithEmulators('ledger: findings written as diffs (Firestore emulator)', 
   const meta = () => ({ source: 'test', messageId: randomUUID(), at: '2026-11-29T09:00:00Z' });
   const now = new Date('2026-11-29T10:00:00Z');
 
-  /** Update time of every document the image's events can touch: its tree and its event markers. */
+  /** Update time of every document the image's events can touch: its tree, its event markers and its fleet projection. */
   async function updateTimes(id: string): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const ref = db.collection('images').doc(id);
     const image = await ref.get();
     if (image.exists) out.set(ref.path, image.updateTime?.valueOf() ?? '');
+    // The fleet projection (fleet-index.ts) is written in the same transaction: its row, stale
+    // entry and this image's counter shard count too.
+    for (const d of await Promise.all(
+      [
+        db.collection(FLEET.rows).doc(id),
+        db.collection(FLEET.stale).doc(id),
+        shardRef(db, shardOf(id)),
+      ].map((r) => r.get()),
+    )) {
+      if (d.exists) out.set(d.ref.path, d.updateTime?.valueOf() ?? '');
+    }
     for (const q of [
       ref.collection('audit'),
       ref.collection('findingChunks'),

@@ -323,7 +323,10 @@ export function indexImageWrite(tx: Transaction, w: FleetWrite): number {
     day: w.next.updatedAt.slice(0, 10),
     decisions: changedDecisions(w.previous, w.next),
   });
-  if (delta) {
+  // An unchanged row restates its top remediation (part of the row) and counts nothing: no write.
+  const restatesOnly =
+    unchanged && delta !== null && Object.keys(delta).every((k) => k === 'remediations');
+  if (delta && !restatesOnly) {
     tx.set(shardRef(w.db, shardOf(w.next.id)), delta, { merge: true });
     writes += 1;
   }

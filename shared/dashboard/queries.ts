@@ -392,7 +392,13 @@ export async function readImage(db: Firestore, id: string): Promise<ImageDetail 
         detail,
       };
     })
-    .reverse();
+    .reverse()
+    // Events recorded in one instant (a seed, a batch) keep the order they happened in.
+    .sort(
+      (a, b) =>
+        (a.at ?? a.recordedAt ?? '').localeCompare(b.at ?? b.recordedAt ?? '') ||
+        (a.recordedAt ?? '').localeCompare(b.recordedAt ?? ''),
+    );
   return {
     image,
     team: teamOf(image),

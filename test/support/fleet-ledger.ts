@@ -145,6 +145,8 @@ export async function seedFleet(
     images.map(async (img, i) => {
       const digest = img.id.split('@')[1] as string;
       const at = new Date(now.getTime() - (count - i) * 60_000).toISOString();
+      // The scan finishes a second after the push, so the timeline has one order to show.
+      const scannedAt = new Date(Date.parse(at) + 1_000).toISOString();
       const labels: Record<string, string> = { team: img.team };
       if (img.team === HOSTILE_TEAM) labels['org.example.note'] = HOSTILE_LABEL;
       await ledger.applyRegistryEvent(
@@ -169,12 +171,12 @@ export async function seedFleet(
           digest,
           source: 'container-analysis',
           scanner: 'artifact-analysis',
-          scanRef: `${at}#1`,
-          completedAt: at,
+          scanRef: `${scannedAt}#1`,
+          completedAt: scannedAt,
           status: 'finished',
           findings: img.findings,
         },
-        { source: 'test', messageId: `scan-${i}`, at },
+        { source: 'test', messageId: `scan-${i}`, at: scannedAt },
         now,
         {
           evaluate: (rec) =>

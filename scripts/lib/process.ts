@@ -31,17 +31,27 @@ export function stateDir(...parts: string[]): string {
   return dir;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
+/** Tries to bind the port on 127.0.0.1; true when it was free. */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((res) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
+    srv.once('error', () => res(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
   });
+}
+
+/**
+ * A free port below the kernel's ephemeral range (32768 and up on Linux): a port the kernel hands
+ * out for outgoing connections can be taken between this check and the emulator's bind, which is
+ * how a parallel test run once lost its Firestore emulator.
+ */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canBind(port)) return port;
+  }
+  throw new Error('no free port between 20000 and 32000 on 127.0.0.1');
 }
 
 /** Whether a process with this PID exists. */

@@ -169,6 +169,21 @@ export function emptyImageRecord(
   });
 }
 
+/** How often a transaction that a contending one closed is started again before the error is passed on. */
+const CLOSED_TRANSACTION_RETRIES = 5;
+
+/**
+ * A transaction wounded by a contending one fails its next read with INVALID_ARGUMENT ("Transaction
+ * is invalid or closed", the emulator) instead of ABORTED, which the client would retry itself.
+ * Only that case is retried; any other INVALID_ARGUMENT is final.
+ */
+function isClosedTransaction(err: unknown): boolean {
+  const e = err as { code?: unknown; details?: unknown; message?: unknown };
+  if (e?.code !== 3) return false;
+  const text = `${typeof e.details === 'string' ? e.details : ''} ${typeof e.message === 'string' ? e.message : ''}`;
+  return /transaction (is invalid or closed|has expired)/i.test(text);
+}
+
 export class FirestoreLedger implements ImageLedger {
   readonly ops = new OpCounter();
 
@@ -194,11 +209,22 @@ export class FirestoreLedger implements ImageLedger {
 
   private async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     let last: Attempt | undefined;
-    const out = await this.db.runTransaction(async (tx) => {
-      last = { reads: 0, writes: 0, auditWrites: 0 };
-      this.attempts.set(tx, last);
-      return fn(tx);
-    });
+    const run = () =>
+      this.db.runTransaction(async (tx) => {
+        last = { reads: 0, writes: 0, auditWrites: 0 };
+        this.attempts.set(tx, last);
+        return fn(tx);
+      });
+    let out: T;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        out = await run();
+        break;
+      } catch (err) {
+        if (attempt >= CLOSED_TRANSACTION_RETRIES || !isClosedTransaction(err)) throw err;
+        await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));
+      }
+    }
     if (last) {
       this.ops.reads += last.reads;
       this.ops.writes += last.writes;

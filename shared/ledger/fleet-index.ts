@@ -257,10 +257,11 @@ export interface FleetWrite {
   previous: ImageRecord | null;
   next: ImageRecord;
   /**
-   * The row as read in the same transaction (the ledger reads it with the image). When absent
-   * (never from the ledger) the write keeps the row's vulnerabilities, which only a scan changes.
+   * The row as read in the same transaction; null when it is known not to exist (a new image has
+   * none, so the ledger does not read it). When undefined the write keeps the row's
+   * vulnerabilities, which only a scan changes.
    */
-  previousRow?: DocumentSnapshot | undefined;
+  previousRow?: DocumentSnapshot | null | undefined;
   /** A finished (or failed: no findings) scan of one source replaces that source's vulnerabilities. */
   scan?: { source: string; findings: readonly Finding[] } | undefined;
 }

@@ -304,7 +304,7 @@ export class FirestoreLedger implements ImageLedger {
     w: {
       previous: ImageRecord | null;
       next: ImageRecord;
-      fleetRow: DocumentSnapshot | undefined;
+      fleetRow: DocumentSnapshot | null | undefined;
       scan?: { source: string; findings: readonly Finding[] } | undefined;
     },
   ): void {
@@ -361,14 +361,9 @@ export class FirestoreLedger implements ImageLedger {
     const dedupe = options.dedupe ?? true;
     return this.transaction(async (tx) => {
       let snap: DocumentSnapshot | undefined;
-      let fleetRow: DocumentSnapshot | undefined;
+      let fleetRow: DocumentSnapshot | null;
       if (dedupe) {
-        const [marker, image, row] = await this.txGet(
-          tx,
-          this.markerRef(meta),
-          this.imageRef(id),
-          fleetRowRef(this.db, id),
-        );
+        const [marker, image] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
         if (marker?.exists) {
           const pending =
             marker.get('effectsDone') === false
@@ -377,10 +372,11 @@ export class FirestoreLedger implements ImageLedger {
           return { outcome: 'duplicate' as const, image: null, previous: null, effects: pending };
         }
         snap = image;
-        fleetRow = row;
       } else {
-        [snap, fleetRow] = await this.txGet(tx, this.imageRef(id), fleetRowRef(this.db, id));
+        [snap] = await this.txGet(tx, this.imageRef(id));
       }
+      // The fleet row is written only with its image: a new image has none, so a first push reads two documents.
+      fleetRow = snap?.exists ? ((await this.txGet(tx, fleetRowRef(this.db, id)))[0] ?? null) : null;
       const previous = snap?.exists ? ImageRecord.parse({ id, ...snap.data() }) : null;
       await read?.(tx);
       const change = mutate(previous, this.writes(tx, id));

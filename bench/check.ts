@@ -98,6 +98,20 @@ function imageRecord(n: number, now: string) {
   };
 }
 
+/** Round i runs hello-world first when even and the cache hit first when odd, so neither always runs on a warmer machine. */
+async function interleaved(
+  i: number,
+  runHello: () => Promise<Loaded>,
+  runHit: () => Promise<Loaded>,
+): Promise<[Loaded, Loaded]> {
+  if (i % 2 === 0) {
+    const h = await runHello();
+    return [h, await runHit()];
+  }
+  const c = await runHit();
+  return [await runHello(), c];
+}
+
 async function seed(env: Record<string, string>): Promise<void> {
   const { Firestore } = await import('@google-cloud/firestore');
   const db = new Firestore({ projectId: env.GOOGLE_CLOUD_PROJECT });
@@ -327,15 +341,7 @@ async function main(): Promise<void> {
         load(hello.service.pid, { url: `${hello.url}${checkPath(HOT)}`, headers: auth });
       const runHit = () =>
         load(fn.service.pid, { url: `${fn.url}${checkPath(HOT)}`, headers: auth });
-      let h: Loaded;
-      let c: Loaded;
-      if (i % 2 === 0) {
-        h = await runHello();
-        c = await runHit();
-      } else {
-        c = await runHit();
-        h = await runHello();
-      }
+      const [h, c] = await interleaved(i, runHello, runHit);
       const ratio = c.requests.average / h.requests.average;
       const cpuRatio = c.cpuUsPerRequest / h.cpuUsPerRequest;
       rounds.push({ hello: h, hit: c, ratio, cpuRatio });
@@ -376,15 +382,7 @@ async function main(): Promise<void> {
           headers: auth,
           overallRate: rate,
         });
-      let h: Loaded;
-      let c: Loaded;
-      if (i % 2 === 0) {
-        h = await runHello();
-        c = await runHit();
-      } else {
-        c = await runHit();
-        h = await runHello();
-      }
+      const [h, c] = await interleaved(i, runHello, runHit);
       atRate.push({ hello: h, hit: c, cpuRatio: c.cpuUsPerRequest / h.cpuUsPerRequest });
       console.log(
         `round ${i + 1}: CPU per request hit/hello ${round(c.cpuUsPerRequest / h.cpuUsPerRequest, 3)}`,

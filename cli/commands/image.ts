@@ -6,21 +6,13 @@ import { errorMessage, InvalidInputError } from '../../shared/errors.js';
 import { imageDocId, parseImageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import { createRoot } from '../../shared/runtime/root.js';
-import type { Io } from './images.js';
+import { type Io, processIo } from './images.js';
 
 export const USAGE = `usage: clearance image REF [--json] [--project P]
 
   REF: registry/repository@sha256:…, registry/repository:tag (resolved through the ledger's tag index),
   or a ledger document id. A report on a terminal, JSON otherwise (or with --json).
   exit codes: 0 found, 1 not in the ledger, 2 error`;
-
-const processIo = (): Io => ({
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-  env: process.env,
-  now: () => new Date(),
-  isTTY: process.stdout.isTTY === true,
-});
 
 export async function run(args: readonly string[], io: Io = processIo()): Promise<number> {
   let values: { json?: boolean; project?: string; help?: boolean };

@@ -20,7 +20,8 @@ export interface Io {
   isTTY: boolean;
 }
 
-const processIo = (): Io => ({
+/** Standard streams; stdout's terminal decides table or JSON. */
+export const processIo = (): Io => ({
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
   env: process.env,

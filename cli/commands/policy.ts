@@ -30,12 +30,8 @@ import {
   UsageError,
   wantsHelp,
 } from '../lib/command.js';
-import { type Store, withStore } from '../lib/google.js';
+import { STORE_OPTIONS, type Store, withStore } from '../lib/google.js';
 import { progress } from '../lib/progress.js';
-
-const STORE_OPTIONS = `  --project P      Google Cloud project (default: $GOOGLE_CLOUD_PROJECT, else the
-                   application-default credentials' project; demo-clearance on the emulators)
-  --timeout S      seconds to wait for Firestore / Pub/Sub to answer (default 30)`;
 
 export const APPLY_USAGE = `usage: clearance policy apply FILE [--by NAME] [--wait [--wait-timeout S]] [--project P] [--timeout S]
 

@@ -10,12 +10,8 @@ import {
   seconds,
   UsageError,
 } from '../lib/command.js';
-import { withStore } from '../lib/google.js';
+import { STORE_OPTIONS, withStore } from '../lib/google.js';
 import { newRunId, publishStart } from './policy.js';
-
-const STORE_OPTIONS = `  --project P      Google Cloud project (default: $GOOGLE_CLOUD_PROJECT, else the
-                   application-default credentials' project; demo-clearance on the emulators)
-  --timeout S      seconds to wait for Firestore / Pub/Sub to answer (default 30)`;
 
 export const REEVALUATE_USAGE = `usage: clearance reevaluate [--reason TEXT] [--project P] [--timeout S]
        clearance reevaluate status RUN_ID [--json] [--project P] [--timeout S]

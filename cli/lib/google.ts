@@ -145,3 +145,8 @@ function describeGoogleError(err: unknown, projectId: string): Error {
       return new UnavailableError(`Firestore in project ${projectId} is unavailable: ${first}`);
   }
 }
+
+/** The usage lines of the options every command that opens the store takes. */
+export const STORE_OPTIONS = `  --project P      Google Cloud project (default: $GOOGLE_CLOUD_PROJECT, else the
+                   application-default credentials' project; demo-clearance on the emulators)
+  --timeout S      seconds to wait for Firestore / Pub/Sub to answer (default 30)`;

@@ -160,15 +160,12 @@ export function startService(opts: {
   };
 }
 
-/** Polls until the URL answers with any HTTP status, or the process exits, or time runs out. */
-/**
- * Waits until something accepts TCP connections on 127.0.0.1:port. For function servers: an HTTP
- * probe would be handed to the function itself (a Pub/Sub function has nothing to say to a GET).
- */
-export async function waitForPort(
-  port: number,
+/** Polls `probe` until it succeeds, failing early when the process exits and after `timeoutMs`. */
+async function waitUntil(
+  probe: () => Promise<boolean>,
+  what: { ready: string; within: string },
   service: Pick<Service, 'name' | 'logFile' | 'exited'>,
-  timeoutMs = 60_000,
+  timeoutMs: number,
 ): Promise<void> {
   let exitCode: number | null | undefined;
   void service.exited.then((c) => {
@@ -178,10 +175,28 @@ export async function waitForPort(
   while (Date.now() < deadline) {
     if (exitCode !== undefined) {
       throw new Error(
-        `${service.name} exited (code ${exitCode}) before it listened; see ${service.logFile}:\n${tail(service.logFile)}`,
+        `${service.name} exited (code ${exitCode}) before it ${what.ready}; see ${service.logFile}:\n${tail(service.logFile)}`,
       );
     }
-    const open = await new Promise<boolean>((res) => {
+    if (await probe()) return;
+    await sleep(100);
+  }
+  throw new Error(
+    `${service.name} did not ${what.within} within ${timeoutMs} ms; see ${service.logFile}:\n${tail(service.logFile)}`,
+  );
+}
+
+/**
+ * Waits until something accepts TCP connections on 127.0.0.1:port. For function servers: an HTTP
+ * probe would be handed to the function itself (a Pub/Sub function has nothing to say to a GET).
+ */
+export function waitForPort(
+  port: number,
+  service: Pick<Service, 'name' | 'logFile' | 'exited'>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const probe = () =>
+    new Promise<boolean>((res) => {
       const socket = connect({ host: '127.0.0.1', port });
       socket.once('connect', () => {
         socket.destroy();
@@ -189,41 +204,30 @@ export async function waitForPort(
       });
       socket.once('error', () => res(false));
     });
-    if (open) return;
-    await sleep(100);
-  }
-  throw new Error(
-    `${service.name} did not listen on port ${port} within ${timeoutMs} ms; see ${service.logFile}:\n${tail(service.logFile)}`,
+  return waitUntil(
+    probe,
+    { ready: 'listened', within: `listen on port ${port}` },
+    service,
+    timeoutMs,
   );
 }
 
-export async function waitForHttp(
+/** Polls until the URL answers with any HTTP status, or the process exits, or time runs out. */
+export function waitForHttp(
   url: string,
   service: Pick<Service, 'name' | 'logFile' | 'exited'>,
   timeoutMs = 60_000,
 ): Promise<void> {
-  let exitCode: number | null | undefined;
-  void service.exited.then((c) => {
-    exitCode = c;
-  });
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (exitCode !== undefined) {
-      throw new Error(
-        `${service.name} exited (code ${exitCode}) before it answered; see ${service.logFile}:\n${tail(service.logFile)}`,
-      );
-    }
+  const probe = async () => {
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();
-      return;
+      return true;
     } catch {
-      await sleep(100);
+      return false;
     }
-  }
-  throw new Error(
-    `${service.name} did not answer at ${url} within ${timeoutMs} ms; see ${service.logFile}:\n${tail(service.logFile)}`,
-  );
+  };
+  return waitUntil(probe, { ready: 'answered', within: `answer at ${url}` }, service, timeoutMs);
 }
 
 export function tail(file: string, lines = 15): string {

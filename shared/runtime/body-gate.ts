@@ -18,6 +18,13 @@ import { installStructuredConsole } from './structured-console.js';
 export interface GateOptions {
   /** Function name, for log lines. */
   name: string;
+  /**
+   * `event`: a Pub/Sub push (CloudEvent) function. Its bad input is the handler's to dead-letter
+   * with the exact bytes, so a body that is not a JSON object reaches it as `{}` (with the raw
+   * bytes at hand) instead of crashing the framework's event middleware; GET answers a health
+   * check there (the stack's readiness probe) and other methods 405.
+   */
+  kind: 'http' | 'event';
   /** Largest body accepted, in bytes (read before any parsing). */
   maxBodyBytes: () => number;
   /**
@@ -119,6 +126,7 @@ const STATUS: Record<string, number> = {
   'invalid-input': 400,
   unauthenticated: 401,
   forbidden: 403,
+  'method-not-allowed': 405,
   'payload-too-large': 413,
   'unsupported-media-type': 415,
   unavailable: 503,
@@ -199,6 +207,29 @@ export function gatedListener(
     current.run({ rawBody: raw }, () => app(req, res));
   };
   const EMPTY = Buffer.alloc(0);
+  const handOnEvent = async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const body = JSON.stringify({ ok: true, function: gate.name });
+      res.writeHead(200, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
+      return void res.end(req.method === 'HEAD' ? undefined : body);
+    }
+    if (req.method !== 'POST') {
+      throw new ClearanceError('method-not-allowed', 'Pub/Sub pushes are POST requests');
+    }
+    const raw = hasBody(req) ? await readCapped(req, gate.maxBodyBytes()) : EMPTY;
+    let body: unknown;
+    try {
+      body = parseBody(req.headers, raw);
+    } catch {
+      body = undefined;
+    }
+    const envelope =
+      typeof body === 'object' && body !== null && !Array.isArray(body) && !Buffer.isBuffer(body);
+    handOn(req, res, raw, envelope ? body : {});
+  };
   return (req, res) => {
     let pre: unknown;
     try {
@@ -217,12 +248,15 @@ export function gatedListener(
       }
       pre = gate.authenticate?.(req);
       // The hot path (a bodiless request by a caller already known): no promise, no await.
-      if (!hasBody(req) && !(pre instanceof Promise)) return handOn(req, res, EMPTY, undefined);
+      if (gate.kind === 'http' && !hasBody(req) && !(pre instanceof Promise)) {
+        return handOn(req, res, EMPTY, undefined);
+      }
     } catch (err) {
       return refuse(res, err, gate);
     }
     void (async () => {
       await pre;
+      if (gate.kind === 'event') return handOnEvent(req, res);
       if (!hasBody(req)) return handOn(req, res, EMPTY, undefined);
       const raw = await readCapped(req, gate.maxBodyBytes());
       handOn(req, res, raw, parseBody(req.headers, raw));

@@ -29,6 +29,7 @@ export function registerHttp(name: string, handler: HttpHandler, gate: HttpGate 
   const fn = (req: ff.Request, res: ff.Response) => handler(req, res);
   gateFunction(fn, {
     name,
+    kind: 'http',
     maxBodyBytes: gate.maxBodyBytes ?? (() => root().config.maxBodyBytes),
     ...(gate.authenticate ? { authenticate: gate.authenticate } : {}),
   });
@@ -46,6 +47,7 @@ export function registerEvent(name: string, handler: EventHandler): void {
   const fn = (event: CloudEventLike) => handler(event);
   gateFunction(fn, {
     name,
+    kind: 'event',
     maxBodyBytes: () => Math.ceil((root().config.maxBodyBytes * 4) / 3) + ENVELOPE_BYTES,
   });
   ff.cloudEvent<unknown>(name, fn);

@@ -274,16 +274,16 @@ describe('functions-framework body gate (real server, child process)', () => {
       expect(rs.map((r) => r.status)).toEqual(Array(8).fill(413));
     });
 
-    it('answers a malformed envelope with its own code and logs nothing raw', async () => {
-      const r = await post(
-        fn.port,
-        '/',
-        { 'content-type': 'application/json' },
-        Buffer.from(`{"message": ${MARKER}`),
+    it("answers a readiness probe (GET) itself: JSON, never the framework's TypeError", async () => {
+      const get = await fetch(`http://127.0.0.1:${fn.port}/`);
+      expect(get.status).toBe(200);
+      expect(await get.json()).toEqual({ ok: true, function: 'onRegistryPush' });
+      const del = await fetch(`http://127.0.0.1:${fn.port}/`, { method: 'DELETE' });
+      expect(del.status).toBe(405);
+      expect(((await del.json()) as { error: { code: string } }).error.code).toBe(
+        'method-not-allowed',
       );
-      expect(r.status).toBe(400);
-      expect(errorCode(r.body)).toBe('invalid-input');
-      expect(fn.output.join('\n')).not.toContain(MARKER);
+      expect(fn.output.join('\n')).not.toContain("Cannot use 'in' operator");
     });
 
     it("reports a transient failure (the framework's own crash report included) as one-line JSON", async () => {

@@ -161,4 +161,28 @@ describeWithEmulators('Pub/Sub push → functions-framework cloudEvent function 
     expect(dl).toMatchObject({ rawEncoding: 'utf8', rawBytes: Buffer.byteLength(body) });
     expect(String(dl.reason)).toContain('not a Pub/Sub CloudEvent');
   });
+
+  it('dead-letters push bodies that are no envelope at all, byte for byte, without the framework crashing', async () => {
+    const bodies: { type: string; body: string }[] = [
+      { type: 'application/json', body: '{"message": RAW-MALFORMED' },
+      { type: 'application/json', body: 'null' },
+      { type: 'application/json', body: '"just a string"' },
+      { type: 'application/json', body: '[1,2,3]' },
+      { type: 'text/plain', body: 'plain text push' },
+    ];
+    for (const { type, body } of bodies) {
+      const res = await fetch(`${gated.url}/projects/p/topics/t`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body,
+      });
+      // Acknowledged: kept as a dead letter, never retried, and never the framework's 500.
+      expect(res.status, body).toBeLessThan(300);
+      const dl = await eventually(async () => {
+        const all = await db.collection('deadLetters').where('source', '==', 'test-gated').get();
+        return all.docs.find((d) => d.get('raw') === body)?.data();
+      });
+      expect(dl.rawBytes, body).toBe(Buffer.byteLength(body));
+    }
+  });
 });

@@ -251,6 +251,39 @@ describe('functions-framework body gate (real server, child process)', () => {
     });
   });
 
+  describe("ingestWebhook (HTTP, the registry's own credential)", () => {
+    let fn: Served;
+    beforeAll(async () => {
+      fn = await serve('ingestWebhook', {
+        CLEARANCE_WEBHOOK_DISTRIBUTION_TOKEN: TOKEN,
+        CLEARANCE_WEBHOOK_DISTRIBUTION_HOSTS: 'registry.example',
+        CLEARANCE_WEBHOOK_GITHUB_SECRET: 'gate-test-github-secret-0123456789abcdef',
+        CLEARANCE_WEBHOOK_GITHUB_HOSTS: 'ghcr.io',
+      });
+    }, 90_000);
+    afterAll(() => fn?.stop());
+
+    it('refuses undeclared-length bodies on the headers: wrong token, no GitHub signature, unknown kind', async () => {
+      const before = fn.rssMiB();
+      const big = { size: 29 * MIB, chunked: true };
+      const rs = await Promise.all([
+        post(fn.port, '/distribution', { authorization: 'Bearer wrong-token-0123456789' }, big),
+        post(
+          fn.port,
+          '/github',
+          { 'content-type': 'application/json', 'x-github-event': 'package' },
+          big,
+        ),
+        post(fn.port, '/nowhere', { 'content-type': 'application/json' }, big),
+        post(fn.port, '/distribution', {}, big),
+      ]);
+      const after = fn.rssMiB();
+      expect(after - before, `RSS ${before.toFixed(0)} → ${after.toFixed(0)} MiB`).toBeLessThan(64);
+      expect(rs.map((r) => r.status)).toEqual([401, 401, 401, 401]);
+      expect(rs.map((r) => errorCode(r.body))).toEqual(Array(4).fill('unauthenticated'));
+    });
+  });
+
   describe('onRegistryPush (Pub/Sub push, CloudEvent)', () => {
     let fn: Served;
     beforeAll(async () => {

@@ -95,7 +95,7 @@ export function firestoreBreakglassRecorder(
           digest: d.answer.digest,
           ruleIds: d.answer.reasons.filter((r) => r.level === 'deny').map((r) => r.ruleId),
         })),
-        alert: 'published',
+        alert: 'pending',
         at,
       };
       const [firestore, images] = await Promise.all([db(), ledger()]);
@@ -109,9 +109,18 @@ export function firestoreBreakglassRecorder(
           { auditId: `breakglass:${event.uid}`, onlyIfExists: true },
         );
       }
-      await firestore.collection(COLLECTIONS.breakglass).doc(externalDocId(event.uid)).set(entry);
-      // Recorded first, then alerted: a use that cannot be both is refused by the caller.
-      await alerts.publish(alert);
+      const doc = firestore.collection(COLLECTIONS.breakglass).doc(externalDocId(event.uid));
+      await doc.set(entry);
+      // Recorded first, then alerted: a use that cannot be both is refused by the caller, and the
+      // record says so (best effort: the refusal stands whether or not this write lands).
+      try {
+        await alerts.publish(alert);
+      } catch (err) {
+        await doc.set({ alert: 'failed', outcome: 'refused' }, { merge: true }).catch(() => {});
+        throw err;
+      }
+      // The alert is out and the use admitted: a failure to note it here must not refuse it.
+      await doc.set({ alert: 'published' }, { merge: true }).catch(() => {});
     },
   };
 }

@@ -6,7 +6,7 @@ import {
   type BreakglassEvent,
   firestoreBreakglassRecorder,
 } from '../../../shared/check/breakglass.js';
-import { COLLECTIONS } from '../../../shared/ledger/collections.js';
+import { COLLECTIONS, externalDocId } from '../../../shared/ledger/collections.js';
 import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { describeWithEmulators, requireEmulators } from '../../support/integration.js';
 
@@ -101,6 +101,11 @@ describeWithEmulators('break-glass of an image unknown to the ledger', () => {
     await expect(recorder.record({ ...unknownByTag, uid: 'bg-unknown-2' })).rejects.toThrow(
       'UNAVAILABLE',
     );
+    const record = await db
+      .collection(COLLECTIONS.breakglass)
+      .doc(externalDocId('bg-unknown-2'))
+      .get();
+    expect(record.data()).toMatchObject({ alert: 'failed', outcome: 'refused' });
   });
 
   it('fails when the audit entry cannot be written', async () => {

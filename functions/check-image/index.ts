@@ -29,7 +29,7 @@ import {
   httpFunction,
 } from '../../shared/http/http-function.js';
 import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
-import { registerHttp } from '../../shared/runtime/register.js';
+import { headerAuth, registerHttp } from '../../shared/runtime/register.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 
 export interface CheckDeps {
@@ -390,4 +390,6 @@ export function buildCheckImage(
 
 export const checkImage = buildCheckImage();
 
-registerHttp('checkImage', checkImage);
+registerHttp('checkImage', checkImage, {
+  authenticate: headerAuth(() => authenticator(defaultRoot())),
+});

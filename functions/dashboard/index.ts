@@ -1,10 +1,10 @@
 // dashboard: the fleet's state for people — server-rendered HTML over the fleet index, authenticated like checkImage.
-import * as ff from '@google-cloud/functions-framework';
 import { loadDashboardConfig } from '../../shared/dashboard/config.js';
 import { buildDashboardHandler } from '../../shared/dashboard/handler.js';
 import { type Authenticator, createAuthenticator } from '../../shared/http/auth.js';
 import type { HttpRequestLike, HttpResponseLike } from '../../shared/http/http-function.js';
 import { registerSecret } from '../../shared/logging/logger.js';
+import { registerHttp } from '../../shared/runtime/register.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 
 export interface DashboardOptions {
@@ -46,4 +46,4 @@ export function buildDashboard(
 
 export const dashboard = buildDashboard();
 
-ff.http('dashboard', dashboard as unknown as ff.HttpFunction);
+registerHttp('dashboard', dashboard);

@@ -5,8 +5,8 @@ import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.j
 import { type Authenticator, authenticatorFromConfig } from '../../shared/http/auth.js';
 import { httpFunction } from '../../shared/http/http-function.js';
 import { ingestReport as ingest } from '../../shared/pipeline/report-ingest.js';
-import { registerHttp } from '../../shared/runtime/register.js';
-import type { Root } from '../../shared/runtime/root.js';
+import { headerAuth, registerHttp } from '../../shared/runtime/register.js';
+import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 import { ingestServices } from '../../shared/runtime/services.js';
 import { loadTrustedRoot, type TrustedRootJson } from '../../shared/trust/signed-evidence.js';
 
@@ -94,4 +94,6 @@ export const ingestReport = httpFunction(
   },
 );
 
-registerHttp('ingestReport', ingestReport);
+registerHttp('ingestReport', ingestReport, {
+  authenticate: headerAuth(() => authenticatorOf(defaultRoot()), []),
+});

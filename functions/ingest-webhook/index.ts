@@ -13,14 +13,19 @@ import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { ingestRegistryEvent } from '../../shared/pipeline/registry-ingest.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { registerHttp } from '../../shared/runtime/register.js';
+import { root } from '../../shared/runtime/root.js';
 import { baseProofOf, ingestServices, registryOf } from '../../shared/runtime/services.js';
 import { eventTime } from '../../shared/trust/event-time.js';
-import { assertHostAllowed, authenticateWebhook } from '../../shared/trust/webhook-sources.js';
+import {
+  assertHostAllowed,
+  authenticateWebhook,
+  authenticateWebhookHeaders,
+} from '../../shared/trust/webhook-sources.js';
 
 export const WEBHOOK_KINDS = ['distribution', 'harbor', 'github'] as const;
 type WebhookKind = (typeof WEBHOOK_KINDS)[number];
 
-function kindOf(req: HttpRequestLike): WebhookKind | null {
+function kindOf(req: Pick<HttpRequestLike, 'path' | 'headers'>): WebhookKind | null {
   const last = req.path.split('/').filter(Boolean).at(-1) ?? '';
   if ((WEBHOOK_KINDS as readonly string[]).includes(last)) return last as WebhookKind;
   const type = String(req.headers['content-type'] ?? '');
@@ -142,4 +147,11 @@ export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, l
   return { status: 200, body: { accepted: true, events: events.length, scans, outcomes } };
 });
 
-registerHttp('ingestWebhook', ingestWebhook);
+registerHttp('ingestWebhook', ingestWebhook, {
+  authenticate: (req) =>
+    authenticateWebhookHeaders(
+      kindOf({ path: (req.url ?? '/').split('?')[0] ?? '/', headers: req.headers }),
+      root().config.webhooks,
+      req.headers,
+    ),
+});

@@ -5,7 +5,7 @@ import { type Authenticator, authenticatorFromConfig } from '../../shared/http/a
 import { httpFunction } from '../../shared/http/http-function.js';
 import { watchBaseImages as watch } from '../../shared/pipeline/base-watcher.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
-import { registerHttp } from '../../shared/runtime/register.js';
+import { headerAuth, registerHttp } from '../../shared/runtime/register.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 import { baseProofOf, ingestServices, registryOf } from '../../shared/runtime/services.js';
 
@@ -66,4 +66,6 @@ export function createWatchBaseImagesHandler(getRoot: () => Root = defaultRoot) 
 
 export const watchBaseImages = createWatchBaseImagesHandler();
 
-registerHttp('watchBaseImages', watchBaseImages);
+registerHttp('watchBaseImages', watchBaseImages, {
+  authenticate: headerAuth(() => authenticatorOf(defaultRoot()), []),
+});

@@ -100,9 +100,19 @@ export const AttestationRevokedAlert = z.object({
   keyId: z.string().max(1000).optional(),
 });
 
+/**
+ * A break-glass use. Its subject is the workload: `image` names the first denied image whose
+ * digest is known and is absent when none is (an image unknown to the ledger, deployed by tag).
+ */
 export const BreakglassUsedAlert = z.object({
   type: z.literal('breakglass-used'),
   ...common,
+  image: AlertImage.optional(),
+  /** One use (a hash of the admission request uid): two uses are two alerts, a retried request one. */
+  useId: z
+    .string()
+    .regex(/^[0-9a-f]{16,64}$/)
+    .optional(),
   environment: z.string().min(1).max(100),
   /** Who deployed: the Kubernetes user or the caller's service account. */
   actor: z.string().min(1).max(500),
@@ -172,6 +182,19 @@ export const Alert = z.discriminatedUnion('type', [
 export type Alert = z.infer<typeof Alert>;
 export type AlertInput = z.input<typeof Alert>;
 export type AlertOf<T extends AlertType> = Extract<Alert, { type: T }>;
+
+/**
+ * What an alert is about, as one line: the image (registry/repository@digest), or for a
+ * break-glass of images unknown by digest, the workload.
+ */
+export function alertSubject(alert: Alert): string {
+  if (alert.image) return `${alert.image.registry}/${alert.image.repository}@${alert.image.digest}`;
+  if (alert.type === 'breakglass-used') {
+    const w = alert.workload;
+    return `workload ${[w.cluster, w.namespace, w.kind ? `${w.kind}/${w.name}` : w.name].filter(Boolean).join('/')}`;
+  }
+  return 'unknown';
+}
 
 /** Zod issues as `path: message` lines, for error details a human can read. */
 export function issueList(error: z.ZodError): string[] {
@@ -244,9 +267,13 @@ export async function publishAlert(publisher: AlertPublisher, alert: AlertInput)
     data: Buffer.from(JSON.stringify(parsed)),
     attributes: {
       type: parsed.type,
-      registry: parsed.image.registry,
-      repository: parsed.image.repository.slice(0, 1000),
-      digest: parsed.image.digest,
+      ...(parsed.image
+        ? {
+            registry: parsed.image.registry,
+            repository: parsed.image.repository.slice(0, 1000),
+            digest: parsed.image.digest,
+          }
+        : { subject: alertSubject(parsed).slice(0, 1000) }),
     },
   });
 }

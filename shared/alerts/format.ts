@@ -1,5 +1,5 @@
 // Renders alerts as Google Chat cardsV2 and Slack blocks messages that stay inside each product's size limits.
-import type { Alert, AlertFinding } from './alert.js';
+import { type Alert, type AlertFinding, alertSubject } from './alert.js';
 import type { ChannelKind } from './routing.js';
 
 /** Slack: at most 50 blocks, 3000 chars of section text, 150 of header, 10 fields of 2000. */
@@ -42,10 +42,11 @@ function shortDigest(digest: string): string {
 }
 
 export function imageName(alert: Alert): string {
-  return `${alert.image.registry}/${alert.image.repository}`;
+  return alert.image ? `${alert.image.registry}/${alert.image.repository}` : alertSubject(alert);
 }
 
 function imageRef(alert: Alert): string {
+  if (!alert.image) return alertSubject(alert);
   const tag = alert.image.tags[0];
   return `${imageName(alert)}${tag ? `:${tag}` : ''}@sha256:${shortDigest(alert.image.digest)}`;
 }
@@ -75,9 +76,11 @@ export function alertView(alert: Alert): AlertView {
   const base = {
     subtitle: imageRef(alert),
     buttons,
-    footer: `Detected ${alert.detectedAt} · digest ${alert.image.digest}`,
+    footer: alert.image
+      ? `Detected ${alert.detectedAt} · digest ${alert.image.digest}`
+      : `Detected ${alert.detectedAt}`,
   };
-  const tags = alert.image.tags.length ? alert.image.tags.join(', ') : '(untagged)';
+  const tags = alert.image?.tags.length ? alert.image.tags.join(', ') : '(untagged)';
   switch (alert.type) {
     case 'image-denied': {
       const total = alert.totalFindings ?? alert.findings.length;

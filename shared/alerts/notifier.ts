@@ -4,7 +4,7 @@ import type { DocumentReference, Firestore } from '@google-cloud/firestore';
 import type { Clock } from '../clock.js';
 import { ClearanceError, errorMessage, TransientError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { type Alert, alertContentHash, parseAlert } from './alert.js';
+import { type Alert, alertContentHash, alertSubject, parseAlert } from './alert.js';
 import {
   type BackoffOptions,
   backoffDelay,
@@ -116,9 +116,9 @@ export function alertDocId(
     .update(
       [
         space,
-        alert.image.registry,
-        alert.image.repository,
-        alert.image.digest,
+        ...(alert.image
+          ? [alert.image.registry, alert.image.repository, alert.image.digest]
+          : [alertSubject(alert), '', '']),
         alert.type,
         contentHash,
       ].join('\n'),
@@ -180,8 +180,10 @@ export class Notifier {
     const route = routeAlert(this.o.routing, alert);
     const log = this.o.logger.child({ alertType: alert.type, messageId, team: route.team });
     if (!route.channels.length) {
-      log.warn('alert matches no team and there is no fallback channel', {
-        image: `${alert.image.registry}/${alert.image.repository}@${alert.image.digest}`,
+      // A break-glass use nobody hears of is an unaudited bypass: said loudly, with what to set.
+      const say = alert.type === 'breakglass-used' ? log.error : log.warn;
+      say('alert matches no team and there is no fallback or security channel', {
+        subject: alertSubject(alert),
       });
       return [];
     }
@@ -242,7 +244,7 @@ export class Notifier {
         secret: channel.secret,
         digestIntervalMinutes: channel.digest?.intervalMinutes ?? null,
         alertType: alert.type,
-        image: `${alert.image.registry}/${alert.image.repository}@${alert.image.digest}`,
+        image: alertSubject(alert),
         contentHash: hash,
         payload: JSON.stringify(alert),
         members: [],

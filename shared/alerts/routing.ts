@@ -2,6 +2,7 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ClearanceError } from '../errors.js';
+import { parseImageRef } from '../image-ref/image-ref.js';
 import { compileGlob, globProblems } from '../policy/glob.js';
 import { type Alert, issueList } from './alert.js';
 
@@ -61,6 +62,11 @@ export const RoutingDocument = z
     rules: z.array(RoutingRule).default([]),
     /** Channels for alerts no rule or label claims. */
     fallback: z.strictObject({ channels: z.array(Channel).min(1) }).optional(),
+    /**
+     * The security team's channels: every break-glass use is sent here, besides its owners
+     * (without it, break-glass alerts go to the owners or the fallback).
+     */
+    security: z.strictObject({ channels: z.array(Channel).min(1) }).optional(),
   })
   .superRefine((doc, ctx) => {
     doc.rules.forEach((rule, i) => {
@@ -76,6 +82,7 @@ export const RoutingDocument = z
     const all = [
       ...Object.values(doc.teams).flatMap((t) => t.channels),
       ...(doc.fallback?.channels ?? []),
+      ...(doc.security?.channels ?? []),
     ];
     for (const c of all) {
       const seen = kinds.get(c.space);
@@ -116,7 +123,8 @@ export function parseRoutingDocument(input: string | unknown): RoutingDocument {
 
 export interface Route {
   team: string | null;
-  via: 'label' | 'rule' | 'fallback' | 'none';
+  /** `security`: a break-glass use whose owners are unknown, sent to the security channel only. */
+  via: 'label' | 'rule' | 'fallback' | 'security' | 'none';
   channels: Channel[];
 }
 
@@ -124,16 +132,50 @@ function ruleMatches(rule: RoutingRule, name: string): boolean {
   return rule.repositories.some((p) => compileGlob(p).test(name));
 }
 
-/** The channels an alert goes to; a label naming an unknown team is ignored, not an error. */
+/**
+ * The repositories an alert is about: its image's, or for a break-glass of images unknown by
+ * digest, those of the references it names (a tag still names its repository).
+ */
+function repositoriesOf(alert: Alert): string[] {
+  if (alert.image) return [`${alert.image.registry}/${alert.image.repository}`];
+  if (alert.type !== 'breakglass-used') return [];
+  const names: string[] = [];
+  for (const image of alert.images) {
+    try {
+      const ref = parseImageRef(image);
+      names.push(`${ref.registry}/${ref.repository}`);
+    } catch {
+      // a reference that does not parse names no owner; the security channel still hears of it
+    }
+  }
+  return names;
+}
+
+/**
+ * The channels an alert goes to; a label naming an unknown team is ignored, not an error. A
+ * break-glass use goes to the security channel as well as to its owners when they are known.
+ */
 export function routeAlert(doc: RoutingDocument, alert: Alert): Route {
+  const owners = ownerRoute(doc, alert);
+  const security = doc.security?.channels ?? [];
+  if (alert.type !== 'breakglass-used' || security.length === 0) return owners;
+  const known = owners.via === 'label' || owners.via === 'rule';
+  return {
+    team: owners.team,
+    via: known ? owners.via : 'security',
+    channels: uniqueSpaces([...security, ...(known ? owners.channels : [])]),
+  };
+}
+
+function ownerRoute(doc: RoutingDocument, alert: Alert): Route {
   for (const key of doc.labelKeys) {
     const team = alert.labels[key]?.trim();
     if (team && Object.hasOwn(doc.teams, team)) {
       return { team, via: 'label', channels: uniqueSpaces(doc.teams[team].channels) };
     }
   }
-  const name = `${alert.image.registry}/${alert.image.repository}`;
-  const rule = doc.rules.find((r) => ruleMatches(r, name));
+  const names = repositoriesOf(alert);
+  const rule = doc.rules.find((r) => names.some((name) => ruleMatches(r, name)));
   if (rule) {
     return { team: rule.team, via: 'rule', channels: uniqueSpaces(doc.teams[rule.team].channels) };
   }

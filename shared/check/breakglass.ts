@@ -1,4 +1,5 @@
-// Break-glass admissions: recorded in Firestore (its own document and each image's audit trail) and alerted.
+// Break-glass admissions: recorded in Firestore (its own document and each image's audit trail) and alerted, every one.
+import { createHash } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import type { AlertInput } from '../alerts/alert.js';
 import { COLLECTIONS, externalDocId } from '../ledger/collections.js';
@@ -34,18 +35,26 @@ export interface AlertSink {
   publish(alert: AlertInput): Promise<string>;
 }
 
-/** The breakglass-used alert for an event, or null when no denied image has a known digest to name. */
-export function breakglassAlert(event: BreakglassEvent): AlertInput | null {
+/**
+ * The breakglass-used alert for an event. Every use has one: its subject is the workload, and it
+ * names the first denied image with a known digest when there is one (an image unknown to the
+ * ledger, deployed by tag, has none — and is the use that most needs a human to look).
+ */
+export function breakglassAlert(event: BreakglassEvent): AlertInput {
   const first = event.denied.find((d) => d.ref !== null)?.ref;
-  if (!first) return null;
   return {
     type: 'breakglass-used',
-    image: {
-      registry: first.registry,
-      repository: first.repository,
-      digest: first.digest,
-      tags: [],
-    },
+    ...(first
+      ? {
+          image: {
+            registry: first.registry,
+            repository: first.repository,
+            digest: first.digest,
+            tags: [],
+          },
+        }
+      : {}),
+    useId: createHash('sha256').update(event.uid).digest('hex').slice(0, 32),
     detectedAt: event.at.toISOString(),
     environment: event.environment,
     actor: event.actor.slice(0, 500),
@@ -86,7 +95,7 @@ export function firestoreBreakglassRecorder(
           digest: d.answer.digest,
           ruleIds: d.answer.reasons.filter((r) => r.level === 'deny').map((r) => r.ruleId),
         })),
-        alert: alert ? 'published' : 'not-possible: no denied image has a digest',
+        alert: 'pending',
         at,
       };
       const [firestore, images] = await Promise.all([db(), ledger()]);
@@ -100,8 +109,18 @@ export function firestoreBreakglassRecorder(
           { auditId: `breakglass:${event.uid}`, onlyIfExists: true },
         );
       }
-      await firestore.collection(COLLECTIONS.breakglass).doc(externalDocId(event.uid)).set(entry);
-      if (alert) await alerts.publish(alert);
+      const doc = firestore.collection(COLLECTIONS.breakglass).doc(externalDocId(event.uid));
+      await doc.set(entry);
+      // Recorded first, then alerted: a use that cannot be both is refused by the caller, and the
+      // record says so (best effort: the refusal stands whether or not this write lands).
+      try {
+        await alerts.publish(alert);
+      } catch (err) {
+        await doc.set({ alert: 'failed', outcome: 'refused' }, { merge: true }).catch(() => {});
+        throw err;
+      }
+      // The alert is out and the use admitted: a failure to note it here must not refuse it.
+      await doc.set({ alert: 'published' }, { merge: true }).catch(() => {});
     },
   };
 }

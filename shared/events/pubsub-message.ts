@@ -32,12 +32,15 @@ export interface CloudEventLike {
   data?: unknown;
 }
 
-/** The raw payload, as text, for a dead-letter record. */
+/**
+ * The event as the framework handed it, as text, for a dead-letter record when the request's own
+ * bytes are not at hand (a handler called without the body gate): every field, not a chosen few.
+ */
 export function rawOf(event: CloudEventLike): string {
   try {
-    return JSON.stringify({ id: event.id, type: event.type, data: event.data }) ?? '';
+    return JSON.stringify(event) ?? String(event);
   } catch {
-    return String(event.data);
+    return String(event?.data);
   }
 }
 

@@ -273,7 +273,10 @@ export function pubsubEffectPublisher(
               // One wire format for every publisher of alerts: validated, with routing attributes.
               return publishAlert(ps.topic(topics.alerts), {
                 ...e.alert,
-                links: { ...alertLinks(e.alert.image, checkUrl), ...e.alert.links },
+                links: {
+                  ...(e.alert.image ? alertLinks(e.alert.image, checkUrl) : {}),
+                  ...e.alert.links,
+                },
               });
             case 'reevaluate':
               return ps.topic(topics.reevaluate).publishMessage({

@@ -8,6 +8,7 @@ import {
 } from '../events/pubsub-message.js';
 import { FirestoreLedger } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
+import { currentRawBody } from './body-gate.js';
 import { root as defaultRoot, type Root } from './root.js';
 
 export interface HandlerContext {
@@ -80,7 +81,8 @@ export function pubsubFunction(
           source,
           reason: errorMessage(err),
           problems: problemsOf(err),
-          raw: msg ? msg.data : rawOf(event),
+          // Undecodable: the request body exactly as received (the gate kept its bytes).
+          raw: msg ? msg.data : (currentRawBody() ?? rawOf(event)),
           messageId: msg?.messageId ?? event?.id ?? null,
           attributes: msg?.attributes,
         },

@@ -76,3 +76,31 @@ export function assertHostAllowed(source: WebhookSource, registry: string): void
       `${source.kind} webhook named ${host}, which it may not speak for (allowed: ${source.hosts.join(', ')})`,
     );
 }
+
+/**
+ * What can be checked before the body is read: the kind is known and configured, and its header
+ * credential is valid — or, for GitHub, whose HMAC signature covers the body, present.
+ */
+export function authenticateWebhookHeaders(
+  kind: WebhookKind | null,
+  webhooks: Partial<Record<WebhookKind, WebhookSource | null>>,
+  headers: IncomingHttpHeaders,
+): void {
+  if (!kind) {
+    throw new ClearanceError(
+      'unauthenticated',
+      "unknown webhook: post to /distribution, /harbor or /github with that registry's own credential",
+    );
+  }
+  const source = webhooks[kind] ?? null;
+  if (kind === 'github' && source) {
+    if (typeof headers['x-hub-signature-256'] !== 'string') {
+      throw new ClearanceError(
+        'unauthenticated',
+        'missing webhook signature (X-Hub-Signature-256)',
+      );
+    }
+    return;
+  }
+  authenticateWebhook(kind, source, headers, undefined);
+}

@@ -365,6 +365,47 @@ describeWithEmulators('checkImage (functions-framework, Firestore and Pub/Sub em
       expect(alert.attributes.type).toBe('breakglass-used');
     });
 
+    it('break-glass of an image unknown to the ledger, by tag: admitted, recorded and alerted with the workload as subject', async () => {
+      await putImage(CHARLIE_REPO, CHARLIE_DIGEST, allowed());
+      await db
+        .collection('tags')
+        .doc(tagDocId(NGINX_REPO.registry, NGINX_REPO.repository, 'latest'))
+        .delete();
+      const review = withAnnotations(podWithInitReview(), {
+        [BREAKGLASS_ANNOTATION]: 'true',
+        'clearance.dev/break-glass-reason': 'INC-4712 unknown image',
+      });
+      review.request.uid = 'bg-unknown-by-tag-1';
+      const r = await admit(review);
+      expect(r.allowed).toBe(true);
+      expect(r.warnings?.[0]).toContain('break-glass used');
+      const record = await db
+        .collection('breakglass')
+        .doc(externalDocId('bg-unknown-by-tag-1'))
+        .get();
+      expect(record.data()).toMatchObject({
+        alert: 'published',
+        images: [{ image: 'nginx', digest: null }],
+      });
+      // No digest to name: the alert's subject is the workload, and it still goes out.
+      const alert = await eventually(async () =>
+        alerts.find(
+          (m) => JSON.parse(m.data.toString()).justification === 'INC-4712 unknown image',
+        ),
+      );
+      const body = JSON.parse(alert.data.toString());
+      expect(body).toMatchObject({
+        type: 'breakglass-used',
+        environment: 'prod',
+        images: ['nginx'],
+        workload: { kind: 'Pod', namespace: review.request.namespace },
+      });
+      expect(body.image).toBeUndefined();
+      expect(body.useId).toMatch(/^[0-9a-f]{32}$/);
+      expect(alert.attributes).toMatchObject({ type: 'breakglass-used' });
+      expect(alert.attributes.subject).toContain('workload');
+    });
+
     it('break-glass where the environment does not permit it denies and records nothing', async () => {
       await putImage(CHARLIE_REPO, CHARLIE_DIGEST, denied());
       const review = withAnnotations(podReview(), { [BREAKGLASS_ANNOTATION]: 'true' });

@@ -57,7 +57,7 @@ describe('Alert schema', () => {
       image: {
         registry: 'gcr.io',
         repository: '$PROJECT/hello',
-        digest: deniedAlert().image.digest,
+        digest: deniedAlert().image?.digest ?? '',
         tags: [],
       },
     } as never);
@@ -99,7 +99,7 @@ describe('publishAlert', () => {
       type: 'image-denied',
       registry: 'us-docker.pkg.dev',
       repository: 'acme-prod/payments/api',
-      digest: deniedAlert().image.digest,
+      digest: deniedAlert().image?.digest,
     });
     expect(decodeAlertMessage(sent[0].data as Buffer)).toEqual(parseAlert(deniedAlert()));
   });

@@ -120,6 +120,21 @@ describe('Google Chat cardsV2', () => {
   });
 });
 
+describe('break-glass of an image unknown by digest', () => {
+  it('names the workload as subject in both formats, with no digest footer', () => {
+    const sample = allAlerts().find((a) => a.type === 'breakglass-used');
+    const { image: _image, ...rest } = sample as Alert;
+    const alert = parseAlert({ ...rest, images: ['us-docker.pkg.dev/acme-prod/payments/api:2.0'] });
+    const chat = JSON.stringify(googleChatMessage(alert));
+    const slack = JSON.stringify(slackMessage(alert));
+    for (const text of [chat, slack]) {
+      expect(text).toContain('workload prod-eu/payments/Deployment/api');
+      expect(text).toContain('us-docker.pkg.dev/acme-prod/payments/api:2.0');
+      expect(text).not.toContain('digest sha256');
+    }
+  });
+});
+
 describe('Slack blocks', () => {
   it('has the shape of real incoming-webhook messages (text + header/section mrkdwn blocks)', () => {
     const fixture = JSON.parse(

@@ -166,3 +166,63 @@ describe('routing globs are the policy globs', () => {
     }
   });
 });
+
+describe('break-glass routing: the security channel and the owners', () => {
+  const SECURITY = `${YAML_DOC}
+security:
+  channels:
+    - kind: slack
+      secret: env:SECURITY_SLACK
+      space: security-breakglass
+`;
+  const withSecurity = parseRoutingDocument(SECURITY);
+  const withoutSecurity = parseRoutingDocument(YAML_DOC);
+  const breakglass = (over: Record<string, unknown> = {}) => {
+    const { image: _image, ...rest } = deniedAlert();
+    return parseAlert({
+      ...rest,
+      type: 'breakglass-used',
+      environment: 'prod',
+      actor: 'alice@acme.example',
+      workload: { namespace: 'payments', kind: 'Deployment', name: 'api' },
+      images: ['us-docker.pkg.dev/acme-prod/payments/api:2.0'],
+      ...over,
+    } as never);
+  };
+
+  it('a use of an image unknown by digest goes to the security channel and the owners of its repository', () => {
+    const alert = breakglass();
+    expect(alert.image).toBeUndefined();
+    const r = routeAlert(withSecurity, alert);
+    expect(r).toMatchObject({ team: 'payments', via: 'rule' });
+    expect(r.channels.map((c) => c.space)).toEqual([
+      'security-breakglass',
+      'payments-chat',
+      'payments-slack',
+    ]);
+  });
+
+  it('a use whose owners are unknown goes to the security channel only', () => {
+    const r = routeAlert(withSecurity, breakglass({ images: ['ghcr.io/stranger/tool:1'] }));
+    expect(r).toMatchObject({ team: null, via: 'security' });
+    expect(r.channels.map((c) => c.space)).toEqual(['security-breakglass']);
+  });
+
+  it('a use of a known image goes to the security channel and the labelled owners', () => {
+    const base = deniedAlert();
+    const r = routeAlert(
+      withSecurity,
+      breakglass({ image: base.image, labels: { owner: 'platform' }, images: ['x'] }),
+    );
+    expect(r.channels.map((c) => c.space)).toEqual(['security-breakglass', 'platform-slack']);
+  });
+
+  it('other alerts never reach the security channel; without one, break-glass goes to owners or fallback', () => {
+    expect(
+      routeAlert(withSecurity, alertFor('acme-prod/payments/api')).channels.map((c) => c.space),
+    ).toEqual(['payments-chat', 'payments-slack']);
+    expect(
+      routeAlert(withoutSecurity, breakglass({ images: ['ghcr.io/stranger/tool:1'] })),
+    ).toMatchObject({ via: 'fallback' });
+  });
+});

@@ -8,6 +8,7 @@ import { jsonOf } from '../../../shared/events/pubsub-message.js';
 import { externalDocId } from '../../../shared/ledger/collections.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import { pubsubFunction } from '../../../shared/runtime/pubsub-function.js';
+import { registerEvent } from '../../../shared/runtime/register.js';
 import { createRoot } from '../../../shared/runtime/root.js';
 import { eventually, type FunctionServer, serveFunction } from '../../support/function-server.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
@@ -23,6 +24,7 @@ describeWithEmulators('Pub/Sub push → functions-framework cloudEvent function 
   const pubsub = new PubSub({ projectId });
   let failNext = 0;
   let server: FunctionServer;
+  let gated: FunctionServer;
 
   beforeAll(async () => {
     ff.cloudEvent(
@@ -45,9 +47,22 @@ describeWithEmulators('Pub/Sub push → functions-framework cloudEvent function 
       ),
     );
     server = await serveFunction('recordMessage');
+    // Registered as the functions are (through the body gate), rejecting everything.
+    registerEvent(
+      'rejectGated',
+      pubsubFunction(
+        'test-gated',
+        async () => {
+          throw new InvalidInputError('never reached for an envelope without a message');
+        },
+        () => root,
+      ),
+    );
+    gated = await serveFunction('rejectGated');
   });
   afterAll(async () => {
     await server.close();
+    await gated?.close();
     await Promise.all([db.terminate(), pubsub.close()]);
   });
 
@@ -127,5 +142,47 @@ describeWithEmulators('Pub/Sub push → functions-framework cloudEvent function 
     expect(all.docs.some((d) => String(d.get('reason')).includes('not a Pub/Sub CloudEvent'))).toBe(
       true,
     );
+  });
+
+  it('keeps an envelope without a message exactly as received (not "{}")', async () => {
+    // Odd spacing, key order and an unknown field: only the request's own bytes keep all of it.
+    const body =
+      '{ "subscription" : "projects/p/subscriptions/s",\n  "deliveryAttempt": 3, "x": [1,2] }';
+    const res = await fetch(`${gated.url}/projects/p/topics/t`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    expect(res.status).toBeLessThan(300);
+    const dl = await eventually(async () => {
+      const all = await db.collection('deadLetters').where('source', '==', 'test-gated').get();
+      return all.docs.find((d) => d.get('raw') === body)?.data();
+    });
+    expect(dl).toMatchObject({ rawEncoding: 'utf8', rawBytes: Buffer.byteLength(body) });
+    expect(String(dl.reason)).toContain('not a Pub/Sub CloudEvent');
+  });
+
+  it('dead-letters push bodies that are no envelope at all, byte for byte, without the framework crashing', async () => {
+    const bodies: { type: string; body: string }[] = [
+      { type: 'application/json', body: '{"message": RAW-MALFORMED' },
+      { type: 'application/json', body: 'null' },
+      { type: 'application/json', body: '"just a string"' },
+      { type: 'application/json', body: '[1,2,3]' },
+      { type: 'text/plain', body: 'plain text push' },
+    ];
+    for (const { type, body } of bodies) {
+      const res = await fetch(`${gated.url}/projects/p/topics/t`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body,
+      });
+      // Acknowledged: kept as a dead letter, never retried, and never the framework's 500.
+      expect(res.status, body).toBeLessThan(300);
+      const dl = await eventually(async () => {
+        const all = await db.collection('deadLetters').where('source', '==', 'test-gated').get();
+        return all.docs.find((d) => d.get('raw') === body)?.data();
+      });
+      expect(dl.rawBytes, body).toBe(Buffer.byteLength(body));
+    }
   });
 });

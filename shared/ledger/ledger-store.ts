@@ -361,7 +361,6 @@ export class FirestoreLedger implements ImageLedger {
     const dedupe = options.dedupe ?? true;
     return this.transaction(async (tx) => {
       let snap: DocumentSnapshot | undefined;
-      let fleetRow: DocumentSnapshot | null;
       if (dedupe) {
         const [marker, image] = await this.txGet(tx, this.markerRef(meta), this.imageRef(id));
         if (marker?.exists) {
@@ -376,7 +375,9 @@ export class FirestoreLedger implements ImageLedger {
         [snap] = await this.txGet(tx, this.imageRef(id));
       }
       // The fleet row is written only with its image: a new image has none, so a first push reads two documents.
-      fleetRow = snap?.exists ? ((await this.txGet(tx, fleetRowRef(this.db, id)))[0] ?? null) : null;
+      const fleetRow = snap?.exists
+        ? ((await this.txGet(tx, fleetRowRef(this.db, id)))[0] ?? null)
+        : null;
       const previous = snap?.exists ? ImageRecord.parse({ id, ...snap.data() }) : null;
       await read?.(tx);
       const change = mutate(previous, this.writes(tx, id));

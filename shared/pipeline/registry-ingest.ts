@@ -204,13 +204,14 @@ export async function enrichPush(
         { cause: err },
       );
     }
-    // The dead letter first: if recording the failure fails, the retry writes the same one again.
+    // The dead letter first, one per image (keyed by it): if recording the failure fails, the
+    // retry writes the same one again; concurrent pushes of the digest write one.
     const deadLetter = await deps.ledger.recordDeadLetter(
       {
         source: 'enrichment',
         reason: `image cannot be read from the registry: ${reason}`,
         raw: rawOfEvent(ev, meta),
-        messageId: `${meta.source}:${meta.messageId}`,
+        messageId: imageDocId(ev.registry, ev.repository, ev.digest),
       },
       now,
     );
@@ -355,6 +356,11 @@ export async function sweepEnrichment(
   const waiting = await deps.ledger.imagesNeedingEnrichment(limit);
   const out: EnrichmentSweep = { waiting: waiting.length, enriched: 0, failed: 0, retrying: 0 };
   for (const rec of waiting) {
+    // Only what this deployment ingests: another deployment sharing the database reads its own.
+    if (deps.watch.length > 0 && !firstMatch(deps.watch, `${rec.registry}/${rec.repository}`)) {
+      out.waiting -= 1;
+      continue;
+    }
     const ev = {
       action: 'push' as const,
       registry: rec.registry,

@@ -107,7 +107,8 @@ locals {
   function_project_roles = {
     "on-registry-push"  = ["roles/datastore.user", "roles/artifactregistry.reader"]
     "on-scan-complete"  = ["roles/datastore.user", "roles/containeranalysis.occurrences.viewer"]
-    "reevaluate"        = ["roles/datastore.user"]
+    # The enrich sweep reads the registry for pushes whose own redeliveries ran out.
+    "reevaluate" = ["roles/datastore.user", "roles/artifactregistry.reader"]
     "attest-image"      = ["roles/datastore.user", "roles/containeranalysis.occurrences.editor"]
     "notify-owners"     = ["roles/datastore.user"]
     "ingest-webhook"    = ["roles/datastore.user"]

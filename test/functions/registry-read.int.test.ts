@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Firestore } from '@google-cloud/firestore';
 import { PubSub, type Topic } from '@google-cloud/pubsub';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { type LocalRegistry, startLocalRegistry } from '../../scripts/lib/local-registry.js';
 import { skopeoCopy, writeOciImage } from '../../scripts/lib/oci-image.js';
 import { CheckService } from '../../shared/check/check-service.js';
@@ -64,7 +64,13 @@ describeWithEmulators(
       writeOciImage(layout, { ref, files: { 'app.txt': content }, config: { user: '65532' } });
       return skopeoCopy(layout, `${registry.host}/${repo}:${tag}`, { ref });
     };
+    let down = false;
+    const stopRegistry = async () => {
+      await registry.stop();
+      down = true;
+    };
     const startRegistry = async (fixed?: number) => {
+      down = false;
       registry = await startLocalRegistry({
         port: fixed ?? 'free',
         group,
@@ -72,6 +78,7 @@ describeWithEmulators(
       });
       port = Number(registry.host.split(':')[1]);
     };
+    /** What the deploy check answers (`verdict`: the stored decision, before attestation is required). */
     const answer = async (ref: string) => {
       // A fresh service each time: no cache between what the test changes.
       const check = new CheckService({
@@ -125,6 +132,10 @@ rules:
       });
       layout = mkdtempSync(join(tmpdir(), 'clearance-regread-'));
     }, 120_000);
+    // Each case starts with the registry up, whatever an earlier one left.
+    beforeEach(async () => {
+      if (down) await startRegistry(port);
+    });
     afterAll(async () => {
       await registry?.stop();
       if (registry) rmSync(dirname(registry.configFile), { recursive: true, force: true });
@@ -141,7 +152,7 @@ rules:
 
       // A new build under the same tag, announced while the registry is down.
       const d2 = await pushApp('team/app', 'v1', 'two\n');
-      await registry.stop();
+      await stopRegistry();
       await gcr.publishMessage({ json: gcrInsert('team/app', d2, 'v1') });
       const waiting = await until(
         'team/app',
@@ -177,7 +188,7 @@ rules:
 
     it('when the redeliveries have run out, the enrich sweep (its own message) reads the waiting push', async () => {
       const d3 = await pushApp('team/late', 'v1', 'late\n');
-      await registry.stop();
+      await stopRegistry();
       await gcr.publishMessage({ json: gcrInsert('team/late', d3, 'v1') });
       await until(
         'team/late',

@@ -10,6 +10,7 @@ import {
   benchDigest,
   discoveryOccurrence,
   gcrPush,
+  seedPushImages,
   vulnerabilityOccurrences,
 } from './lib/ingest-workload.js';
 
@@ -146,8 +147,10 @@ async function main(): Promise<void> {
   const occTopic = await subscribe('container-analysis-occurrences-v1', scanServer.url);
   const ledger = await ledgerOf(r);
 
+  // Every pushed image is in the registry, so a push is recorded, then read (two transactions).
+  const pushed = await seedPushImages(registry.url, N);
   // Warm-up: one push through the whole path loads the clients and the policy cache.
-  await gcrTopic.publishMessage({ json: gcrPush(registry.host, -1) });
+  await gcrTopic.publishMessage({ json: gcrPush(registry.host, -1, pushed.get(-1)) });
   await waitFor(
     'the warm-up push',
     async () => (await db.collection('images').get()).size === 1,
@@ -160,10 +163,15 @@ async function main(): Promise<void> {
   const t0 = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: N }, (_, i) =>
-      gcrTopic.publishMessage({ json: gcrPush(registry.host, i) }),
+      gcrTopic.publishMessage({ json: gcrPush(registry.host, i, pushed.get(i)) }),
     ),
   );
+  // Recorded and read: the registry read is the push's second transaction.
+  const read = async () =>
+    (await db.collection('images').where('enrichment.status', '==', 'done').count().get()).data()
+      .count;
   await waitFor(`${N} pushed images`, async () => (await countImages()) >= N + 1, 600_000);
+  await waitFor(`${N} pushed images read`, async () => (await read()) >= N + 1, 600_000);
   const pushSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   await quiet(ledger.ops);
   const push = { ...ledger.ops };

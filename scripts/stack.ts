@@ -165,7 +165,18 @@ async function main(): Promise<void> {
         });
       }
     }
-    await pubsub.close();
+    // Cloud Scheduler's enrich sweep (infra: enrich_schedule): pushes still waiting for a registry
+    // read after their redeliveries ran out (the emulator gives up after a few) are read again.
+    const sweep = setInterval(() => {
+      pubsub
+        .topic('clearance-reevaluate')
+        .publishMessage({ json: { kind: 'enrich' }, attributes: { kind: 'enrich' } })
+        .catch(() => undefined);
+    }, 60_000);
+    closers.push(async () => {
+      clearInterval(sweep);
+      await pubsub.close();
+    });
 
     const db = new Firestore({ projectId });
     const policy = await storePolicy(db, {

@@ -13,7 +13,7 @@ export type VerdictMessage = z.infer<typeof VerdictMessage>;
 
 export const RunId = z.string().regex(/^[\w.-]{1,100}$/, 'letters, digits, _ . - (at most 100)');
 
-/** reevaluate topic → reevaluate: start a run, process one page of it, or one image. */
+/** reevaluate topic → reevaluate: start a run, process one page of it, one image, or the pending registry reads. */
 export const ReevaluateMessage = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('start'),
@@ -27,6 +27,11 @@ export const ReevaluateMessage = z.discriminatedUnion('kind', [
     page: z.number().int().nonnegative(),
   }),
   z.object({ kind: z.literal('image'), imageId: z.string().min(1).max(1500) }),
+  /**
+   * Reads the registry for pushed images still waiting for it (scheduled every few minutes): the
+   * retry that outlives a push's own redeliveries (shared/pipeline/registry-ingest.ts).
+   */
+  z.object({ kind: z.literal('enrich'), limit: z.number().int().positive().max(500).default(100) }),
 ]);
 export type ReevaluateMessage = z.infer<typeof ReevaluateMessage>;
 export type ReevaluateMessageInput = z.input<typeof ReevaluateMessage>;

@@ -10,7 +10,7 @@ import {
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
 import { registerEvent } from '../../shared/runtime/register.js';
 import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
-import { ingestServices } from '../../shared/runtime/services.js';
+import { baseProofOf, ingestServices, registryOf } from '../../shared/runtime/services.js';
 
 /** The services a reevaluate message needs, built once per instance. */
 export function reevaluationDepsOf(r: Root): Promise<ReevaluationDeps> {
@@ -23,6 +23,14 @@ export function reevaluationDepsOf(r: Root): Promise<ReevaluationDeps> {
       policy: services.policy,
       publisher: services.publisher,
       fixes: services.fixes,
+      // Built only for an `enrich` message: re-evaluations read no registry.
+      enrich: async () => ({
+        ...services,
+        registry: await registryOf(r),
+        bases: await baseProofOf(r),
+        watch: r.config.watchRepositories,
+        logger: r.logger,
+      }),
       enqueue: async (message) => {
         const ps = await r.pubsub();
         await ps

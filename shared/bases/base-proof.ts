@@ -71,6 +71,38 @@ function nonEmpty(s: string | undefined | null): string | null {
   return s ? s : null;
 }
 
+/**
+ * What to read of a base manifest besides the manifest: `config` reads its config too (diff_ids and
+ * platform: tracked bases, which inference compares in full); `platform` is the platform the
+ * index that lists it gives (when the config is not read).
+ */
+interface ReadOptions {
+  config: boolean;
+  platform?: PlatformKey | null;
+}
+
+async function readConfig(
+  deps: BaseProofDeps,
+  entry: CachedManifest,
+  configDigest: string,
+): Promise<CachedManifest> {
+  if (!deps.registry) throw new ClearanceError('not-found', 'no registry is configured');
+  const cfg = await deps.registry.getConfig(entry.registry, entry.repository, configDigest);
+  return {
+    ...entry,
+    platform:
+      cfg.os || cfg.architecture
+        ? {
+            os: nonEmpty(cfg.os),
+            architecture: nonEmpty(cfg.architecture),
+            variant: nonEmpty(cfg.variant),
+          }
+        : entry.platform,
+    diffIds: cfg.rootfs?.diff_ids ?? [],
+    configDigest,
+  };
+}
+
 /** Reads one digest of a base from the registry and caches what verification needs. */
 async function fetchBase(
   deps: BaseProofDeps,
@@ -78,6 +110,7 @@ async function fetchBase(
   repository: string,
   digest: string,
   now: Date,
+  read: ReadOptions,
 ): Promise<CachedBase> {
   if (!deps.registry) {
     throw new ClearanceError(
@@ -106,27 +139,22 @@ async function fetchBase(
       cachedAt,
     };
   } else {
-    const cfg = await deps.registry.getConfig(registry, repository, m.manifest.config.digest);
     const layers = m.manifest.layers.map((l) => l.digest);
-    entry = {
+    const manifest: CachedManifest = {
       kind: 'manifest',
       digest,
       registry,
       repository,
-      platform:
-        cfg.os || cfg.architecture
-          ? {
-              os: nonEmpty(cfg.os),
-              architecture: nonEmpty(cfg.architecture),
-              variant: nonEmpty(cfg.variant),
-            }
-          : null,
+      platform: read.platform ?? null,
       layers,
-      diffIds: cfg.rootfs?.diff_ids ?? [],
+      // A push proves a claim with the layer digests alone: the config is one more read (layer-prefix.ts).
+      diffIds: null,
+      configDigest: m.manifest.config.digest,
       firstLayer: layers[0] ?? null,
       tracked: [],
       cachedAt,
     };
+    entry = read.config ? await readConfig(deps, manifest, m.manifest.config.digest) : manifest;
   }
   await deps.store.put(entry);
   return entry;
@@ -137,9 +165,22 @@ async function entryOf(
   where: { registry: string; repository: string } | null,
   digest: string,
   now: Date,
+  read: ReadOptions = { config: false },
 ): Promise<CachedBase | { missing: string }> {
   const cached = await deps.store.get(digest);
-  if (cached) return cached;
+  if (cached) {
+    // A tracked base is compared in full: its config is read once, the first time it is wanted.
+    if (!read.config || cached.kind !== 'manifest' || cached.diffIds !== null) return cached;
+    if (!cached.configDigest) return cached;
+    try {
+      const full = await readConfig(deps, cached, cached.configDigest);
+      await deps.store.put(full);
+      return full;
+    } catch (err) {
+      if (isRetryable(err)) throw err;
+      return cached;
+    }
+  }
   if (!where)
     return {
       missing: `base digest ${digest} names no repository to read it from and is not among the tracked bases`,
@@ -150,7 +191,7 @@ async function entryOf(
     };
   }
   try {
-    return await fetchBase(deps, where.registry, where.repository, digest, now);
+    return await fetchBase(deps, where.registry, where.repository, digest, now, read);
   } catch (err) {
     // An outage is retried (the push is redelivered); an answer that will not change is recorded.
     if (isRetryable(err)) throw err;
@@ -184,6 +225,7 @@ export async function baseStack(
       { registry: top.registry, repository: top.repository },
       child.digest,
       now,
+      { config: false, platform: child },
     );
     if ('missing' in next) return { ok: false, reason: next.missing };
     if (next.kind !== 'manifest')
@@ -349,13 +391,13 @@ export async function trackBaseDigest(
 ): Promise<number> {
   const ref = parseImageRef(name);
   const where = { registry: ref.registry, repository: ref.repository };
-  const top = await entryOf(deps, where, digest, now);
+  const top = await entryOf(deps, where, digest, now, { config: true });
   if ('missing' in top) throw new ClearanceError('not-found', top.missing);
   const tracked = { name, digest };
   const manifests: string[] = [];
   if (top.kind === 'index') {
     for (const p of top.platforms) {
-      const child = await entryOf(deps, where, p.digest, now);
+      const child = await entryOf(deps, where, p.digest, now, { config: true, platform: p });
       if ('missing' in child || child.kind !== 'manifest') continue;
       manifests.push(child.digest);
     }

@@ -1,4 +1,4 @@
-// Base images' layers cached by digest in Firestore (`baseLayers`), so a push reads a base from the registry once per new digest.
+// Base images' layers cached by digest in Firestore (`baseLayers`), so a push reads a base from the registry once per new digest (its manifest).
 import { FieldValue, type Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { COLLECTIONS, externalDocId } from '../ledger/collections.js';
@@ -22,7 +22,10 @@ export const CachedManifest = z.object({
   repository: z.string(),
   platform: z.object(PlatformFields).nullable(),
   layers: z.array(z.string()),
-  diffIds: z.array(z.string()),
+  /** The config's rootfs.diff_ids; null until the config is read (a base first seen at a push reads its manifest only). */
+  diffIds: z.array(z.string()).nullable(),
+  /** Where the diff_ids are read from when they are wanted (tracked bases). */
+  configDigest: z.string().nullable().default(null),
   /** Indexed: inference asks which tracked bases start with an image's first layer. */
   firstLayer: z.string().nullable(),
   tracked: z.array(TrackedRef).default([]),

@@ -3,7 +3,11 @@
 /** One platform image's layers: compressed digests from the manifest, uncompressed from the config's rootfs. */
 export interface LayerStack {
   layers: readonly string[];
-  diffIds: readonly string[];
+  /**
+   * The config's rootfs.diff_ids; null for a base whose config was not read (a base digest first
+   * seen at a push: its manifest's layer digests decide, see compareLayerPrefix).
+   */
+  diffIds: readonly string[] | null;
 }
 
 export interface PlatformKey {
@@ -41,17 +45,24 @@ function firstDifference(
 }
 
 /**
- * Whether `image` starts with every layer of `base`, in order, in both the manifest (compressed
- * digests) and the config (diff_ids). Both are checked: a registry may recompress layers, changing
- * the manifest digests but not the diff_ids, and a forger may copy manifest digests without the
- * content the config describes. The first disagreement is reported, manifest layers first.
+ * Whether `image` starts with every layer of `base`, in order, in the manifest (compressed
+ * digests) and, where the base's config was read, in the config (diff_ids). The manifest digests
+ * are what proves the claim: they name the exact bytes the image is made of, and a runtime unpacks
+ * those bytes only if their uncompressed digests equal the image config's diff_ids (containerd,
+ * CRI-O and Docker refuse a layer that does not). So equal layer digests mean the image runs the
+ * base's content, whatever else is true; the diff_ids add a consistency check (a config that
+ * copies manifest digests but describes other content) when the base's are known — tracked bases
+ * and any base read in full — and cost a second registry read otherwise, which a push on a new
+ * base digest does not pay. The first disagreement is reported, manifest layers first.
  */
 export function compareLayerPrefix(image: LayerStack, base: LayerStack): PrefixResult {
   const n = base.layers.length;
-  if (n === 0 || base.diffIds.length !== n)
+  if (n === 0 || (base.diffIds !== null && base.diffIds.length !== n))
     return { match: false, difference: null, baseLayers: n };
   const layers = firstDifference(image.layers, base.layers, 'layers');
-  const diffIds = firstDifference(image.diffIds, base.diffIds, 'diff_ids');
+  const diffIds = base.diffIds
+    ? firstDifference(image.diffIds ?? [], base.diffIds, 'diff_ids')
+    : null;
   // The earliest position wins; at the same position the manifest's layer is named.
   const difference =
     layers && diffIds ? (diffIds.index < layers.index ? diffIds : layers) : (layers ?? diffIds);

@@ -170,6 +170,27 @@ export const Attestation = z.object({
 });
 export type Attestation = z.infer<typeof Attestation>;
 
+export const ENRICHMENT_STATUSES = ['needed', 'done', 'failed'] as const;
+export const EnrichmentStatus = z.enum(ENRICHMENT_STATUSES);
+export type EnrichmentStatus = z.infer<typeof EnrichmentStatus>;
+
+/**
+ * Whether the registry's facts about the image (manifest, config, base proof) are in the record.
+ * A push is recorded from its message alone (digest, tag, time) and enriched afterwards: `needed`
+ * until the registry answers, `done` once it did, `failed` when it answered for good that the image
+ * cannot be read (gone, refused, malformed). A rule that needs them is pending while `needed` and
+ * denies on `failed`.
+ */
+export const EnrichmentState = z.object({
+  status: EnrichmentStatus,
+  /** Why it is not done: the last transient error (needed) or the final one (failed). */
+  reason: z.string().nullable().default(null),
+  /** Registry reads attempted for this image (the push's first attempt included). */
+  attempts: z.number().int().nonnegative().default(0),
+  lastAttemptAt: z.string().nullable().default(null),
+});
+export type EnrichmentState = z.infer<typeof EnrichmentState>;
+
 export const ImageRecord = z.object({
   id: z.string(),
   /** Host, e.g. us-docker.pkg.dev or docker.io. */
@@ -187,6 +208,8 @@ export const ImageRecord = z.object({
   user: z.string().nullable().default(null),
   labels: z.record(z.string(), z.string()).default({}),
   owner: z.string().nullable().default(null),
+  /** Null: recorded before enrichment was tracked, or without a registry to read: taken as it is. */
+  enrichment: EnrichmentState.nullable().default(null),
   base: BaseImage.nullable().default(null),
   provenance: Provenance.nullable().default(null),
   scan: ScanSummary.default({

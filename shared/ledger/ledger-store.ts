@@ -518,6 +518,8 @@ export class FirestoreLedger implements ImageLedger {
     now: Date,
     options: {
       enrichment?: Enrichment | undefined;
+      /** The registry is still to be read: the push marks the record `needed` (unless already read). */
+      enrichmentNeeded?: boolean | undefined;
       evaluate?: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined;
       effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
     } = {},
@@ -536,6 +538,13 @@ export class FirestoreLedger implements ImageLedger {
             pushedAt: maxIso(rec.pushedAt, meta.at),
           };
           if (options.enrichment) next = applyEnrichment(next, options.enrichment);
+          // Read once per digest: done and failed (the registry answered for good) are kept.
+          if (options.enrichmentNeeded && !next.enrichment) {
+            next = {
+              ...next,
+              enrichment: { status: 'needed', reason: null, attempts: 0, lastAttemptAt: null },
+            };
+          }
         } else {
           next = { ...rec, deletedAt: maxIso(rec.deletedAt, meta.at) };
         }
@@ -552,6 +561,82 @@ export class FirestoreLedger implements ImageLedger {
       },
       { now },
     );
+  }
+
+  /**
+   * Records what reading the registry for a pushed image gave: its facts (`done`), a final failure
+   * (`failed`), or a transient one (`retry`, still needed). Idempotent from the record: an image
+   * already read, or already failed for good, is left alone (`unchanged`).
+   */
+  async recordEnrichment<E = never>(
+    ref: { registry: string; repository: string; digest: string },
+    outcome:
+      | { kind: 'done'; enrichment: Enrichment }
+      | { kind: 'failed'; reason: string }
+      | { kind: 'retry'; reason: string },
+    now: Date,
+    options: {
+      evaluate?: ((rec: ImageRecord) => Record<string, Verdict> | null) | undefined;
+      effects?: ((previous: ImageRecord | null, next: ImageRecord) => E[]) | undefined;
+    } = {},
+  ): Promise<TransactResult<E, 'unchanged'> & { meta: EventMeta }> {
+    const id = imageId(ref.registry, ref.repository, ref.digest);
+    const nowIso = now.toISOString();
+    // The marker (held only while effects are unpublished) is per outcome; the audit entry per attempt.
+    const meta: EventMeta = {
+      source: 'enrichment',
+      messageId: `${id}:${outcome.kind}`,
+      at: nowIso,
+    };
+    const result = await this.transact<E, 'unchanged'>(
+      id,
+      meta,
+      (current) => {
+        const state = current?.enrichment;
+        if (!current || !state || state.status !== 'needed') return { skip: 'unchanged' };
+        const attempts = state.attempts + 1;
+        const enrichment = {
+          status: outcome.kind === 'retry' ? ('needed' as const) : outcome.kind,
+          reason: outcome.kind === 'done' ? null : outcome.reason,
+          attempts,
+          lastAttemptAt: nowIso,
+        };
+        const base =
+          outcome.kind === 'done' ? applyEnrichment(current, outcome.enrichment) : current;
+        const next = { ...base, enrichment };
+        return {
+          // A transient failure changes no verdict input: the verdict stays what it was (pending).
+          record: outcome.kind === 'retry' ? next : withVerdicts(next, options.evaluate),
+          audit:
+            outcome.kind === 'done'
+              ? { kind: 'registry-read', digest: ref.digest, attempts }
+              : outcome.kind === 'failed'
+                ? {
+                    kind: 'registry-unreadable',
+                    digest: ref.digest,
+                    reason: outcome.reason,
+                    attempts,
+                  }
+                : {
+                    kind: 'registry-read-failed',
+                    digest: ref.digest,
+                    reason: outcome.reason,
+                    attempts,
+                  },
+          auditId: `enrichment:${outcome.kind}:${attempts}`,
+          ...(outcome.kind === 'retry' ? {} : { effects: options.effects }),
+        };
+      },
+      { now, dedupe: false },
+    );
+    return { ...result, meta };
+  }
+
+  /** Images whose registry read is still to be done (up to `limit`, in no promised order). */
+  async imagesNeedingEnrichment(limit: number): Promise<ImageRecord[]> {
+    const snap = await this.images().where('enrichment.status', '==', 'needed').limit(limit).get();
+    this.ops.reads += Math.max(1, snap.size);
+    return snap.docs.map((d) => ImageRecord.parse(d.data()));
   }
 
   /** Records a tag deletion that names no digest: the tag stops resolving from this time on. */

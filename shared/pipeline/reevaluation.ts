@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { FieldValue, type Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
+import { InvalidInputError } from '../errors.js';
 import type { Finding, VexStatement } from '../findings/finding.js';
 import { imageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS } from '../ledger/collections.js';
@@ -21,6 +22,7 @@ import {
   type PolicySource,
   type StoredPolicy,
 } from './policy-source.js';
+import { type IngestDeps, sweepEnrichment } from './registry-ingest.js';
 import { firestoreVexStore } from './vex-store.js';
 
 export const PAGE_SIZE = 200;
@@ -41,6 +43,8 @@ export interface ReevaluationDeps {
   concurrency?: number;
   /** When each fix was first seen (fix grace periods); absent: no grace applies. */
   fixes?: FixSightingStore;
+  /** What reading the registry for waiting pushes needs (`enrich` messages); absent: they are refused. */
+  enrich?: () => Promise<IngestDeps>;
 }
 
 export const RunProgress = z.object({
@@ -455,6 +459,13 @@ export async function handleReevaluateMessage(
           },
         ),
       };
+    }
+    case 'enrich': {
+      if (!deps.enrich)
+        throw new InvalidInputError(
+          'this deployment reads no registry: enrich messages are refused',
+        );
+      return sweepEnrichment(await deps.enrich(), now, msg.limit);
     }
     default: {
       const never: never = msg;

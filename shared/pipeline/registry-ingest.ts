@@ -1,4 +1,4 @@
-// Registry events → ledger: enrich a push from the registry, apply it transactionally, evaluate, publish effects.
+// Registry events → ledger: record a push from its message, then enrich it from the registry (retried on its own), evaluate, publish effects.
 import {
   type BaseClaim,
   type BaseProofDeps,
@@ -7,15 +7,22 @@ import {
   type ProvenBase,
   proveBase,
 } from '../bases/base-proof.js';
-import { ClearanceError, InvalidInputError } from '../errors.js';
+import {
+  ClearanceError,
+  errorMessage,
+  InvalidInputError,
+  isRetryable,
+  TransientError,
+} from '../errors.js';
 import type { RegistryEvent } from '../events/gcr-event.js';
+import { imageDocId } from '../image-ref/image-ref.js';
+import type { ImageRecord } from '../ledger/image-record.js';
 import type {
   Enrichment,
   EventMeta,
   FirestoreLedger,
   ImageTransaction,
 } from '../ledger/ledger-store.js';
-
 import type { Logger } from '../logging/logger.js';
 import { firstMatch } from '../policy/glob.js';
 import type { ImageDescription, Registry } from '../registry/client.js';
@@ -37,6 +44,11 @@ export interface IngestDeps {
 }
 
 export type IngestOutcome = 'applied' | 'duplicate' | 'stale' | 'ignored';
+
+/** A recorded push as its registry read needs it. */
+export type PushedImage = Pick<RegistryEvent, 'action' | 'registry' | 'repository' | 'tag'> & {
+  digest: string;
+};
 
 /**
  * The base as the watcher tracks it: `registry/repository:tag` (tag defaulting to latest), so an
@@ -85,7 +97,7 @@ interface Described {
  */
 async function prove(
   deps: IngestDeps,
-  ev: RegistryEvent & { digest: string },
+  ev: PushedImage,
   description: ImageDescription,
   now: Date,
 ): Promise<{
@@ -100,7 +112,7 @@ async function prove(
   }
   const children = [];
   for (const platform of description.platforms) {
-    const d = await describe(deps, { ...ev, digest: platform.digest, tag: null });
+    const d = await describeChild(deps, { ...ev, digest: platform.digest, tag: null });
     if (!d) {
       children.push({ platform, child: null });
       continue;
@@ -123,22 +135,19 @@ async function prove(
 export async function settle<E extends Effect>(
   deps: Pick<IngestDeps, 'ledger' | 'publisher'>,
   meta: EventMeta,
-  result: ImageTransaction<E>,
+  result: Pick<ImageTransaction<E>, 'effects'>,
 ): Promise<void> {
   await deps.ledger.settle(meta, result.effects, (e) => deps.publisher.publish(e));
 }
 
-async function describe(
-  deps: IngestDeps,
-  ev: RegistryEvent & { digest: string },
-): Promise<ImageDescription | null> {
+/** Reads an index's child; one that is gone or refused is left out (the index is still judged). */
+async function describeChild(deps: IngestDeps, ev: PushedImage): Promise<ImageDescription | null> {
   if (!deps.registry) return null;
   try {
     return await deps.registry.describeImage(ev.registry, ev.repository, ev.digest);
   } catch (err) {
-    // Gone already (pushed and deleted quickly), or not ours to read: record the event unenriched.
     if (err instanceof ClearanceError && (err.code === 'not-found' || err.code === 'forbidden')) {
-      deps.logger.warn('could not describe the pushed image; recorded without registry details', {
+      deps.logger.warn('could not describe a child of the pushed index', {
         code: err.code,
         digest: ev.digest,
       });
@@ -148,6 +157,121 @@ async function describe(
   }
 }
 
+/** The pushed image as a dead letter keeps it: what the message said, to replay or inspect. */
+function rawOfEvent(ev: PushedImage, meta: EventMeta): string {
+  return JSON.stringify({
+    action: ev.action,
+    registry: ev.registry,
+    repository: ev.repository,
+    digest: ev.digest,
+    tag: ev.tag,
+    event: { source: meta.source, messageId: meta.messageId, at: meta.at },
+  });
+}
+
+export type EnrichOutcome = 'enriched' | 'failed' | 'not-needed';
+
+/**
+ * Reads the registry for a recorded push (manifest, config, base proof) and writes what it gave.
+ * Idempotent: an image already read (or failed for good) costs one ledger read. A transient
+ * failure is recorded on the image and thrown, so the delivery is retried; a final one (the
+ * manifest is gone or refused, the config is malformed) ends the image as `failed` with an audit
+ * entry and a dead letter, and its verdict denies where a rule needed the registry's facts.
+ */
+export async function enrichPush(
+  deps: IngestDeps,
+  ev: PushedImage,
+  meta: EventMeta,
+  now: Date,
+  /** The record as the caller just wrote it; read from the ledger when absent. */
+  recorded?: ImageRecord | null,
+): Promise<EnrichOutcome> {
+  const registry = deps.registry;
+  if (!registry) return 'not-needed';
+  const current =
+    recorded ?? (await deps.ledger.getImage(imageDocId(ev.registry, ev.repository, ev.digest)));
+  if (current?.enrichment?.status !== 'needed') return 'not-needed';
+  let proven: Awaited<ReturnType<typeof prove>>;
+  try {
+    const description = await registry.describeImage(ev.registry, ev.repository, ev.digest);
+    proven = await prove(deps, ev, description, now);
+  } catch (err) {
+    const reason = errorMessage(err);
+    if (isRetryable(err)) {
+      await deps.ledger.recordEnrichment(ev, { kind: 'retry', reason }, now);
+      throw new TransientError(
+        `registry read of ${ev.registry}/${ev.repository}@${ev.digest} failed (the push is recorded; the read is retried): ${reason}`,
+        { cause: err },
+      );
+    }
+    // The dead letter first, one per image (keyed by it): if recording the failure fails, the
+    // retry writes the same one again; concurrent pushes of the digest write one.
+    const deadLetter = await deps.ledger.recordDeadLetter(
+      {
+        source: 'enrichment',
+        reason: `image cannot be read from the registry: ${reason}`,
+        raw: rawOfEvent(ev, meta),
+        messageId: imageDocId(ev.registry, ev.repository, ev.digest),
+      },
+      now,
+    );
+    const snapshot = await deps.policy.current();
+    const result = await deps.ledger.recordEnrichment<Effect>(ev, { kind: 'failed', reason }, now, {
+      evaluate: (rec) =>
+        rec.scan.status === 'finished' ? null : verdictsFor(snapshot, rec, [], [], now),
+      effects: (prev, next) => {
+        const effects = computeEffects(prev, next, null, now);
+        if (next.scan.status === 'finished') effects.push({ kind: 'reevaluate', imageId: next.id });
+        return effects;
+      },
+    });
+    deps.logger.warn('pushed image cannot be read from the registry; recorded as unreadable', {
+      digest: ev.digest,
+      reason,
+      deadLetter,
+    });
+    await settle(deps, result.meta, result);
+    return 'failed';
+  }
+  const { description } = proven.self;
+  const snapshot = await deps.policy.current();
+  const result = await deps.ledger.recordEnrichment<Effect>(
+    ev,
+    { kind: 'done', enrichment: enrichmentOf(description, proven.self.base) },
+    now,
+    {
+      // Without a finished scan the verdict needs no findings; with one, re-evaluation reads them.
+      evaluate: (rec) =>
+        rec.scan.status === 'finished' ? null : verdictsFor(snapshot, rec, [], [], now),
+      effects: (prev, next) => {
+        const effects = computeEffects(prev, next, null, now);
+        if (next.scan.status === 'finished') effects.push({ kind: 'reevaluate', imageId: next.id });
+        return effects;
+      },
+    },
+  );
+  // Also an index without image children: its re-evaluation denies it (index.no-images).
+  if (result.outcome === 'applied' && description.kind === 'index') {
+    const children = proven.children.map(({ platform, child }) => ({
+      platform,
+      enrichment: child ? enrichmentOf(child.description, child.base) : null,
+    }));
+    await deps.ledger.linkChildren(ev, children, meta, now);
+    // The index's verdict is composed from its children's, which may already be known.
+    if (result.image)
+      await deps.publisher.publish([{ kind: 'reevaluate', imageId: result.image.id }]);
+  }
+  await settle(deps, result.meta, result);
+  return result.outcome === 'applied' ? 'enriched' : 'not-needed';
+}
+
+/**
+ * Records a registry event from its message alone — the image, its tag moved, the push time — in
+ * one transaction, then reads the registry for it (`enrichPush`). The verdict stays pending while
+ * a rule needs what the registry holds, so an unreadable registry delays a verdict but never loses
+ * the push or leaves the tag on its previous digest. A redelivered push whose read failed before
+ * retries the read.
+ */
 export async function ingestRegistryEvent(
   deps: IngestDeps,
   ev: RegistryEvent,
@@ -182,32 +306,85 @@ export async function ingestRegistryEvent(
     return ingestRegistryEvent(deps, { ...ev, digest }, meta, now);
   }
   const withDigest = { ...ev, digest: ev.digest };
-  const description = ev.action === 'push' ? await describe(deps, withDigest) : null;
-  const proven = description ? await prove(deps, withDigest, description, now) : null;
+  const read = ev.action === 'push' && deps.registry !== null;
   const snapshot = await deps.policy.current();
   const result = await deps.ledger.applyRegistryEvent<Effect>(withDigest, meta, now, {
-    enrichment: proven ? enrichmentOf(proven.self.description, proven.self.base) : undefined,
+    enrichmentNeeded: read,
     // Without a finished scan the verdict needs no findings; with one, re-evaluation reads them.
     evaluate: (rec) =>
       rec.scan.status === 'finished' ? null : verdictsFor(snapshot, rec, [], [], now),
     effects: (prev, next) => {
       const effects = computeEffects(prev, next, null, now);
-      const enriched = description !== null && prev !== null && prev.scan.status === 'finished';
-      if (enriched && ev.action === 'push') effects.push({ kind: 'reevaluate', imageId: next.id });
+      // A scanned image (scan before push) now waits for its read: its verdict is recomputed as pending.
+      const opened = !prev?.enrichment && next.enrichment?.status === 'needed';
+      if (opened && next.scan.status === 'finished')
+        effects.push({ kind: 'reevaluate', imageId: next.id });
       return effects;
     },
   });
-  // Also an index without image children: its re-evaluation denies it (index.no-images).
-  if (result.outcome === 'applied' && description?.kind === 'index' && proven) {
-    const children = proven.children.map(({ platform, child }) => ({
-      platform,
-      enrichment: child ? enrichmentOf(child.description, child.base) : null,
-    }));
-    await deps.ledger.linkChildren(withDigest, children, meta, now);
-    // The index's verdict is composed from its children's, which may already be known.
-    if (result.image)
-      await deps.publisher.publish([{ kind: 'reevaluate', imageId: result.image.id }]);
-  }
   await settle(deps, meta, result);
+  if (read)
+    await enrichPush(
+      deps,
+      withDigest,
+      meta,
+      now,
+      result.outcome === 'applied' ? result.image : null,
+    );
   return result.outcome;
+}
+
+export interface EnrichmentSweep {
+  /** Images found waiting for their registry read. */
+  waiting: number;
+  enriched: number;
+  failed: number;
+  /** Still waiting: the registry did not answer (transient), tried again on the next sweep. */
+  retrying: number;
+}
+
+/**
+ * Reads the registry for recorded pushes still waiting for it, up to `limit`: the retry that
+ * outlives a push's own redeliveries (Pub/Sub gives up after the subscription's delivery attempts,
+ * the emulator after a few). Scheduled every few minutes; idempotent with any delivery that races it.
+ */
+export async function sweepEnrichment(
+  deps: IngestDeps,
+  now: Date,
+  limit = 100,
+): Promise<EnrichmentSweep> {
+  const waiting = await deps.ledger.imagesNeedingEnrichment(limit);
+  const out: EnrichmentSweep = { waiting: waiting.length, enriched: 0, failed: 0, retrying: 0 };
+  for (const rec of waiting) {
+    // Only what this deployment ingests: another deployment sharing the database reads its own.
+    if (deps.watch.length > 0 && !firstMatch(deps.watch, `${rec.registry}/${rec.repository}`)) {
+      out.waiting -= 1;
+      continue;
+    }
+    const ev = {
+      action: 'push' as const,
+      registry: rec.registry,
+      repository: rec.repository,
+      digest: rec.digest,
+      tag: null,
+    };
+    const meta: EventMeta = {
+      source: 'enrichment-sweep',
+      messageId: rec.id,
+      at: now.toISOString(),
+    };
+    try {
+      const outcome = await enrichPush(deps, ev, meta, now, rec);
+      if (outcome === 'enriched') out.enriched += 1;
+      else if (outcome === 'failed') out.failed += 1;
+    } catch (err) {
+      if (!isRetryable(err)) throw err;
+      out.retrying += 1;
+      deps.logger.warn('registry read still failing; retried on the next sweep', {
+        imageId: rec.id,
+        reason: errorMessage(err),
+      });
+    }
+  }
+  return out;
 }

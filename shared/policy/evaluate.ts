@@ -1042,6 +1042,55 @@ function imageReasons(rules: EffectiveRules, image: ImageRecord, now: number): R
   return reasons;
 }
 
+/**
+ * The base-image and image rules read the manifest and config, which a push does not carry: while
+ * the registry has not been read (enrichment `needed`) they are pending, and when it answered for
+ * good that the image cannot be read (`failed`) they deny. Null when they can be judged.
+ */
+function enrichmentGate(
+  rules: EffectiveRules,
+  image: ImageRecord,
+): { reasons: Reason[]; pending: boolean } | null {
+  const state = image.enrichment;
+  if (!state || state.status === 'done') return null;
+  const needs =
+    Boolean(rules.baseImage) ||
+    Boolean(rules.image && (rules.image.nonRoot || rules.image.maxAgeDays !== undefined));
+  if (!needs) return null;
+  switch (state.status) {
+    case 'needed':
+      return {
+        pending: true,
+        reasons: [
+          reason(
+            'image.enrichment-pending',
+            'warn',
+            state.attempts > 0
+              ? `waiting for the image's manifest and config from the registry (${plural(state.attempts, 'attempt')} so far${state.reason ? `, last: ${state.reason}` : ''})`
+              : "waiting for the image's manifest and config from the registry",
+            'nothing to do if the registry is reachable: the read is retried until it succeeds',
+          ),
+        ],
+      };
+    case 'failed':
+      return {
+        pending: false,
+        reasons: [
+          reason(
+            'image.unreadable',
+            'deny',
+            `the image's manifest or config could not be read from the registry: ${state.reason ?? 'unknown error'}`,
+            'give Clearance read access to the repository and a valid manifest and config, then push a new build: a digest that could not be read stays denied',
+          ),
+        ],
+      };
+    default: {
+      const never: never = state.status;
+      throw new Error(`unknown enrichment status ${String(never)}`);
+    }
+  }
+}
+
 function decide(
   mode: Mode,
   reasons: Reason[],
@@ -1115,17 +1164,19 @@ function evaluatePrepared(p: Prepared, environment: string): Verdict {
   const exempt = exemptReason(rules, p.imageName);
   if (exempt) return { ...base, decision: 'allow', reasons: [exempt] };
   const vuln = vulnerabilityReasons(p, rules, p.input.exceptions, t);
+  const gate = enrichmentGate(rules, image);
   const reasons = [
     ...trustedRepositoryReasons(rules, p.imageName),
-    ...baseImageReasons(rules, image, t),
+    // Rules that read the registry's facts wait for them instead of judging empty fields.
+    ...(gate ? gate.reasons : baseImageReasons(rules, image, t)),
     ...vuln.reasons,
     ...provenanceReasons(rules, image),
-    ...imageReasons(rules, image, t),
+    ...(gate ? [] : imageReasons(rules, image, t)),
     ...unverifiedReasons(p),
   ];
   // Stable sort: rule order first, each rule's own order kept.
   reasons.sort((a, b) => (RULE_ORDER.get(a.ruleId) ?? 0) - (RULE_ORDER.get(b.ruleId) ?? 0));
-  return { ...base, ...decide(mode, reasons, vuln.pending) };
+  return { ...base, ...decide(mode, reasons, vuln.pending || gate?.pending === true) };
 }
 
 function prepare(input: EvaluationInput): Prepared {

@@ -12,6 +12,8 @@ import { globProblems } from './glob.js';
 export const RULE_IDS = [
   'exempt-image',
   'trusted-repository',
+  'image.enrichment-pending',
+  'image.unreadable',
   'base-image.unknown',
   'base-image.layers',
   'base-image.allowed',

@@ -68,21 +68,25 @@ export const ImageIndex = z.object({
 });
 export type ImageIndex = z.infer<typeof ImageIndex>;
 
-/** The parts of an image config (OCI or Docker v1) that the ledger keeps. */
+/**
+ * The parts of an image config (OCI or Docker v1) that the ledger keeps. Go's encoding/json (which
+ * writes and reads these configs in Docker, BuildKit and containerd) takes `null` for any field as
+ * "absent", so `"User": null`, `"Labels": null` or `"rootfs": null` are valid configs here too.
+ */
 export const ImageConfig = z.object({
-  created: z.string().optional(),
-  architecture: z.string().optional(),
-  os: z.string().optional(),
-  variant: z.string().optional(),
+  created: z.string().nullish(),
+  architecture: z.string().nullish(),
+  os: z.string().nullish(),
+  variant: z.string().nullish(),
   config: z
     .object({
-      User: z.string().optional(),
-      // Docker writes null for "no labels".
-      Labels: z.record(z.string(), z.string()).nullable().optional(),
+      User: z.string().nullish(),
+      Labels: z.record(z.string(), z.string()).nullish(),
     })
-    .nullable()
-    .optional(),
-  rootfs: z.object({ type: z.string(), diff_ids: z.array(z.string()) }).optional(),
+    .nullish(),
+  rootfs: z
+    .object({ type: z.string().nullish(), diff_ids: z.array(z.string()).nullish() })
+    .nullish(),
 });
 export type ImageConfig = z.infer<typeof ImageConfig>;
 

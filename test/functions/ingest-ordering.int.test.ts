@@ -70,15 +70,24 @@ describeWithEmulators('ingestion order, duplicates and concurrency', () => {
     });
     const image = await eventually(() => docData(db, `images/${id}`), 20_000, 'the pushed image');
     expect(image).toMatchObject({ tags: ['v1'], state: 'pushed' });
-    const audit = await auditOf(db, id);
-    // One entry for the event, which records the first verdict it caused (pending a scan).
-    expect(audit).toEqual([
+    // One entry for the event, which records the first verdict it caused (pending a scan), and
+    // one for the registry read after it (the sandbox holds no pkg.dev image: unreadable).
+    const audit = await eventually(
+      async () => {
+        const a = await auditOf(db, id);
+        return a.length === 2 ? a : undefined;
+      },
+      20_000,
+      'the push and its registry read',
+    );
+    expect(audit.sort((x, y) => String(x.kind).localeCompare(String(y.kind)))).toEqual([
       expect.objectContaining({
         kind: 'registry-push',
         source: 'gcr',
         messageId,
         verdictChanges: [{ environment: 'prod', from: null, to: 'pending' }],
       }),
+      expect.objectContaining({ kind: 'registry-unreadable', source: 'enrichment', attempts: 1 }),
     ]);
     await t.subscription(`${topic}-push`).delete();
   });
@@ -103,8 +112,9 @@ describeWithEmulators('ingestion order, duplicates and concurrency', () => {
     const audit = (await auditOf(db, id)).filter((a) => a.kind === 'registry-push');
     expect(audit.map((a) => a.messageId).sort()).toEqual(['dup-1', 'dup-2']);
     const image = await docData(db, `images/${id}`);
-    // two applied events (the second adds nothing new but is recorded once)
-    expect(image).toMatchObject({ tags: ['v1'], version: 2 });
+    // two applied events (the second adds nothing new but is recorded once), and one registry
+    // read (unreadable in the sandbox, final: the second push does not read again)
+    expect(image).toMatchObject({ tags: ['v1'], version: 3, enrichment: { status: 'failed' } });
     expect(await docData(db, `events/${externalDocId('gcr:dup-1')}`)).toMatchObject({
       messageId: 'dup-1',
     });
@@ -133,7 +143,12 @@ describeWithEmulators('ingestion order, duplicates and concurrency', () => {
       'all 50 tags',
     );
     expect(image?.tags).toEqual(tags);
-    expect(image?.version).toBe(50);
+    // 50 pushes and one registry read (final, whichever delivery made it)
+    await eventually(
+      async () => ((await docData(db, `images/${id}`))?.version === 51 ? true : undefined),
+      20_000,
+      'the registry read after the pushes',
+    );
     const audit = await auditOf(db, id);
     expect(audit.filter((a) => a.kind === 'registry-push')).toHaveLength(50);
     const tagDocs = await db.collection('tags').where('repository', '==', 'p/r/tags').get();
@@ -161,8 +176,11 @@ describeWithEmulators('ingestion order, duplicates and concurrency', () => {
   /** The record without what necessarily differs between two images (identity, wall-clock times). */
   function comparable(rec: Json | undefined): Json {
     const { id: _id, repository: _r, digest: _d, updatedAt: _u, verdicts, ...rest } = rec ?? {};
+    // When the registry was read is the clock's, not the events'.
+    const { lastAttemptAt: _l, ...enrichment } = (rest.enrichment ?? {}) as Json;
     return {
       ...rest,
+      enrichment,
       verdicts: Object.fromEntries(
         Object.entries(verdicts as Record<string, Json>).map(([k, v]) => {
           const { evaluatedAt: _e, ...keep } = v;

@@ -104,10 +104,11 @@ locals {
   }
 
   # Project-level roles. Firestore has no finer grant than the database, Artifact Analysis none finer than the project.
+  # reevaluate reads the registry too: the enrich sweep reads pushes whose own redeliveries ran out.
   function_project_roles = {
     "on-registry-push"  = ["roles/datastore.user", "roles/artifactregistry.reader"]
     "on-scan-complete"  = ["roles/datastore.user", "roles/containeranalysis.occurrences.viewer"]
-    "reevaluate"        = ["roles/datastore.user"]
+    "reevaluate"        = ["roles/datastore.user", "roles/artifactregistry.reader"]
     "attest-image"      = ["roles/datastore.user", "roles/containeranalysis.occurrences.editor"]
     "notify-owners"     = ["roles/datastore.user"]
     "ingest-webhook"    = ["roles/datastore.user"]

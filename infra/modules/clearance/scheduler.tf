@@ -1,4 +1,4 @@
-# Cloud Scheduler: the daily re-evaluation start message and the base-image watcher call (OIDC-authenticated).
+# Cloud Scheduler: the daily re-evaluation start message, the enrich sweep and the base-image watcher call (OIDC-authenticated).
 
 resource "google_cloud_scheduler_job" "reevaluate" {
   project     = var.project_id
@@ -11,6 +11,23 @@ resource "google_cloud_scheduler_job" "reevaluate" {
   pubsub_target {
     topic_name = google_pubsub_topic.internal["reevaluate"].id
     data       = base64encode(var.reevaluate_message)
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# A push is recorded before the registry is read; this reads what is still waiting once the push's own redeliveries ran out.
+resource "google_cloud_scheduler_job" "enrich" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.name_prefix}-enrich-sweep"
+  description = "Reads the registry for pushed images still waiting for their manifest and config."
+  schedule    = var.enrich_schedule
+  time_zone   = var.scheduler_time_zone
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.internal["reevaluate"].id
+    data       = base64encode("{\"kind\":\"enrich\"}")
   }
 
   depends_on = [google_project_service.apis]

@@ -271,6 +271,12 @@ variable "reevaluate_message" {
   default     = "{\"kind\":\"start\",\"reason\":\"daily\"}"
 }
 
+variable "enrich_schedule" {
+  description = "Cron schedule of the enrich sweep: reads the registry for pushes still waiting for it after their own redeliveries ran out."
+  type        = string
+  default     = "*/5 * * * *"
+}
+
 variable "base_watch_schedule" {
   description = "Cron schedule of the base-image watcher."
   type        = string

@@ -44,6 +44,27 @@ describe('compareLayerPrefix', () => {
     });
   });
 
+  it('proves with the manifest layer digests alone when the base config was not read (a new base digest at push)', () => {
+    const manifestOnly: LayerStack = { layers: base.layers, diffIds: null };
+    expect(compareLayerPrefix(image(['a', 'b', 'c'], ['1', '2', '3']), manifestOnly)).toEqual({
+      match: true,
+      baseLayers: 2,
+    });
+    // A forged claim is still caught: other bytes are other digests.
+    const forged = compareLayerPrefix(image(['x', 'y', 'c'], ['1', '2', '3']), manifestOnly);
+    expect(forged.match === false && forged.difference).toEqual({
+      index: 0,
+      field: 'layers',
+      image: d('x'),
+      base: d('a'),
+    });
+    expect(compareLayerPrefix(base, { layers: [], diffIds: null })).toEqual({
+      match: false,
+      difference: null,
+      baseLayers: 0,
+    });
+  });
+
   it('reports the earliest position, the manifest first on a tie', () => {
     const tie = compareLayerPrefix(image(['x', 'b'], ['9', '2']), base);
     expect(tie.match === false && tie.difference?.field).toBe('layers');

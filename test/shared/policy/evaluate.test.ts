@@ -1087,3 +1087,60 @@ describe('summariseVerdicts and diffVerdicts', () => {
     expect(diffVerdicts(after, after)).toEqual([]);
   });
 });
+
+describe('registry facts not read yet (enrichment)', () => {
+  const needed = { status: 'needed', attempts: 2, reason: 'registry r unreachable' } as const;
+
+  it('is pending, never allowed, while a rule needs the manifest or config, and judges no empty field', () => {
+    for (const rules of [
+      { image: { nonRoot: true } },
+      { image: { maxAgeDays: 30 } },
+      { baseImage: { unknown: 'deny' as const } },
+    ]) {
+      // An unread record has no user or base: it must not be denied (or allowed) for that.
+      const v = run(rules, { image: { enrichment: needed, user: null, created: null } });
+      expect(v.decision).toBe('pending');
+      expect(v.reasons.map((r) => [r.ruleId, r.level])).toEqual([
+        ['image.enrichment-pending', 'warn'],
+      ]);
+      expect(v.reasons[0]?.message).toContain('2 attempts so far, last: registry r unreachable');
+    }
+  });
+
+  it('denies an image the registry answered for good it cannot serve', () => {
+    const v = run(
+      { image: { nonRoot: true } },
+      { image: { enrichment: { status: 'failed', reason: 'manifest not found' } } },
+    );
+    expect(v.decision).toBe('deny');
+    expect(v.reasons).toEqual([
+      expect.objectContaining({
+        ruleId: 'image.unreadable',
+        level: 'deny',
+        message: expect.stringContaining('manifest not found'),
+      }),
+    ]);
+  });
+
+  it('changes nothing where no rule needs the registry, or once it was read', () => {
+    const vulnOnly = { vulnerabilities: { maximumFixableSeverity: 'HIGH' as const } };
+    expect(run(vulnOnly, { image: { enrichment: needed } }).decision).toBe('allow');
+    expect(
+      run({ image: { nonRoot: true } }, { image: { enrichment: { status: 'done' } } }).decision,
+    ).toBe('allow');
+    // Other rules still judge: an untrusted repository denies at once.
+    const untrusted = run(
+      { image: { nonRoot: true }, trustedRepositories: ['elsewhere.example/**'] },
+      { image: { enrichment: needed } },
+    );
+    expect(untrusted.decision).toBe('deny');
+  });
+
+  it('dry-run still never blocks', () => {
+    const v = run(
+      { image: { nonRoot: true } },
+      { image: { enrichment: needed }, environments: { prod: { mode: 'dryrun' } } },
+    );
+    expect(v.decision).toBe('allow');
+  });
+});

@@ -1,7 +1,12 @@
 // ingestReport: authenticated CI uploads (Trivy, Grype, cosign vuln, OpenVEX) → findings, VEX statements and verdicts.
 
 import { createHash } from 'node:crypto';
-import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
+import {
+  ClearanceError,
+  errorMessage,
+  InvalidInputError,
+  isRetryable,
+} from '../../shared/errors.js';
 import { type Authenticator, authenticatorFromConfig } from '../../shared/http/auth.js';
 import { httpFunction } from '../../shared/http/http-function.js';
 import { ingestReport as ingest } from '../../shared/pipeline/report-ingest.js';
@@ -24,7 +29,7 @@ function trustedRootOf(r: Root): Promise<TrustedRootJson | null> {
 function queryImage(q: Record<string, unknown>): string | null {
   const v = q.image;
   if (v === undefined || v === '') return null;
-  if (typeof v !== 'string') throw new ClearanceError('invalid-input', 'give ?image= once');
+  if (typeof v !== 'string') throw new InvalidInputError('give ?image= once');
   return v;
 }
 
@@ -39,7 +44,7 @@ export const ingestReport = httpFunction(
         'report upload authentication is not configured (CLEARANCE_REPORT_AUDIENCES + CLEARANCE_REPORT_ALLOWED_CALLERS, or CLEARANCE_REPORT_TOKEN)',
       );
     const caller = await auth.authenticate(req.headers);
-    if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use POST');
+    if (req.method !== 'POST') throw new InvalidInputError('use POST');
     const raw = req.rawBody?.toString('utf8') ?? JSON.stringify(req.body ?? null);
     const services = await ingestServices(root);
     try {

@@ -1,7 +1,7 @@
 // ingestWebhook: CNCF distribution, Harbor and GitHub `package` webhooks → the same ledger path as the gcr topic.
 
 import { createHash } from 'node:crypto';
-import { ClearanceError } from '../../shared/errors.js';
+import { ClearanceError, InvalidInputError } from '../../shared/errors.js';
 import { httpFunction } from '../../shared/http/http-function.js';
 import {
   ingestWebhookDelivery,
@@ -25,7 +25,7 @@ export const ingestWebhookDeps = depsFactory(
 );
 
 export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, logger, now }) => {
-  if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use POST');
+  if (req.method !== 'POST') throw new InvalidInputError('use POST');
   const kind = webhookKindOf(req.path, req.headers);
   if (!kind)
     throw new ClearanceError(

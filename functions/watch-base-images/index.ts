@@ -1,6 +1,6 @@
 // watchBaseImages: Cloud Scheduler (OIDC token) → follow the tracked base tags, mark dependents stale, publish rebuild alerts.
 
-import { ClearanceError } from '../../shared/errors.js';
+import { ClearanceError, InvalidInputError } from '../../shared/errors.js';
 import { type Authenticator, authenticatorFromConfig } from '../../shared/http/auth.js';
 import { httpFunction } from '../../shared/http/http-function.js';
 import { watchBaseImages as watch } from '../../shared/pipeline/base-watcher.js';
@@ -29,7 +29,7 @@ export function createWatchBaseImagesHandler(getRoot: () => Root = defaultRoot) 
     'watchBaseImages',
     async (req, { root, logger, now }) => {
       if (req.method !== 'POST' && req.method !== 'GET') {
-        throw new ClearanceError('invalid-input', 'use POST (or GET)');
+        throw new InvalidInputError('use POST (or GET)');
       }
       const caller = await (await authenticatorOf(root)).authenticate(req.headers);
       const tracked = root.config.baseImages;

@@ -1,5 +1,5 @@
 // The admission and break-glass state machine: check every image of a workload, record a permitted break-glass, answer the AdmissionReview.
-import { ClearanceError, errorMessage } from '../errors.js';
+import { errorMessage, InvalidInputError } from '../errors.js';
 import type { Caller } from '../http/auth.js';
 import type { HttpContext, HttpRequestLike, HttpResult } from '../http/http-function.js';
 import { imageDocId, parseImageRef } from '../image-ref/image-ref.js';
@@ -47,7 +47,7 @@ export async function admission(
   caller: Caller,
   ctx: HttpContext,
 ): Promise<HttpResult> {
-  if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use POST');
+  if (req.method !== 'POST') throw new InvalidInputError('use POST');
   const workload = parseAdmissionReview(req.body);
   const images = workload.images.map((i) => i.image);
   const answers = await d.service.checkAll(images, env);

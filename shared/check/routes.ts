@@ -1,6 +1,6 @@
 // checkImage's routes behind authentication: REST /v1/check (one image or a batch), /admission, /gatekeeper.
 import { z } from 'zod';
-import { ClearanceError } from '../errors.js';
+import { ClearanceError, InvalidInputError } from '../errors.js';
 import { parseInput } from '../findings/parse-input.js';
 import type { Caller } from '../http/auth.js';
 import type { HttpContext, HttpRequestLike, HttpResult } from '../http/http-function.js';
@@ -53,7 +53,7 @@ async function restCheckPost(
   d: CheckDeps,
   defaultEnv: string,
 ): Promise<HttpResult> {
-  if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use GET or POST');
+  if (req.method !== 'POST') throw new InvalidInputError('use GET or POST');
   const body = parseInput(CheckBody, req.body, 'check request');
   const env = body.env ?? defaultEnv;
   if ('image' in body)
@@ -74,7 +74,7 @@ async function restCheckPost(
 
 /** Gatekeeper external data: one item per key; an unreadable ledger or a bad reference is the item's error. */
 async function gatekeeper(req: HttpRequestLike, d: CheckDeps, env: string): Promise<HttpResult> {
-  if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use POST');
+  if (req.method !== 'POST') throw new InvalidInputError('use POST');
   const body = parseInput(GatekeeperRequest, req.body, 'Gatekeeper ProviderRequest');
   const answers = await d.service.checkAll(body.request.keys, env);
   return {

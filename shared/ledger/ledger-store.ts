@@ -8,6 +8,7 @@ import type {
 } from '@google-cloud/firestore';
 import { countFindings, type Finding } from '../findings/finding.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
+import type { Verdict } from '../verdict.js';
 import { COLLECTIONS, externalDocId } from './collections.js';
 import { applyEnrichment, type Enrichment, maxIso } from './enrichment.js';
 import { type ChunkPlan, type FindingChunk, planChunks } from './finding-chunks.js';
@@ -33,11 +34,10 @@ import type {
 } from './image-ledger.js';
 import {
   ImageRecord,
-  type Platform,
+  type PlatformChild,
   type Provenance,
   type ScannerRun,
   type ScanSummary,
-  type Verdict,
 } from './image-record.js';
 import { finishRecord } from './state.js';
 import { resolveTagDoc, type TagDoc, tagDocId } from './tag-index.js';
@@ -579,7 +579,7 @@ export class FirestoreLedger implements ImageLedger {
   /** Links the children of an index to it (each child its own record, parents merged). */
   async linkChildren(
     parent: { registry: string; repository: string; digest: string },
-    children: { platform: Platform; enrichment: Enrichment | null }[],
+    children: { platform: PlatformChild; enrichment: Enrichment | null }[],
     meta: EventMeta,
     now: Date,
   ): Promise<void> {

@@ -7,12 +7,13 @@ import { imageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS } from '../ledger/collections.js';
 import type { FixSightingStore } from '../ledger/fix-sightings.js';
 import type { EventMeta } from '../ledger/image-ledger.js';
-import type { ImageRecord, Verdict } from '../ledger/image-record.js';
+import type { ImageRecord } from '../ledger/image-record.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
 import { type ReevaluateMessage, RunId } from '../messages.js';
 import { diffVerdicts, evaluate } from '../policy/evaluate.js';
 import { canonicalJson, parsePolicy, policyHash } from '../policy/policy.js';
 import { matchProduct } from '../policy/vex.js';
+import type { Verdict } from '../verdict.js';
 import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
 import { aggregateIndexVerdicts, isIndex } from './index-verdicts.js';
 import {

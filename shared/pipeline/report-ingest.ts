@@ -8,8 +8,8 @@ import {
   parseImageRef,
   referenceFromPurl,
 } from '../image-ref/image-ref.js';
+import type { EventMeta } from '../ledger/image-ledger.js';
 import { MAX_UNVERIFIED_EVIDENCE, type UnverifiedEvidence } from '../ledger/image-record.js';
-import type { EventMeta } from '../ledger/ledger-store.js';
 import { emptyImageRecord } from '../ledger/ledger-store.js';
 import type { ProvenanceResult } from '../provenance/provenance.js';
 import { eventTime } from '../trust/event-time.js';

@@ -1,7 +1,7 @@
 // Registry webhooks (CNCF distribution, Harbor, GitHub `package`) → the same ledger path as the gcr topic; refused payloads become dead letters.
 import type { IncomingHttpHeaders } from 'node:http';
 import { WEBHOOK_KINDS, type WebhookKind, type WebhookSource } from '../config/config.js';
-import { ClearanceError, errorMessage, isRetryable } from '../errors.js';
+import { type ClearanceError, errorMessage, InvalidInputError, isRetryable } from '../errors.js';
 import {
   normaliseDistribution,
   normaliseGithubPackage,
@@ -34,11 +34,11 @@ function jsonBody(parsed: unknown, raw: string): object {
     try {
       body = JSON.parse(raw);
     } catch {
-      throw new ClearanceError('invalid-input', 'body is not JSON');
+      throw new InvalidInputError('body is not JSON');
     }
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw new ClearanceError('invalid-input', 'body is not a JSON object');
+    throw new InvalidInputError('body is not a JSON object');
   return body;
 }
 

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ClearanceError } from '../errors.js';
 import { Severity, severityRank } from '../findings/finding.js';
 import { canonicalImageName } from '../image-ref/image-ref.js';
-import { Mode } from '../ledger/image-record.js';
+import { Mode } from '../verdict.js';
 import { globProblems } from './glob.js';
 
 /** Every rule id a reason can carry, in the order reasons are reported. Stable: alerts and dashboards key on them. */

@@ -1,7 +1,7 @@
 // reevaluate: the paged fan-out over the ledger (start → page → page …, or one image), fed by the internal reevaluate topic.
 
 import { jsonOf } from '../../shared/events/pubsub-message.js';
-import { parseInput } from '../../shared/findings/parse-input.js';
+import { parseInput } from '../../shared/parse-input.js';
 import {
   handleReevaluateMessage,
   ReevaluateMessage,

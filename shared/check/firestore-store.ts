@@ -1,9 +1,9 @@
 // The check's reads from Firestore: one image document, one tag document, one small admission-settings document.
 import type { Firestore } from '@google-cloud/firestore';
-import { parseInput } from '../findings/parse-input.js';
 import { COLLECTIONS } from '../ledger/collections.js';
 import { ImageRecord } from '../ledger/image-record.js';
 import { resolveTagDoc, type TagDoc, tagDocId } from '../ledger/tag-index.js';
+import { parseInput } from '../parse-input.js';
 import type { VerdictStore } from './check-service.js';
 import { AdmissionSettings, NO_POLICY } from './decide.js';
 

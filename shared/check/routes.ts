@@ -1,9 +1,9 @@
 // checkImage's routes behind authentication: REST /v1/check (one image or a batch), /admission, /gatekeeper.
 import { z } from 'zod';
 import { ClearanceError, InvalidInputError } from '../errors.js';
-import { parseInput } from '../findings/parse-input.js';
 import type { Caller } from '../http/auth.js';
 import type { HttpContext, HttpRequestLike, HttpResult } from '../http/http-function.js';
+import { parseInput } from '../parse-input.js';
 import { GatekeeperRequest, gatekeeperResponse } from './admission.js';
 import { admission } from './admit.js';
 import type { CheckDeps } from './check-deps.js';

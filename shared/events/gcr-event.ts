@@ -1,8 +1,8 @@
 // Parses the `gcr` Pub/Sub topic's messages (GCR and Artifact Registry pushes/deletes) into RegistryEvents.
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { parseInput } from '../findings/parse-input.js';
 import { type ImageRef, parseImageRef } from '../image-ref/image-ref.js';
+import { parseInput } from '../parse-input.js';
 
 export const REGISTRY_EVENT_SOURCES = ['gcr', 'distribution', 'harbor', 'github'] as const;
 export const RegistryEventSource = z.enum(REGISTRY_EVENT_SOURCES);

@@ -1,7 +1,6 @@
 // Normalises webhook notifications of other registries (CNCF distribution, Harbor, GitHub packages) into RegistryEvents.
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { parseInput } from '../findings/parse-input.js';
 import {
   dockerHubRepository,
   isDigest,
@@ -10,6 +9,7 @@ import {
   normaliseRegistry,
   validateRepository,
 } from '../image-ref/image-ref.js';
+import { parseInput } from '../parse-input.js';
 import { MANIFEST_MEDIA_TYPES } from '../registry/schemas.js';
 import type { RegistryEvent } from './gcr-event.js';
 

@@ -3,9 +3,9 @@
 import type { Alert } from '../../shared/alerts/alert.js';
 import type { Attestor } from '../../shared/attestations/attestor.js';
 import { jsonOf } from '../../shared/events/pubsub-message.js';
+import { localClientOptions } from '../../shared/findings/store/occurrences.js';
 import { VerdictMessage } from '../../shared/messages.js';
 import { parseInput } from '../../shared/parse-input.js';
-import { localClientOptions } from '../../shared/pipeline/occurrences.js';
 import { ledgerOf, pubsubFunction } from '../../shared/runtime/pubsub-function.js';
 import { registerEvent } from '../../shared/runtime/register.js';
 import type { Root } from '../../shared/runtime/root.js';

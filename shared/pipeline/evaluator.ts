@@ -3,8 +3,8 @@ import type { Finding, VexStatement } from '../findings/finding.js';
 import type { FixSighting } from '../findings/fix-sighting.js';
 import type { ImageRecord } from '../ledger/image-record.js';
 import { evaluate } from '../policy/evaluate.js';
+import type { PolicySnapshot } from '../policy/store/policy-source.js';
 import type { Verdict } from '../verdict.js';
-import type { PolicySnapshot } from './policy-source.js';
 
 /** Verdicts for a record under a policy snapshot; null when no policy has been applied yet. */
 export function verdictsFor(

@@ -1,13 +1,13 @@
 // Domain services built from the composition root, once per instance and only when a function first needs them.
 import type { BaseProofDeps } from '../bases/base-proof.js';
 import { firestoreBaseLayerStore } from '../bases/base-store.js';
+import { grafeasOccurrenceReader, type OccurrenceReader } from '../findings/store/occurrences.js';
 import { parseImageRef } from '../image-ref/image-ref.js';
 import { type FixSightingStore, firestoreFixSightings } from '../ledger/fix-sightings.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
 import { type EffectPublisher, pubsubEffectPublisher } from '../pipeline/effects.js';
-import { grafeasOccurrenceReader, type OccurrenceReader } from '../pipeline/occurrences.js';
-import { firestorePolicySource, type PolicySource } from '../pipeline/policy-source.js';
-import { firestoreVexStore, type VexStore } from '../pipeline/vex-store.js';
+import { firestorePolicySource, type PolicySource } from '../policy/store/policy-source.js';
+import { firestoreVexStore, type VexStore } from '../policy/store/vex-store.js';
 import type { Registry } from '../registry/client.js';
 import { ledgerOf } from './pubsub-function.js';
 import type { Root } from './root.js';

@@ -4,7 +4,7 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { ClearanceError } from '../../shared/errors.js';
 import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
 import { emptyImageRecord } from '../../shared/ledger/ledger-store.js';
-import { storePolicy } from '../../shared/pipeline/policy-source.js';
+import { storePolicy } from '../../shared/policy/store/policy-source.js';
 import { createRegistryClient, type Registry } from '../../shared/registry/client.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { root } from '../../shared/runtime/root.js';

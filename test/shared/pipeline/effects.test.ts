@@ -4,8 +4,8 @@ import type { Finding } from '../../../shared/findings/finding.js';
 import { ImageRecord } from '../../../shared/ledger/image-record.js';
 import { alertLinks, computeEffects, topFindings } from '../../../shared/pipeline/effects.js';
 import { normaliseBase } from '../../../shared/pipeline/registry-ingest.js';
-import { productKeys, WILDCARD } from '../../../shared/pipeline/vex-store.js';
 import { parsePolicy } from '../../../shared/policy/policy.js';
+import { productKeys, WILDCARD } from '../../../shared/policy/store/vex-store.js';
 import type { Verdict } from '../../../shared/verdict.js';
 
 const digest = `sha256:${'c'.repeat(64)}`;

@@ -10,7 +10,7 @@ import {
 } from '../../shared/pipeline/webhook-ingest.js';
 import { depsFactory } from '../../shared/runtime/deps.js';
 import { registerHttp } from '../../shared/runtime/register.js';
-import type { Root } from '../../shared/runtime/root.js';
+import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 import { baseProofOf, ingestServices, registryOf } from '../../shared/runtime/services.js';
 import { authenticateWebhook } from '../../shared/trust/webhook-sources.js';
 
@@ -18,34 +18,47 @@ export { WEBHOOK_KINDS } from '../../shared/config/config.js';
 
 /** The ingest path's services; the registry client and base proof only once a payload is accepted. */
 export const ingestWebhookDeps = depsFactory(
-  async (root: Root): Promise<Omit<WebhookIngestDeps, 'logger'>> => ({
+  async (root): Promise<IngestWebhookDeps> => ({
     ingest: { ...(await ingestServices(root)), watch: root.config.watchRepositories },
     enrichment: async () => ({ registry: await registryOf(root), bases: await baseProofOf(root) }),
   }),
 );
 
-export const ingestWebhook = httpFunction('ingestWebhook', async (req, { root, logger, now }) => {
-  if (req.method !== 'POST') throw new InvalidInputError('use POST');
-  const kind = webhookKindOf(req.path, req.headers);
-  if (!kind)
-    throw new ClearanceError(
-      'unauthenticated',
-      "unknown webhook: post to /distribution, /harbor or /github with that registry's own credential",
-    );
-  const source = root.config.webhooks[kind];
-  authenticateWebhook(kind, source, req.headers, req.rawBody);
-  if (!source) throw new ClearanceError('unauthenticated', `${kind} webhooks are not configured`);
-  const raw = req.rawBody?.toString('utf8') ?? JSON.stringify(req.body ?? null);
-  const delivery =
-    String(req.headers['x-github-delivery'] ?? '') ||
-    createHash('sha256').update(raw).digest('hex').slice(0, 32);
-  const deps = await ingestWebhookDeps(root);
-  const out = await ingestWebhookDelivery(
-    { ...deps, logger },
-    { kind, source, delivery, body: req.body, raw, rawBody: req.rawBody },
-    now,
+export type IngestWebhookDeps = Omit<WebhookIngestDeps, 'logger'>;
+
+export function createIngestWebhookHandler(
+  getRoot: () => Root = defaultRoot,
+  deps: (root: Root) => Promise<IngestWebhookDeps> = ingestWebhookDeps,
+) {
+  return httpFunction(
+    'ingestWebhook',
+    async (req, { root, logger, now }) => {
+      if (req.method !== 'POST') throw new InvalidInputError('use POST');
+      const kind = webhookKindOf(req.path, req.headers);
+      if (!kind)
+        throw new ClearanceError(
+          'unauthenticated',
+          "unknown webhook: post to /distribution, /harbor or /github with that registry's own credential",
+        );
+      const source = root.config.webhooks[kind];
+      authenticateWebhook(kind, source, req.headers, req.rawBody);
+      if (!source)
+        throw new ClearanceError('unauthenticated', `${kind} webhooks are not configured`);
+      const raw = req.rawBody?.toString('utf8') ?? JSON.stringify(req.body ?? null);
+      const delivery =
+        String(req.headers['x-github-delivery'] ?? '') ||
+        createHash('sha256').update(raw).digest('hex').slice(0, 32);
+      const out = await ingestWebhookDelivery(
+        { ...(await deps(root)), logger },
+        { kind, source, delivery, body: req.body, raw, rawBody: req.rawBody },
+        now,
+      );
+      return { status: out.accepted ? 200 : 202, body: out };
+    },
+    { getRoot },
   );
-  return { status: out.accepted ? 200 : 202, body: out };
-});
+}
+
+export const ingestWebhook = createIngestWebhookHandler();
 
 registerHttp('ingestWebhook', ingestWebhook);

@@ -6,6 +6,8 @@ export interface DepsFactory<D> {
   (root: Root): Promise<D>;
   /** The built dependencies, or undefined before the first build finishes (no promise on a hot path). */
   ready(root: Root): D | undefined;
+  /** Puts `deps` in place for `root` before first use (tests: a fake that `satisfies` the interface). */
+  provide(root: Root, deps: D): void;
 }
 
 /**
@@ -28,5 +30,11 @@ export function depsFactory<D>(build: (root: Root) => Promise<D>): DepsFactory<D
     }
     return p;
   };
-  return Object.assign(factory, { ready: (root: Root) => built.get(root) });
+  return Object.assign(factory, {
+    ready: (root: Root) => built.get(root),
+    provide: (root: Root, deps: D) => {
+      pending.set(root, Promise.resolve(deps));
+      built.set(root, deps);
+    },
+  });
 }

@@ -23,6 +23,7 @@ import {
 import { fleetRowRef, indexImageWrite } from './fleet-index.js';
 import type {
   AuditEntry,
+  BaseDependent,
   DeadLetter,
   EventMeta,
   ImageLedger,
@@ -740,6 +741,37 @@ export class FirestoreLedger implements ImageLedger {
     this.ops.reads += 1;
     if (!snap.exists) return null;
     return resolveTagDoc(snap.data() as TagDoc);
+  }
+
+  async imagesOnBase(
+    base: { name: string; digest: string; digests: readonly string[] },
+    options: { unclassifiedOnly: boolean },
+  ): Promise<BaseDependent[]> {
+    const images = this.images();
+    const out: BaseDependent[] = [];
+    // Composite indexes (base.name, base.digest) and (base.name, base.status, base.digest): firestore.indexes.json.
+    const byName = options.unclassifiedOnly
+      ? [images.where('base.name', '==', base.name).where('base.status', '==', 'unknown')]
+      : [
+          images.where('base.name', '==', base.name).where('base.digest', '!=', base.digest),
+          images.where('base.name', '==', base.name).where('base.digest', '==', base.digest),
+        ];
+    for (const q of byName) {
+      const snap = await q.get();
+      this.ops.reads += Math.max(1, snap.size);
+      out.push(...snap.docs);
+    }
+    // Digest-only bases: the image says which digest it was built on, not which tag.
+    for (let i = 0; i < base.digests.length; i += 30) {
+      let q = images
+        .where('base.name', '==', null)
+        .where('base.digest', 'in', base.digests.slice(i, i + 30));
+      if (options.unclassifiedOnly) q = q.where('base.status', '==', 'unknown');
+      const snap = await q.get();
+      this.ops.reads += Math.max(1, snap.size);
+      out.push(...snap.docs);
+    }
+    return out;
   }
 
   async recordDeadLetter(dl: DeadLetter, now: Date): Promise<string> {

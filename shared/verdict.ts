@@ -46,3 +46,6 @@ export type Verdict = z.infer<typeof Verdict>;
 
 /** A dry-run deny is stored as a warning whose message starts with this; the check reads it back as the deny it would be. */
 export const DRYRUN_PREFIX = 'dry-run, would deny: ';
+
+/** Kinds of uploaded evidence that can flip a verdict, and so must be verified before they count. */
+export const EVIDENCE_KINDS = ['provenance', 'vex'] as const;

@@ -343,7 +343,7 @@ export async function readOverview(
   };
 }
 
-export interface AuditEntry {
+export interface AuditRow {
   id: string;
   kind: string;
   at: string | null;
@@ -356,7 +356,7 @@ export interface ImageDetail {
   image: ImageRecord;
   team: string;
   findings: Finding[];
-  audit: AuditEntry[];
+  audit: AuditRow[];
   reads: number;
 }
 

@@ -1,7 +1,7 @@
 // The image ledger's document model: one record per (repository, manifest digest).
 import { z } from 'zod';
 import { FindingCounts } from '../findings/finding.js';
-import { Verdict } from '../verdict.js';
+import { EVIDENCE_KINDS, Verdict } from '../verdict.js';
 
 /** pushed → scanning → evaluated → attested | denied → revoked | deleted */
 export const IMAGE_STATES = [
@@ -96,8 +96,6 @@ export const ScannerRun = ScanSummary.extend({
   uploader: z.string().nullable().default(null),
 });
 export type ScannerRun = z.infer<typeof ScannerRun>;
-
-export const EVIDENCE_KINDS = ['provenance', 'vex'] as const;
 
 /** An upload that could not be verified: kept and shown among the verdict's reasons, never obeyed. */
 export const UnverifiedEvidence = z.object({

@@ -12,8 +12,8 @@ import { listImages } from '../shared/dashboard/queries.js';
 import { COLLECTIONS } from '../shared/ledger/collections.js';
 import { SHARDS, writeFleetIndex } from '../shared/ledger/fleet-index.js';
 import type { ImageRecord } from '../shared/ledger/image-record.js';
-import { storePolicy } from '../shared/pipeline/policy-source.js';
 import { parsePolicy, policyHash } from '../shared/policy/policy.js';
+import { storePolicy } from '../shared/policy/store/policy-source.js';
 import { STRICT_POLICY, seedLedger } from './lib/ledger-seed.js';
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 10_000);

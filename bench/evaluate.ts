@@ -7,7 +7,6 @@ import {
   startEmulators,
 } from '../scripts/lib/emulators.js';
 import { FirestoreLedger } from '../shared/ledger/ledger-store.js';
-import { storePolicy } from '../shared/pipeline/policy-source.js';
 import {
   processPage,
   type ReevaluateMessage,
@@ -18,6 +17,7 @@ import {
 } from '../shared/pipeline/reevaluation.js';
 import { evaluate } from '../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../shared/policy/policy.js';
+import { storePolicy } from '../shared/policy/store/policy-source.js';
 import { singleImageWorkload } from './lib/evaluate-workload.js';
 import { LENIENT_POLICY, STRICT_POLICY, seedLedger } from './lib/ledger-seed.js';
 

@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   const pubsub = new PubSub({ projectId });
   started.push({ name: 'clients', stop: () => Promise.all([db.terminate(), pubsub.close()]) });
 
-  const { storePolicy } = await import('../shared/pipeline/policy-source.js');
+  const { storePolicy } = await import('../shared/policy/store/policy-source.js');
   await storePolicy(db, {
     source: BENCH_POLICY,
     format: 'yaml',

@@ -11,7 +11,8 @@ import { verifyBinauthzSignature } from '../shared/attestations/binauthz.js';
 import { dsseVerify, parseDsseEnvelope } from '../shared/attestations/dsse.js';
 import { localKeyId } from '../shared/attestations/signer.js';
 import { imageDocId } from '../shared/image-ref/image-ref.js';
-import type { ImageRecord, Reason } from '../shared/ledger/image-record.js';
+import type { ImageRecord } from '../shared/ledger/image-record.js';
+import type { Reason } from '../shared/verdict.js';
 import { dashboardShot } from './lib/dashboard-shot.js';
 import {
   baseImageFiles,

@@ -7,7 +7,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { FUNCTIONS, type FunctionSpec } from '../functions/manifest.js';
 import { loadOrCreateLocalKey } from '../shared/attestations/signer.js';
-import { storePolicy } from '../shared/pipeline/policy-source.js';
+import { storePolicy } from '../shared/policy/store/policy-source.js';
 import { startChatSink } from './lib/chat-sink.js';
 import { firebasePorts, startEmulators } from './lib/emulators.js';
 import { startGrafeasServer } from './lib/grafeas-server.js';

@@ -7,8 +7,8 @@ import { COLLECTIONS } from '../../shared/ledger/collections.js';
 import { chunkDocId, planChunks } from '../../shared/ledger/finding-chunks.js';
 import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { deriveState } from '../../shared/ledger/state.js';
-import type { PolicySnapshot } from '../../shared/pipeline/policy-source.js';
 import { evaluate } from '../../shared/policy/evaluate.js';
+import type { PolicySnapshot } from '../../shared/policy/store/policy-source.js';
 
 export const SCAN_REF = '2026-11-28T09:00:00Z#seed';
 

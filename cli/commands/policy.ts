@@ -5,7 +5,6 @@ import { extname } from 'node:path';
 import { ClearanceError, errorMessage, isRetryable } from '../../shared/errors.js';
 import { firestoreFixSightings } from '../../shared/ledger/fix-sightings.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
-import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import {
   type PolicyPreview,
   previewPolicy,
@@ -19,6 +18,7 @@ import {
   parsePolicy,
   policyHash,
 } from '../../shared/policy/policy.js';
+import { storePolicy } from '../../shared/policy/store/policy-source.js';
 import {
   EXIT,
   type Io,

@@ -2,33 +2,53 @@
 
 import { parseGcrEvent } from '../../shared/events/gcr-event.js';
 import { jsonOf } from '../../shared/events/pubsub-message.js';
-import { ingestRegistryEvent } from '../../shared/pipeline/registry-ingest.js';
+import { type IngestDeps, ingestRegistryEvent } from '../../shared/pipeline/registry-ingest.js';
+import { depsFactory } from '../../shared/runtime/deps.js';
 import { pubsubFunction } from '../../shared/runtime/pubsub-function.js';
 import { registerEvent } from '../../shared/runtime/register.js';
+import { root as defaultRoot, type Root } from '../../shared/runtime/root.js';
 import { baseProofOf, ingestServices, registryOf } from '../../shared/runtime/services.js';
 
-export const onRegistryPush = pubsubFunction('gcr', async (msg, { root, logger, now }) => {
-  const event = parseGcrEvent(jsonOf(msg), { eventId: msg.messageId, occurredAt: msg.publishTime });
-  const services = await ingestServices(root);
-  const outcome = await ingestRegistryEvent(
-    {
-      ...services,
-      registry: await registryOf(root),
-      bases: await baseProofOf(root),
-      watch: root.config.watchRepositories,
-      logger,
+export type RegistryPushDeps = Omit<IngestDeps, 'logger'>;
+
+export const registryPushDeps = depsFactory(
+  async (r): Promise<RegistryPushDeps> => ({
+    ...(await ingestServices(r)),
+    registry: await registryOf(r),
+    bases: await baseProofOf(r),
+    watch: r.config.watchRepositories,
+  }),
+);
+
+export function createRegistryPushHandler(
+  getRoot: () => Root = defaultRoot,
+  deps: (root: Root) => Promise<RegistryPushDeps> = registryPushDeps,
+) {
+  return pubsubFunction(
+    'gcr',
+    async (msg, { root, logger, now }) => {
+      const event = parseGcrEvent(jsonOf(msg), {
+        eventId: msg.messageId,
+        occurredAt: msg.publishTime,
+      });
+      const outcome = await ingestRegistryEvent(
+        { ...(await deps(root)), logger },
+        event,
+        { source: 'gcr', messageId: msg.messageId, at: msg.publishTime },
+        now,
+      );
+      logger.info('registry event processed', {
+        outcome,
+        action: event.action,
+        repository: `${event.registry}/${event.repository}`,
+        digest: event.digest,
+        tag: event.tag,
+      });
     },
-    event,
-    { source: 'gcr', messageId: msg.messageId, at: msg.publishTime },
-    now,
+    getRoot,
   );
-  logger.info('registry event processed', {
-    outcome,
-    action: event.action,
-    repository: `${event.registry}/${event.repository}`,
-    digest: event.digest,
-    tag: event.tag,
-  });
-});
+}
+
+export const onRegistryPush = createRegistryPushHandler();
 
 registerEvent('onRegistryPush', onRegistryPush);

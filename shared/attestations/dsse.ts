@@ -2,9 +2,11 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
+import { IN_TOTO_PAYLOAD_TYPE } from '../provenance/provenance.js';
 import type { Signer } from './signer.js';
 
-export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+export { IN_TOTO_PAYLOAD_TYPE };
+
 export const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
 export const SLSA_VERIFICATION_SUMMARY_V1 = 'https://slsa.dev/verification_summary/v1';
 

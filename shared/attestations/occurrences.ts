@@ -1,5 +1,5 @@
 // Writes, finds and deletes Binary Authorization ATTESTATION occurrences through Container Analysis (Grafeas v1).
-import { ClearanceError, isRetryable, TransientError } from '../errors.js';
+import { ClearanceError, InvalidInputError, isRetryable, TransientError } from '../errors.js';
 import type { AttestationOccurrence } from './binauthz.js';
 
 type ContainerAnalysisClientOptions = ConstructorParameters<
@@ -132,7 +132,7 @@ export function grafeasAttestationWriter(
 
     async delete(name) {
       if (!OCCURRENCE_NAME.test(name)) {
-        throw new ClearanceError('invalid-input', 'not an occurrence name', { details: { name } });
+        throw new InvalidInputError('not an occurrence name', { details: { name } });
       }
       try {
         await (await client()).deleteOccurrence({ name });

@@ -1,6 +1,6 @@
 // Kubernetes AdmissionReview (v1 and v1beta1) and Gatekeeper external-data formats: parse requests, collect images, build responses.
 import { z } from 'zod';
-import { parseInput } from '../findings/parse-input.js';
+import { parseInput } from '../parse-input.js';
 import type { CheckAnswer } from './decide.js';
 
 export const BREAKGLASS_ANNOTATION = 'alpha.image-policy.k8s.io/break-glass';

@@ -1,7 +1,8 @@
 // The deploy-time decision: reads a stored verdict and applies the admission rules, failing closed.
 import { z } from 'zod';
-import { type Attestation, type ImageRecord, Mode, type Reason } from '../ledger/image-record.js';
+import type { Attestation, ImageRecord } from '../ledger/image-record.js';
 import type { Policy } from '../policy/policy.js';
+import { DRYRUN_PREFIX, Mode, type Reason } from '../verdict.js';
 
 /**
  * The parts of the policy the deploy check needs, stored at `policies/admission` when a policy is
@@ -76,9 +77,6 @@ export const CHECK_RULES = {
   digestRequired: 'check.digest-required',
   stalePolicy: 'check.stale-policy',
 } as const;
-
-/** The evaluator's prefix on reasons that dry-run turned into warnings (shared/policy/evaluate.ts). */
-const DRYRUN_PREFIX = 'dry-run, would deny: ';
 
 export const reason = (
   ruleId: string,

@@ -1,30 +1,28 @@
-// The check's reads from Firestore: one image document, one tag document, one small admission-settings document.
+// The check's reads: one image and one tag through the ledger port, one small admission-settings document.
 import type { Firestore } from '@google-cloud/firestore';
-import { parseInput } from '../findings/parse-input.js';
 import { COLLECTIONS } from '../ledger/collections.js';
-import { ImageRecord } from '../ledger/image-record.js';
-import { resolveTagDoc, type TagDoc, tagDocId } from '../ledger/tag-index.js';
+import { firestoreImageReads, type ImageReads } from '../ledger/image-reads.js';
+import type { ImageRecord } from '../ledger/image-record.js';
+import { parseInput } from '../parse-input.js';
 import type { VerdictStore } from './check-service.js';
 import { AdmissionSettings, NO_POLICY } from './decide.js';
 
 /** Written by storePolicy next to `policies/current`; read by the check instead of the policy itself. */
 export const ADMISSION_SETTINGS_DOC = 'admission';
 
-export function firestoreVerdictStore(db: Firestore): VerdictStore & { reads: number } {
+export function firestoreVerdictStore(
+  db: Firestore,
+  ledger: ImageReads = firestoreImageReads(db),
+): VerdictStore & { reads: number } {
   const store = {
     reads: 0,
     async getImage(id: string): Promise<ImageRecord | null> {
       store.reads += 1;
-      const snap = await db.collection(COLLECTIONS.images).doc(id).get();
-      return snap.exists ? parseInput(ImageRecord, snap.data(), `ledger record ${id}`) : null;
+      return ledger.getImage(id);
     },
     async resolveTag(registry: string, repository: string, tag: string): Promise<string | null> {
       store.reads += 1;
-      const snap = await db
-        .collection(COLLECTIONS.tags)
-        .doc(tagDocId(registry, repository, tag))
-        .get();
-      return snap.exists ? resolveTagDoc(snap.data() as TagDoc) : null;
+      return ledger.resolveTag(registry, repository, tag);
     },
     async getAdmissionSettings(): Promise<AdmissionSettings> {
       store.reads += 1;

@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
-import { ClearanceError, errorMessage, isRetryable } from '../errors.js';
+import { ClearanceError, errorMessage, InvalidInputError, isRetryable } from '../errors.js';
 import type { Authenticator } from '../http/auth.js';
 import type { HttpRequestLike, HttpResponseLike } from '../http/http-function.js';
 import type { Logger } from '../logging/logger.js';
@@ -62,8 +62,7 @@ const STATUS: Record<string, number> = {
 function parseQuery<T>(schema: z.ZodType<T>, raw: Record<string, unknown>): T {
   const r = schema.safeParse(blankToUndefined(raw));
   if (r.success) return r.data;
-  throw new ClearanceError(
-    'invalid-input',
+  throw new InvalidInputError(
     `bad query: ${r.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ')}`,
   );
 }
@@ -108,7 +107,7 @@ export function buildDashboardHandler(
       }
       if (path === '/login') {
         if (req.method === 'GET') return send(200, 'Sign in', loginPage(null));
-        if (req.method !== 'POST') throw new ClearanceError('invalid-input', 'use GET or POST');
+        if (req.method !== 'POST') throw new InvalidInputError('use GET or POST');
         const body = LoginBody.safeParse(req.body);
         if (!body.success) return send(400, 'Sign in', loginPage('Paste a token.'));
         try {
@@ -137,7 +136,7 @@ export function buildDashboardHandler(
         throw err;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
-        throw new ClearanceError('invalid-input', 'the dashboard only answers GET');
+        throw new InvalidInputError('the dashboard only answers GET');
       }
       const now = deps.clock.now();
       const db = await deps.db();

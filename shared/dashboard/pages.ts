@@ -3,7 +3,7 @@ import { SEVERITIES } from '../findings/finding.js';
 import type { FleetRow } from '../ledger/fleet-index.js';
 import { verdictChart } from './chart.js';
 import { href, html, SafeHtml } from './html.js';
-import type { AuditEntry, ImageDetail, ImagesAnswer, ImagesFilter, Overview } from './queries.js';
+import type { AuditRow, ImageDetail, ImagesAnswer, ImagesFilter, Overview } from './queries.js';
 
 const STYLE = `
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#f6f7f9}
@@ -130,7 +130,7 @@ ${a.images.map(
 }
 
 /** One line per audit entry: what happened, in words, from the fields each kind carries. */
-export function describeAudit(e: AuditEntry): string {
+export function describeAudit(e: AuditRow): string {
   const d = e.detail;
   const s = (k: string) =>
     typeof d[k] === 'string' || typeof d[k] === 'number' ? String(d[k]) : null;

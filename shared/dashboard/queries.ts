@@ -15,9 +15,9 @@ import {
   teamOf,
 } from '../ledger/fleet-index.js';
 import { ImageRecord } from '../ledger/image-record.js';
-import { CURRENT_POLICY_DOC, type StoredPolicy } from '../pipeline/policy-source.js';
 import { compileGlob } from '../policy/glob.js';
 import { expiryInstant, parsePolicy } from '../policy/policy.js';
+import { CURRENT_POLICY_DOC, type StoredPolicy } from '../policy/store/policy-source.js';
 
 const DAY_MS = 86_400_000;
 const VULN_ID = /^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9._:-]+$/;
@@ -343,7 +343,7 @@ export async function readOverview(
   };
 }
 
-export interface AuditEntry {
+export interface AuditRow {
   id: string;
   kind: string;
   at: string | null;
@@ -356,7 +356,7 @@ export interface ImageDetail {
   image: ImageRecord;
   team: string;
   findings: Finding[];
-  audit: AuditEntry[];
+  audit: AuditRow[];
   reads: number;
 }
 

@@ -1,8 +1,8 @@
 // Parses the `gcr` Pub/Sub topic's messages (GCR and Artifact Registry pushes/deletes) into RegistryEvents.
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { parseInput } from '../findings/parse-input.js';
 import { type ImageRef, parseImageRef } from '../image-ref/image-ref.js';
+import { parseInput } from '../parse-input.js';
 
 export const REGISTRY_EVENT_SOURCES = ['gcr', 'distribution', 'harbor', 'github'] as const;
 export const RegistryEventSource = z.enum(REGISTRY_EVENT_SOURCES);
@@ -68,7 +68,8 @@ export const GcrMessage = z
     }
   });
 
-export interface EventMeta {
+/** The Pub/Sub envelope of a gcr message (not the ledger's EventMeta, which adds the source). */
+export interface GcrEnvelope {
   /** Pub/Sub messageId (the CloudEvent id). */
   eventId?: string;
   /** Pub/Sub publishTime. */
@@ -76,7 +77,7 @@ export interface EventMeta {
 }
 
 /** Normalises one gcr topic message that has already been decoded from JSON. */
-export function parseGcrEvent(body: unknown, meta: EventMeta = {}): RegistryEvent {
+export function parseGcrEvent(body: unknown, meta: GcrEnvelope = {}): RegistryEvent {
   const m = parseInput(GcrMessage, body, 'gcr message');
   const ref = (m.digest ?? m.tag) as ImageRef;
   const event: RegistryEvent = {
@@ -99,7 +100,10 @@ const MAX_MESSAGE_BYTES = 8192;
  * Normalises the `data` of a Pub/Sub message: a base64 string as it appears in a push envelope
  * or CloudEvent, or the raw bytes the Pub/Sub client hands over.
  */
-export function parseGcrEventData(data: string | Uint8Array, meta: EventMeta = {}): RegistryEvent {
+export function parseGcrEventData(
+  data: string | Uint8Array,
+  meta: GcrEnvelope = {},
+): RegistryEvent {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'base64') : Buffer.from(data);
   if (bytes.length === 0) throw new InvalidInputError('invalid gcr message: empty data');
   if (bytes.length > MAX_MESSAGE_BYTES) {

@@ -1,7 +1,7 @@
 // Decodes the Pub/Sub CloudEvent that functions-framework hands a function into a checked message.
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { issuesOf } from '../findings/parse-input.js';
+import { issuesOf } from '../parse-input.js';
 
 export const PUBSUB_EVENT_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
 

@@ -1,7 +1,6 @@
 // Normalises webhook notifications of other registries (CNCF distribution, Harbor, GitHub packages) into RegistryEvents.
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { parseInput } from '../findings/parse-input.js';
 import {
   dockerHubRepository,
   isDigest,
@@ -10,20 +9,21 @@ import {
   normaliseRegistry,
   validateRepository,
 } from '../image-ref/image-ref.js';
+import { parseInput } from '../parse-input.js';
+import { MANIFEST_MEDIA_TYPES } from '../registry/schemas.js';
 import type { RegistryEvent } from './gcr-event.js';
 
-export { type EventMeta, parseGcrEvent, parseGcrEventData, RegistryEvent } from './gcr-event.js';
+export { type GcrEnvelope, parseGcrEvent, parseGcrEventData, RegistryEvent } from './gcr-event.js';
 
-/** Media types of manifests and indexes: pushes of these create images; everything else is a blob. */
-export const MANIFEST_MEDIA_TYPES = [
+/**
+ * Media types of manifests and indexes: pushes of these create images; everything else is a blob.
+ * Schema 1 manifests are not read (the registry client does not ask for them) but still name a push.
+ */
+const MANIFEST_SET: ReadonlySet<string> = new Set([
+  ...MANIFEST_MEDIA_TYPES,
   'application/vnd.docker.distribution.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.v1+prettyjws',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-] as const;
-const MANIFEST_SET: ReadonlySet<string> = new Set(MANIFEST_MEDIA_TYPES);
+]);
 
 export interface WebhookOptions {
   /**

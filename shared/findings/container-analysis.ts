@@ -2,8 +2,8 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { formatImageRef, type ImageRef, parseResourceUri } from '../image-ref/image-ref.js';
+import { parseInput } from '../parse-input.js';
 import type { Finding, FixState, Severity } from './finding.js';
-import { parseInput } from './parse-input.js';
 
 // The Node client (google-gax: enums as strings, longs as strings, defaults on) fills every unset
 // field with its default: '' for strings, 0 for numbers, false for bools, null for messages and

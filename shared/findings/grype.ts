@@ -1,7 +1,7 @@
 // Reads Grype's JSON output (current schema, and the older one with fixedInVersion/cvssV2/cvssV3) into Findings.
 import { z } from 'zod';
+import { parseInput } from '../parse-input.js';
 import type { Finding, FixState, Severity } from './finding.js';
-import { parseInput } from './parse-input.js';
 import { dedupe, type ScannerReport, uniqueStrings } from './trivy.js';
 
 const text = (max: number) => z.string().max(max);

@@ -1,7 +1,7 @@
 // Reads OpenVEX v0.2.0 documents into VexStatements the policy applies to findings.
 import { z } from 'zod';
+import { parseInput } from '../parse-input.js';
 import { type VexStatement, VexStatus } from './finding.js';
-import { parseInput } from './parse-input.js';
 
 const text = (max: number) => z.string().max(max);
 /**

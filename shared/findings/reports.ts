@@ -1,10 +1,10 @@
 // Detects which scanner report a CI upload is (Trivy, Grype, OpenVEX, cosign vuln attestation) and normalises it.
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
+import { parseInput } from '../parse-input.js';
 import type { Finding, VexStatement } from './finding.js';
 import { parseGrype } from './grype.js';
 import { parseOpenVex } from './openvex.js';
-import { parseInput } from './parse-input.js';
 import { parseTrivy, type ScannerReport } from './trivy.js';
 
 export const REPORT_FORMATS = ['trivy', 'grype', 'openvex', 'cosign-vuln'] as const;

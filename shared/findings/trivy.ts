@@ -1,7 +1,7 @@
 // Reads Trivy's JSON report (SchemaVersion 2) into Findings.
 import { z } from 'zod';
+import { parseInput } from '../parse-input.js';
 import { type Finding, type FixState, findingKey, type Severity } from './finding.js';
-import { parseInput } from './parse-input.js';
 
 const text = (max: number) => z.string().max(max);
 

@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { DocumentSnapshot, Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
 import type { AttestationFormat, AttestationLedger } from '../attestations/attestor.js';
-import { ClearanceError } from '../errors.js';
+import { ClearanceError, InvalidInputError } from '../errors.js';
 import { COLLECTIONS } from './collections.js';
 import type { EventMeta, ImageLedger } from './image-ledger.js';
 import { Attestation, ImageRecord } from './image-record.js';
@@ -34,7 +34,7 @@ function readImage(snap: DocumentSnapshot, imageId: string): ImageRecord {
   }
   const parsed = ImageRecord.safeParse({ id: imageId, ...snap.data() });
   if (!parsed.success) {
-    throw new ClearanceError('invalid-input', `image ${imageId} does not match the ledger schema`, {
+    throw new InvalidInputError(`image ${imageId} does not match the ledger schema`, {
       details: {
         imageId,
         issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),

@@ -1,10 +1,10 @@
 // Merging what the registry said about a manifest into its record (pure).
-import type { BaseImage, BaseVerification, ImageRecord, Platform } from './image-record.js';
+import type { BaseImage, BaseVerification, ImageRecord, PlatformChild } from './image-record.js';
 
 /** What the registry said about a manifest, read before the transaction. */
 export interface Enrichment {
   mediaType: string | null;
-  platforms: Platform[];
+  platforms: PlatformChild[];
   created: string | null;
   user: string | null;
   labels: Record<string, string>;

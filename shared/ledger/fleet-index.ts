@@ -11,8 +11,9 @@ import type {
 } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { type Finding, Severity, severityRank } from '../findings/finding.js';
+import { Decision } from '../verdict.js';
 import { COLLECTIONS, FLEET } from './collections.js';
-import { Decision, type ImageRecord, ImageState } from './image-record.js';
+import { type ImageRecord, ImageState } from './image-record.js';
 
 export { FLEET };
 export const SHARDS = 16;

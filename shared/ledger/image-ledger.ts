@@ -82,6 +82,12 @@ export interface DeadLetter {
   attributes?: Record<string, string>;
 }
 
+/** An image document's base fields, as the base watcher classifies them (unknown: as stored). */
+export interface BaseDependent {
+  id: string;
+  get(field: 'base.digest' | 'base.currentDigest' | 'base.name' | 'base.status'): unknown;
+}
+
 /** Effects kept on an event marker; `done` once published. */
 export interface PendingEffects<E> {
   meta: EventMeta;
@@ -118,6 +124,14 @@ export interface ImageLedger {
     options?: { limit?: number; after?: string },
   ): Promise<string[]>;
   resolveTag(registry: string, repository: string, tag: string): Promise<string | null>;
+  /**
+   * The base fields of images built on a tracked base: those naming it (all, or only those not yet
+   * classified) and digest-only bases on one of `digests`. The caller classifies them.
+   */
+  imagesOnBase(
+    base: { name: string; digest: string; digests: readonly string[] },
+    options: { unclassifiedOnly: boolean },
+  ): Promise<BaseDependent[]>;
   recordAudit(
     id: string,
     meta: EventMeta,

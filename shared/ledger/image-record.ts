@@ -1,14 +1,7 @@
 // The image ledger's document model: one record per (repository, manifest digest).
 import { z } from 'zod';
 import { FindingCounts } from '../findings/finding.js';
-
-export const DECISIONS = ['allow', 'deny', 'pending'] as const;
-export const Decision = z.enum(DECISIONS);
-export type Decision = z.infer<typeof Decision>;
-
-export const MODES = ['enforce', 'dryrun'] as const;
-export const Mode = z.enum(MODES);
-export type Mode = z.infer<typeof Mode>;
+import { EVIDENCE_KINDS, Verdict } from '../verdict.js';
 
 /** pushed → scanning → evaluated → attested | denied → revoked | deleted */
 export const IMAGE_STATES = [
@@ -31,48 +24,14 @@ export const SCAN_STATUSES = ['none', 'scanning', 'finished', 'failed'] as const
 export const ScanStatus = z.enum(SCAN_STATUSES);
 export type ScanStatus = z.infer<typeof ScanStatus>;
 
-export const Reason = z.object({
-  ruleId: z.string(),
-  /** deny: fails the rule; warn: reported but does not deny (also every reason in dry-run). */
-  level: z.enum(['deny', 'warn']),
-  message: z.string(),
-  remediation: z.string().nullable().default(null),
-  /** The CVE exception the reason is about (vulnerabilities.exception-*): data, never parsed from the message. */
-  exception: z.string().optional(),
-  /** The fix grace the reason is about (vulnerabilities.fix-grace*): data, never parsed from the message. */
-  grace: z
-    .object({
-      package: z.string(),
-      installedVersion: z.string(),
-      fixedVersion: z.string(),
-      /** The findings' ids as the message quotes them. */
-      vulnerabilities: z.string(),
-      /** YYYY-MM-DD (UTC): the fix was first seen that day. */
-      availableSince: z.string(),
-      /** YYYY-MM-DD (UTC): denied from 00:00 that day. */
-      endsOn: z.string(),
-    })
-    .optional(),
-});
-export type Reason = z.infer<typeof Reason>;
-
-export const Verdict = z.object({
-  environment: z.string(),
-  decision: Decision,
-  mode: Mode,
-  reasons: z.array(Reason),
-  policyHash: z.string(),
-  evaluatedAt: z.string(),
-});
-export type Verdict = z.infer<typeof Verdict>;
-
-export const Platform = z.object({
+/** A platform child of an index: its digest and the platform it is for. */
+export const PlatformChild = z.object({
   digest: z.string(),
   os: z.string().nullable().default(null),
   architecture: z.string().nullable().default(null),
   variant: z.string().nullable().default(null),
 });
-export type Platform = z.infer<typeof Platform>;
+export type PlatformChild = z.infer<typeof PlatformChild>;
 
 export const BASE_VERIFICATION_STATUSES = ['verified', 'mismatch', 'unverified'] as const;
 export const BaseVerificationStatus = z.enum(BASE_VERIFICATION_STATUSES);
@@ -138,8 +97,6 @@ export const ScannerRun = ScanSummary.extend({
 });
 export type ScannerRun = z.infer<typeof ScannerRun>;
 
-export const EVIDENCE_KINDS = ['provenance', 'vex'] as const;
-
 /** An upload that could not be verified: kept and shown among the verdict's reasons, never obeyed. */
 export const UnverifiedEvidence = z.object({
   kind: z.enum(EVIDENCE_KINDS),
@@ -200,7 +157,7 @@ export const ImageRecord = z.object({
   digest: z.string(),
   mediaType: z.string().nullable().default(null),
   tags: z.array(z.string()).default([]),
-  platforms: z.array(Platform).default([]),
+  platforms: z.array(PlatformChild).default([]),
   /** Digests of the indexes that list this manifest as a child. */
   parents: z.array(z.string()).default([]),
   pushedAt: z.string().nullable().default(null),

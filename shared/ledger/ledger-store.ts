@@ -8,6 +8,7 @@ import type {
 } from '@google-cloud/firestore';
 import { countFindings, type Finding } from '../findings/finding.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
+import type { Verdict } from '../verdict.js';
 import { COLLECTIONS, externalDocId } from './collections.js';
 import { applyEnrichment, type Enrichment, maxIso } from './enrichment.js';
 import { type ChunkPlan, type FindingChunk, planChunks } from './finding-chunks.js';
@@ -22,6 +23,7 @@ import {
 import { fleetRowRef, indexImageWrite } from './fleet-index.js';
 import type {
   AuditEntry,
+  BaseDependent,
   DeadLetter,
   EventMeta,
   ImageLedger,
@@ -33,11 +35,10 @@ import type {
 } from './image-ledger.js';
 import {
   ImageRecord,
-  type Platform,
+  type PlatformChild,
   type Provenance,
   type ScannerRun,
   type ScanSummary,
-  type Verdict,
 } from './image-record.js';
 import { finishRecord } from './state.js';
 import { resolveTagDoc, type TagDoc, tagDocId } from './tag-index.js';
@@ -661,7 +662,7 @@ export class FirestoreLedger implements ImageLedger {
   /** Links the children of an index to it (each child its own record, parents merged). */
   async linkChildren(
     parent: { registry: string; repository: string; digest: string },
-    children: { platform: Platform; enrichment: Enrichment | null }[],
+    children: { platform: PlatformChild; enrichment: Enrichment | null }[],
     meta: EventMeta,
     now: Date,
   ): Promise<void> {
@@ -822,6 +823,37 @@ export class FirestoreLedger implements ImageLedger {
     this.ops.reads += 1;
     if (!snap.exists) return null;
     return resolveTagDoc(snap.data() as TagDoc);
+  }
+
+  async imagesOnBase(
+    base: { name: string; digest: string; digests: readonly string[] },
+    options: { unclassifiedOnly: boolean },
+  ): Promise<BaseDependent[]> {
+    const images = this.images();
+    const out: BaseDependent[] = [];
+    // Composite indexes (base.name, base.digest) and (base.name, base.status, base.digest): firestore.indexes.json.
+    const byName = options.unclassifiedOnly
+      ? [images.where('base.name', '==', base.name).where('base.status', '==', 'unknown')]
+      : [
+          images.where('base.name', '==', base.name).where('base.digest', '!=', base.digest),
+          images.where('base.name', '==', base.name).where('base.digest', '==', base.digest),
+        ];
+    for (const q of byName) {
+      const snap = await q.get();
+      this.ops.reads += Math.max(1, snap.size);
+      out.push(...snap.docs);
+    }
+    // Digest-only bases: the image says which digest it was built on, not which tag.
+    for (let i = 0; i < base.digests.length; i += 30) {
+      let q = images
+        .where('base.name', '==', null)
+        .where('base.digest', 'in', base.digests.slice(i, i + 30));
+      if (options.unclassifiedOnly) q = q.where('base.status', '==', 'unknown');
+      const snap = await q.get();
+      this.ops.reads += Math.max(1, snap.size);
+      out.push(...snap.docs);
+    }
+    return out;
   }
 
   async recordDeadLetter(dl: DeadLetter, now: Date): Promise<string> {

@@ -1,7 +1,7 @@
 // Structured logger writing Cloud Logging JSON lines, with secrets scrubbed before anything is written.
 
-export const SEVERITIES = ['DEBUG', 'INFO', 'NOTICE', 'WARNING', 'ERROR', 'CRITICAL'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+export const LOG_SEVERITIES = ['DEBUG', 'INFO', 'NOTICE', 'WARNING', 'ERROR', 'CRITICAL'] as const;
+export type LogSeverity = (typeof LOG_SEVERITIES)[number];
 
 export type LogFields = Record<string, unknown>;
 
@@ -66,13 +66,13 @@ function serialiseError(err: unknown, depth = 0): unknown {
 }
 
 export function createLogger(
-  options: { sink?: LogSink; fields?: LogFields; minSeverity?: Severity } = {},
+  options: { sink?: LogSink; fields?: LogFields; minSeverity?: LogSeverity } = {},
 ): Logger {
   const sink = options.sink ?? stdoutSink;
   const base = options.fields ?? {};
-  const min = SEVERITIES.indexOf(options.minSeverity ?? 'DEBUG');
-  const write = (severity: Severity, message: string, fields?: LogFields) => {
-    if (SEVERITIES.indexOf(severity) < min) return;
+  const min = LOG_SEVERITIES.indexOf(options.minSeverity ?? 'DEBUG');
+  const write = (severity: LogSeverity, message: string, fields?: LogFields) => {
+    if (LOG_SEVERITIES.indexOf(severity) < min) return;
     const entry: Record<string, unknown> = { severity, message, ...base };
     for (const [k, v] of Object.entries(fields ?? {})) {
       entry[k] = k === 'err' || k === 'error' ? serialiseError(v) : v;

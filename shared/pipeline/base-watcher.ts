@@ -41,7 +41,9 @@ export interface BaseWatcherDeps {
   publisher: EffectPublisher;
   logger?: Logger;
   /** Every write of an image goes through the ledger; its counter also counts the watcher's own reads. */
-  ledger: Pick<ImageLedger, 'transact' | 'settle' | 'pendingEffects'> & { ops?: OpCounter };
+  ledger: Pick<ImageLedger, 'transact' | 'settle' | 'pendingEffects' | 'imagesOnBase'> & {
+    ops?: OpCounter;
+  };
   /** Caches each digest a tag points at and marks it tracked, so images without labels can be matched by layers. */
   bases?: BaseProofDeps;
 }
@@ -246,43 +248,25 @@ async function dependents(
   base: TrackedBase,
   full: boolean,
 ): Promise<{ stale: string[]; current: string[] }> {
-  const images = deps.db.collection(COLLECTIONS.images);
   const stale = new Set<string>();
   const current = new Set<string>();
-  const classify = (docs: { id: string; get(field: string): unknown }[]) => {
-    for (const d of docs) {
-      const digest = d.get('base.digest');
-      if (typeof digest !== 'string') continue;
-      // Already classified against this digest: nothing to write, so no transaction either.
-      const settled = d.get('base.currentDigest') === base.digest && d.get('base.name') !== null;
-      const status = d.get('base.status');
-      if (digest === base.digest) {
-        if (!(settled && status === 'current')) current.add(d.id);
-      } else if (!(settled && status === 'stale')) stale.add(d.id);
-    }
-  };
-  // Composite indexes (base.name, base.digest) and (base.name, base.status, base.digest): firestore.indexes.json.
-  const byName = full
-    ? [
-        images.where('base.name', '==', base.name).where('base.digest', '!=', base.digest),
-        images.where('base.name', '==', base.name).where('base.digest', '==', base.digest),
-      ]
-    : [images.where('base.name', '==', base.name).where('base.status', '==', 'unknown')];
-  for (const q of byName) {
-    const snap = await q.get();
-    count(deps.ledger.ops, Math.max(1, snap.size), 0);
-    classify(snap.docs);
-  }
-  // Digest-only bases: the image says which digest it was built on, not which tag.
-  const known = [base.digest, ...base.history.map((h) => h.digest)];
-  for (let i = 0; i < known.length; i += 30) {
-    let q = images
-      .where('base.name', '==', null)
-      .where('base.digest', 'in', known.slice(i, i + 30));
-    if (!full) q = q.where('base.status', '==', 'unknown');
-    const snap = await q.get();
-    count(deps.ledger.ops, Math.max(1, snap.size), 0);
-    classify(snap.docs);
+  const docs = await deps.ledger.imagesOnBase(
+    {
+      name: base.name,
+      digest: base.digest,
+      digests: [base.digest, ...base.history.map((h) => h.digest)],
+    },
+    { unclassifiedOnly: !full },
+  );
+  for (const d of docs) {
+    const digest = d.get('base.digest');
+    if (typeof digest !== 'string') continue;
+    // Already classified against this digest: nothing to write, so no transaction either.
+    const settled = d.get('base.currentDigest') === base.digest && d.get('base.name') !== null;
+    const status = d.get('base.status');
+    if (digest === base.digest) {
+      if (!(settled && status === 'current')) current.add(d.id);
+    } else if (!(settled && status === 'stale')) stale.add(d.id);
   }
   return { stale: [...stale].sort(), current: [...current].sort() };
 }

@@ -1,9 +1,10 @@
 // Glue between the ledger and the pure policy engine: loads what a verdict depends on and evaluates.
 import type { Finding, VexStatement } from '../findings/finding.js';
 import type { FixSighting } from '../findings/fix-sighting.js';
-import type { ImageRecord, Verdict } from '../ledger/image-record.js';
+import type { ImageRecord } from '../ledger/image-record.js';
 import { evaluate } from '../policy/evaluate.js';
-import type { PolicySnapshot } from './policy-source.js';
+import type { PolicySnapshot } from '../policy/store/policy-source.js';
+import type { Verdict } from '../verdict.js';
 
 /** Verdicts for a record under a policy snapshot; null when no policy has been applied yet. */
 export function verdictsFor(

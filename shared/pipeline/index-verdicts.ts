@@ -1,8 +1,9 @@
 // Verdicts of a multi-platform index, composed from its platform images: scanners judge the children, deployers pull the index.
 
-import type { ImageRecord, Reason, Verdict } from '../ledger/image-record.js';
+import type { ImageRecord } from '../ledger/image-record.js';
 import type { Policy } from '../policy/policy.js';
 import { INDEX_MEDIA_TYPES } from '../registry/schemas.js';
+import type { Reason, Verdict } from '../verdict.js';
 
 export function isIndex(rec: Pick<ImageRecord, 'mediaType' | 'platforms'>): boolean {
   // An index whose children are all attestations has no platforms but is still an index (denied).

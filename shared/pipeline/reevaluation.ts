@@ -8,22 +8,23 @@ import { imageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS } from '../ledger/collections.js';
 import type { FixSightingStore } from '../ledger/fix-sightings.js';
 import type { EventMeta } from '../ledger/image-ledger.js';
-import type { ImageRecord, Verdict } from '../ledger/image-record.js';
+import type { ImageRecord } from '../ledger/image-record.js';
 import type { FirestoreLedger } from '../ledger/ledger-store.js';
 import { type ReevaluateMessage, RunId } from '../messages.js';
 import { diffVerdicts, evaluate } from '../policy/evaluate.js';
 import { canonicalJson, parsePolicy, policyHash } from '../policy/policy.js';
-import { matchProduct } from '../policy/vex.js';
-import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
-import { aggregateIndexVerdicts, isIndex } from './index-verdicts.js';
 import {
   CURRENT_POLICY_DOC,
   type PolicySnapshot,
   type PolicySource,
   type StoredPolicy,
-} from './policy-source.js';
+} from '../policy/store/policy-source.js';
+import { firestoreVexStore } from '../policy/store/vex-store.js';
+import { matchProduct } from '../policy/vex.js';
+import type { Verdict } from '../verdict.js';
+import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
+import { aggregateIndexVerdicts, isIndex } from './index-verdicts.js';
 import { type IngestDeps, sweepEnrichment } from './registry-ingest.js';
-import { firestoreVexStore } from './vex-store.js';
 
 export const PAGE_SIZE = 200;
 /** A record that keeps changing under us is left to the event that changes it. */

@@ -25,10 +25,10 @@ import type {
 } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
 import { firstMatch } from '../policy/glob.js';
+import type { PolicySource } from '../policy/store/policy-source.js';
 import type { ImageDescription, Registry } from '../registry/client.js';
 import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
 import { verdictsFor } from './evaluator.js';
-import type { PolicySource } from './policy-source.js';
 
 export interface IngestDeps {
   ledger: FirestoreLedger;

@@ -8,8 +8,8 @@ import {
   parseImageRef,
   referenceFromPurl,
 } from '../image-ref/image-ref.js';
+import type { EventMeta } from '../ledger/image-ledger.js';
 import { MAX_UNVERIFIED_EVIDENCE, type UnverifiedEvidence } from '../ledger/image-record.js';
-import type { EventMeta } from '../ledger/ledger-store.js';
 import { emptyImageRecord } from '../ledger/ledger-store.js';
 import type { ProvenanceResult } from '../provenance/provenance.js';
 import { eventTime } from '../trust/event-time.js';
@@ -19,7 +19,7 @@ import {
   contentId,
   provenanceClaim,
   readUpload,
-  type Trust,
+  type UploadTrust,
   unverifiedEntry,
 } from '../trust/uploads.js';
 import type { Effect } from './effects.js';
@@ -100,7 +100,7 @@ export async function ingestReport(
   }
 }
 
-function trustFields(trust: Trust): Pick<ReportOutcome, 'verified' | 'signer' | 'reason'> {
+function trustFields(trust: UploadTrust): Pick<ReportOutcome, 'verified' | 'signer' | 'reason'> {
   return trust.verified
     ? { verified: true, signer: trust.signer.name }
     : { verified: false, signer: null, reason: trust.reason };
@@ -189,7 +189,7 @@ async function ingestVex(
   input: { image: string | null; caller: string },
   statements: VexStatement[],
   _subjects: string[],
-  trust: Trust,
+  trust: UploadTrust,
   _now: Date,
 ): Promise<ReportOutcome> {
   const kept = attributeVex(statements, trust, `report:${input.caller}`);
@@ -254,7 +254,7 @@ async function ingestProvenance(
   deps: ReportDeps,
   input: { raw: string; image: string | null; caller: string },
   result: ProvenanceResult,
-  trust: Trust,
+  trust: UploadTrust,
   now: Date,
 ): Promise<ReportOutcome> {
   const targets = provenanceTargets(result, input.image);

@@ -8,18 +8,18 @@ import {
   parseDiscoveryOccurrence,
 } from '../findings/container-analysis.js';
 import { type Finding, findingKey, type VexStatement } from '../findings/finding.js';
+import type { OccurrenceReader } from '../findings/store/occurrences.js';
 import { imageDocId } from '../image-ref/image-ref.js';
 import type { FixSightingStore } from '../ledger/fix-sightings.js';
 import type { ImageRecord, Provenance } from '../ledger/image-record.js';
 import type { EventMeta, FirestoreLedger, ScanResult } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
+import type { PolicySource } from '../policy/store/policy-source.js';
+import type { VexStore } from '../policy/store/vex-store.js';
 import { provenanceFromBuildOccurrence } from '../provenance/provenance.js';
 import { computeEffects, type Effect, type EffectPublisher } from './effects.js';
 import { verdictsFor } from './evaluator.js';
-import type { OccurrenceReader } from './occurrences.js';
-import type { PolicySource } from './policy-source.js';
 import { settle } from './registry-ingest.js';
-import type { VexStore } from './vex-store.js';
 
 export interface ScanDeps {
   ledger: FirestoreLedger;

@@ -7,16 +7,8 @@ import {
 } from '../findings/finding.js';
 import { type FixSighting, fixKey } from '../findings/fix-sighting.js';
 import { canonicalImageName } from '../image-ref/image-ref.js';
-import type {
-  BaseImage,
-  Decision,
-  ImageRecord,
-  Mode,
-  Reason,
-  ScannerRun,
-  ScanStatus,
-  Verdict,
-} from '../ledger/image-record.js';
+import type { BaseImage, ImageRecord, ScannerRun, ScanStatus } from '../ledger/image-record.js';
+import { type Decision, DRYRUN_PREFIX, type Mode, type Reason, type Verdict } from '../verdict.js';
 import { compileGlob, firstMatch, referenceDigest } from './glob.js';
 import {
   type CveException,
@@ -56,7 +48,6 @@ const DAY_MS = 86_400_000;
 export const MAX_REASONS_PER_RULE = 10;
 /** Ids quoted in one reason message. */
 const MAX_IDS_IN_MESSAGE = 3;
-const DRYRUN_PREFIX = 'dry-run, would deny: ';
 
 const RULE_ORDER = new Map<string, number>(RULE_IDS.map((id, i) => [id, i]));
 

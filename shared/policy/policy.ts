@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ClearanceError } from '../errors.js';
 import { Severity, severityRank } from '../findings/finding.js';
 import { canonicalImageName } from '../image-ref/image-ref.js';
-import { Mode } from '../ledger/image-record.js';
+import { EVIDENCE_KINDS, Mode } from '../verdict.js';
 import { globProblems } from './glob.js';
 
 /** Every rule id a reason can carry, in the order reasons are reported. Stable: alerts and dashboards key on them. */
@@ -352,7 +352,6 @@ export const Admission = z.strictObject({
 export type Admission = z.infer<typeof Admission>;
 
 /** What a signer may vouch for: build provenance, VEX statements. */
-export const EVIDENCE_KINDS = ['provenance', 'vex'] as const;
 export const EvidenceKind = z.enum(EVIDENCE_KINDS);
 export type EvidenceKind = z.infer<typeof EvidenceKind>;
 

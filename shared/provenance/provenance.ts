@@ -1,9 +1,9 @@
 // Reads builder id, source repository and subjects from SLSA provenance: in-toto Statements, DSSE envelopes, Cloud Build BUILD occurrences.
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { parseInput } from '../findings/parse-input.js';
 import { type ImageRef, isDigest, parseResourceUri } from '../image-ref/image-ref.js';
 import type { Provenance } from '../ledger/image-record.js';
+import { parseInput } from '../parse-input.js';
 
 // Nothing here verifies a signature: callers that trust the result must have verified the
 // envelope (or trust Container Analysis, which only Cloud Build can write BUILD occurrences to).
@@ -15,6 +15,7 @@ export const STATEMENT_TYPES = [
 export const SLSA_V02 = 'https://slsa.dev/provenance/v0.2';
 export const SLSA_V01 = 'https://slsa.dev/provenance/v0.1';
 export const SLSA_V1 = 'https://slsa.dev/provenance/v1';
+/** The DSSE payload type of an in-toto Statement (the one definition; attestations/dsse.ts re-exports it). */
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
 export interface Subject {
@@ -171,7 +172,8 @@ const PredicateV1 = z.object({
   runDetails: z.object({ builder: z.object({ id: text(2000).nullish() }).nullish() }).nullish(),
 });
 
-export const InTotoStatement = z.object({
+/** An in-toto Statement as read from outside (bounded; any predicate); attestations/dsse.ts types the ones Clearance writes. */
+export const ProvenanceStatement = z.object({
   _type: z.enum(STATEMENT_TYPES, { message: `must be one of ${STATEMENT_TYPES.join(', ')}` }),
   subject: z.array(SubjectSchema).min(1, 'a statement names at least one subject').max(10_000),
   predicateType: text(2000),
@@ -341,7 +343,7 @@ function result(
 
 /** Reads an in-toto Statement (v0.1 or v1) carrying SLSA provenance v0.1, v0.2 or v1. */
 export function provenanceFromStatement(statement: unknown): ProvenanceResult {
-  const s = parseInput(InTotoStatement, statement, 'in-toto statement');
+  const s = parseInput(ProvenanceStatement, statement, 'in-toto statement');
   const read = readPredicate(s.predicateType, s.predicate, 'in-toto statement');
   return result(
     read,
@@ -355,7 +357,8 @@ export function provenanceFromStatement(statement: unknown): ProvenanceResult {
 /** Envelopes past this size are refused before decoding: real provenance is tens of KB. */
 export const MAX_ENVELOPE_PAYLOAD = 4 * 1024 * 1024;
 
-export const DsseEnvelope = z.object({
+/** A DSSE envelope carrying provenance, as read from outside (bounded; signatures optional, not checked here). */
+export const ProvenanceEnvelope = z.object({
   payloadType: z.literal(IN_TOTO_PAYLOAD_TYPE, {
     message: `must be ${IN_TOTO_PAYLOAD_TYPE}`,
   }),
@@ -372,7 +375,7 @@ export const DsseEnvelope = z.object({
 
 /** Reads the in-toto Statement inside a DSSE envelope (base64 payload). Signatures are not checked here. */
 export function provenanceFromDsse(envelope: unknown): ProvenanceResult {
-  const e = parseInput(DsseEnvelope, envelope, 'DSSE envelope');
+  const e = parseInput(ProvenanceEnvelope, envelope, 'DSSE envelope');
   let statement: unknown;
   try {
     statement = JSON.parse(Buffer.from(e.payload, 'base64').toString('utf8'));

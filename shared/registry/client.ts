@@ -3,11 +3,13 @@ import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { ClearanceError, InvalidInputError, TransientError } from '../errors.js';
 import {
+  DOCKER_HUB,
   isDigest,
   isValidTag,
   normaliseRegistry,
   validateRepository,
 } from '../image-ref/image-ref.js';
+import type { PlatformChild } from '../ledger/image-record.js';
 import { createOutboundGuard, type Lookup } from './outbound.js';
 import {
   BASE_DIGEST_ANNOTATION,
@@ -31,8 +33,6 @@ import {
   type TokenSource,
 } from './tokens.js';
 
-/** Docker Hub's logical name; its API is served from registry-1.docker.io. */
-export const DOCKER_HUB = 'docker.io';
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 export const MAX_REDIRECTS = 5;
@@ -53,14 +53,6 @@ export interface ResolvedTag {
   digest: string;
   mediaType: string | null;
   size: number | null;
-}
-
-/** A platform child of an index, in the ledger's Platform shape. */
-export interface PlatformChild {
-  digest: string;
-  os: string | null;
-  architecture: string | null;
-  variant: string | null;
 }
 
 export interface ImageDescription {
@@ -221,15 +213,13 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
       if (![301, 302, 303, 307, 308].includes(res.status) || location === null) return res;
       await res.body?.cancel();
       if (hop >= MAX_REDIRECTS) {
-        throw new ClearanceError(
-          'invalid-input',
+        throw new InvalidInputError(
           `registry ${registry} redirected ${details.what} more than ${MAX_REDIRECTS} times`,
           { details },
         );
       }
       if (!URL.canParse(location, url)) {
-        throw new ClearanceError(
-          'invalid-input',
+        throw new InvalidInputError(
           `registry ${registry} redirected ${details.what} to an invalid location`,
           { details },
         );
@@ -316,13 +306,9 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
           details: { ...details, status, retryAfter: res.headers.get('retry-after') },
         });
       }
-      throw new ClearanceError(
-        'invalid-input',
-        `registry ${registry} answered ${status} for ${init.what}`,
-        {
-          details: { ...details, status },
-        },
-      );
+      throw new InvalidInputError(`registry ${registry} answered ${status} for ${init.what}`, {
+        details: { ...details, status },
+      });
     }
   }
 
@@ -430,14 +416,10 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     try {
       json = JSON.parse(body.toString('utf8'));
     } catch (err) {
-      throw new ClearanceError(
-        'invalid-input',
-        `${what} from ${registry}/${repository} is not JSON`,
-        {
-          cause: err,
-          details,
-        },
-      );
+      throw new InvalidInputError(`${what} from ${registry}/${repository} is not JSON`, {
+        cause: err,
+        details,
+      });
     }
     const declared = (json as { mediaType?: unknown })?.mediaType;
     let mediaType = typeof declared === 'string' ? declared : (contentType ?? '');
@@ -447,13 +429,9 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
       if (typeof declared !== 'string' && Array.isArray(shape?.manifests)) mediaType = OCI_INDEX;
       else if (typeof declared !== 'string' && shape?.config) mediaType = OCI_MANIFEST;
       else {
-        throw new ClearanceError(
-          'invalid-input',
-          `${what} has unsupported media type ${mediaType || '(none)'}`,
-          {
-            details: { ...details, mediaType },
-          },
-        );
+        throw new InvalidInputError(`${what} has unsupported media type ${mediaType || '(none)'}`, {
+          details: { ...details, mediaType },
+        });
       }
     }
     const base = {
@@ -475,8 +453,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   }
 
   function invalidManifest(what: string, details: Record<string, unknown>, error: z.ZodError) {
-    return new ClearanceError(
-      'invalid-input',
+    return new InvalidInputError(
       `${what} from ${details.registry}/${details.repository} is malformed`,
       {
         details: {
@@ -544,7 +521,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     try {
       json = JSON.parse(body.toString('utf8'));
     } catch (err) {
-      throw new ClearanceError('invalid-input', `config ${digest} is not JSON`, {
+      throw new InvalidInputError(`config ${digest} is not JSON`, {
         cause: err,
         details,
       });

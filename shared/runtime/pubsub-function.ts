@@ -9,6 +9,7 @@ import {
 import { FirestoreLedger } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
 import { currentRawBody } from './body-gate.js';
+import { depsFactory } from './deps.js';
 import { root as defaultRoot, type Root } from './root.js';
 
 export interface HandlerContext {
@@ -17,12 +18,10 @@ export interface HandlerContext {
   now: Date;
 }
 
-export function ledgerOf(r: Root): Promise<FirestoreLedger> {
-  return r.lazy(
-    'ledger',
-    async () => new FirestoreLedger(await r.firestore(), { eventTtlDays: r.config.eventTtlDays }),
-  );
-}
+/** The ledger adapter, one per root. */
+export const ledgerOf = depsFactory(
+  async (r) => new FirestoreLedger(await r.firestore(), { eventTtlDays: r.config.eventTtlDays }),
+);
 
 function problemsOf(err: unknown): { path: string; message: string }[] | undefined {
   const list =

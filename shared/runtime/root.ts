@@ -1,4 +1,4 @@
-// Composition root: one per cold start; builds config, logger and Google clients lazily so a function pays only for what it uses.
+// Composition root: one per cold start; builds config, logger and Google clients lazily so a function pays only for what it uses (each function's own deps: runtime/deps.ts).
 import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
 import { type Clock, systemClock } from '../clock.js';
@@ -11,8 +11,6 @@ export interface Root {
   readonly clock: Clock;
   firestore(): Promise<Firestore>;
   pubsub(): Promise<PubSub>;
-  /** Memoises any other lazily built dependency under a name, once per process. */
-  lazy<T>(name: string, build: () => Promise<T>): Promise<T>;
 }
 
 export function createRoot(
@@ -42,7 +40,6 @@ export function createRoot(
     config,
     logger,
     clock: overrides.clock ?? systemClock,
-    lazy,
     firestore: () =>
       lazy('firestore', async () => {
         const { Firestore } = await import('@google-cloud/firestore');

@@ -15,13 +15,13 @@ import type { EvidenceVerifier, SignedEvidence, VerifiedSigner } from './signed-
 import { signedForm } from './signed-evidence.js';
 
 /** How an upload's claim stands: verified by a policy signer, or not (with why). */
-export type Trust =
+export type UploadTrust =
   | { verified: true; signer: VerifiedSigner }
   | { verified: false; reason: string; claimedIdentity: string | null };
 
 export type Upload =
-  | { kind: 'provenance'; trust: Trust; provenance: ProvenanceResult }
-  | { kind: 'vex'; trust: Trust; statements: VexStatement[]; subjects: string[] }
+  | { kind: 'provenance'; trust: UploadTrust; provenance: ProvenanceResult }
+  | { kind: 'vex'; trust: UploadTrust; statements: VexStatement[]; subjects: string[] }
   | { kind: 'report'; report: ParsedReport };
 
 const isSlsaType = (t: unknown) =>
@@ -35,7 +35,7 @@ function record(v: unknown): Record<string, unknown> | null {
     : null;
 }
 
-const UNSIGNED: Trust = {
+const UNSIGNED: UploadTrust = {
   verified: false,
   reason: 'not signed: upload a Sigstore bundle or DSSE envelope signed by a policy signer',
   claimedIdentity: null,
@@ -49,7 +49,7 @@ function unsignedStatement(body: Record<string, unknown>): Record<string, unknow
 
 function fromStatement(
   statement: Record<string, unknown>,
-  trust: Trust,
+  trust: UploadTrust,
   what: string,
 ): Upload | null {
   if (isSlsaType(statement.predicateType))
@@ -103,7 +103,7 @@ export async function readUpload(body: unknown, verifier: EvidenceVerifier): Pro
       throw new InvalidInputError('the signed payload is not JSON', { cause: err });
     }
     if (!statement) throw new InvalidInputError('the signed payload is not an in-toto Statement');
-    const trust: Trust = checked.verified
+    const trust: UploadTrust = checked.verified
       ? { verified: true, signer: checked.signer }
       : { verified: false, reason: checked.reason, claimedIdentity: checked.claimedIdentity };
     const read = fromStatement(statement, trust, checked.form === 'bundle' ? 'bundle' : 'envelope');
@@ -131,7 +131,7 @@ export async function readUpload(body: unknown, verifier: EvidenceVerifier): Pro
 /** VEX statements as stored: the verifying signer, or none, and the channel they came through. */
 export function attributeVex(
   statements: readonly VexStatement[],
-  trust: Trust,
+  trust: UploadTrust,
   source: string,
 ): VexStatement[] {
   return statements.map((s) => ({
@@ -144,7 +144,7 @@ export function attributeVex(
 /** The unverified-evidence entry kept on an image for an upload that did not verify. */
 export function unverifiedEntry(
   kind: EvidenceKind,
-  trust: Extract<Trust, { verified: false }>,
+  trust: Extract<UploadTrust, { verified: false }>,
   claim: string,
   uploader: string,
   receivedAt: Date,

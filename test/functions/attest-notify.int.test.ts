@@ -10,7 +10,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type ChatSink, startChatSink } from '../../scripts/lib/chat-sink.js';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { ImageRecord, type Verdict } from '../../shared/ledger/image-record.js';
+import { ImageRecord } from '../../shared/ledger/image-record.js';
+import type { Verdict } from '../../shared/verdict.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
 

@@ -18,7 +18,7 @@ import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import { watchBaseImages } from '../../shared/pipeline/base-watcher.js';
-import { storePolicy } from '../../shared/pipeline/policy-source.js';
+import { storePolicy } from '../../shared/policy/store/policy-source.js';
 import { createRegistryClient } from '../../shared/registry/client.js';
 import { BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION } from '../../shared/registry/schemas.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';

@@ -12,7 +12,7 @@ import { externalDocId } from '../../shared/ledger/collections.js';
 import type { ImageRecord } from '../../shared/ledger/image-record.js';
 import { tagDocId } from '../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../shared/logging/logger.js';
-import { storePolicy } from '../../shared/pipeline/policy-source.js';
+import { storePolicy } from '../../shared/policy/store/policy-source.js';
 import { createRoot } from '../../shared/runtime/root.js';
 import { attestation, denyReason, HASH, record, verdict } from '../shared/check/records.js';
 import {

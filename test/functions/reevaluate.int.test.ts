@@ -15,12 +15,12 @@ import {
 import { createReevaluateHandler } from '../../functions/reevaluate/index.js';
 import { fixedClock } from '../../shared/clock.js';
 import { externalDocId } from '../../shared/ledger/collections.js';
-import type { Verdict } from '../../shared/ledger/image-record.js';
 import { createLogger } from '../../shared/logging/logger.js';
-import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import { evaluate } from '../../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../../shared/policy/policy.js';
+import { storePolicy } from '../../shared/policy/store/policy-source.js';
 import { createRoot } from '../../shared/runtime/root.js';
+import type { Verdict } from '../../shared/verdict.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
 

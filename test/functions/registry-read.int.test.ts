@@ -13,7 +13,7 @@ import { firestoreVerdictStore } from '../../shared/check/firestore-store.js';
 import { systemClock } from '../../shared/clock.js';
 import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
 import { ImageRecord } from '../../shared/ledger/image-record.js';
-import { storePolicy } from '../../shared/pipeline/policy-source.js';
+import { storePolicy } from '../../shared/policy/store/policy-source.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
 import { auditOf, createEffectTopics, docData, ingestEnv, pushMessage, testDb } from './support.js';

@@ -4,10 +4,11 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { ClearanceError } from '../../shared/errors.js';
 import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
 import { emptyImageRecord } from '../../shared/ledger/ledger-store.js';
-import { storePolicy } from '../../shared/pipeline/policy-source.js';
+import { storePolicy } from '../../shared/policy/store/policy-source.js';
 import { createRegistryClient, type Registry } from '../../shared/registry/client.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { root } from '../../shared/runtime/root.js';
+import { registryOf } from '../../shared/runtime/services.js';
 import type { FunctionServer } from '../support/function-server.js';
 import { requireEmulators } from '../support/integration.js';
 
@@ -198,11 +199,10 @@ export function sandboxRegistry(): Registry {
 }
 
 /**
- * Seeds the process-wide root's registry slot (the functions build it lazily on first use, and the
- * first build wins), so the real function modules read registries through `sandboxRegistry`.
+ * Provides the process-wide root's registry (the functions would otherwise build it on first use), so the real function modules read registries through `sandboxRegistry`.
  */
 export async function useSandboxRegistry(): Promise<void> {
-  await root().lazy('registry', async () => sandboxRegistry());
+  registryOf.provide(root(), sandboxRegistry());
 }
 
 /** Stores POLICY_YAML as the current policy, as `clearance policy apply` would. */

@@ -72,6 +72,48 @@ describe('layer boundaries enforced by the linter', () => {
     expect(ok.status).toBe(0);
   });
 
+  it('keeps pure policy and findings away from their own storage submodules', () => {
+    for (const [path, spec] of [
+      ['shared/policy/probe.ts', './store/policy-source.js'],
+      ['shared/policy/probe.ts', './store/vex-store.js'],
+      ['shared/findings/probe.ts', './store/occurrences.js'],
+      ['shared/findings/probe.ts', '../policy/store/vex-store.js'],
+    ] as const) {
+      const r = lintAs(path, `import { x } from '${spec}';\nexport const y = x;\n`);
+      expect(r.status, `${path} importing ${spec}`).not.toBe(0);
+      expect(r.output).toContain('noRestrictedImports');
+    }
+    // The storage submodules themselves may reach Firestore and the ledger's collection names.
+    const ok = lintAs(
+      'shared/policy/store/probe.ts',
+      "import type { Firestore } from '@google-cloud/firestore';\nimport { COLLECTIONS } from '../../ledger/collections.js';\nexport type D = Firestore;\nexport const c = COLLECTIONS;\n",
+    );
+    expect(ok.output).not.toContain('noRestrictedImports');
+    expect(ok.status).toBe(0);
+  });
+
+  it('rejects a use case importing the runtime, a transport or a function (no runtime ↔ pipeline cycle)', () => {
+    for (const spec of [
+      '../runtime/services.js',
+      '../runtime/root.js',
+      '../http/http-function.js',
+      '../../functions/reevaluate/index.js',
+    ]) {
+      const r = lintAs(
+        'shared/pipeline/probe.ts',
+        `import { x } from '${spec}';\nexport const y = x;\n`,
+      );
+      expect(r.status, spec).not.toBe(0);
+      expect(r.output).toContain('noRestrictedImports');
+    }
+    const ok = lintAs(
+      'shared/pipeline/probe.ts',
+      "import { storePolicy } from '../policy/store/policy-source.js';\nexport const y = storePolicy;\n",
+    );
+    expect(ok.output).not.toContain('noRestrictedImports');
+    expect(ok.status).toBe(0);
+  });
+
   it('accepts what the layers allow (the same probe, allowed imports)', () => {
     const ok = lintAs(
       'shared/policy/probe.ts',

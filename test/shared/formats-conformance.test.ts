@@ -14,9 +14,9 @@ import {
   parseImageRef,
   referenceFromPurl,
 } from '../../shared/image-ref/image-ref.js';
-import { productKeys } from '../../shared/pipeline/vex-store.js';
 import { evaluate } from '../../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../../shared/policy/policy.js';
+import { productKeys } from '../../shared/policy/store/vex-store.js';
 import { matchProduct, packageNames, VexIndex } from '../../shared/policy/vex.js';
 import {
   provenanceFromBuildOccurrence,

@@ -8,9 +8,9 @@ import { COLLECTIONS } from '../../shared/ledger/collections.js';
 import { getChunkFindings } from '../../shared/ledger/findings-store.js';
 import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
-import { storePolicy } from '../../shared/pipeline/policy-source.js';
 import { evaluate } from '../../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../../shared/policy/policy.js';
+import { storePolicy } from '../../shared/policy/store/policy-source.js';
 
 export const REGISTRY = 'us-docker.pkg.dev';
 export const HOSTILE_TEAM = '<script>window.__pwned=1</script>';

@@ -1,6 +1,6 @@
 // Options that point Google's ContainerAnalysisClient at a local REST server with a fixed bearer token.
 import type { ContainerAnalysisClient } from '@google-cloud/containeranalysis';
-import { localClientOptions } from '../../../shared/pipeline/occurrences.js';
+import { localClientOptions } from '../../../shared/findings/store/occurrences.js';
 
 type Options = NonNullable<ConstructorParameters<typeof ContainerAnalysisClient>[0]>;
 

@@ -2,11 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../../shared/findings/finding.js';
 import { applyEnrichment, type Enrichment, maxIso } from '../../../shared/ledger/enrichment.js';
-import {
-  type Attestation,
-  ImageRecord,
-  type Verdict,
-} from '../../../shared/ledger/image-record.js';
+import { type Attestation, ImageRecord } from '../../../shared/ledger/image-record.js';
 import {
   applyScanSummary,
   emptyImageRecord,
@@ -14,6 +10,7 @@ import {
 } from '../../../shared/ledger/ledger-store.js';
 import { deriveState, finishRecord } from '../../../shared/ledger/state.js';
 import { resolveTagDoc, tagDocId } from '../../../shared/ledger/tag-index.js';
+import type { Verdict } from '../../../shared/verdict.js';
 
 const NOW = new Date('2026-11-30T12:00:00.000Z');
 const D1 = `sha256:${'1'.repeat(64)}`;

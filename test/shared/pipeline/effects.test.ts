@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Alert } from '../../../shared/alerts/alert.js';
 import type { Finding } from '../../../shared/findings/finding.js';
-import { ImageRecord, type Verdict } from '../../../shared/ledger/image-record.js';
+import { ImageRecord } from '../../../shared/ledger/image-record.js';
 import { alertLinks, computeEffects, topFindings } from '../../../shared/pipeline/effects.js';
 import { normaliseBase } from '../../../shared/pipeline/registry-ingest.js';
-import { productKeys, WILDCARD } from '../../../shared/pipeline/vex-store.js';
 import { parsePolicy } from '../../../shared/policy/policy.js';
+import { productKeys, WILDCARD } from '../../../shared/policy/store/vex-store.js';
+import type { Verdict } from '../../../shared/verdict.js';
 
 const digest = `sha256:${'c'.repeat(64)}`;
 const now = new Date('2026-11-29T10:00:00Z');

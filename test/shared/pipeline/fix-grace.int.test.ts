@@ -7,10 +7,10 @@ import { firestoreFixSightings } from '../../../shared/ledger/fix-sightings.js';
 import { emptyImageRecord, FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
-import { firestorePolicySource, storePolicy } from '../../../shared/pipeline/policy-source.js';
 import { handleReevaluateMessage } from '../../../shared/pipeline/reevaluation.js';
 import { ingestReport } from '../../../shared/pipeline/report-ingest.js';
-import { firestoreVexStore } from '../../../shared/pipeline/vex-store.js';
+import { firestorePolicySource, storePolicy } from '../../../shared/policy/store/policy-source.js';
+import { firestoreVexStore } from '../../../shared/policy/store/vex-store.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 import { fixtureText } from '../real-world-fixtures.js';
 

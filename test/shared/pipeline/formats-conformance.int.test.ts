@@ -7,9 +7,9 @@ import { imageDocId } from '../../../shared/image-ref/image-ref.js';
 import { emptyImageRecord, FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
-import { firestorePolicySource } from '../../../shared/pipeline/policy-source.js';
 import { ingestReport } from '../../../shared/pipeline/report-ingest.js';
-import { firestoreVexStore } from '../../../shared/pipeline/vex-store.js';
+import { firestorePolicySource } from '../../../shared/policy/store/policy-source.js';
+import { firestoreVexStore } from '../../../shared/policy/store/vex-store.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 import { fixture, fixtureText } from '../real-world-fixtures.js';
 

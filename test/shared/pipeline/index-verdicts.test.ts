@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ImageRecord, type Verdict } from '../../../shared/ledger/image-record.js';
+import { ImageRecord } from '../../../shared/ledger/image-record.js';
 import { aggregateIndexVerdicts, isIndex } from '../../../shared/pipeline/index-verdicts.js';
 import { parsePolicy } from '../../../shared/policy/policy.js';
+import type { Verdict } from '../../../shared/verdict.js';
 
 const now = new Date('2026-11-29T10:00:00Z');
 const d = (c: string) => `sha256:${c.repeat(64)}`;

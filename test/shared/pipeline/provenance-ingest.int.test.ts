@@ -3,15 +3,15 @@ import { Firestore } from '@google-cloud/firestore';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../../scripts/lib/grafeas-server.js';
 import { fixedClock } from '../../../shared/clock.js';
+import { grafeasOccurrenceReader } from '../../../shared/findings/store/occurrences.js';
 import { imageDocId } from '../../../shared/image-ref/image-ref.js';
 import { emptyImageRecord, FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
-import { grafeasOccurrenceReader } from '../../../shared/pipeline/occurrences.js';
-import { firestorePolicySource } from '../../../shared/pipeline/policy-source.js';
 import { ingestReport } from '../../../shared/pipeline/report-ingest.js';
 import { ingestOccurrenceNotification } from '../../../shared/pipeline/scan-ingest.js';
-import { firestoreVexStore } from '../../../shared/pipeline/vex-store.js';
+import { firestorePolicySource } from '../../../shared/policy/store/policy-source.js';
+import { firestoreVexStore } from '../../../shared/policy/store/vex-store.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 import { fixture, fixtureText } from '../real-world-fixtures.js';
 

@@ -9,7 +9,6 @@ import {
 import { ImageRecord } from '../../../shared/ledger/image-record.js';
 import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
-import { storePolicy } from '../../../shared/pipeline/policy-source.js';
 import {
   handleReevaluateMessage,
   processPage,
@@ -20,6 +19,7 @@ import {
 } from '../../../shared/pipeline/reevaluation.js';
 import { evaluate } from '../../../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../../../shared/policy/policy.js';
+import { storePolicy } from '../../../shared/policy/store/policy-source.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 
 const NOW = new Date('2026-11-29T10:00:00Z');

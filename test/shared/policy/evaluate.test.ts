@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { Finding, VexStatement } from '../../../shared/findings/finding.js';
-import type { Verdict } from '../../../shared/ledger/image-record.js';
 import {
   diffVerdicts,
   type EvaluationInput,
@@ -16,6 +15,7 @@ import {
   parsePolicy,
   policyHash,
 } from '../../../shared/policy/policy.js';
+import type { Verdict } from '../../../shared/verdict.js';
 import {
   finding,
   grypeFindings,

@@ -1,6 +1,6 @@
 // Turns a zod failure at a trust boundary into an InvalidInputError that lists each issue's path and message.
 import type { z } from 'zod';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError } from './errors.js';
 
 export interface InputIssue {
   path: string;

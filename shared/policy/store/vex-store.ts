@@ -1,11 +1,11 @@
 // VEX statements kept in Firestore, indexed by the digests and repository names their products name.
 import { createHash } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
-import type { VexStatement } from '../findings/finding.js';
-import { canonicalImageName } from '../image-ref/image-ref.js';
-import { COLLECTIONS } from '../ledger/collections.js';
-import type { ImageRecord } from '../ledger/image-record.js';
-import { parsePurl } from '../policy/vex.js';
+import type { VexStatement } from '../../findings/finding.js';
+import { canonicalImageName } from '../../image-ref/image-ref.js';
+import { COLLECTIONS } from '../../ledger/collections.js';
+import type { ImageRecord } from '../../ledger/image-record.js';
+import { parsePurl } from '../vex.js';
 
 const DIGEST = /sha256:[0-9a-f]{64}/g;
 /** Key of statements whose products are repository globs. */

@@ -1,5 +1,5 @@
 // Reads Container Analysis occurrences through Google's Grafeas client (lazily loaded), or a local stand-in.
-import type { Logger } from '../logging/logger.js';
+import type { Logger } from '../../logging/logger.js';
 
 export interface OccurrenceReader {
   getOccurrence(name: string): Promise<unknown>;

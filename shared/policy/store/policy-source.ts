@@ -1,10 +1,10 @@
 // The current policy, read from Firestore and cached per instance for a short time.
 import type { Firestore } from '@google-cloud/firestore';
-import { admissionSettingsOf } from '../check/decide.js';
-import { ADMISSION_SETTINGS_DOC } from '../check/firestore-store.js';
-import type { Clock } from '../clock.js';
-import { COLLECTIONS } from '../ledger/collections.js';
-import { type Policy, type PolicyFormat, parsePolicy, policyHash } from '../policy/policy.js';
+import { admissionSettingsOf } from '../../check/decide.js';
+import { ADMISSION_SETTINGS_DOC } from '../../check/firestore-store.js';
+import type { Clock } from '../../clock.js';
+import { COLLECTIONS } from '../../ledger/collections.js';
+import { type Policy, type PolicyFormat, parsePolicy, policyHash } from '../policy.js';
 
 export interface PolicySnapshot {
   policy: Policy;

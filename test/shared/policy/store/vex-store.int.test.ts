@@ -1,8 +1,8 @@
 import { Firestore } from '@google-cloud/firestore';
 import { afterAll, expect, it } from 'vitest';
-import type { VexStatement } from '../../../shared/findings/finding.js';
-import { firestoreVexStore } from '../../../shared/pipeline/vex-store.js';
-import { describeWithEmulators, emulators } from '../../support/integration.js';
+import type { VexStatement } from '../../../../shared/findings/finding.js';
+import { firestoreVexStore } from '../../../../shared/policy/store/vex-store.js';
+import { describeWithEmulators, emulators } from '../../../support/integration.js';
 
 describeWithEmulators('VEX store', () => {
   const db = new Firestore({ projectId: emulators?.projectId });

@@ -1,0 +1,61 @@
+// One CI upload: ingest it, or keep a refused one as a dead letter (exact bytes) and say why, so the job sees a 400.
+import { createHash } from 'node:crypto';
+import { ClearanceError, errorMessage, InvalidInputError, isRetryable } from '../errors.js';
+import { ingestReport, type ReportDeps, type ReportOutcome } from './report-ingest.js';
+
+export interface ReportUpload {
+  /** The body as parsed (JSON content types), or the raw text. */
+  body: unknown;
+  raw: string;
+  rawBody?: Buffer;
+  /** The `?image=` parameter as given (validated here). */
+  image: unknown;
+  caller: string;
+}
+
+export type UploadResult =
+  | { accepted: true; outcome: ReportOutcome }
+  | { accepted: false; error: ClearanceError; deadLetter: string };
+
+function queryImage(v: unknown): string | null {
+  if (v === undefined || v === '') return null;
+  if (typeof v !== 'string') throw new InvalidInputError('give ?image= once');
+  return v;
+}
+
+export async function acceptReport(
+  deps: ReportDeps,
+  upload: ReportUpload,
+  now: Date,
+): Promise<UploadResult> {
+  const { raw, caller } = upload;
+  try {
+    const image = queryImage(upload.image);
+    const outcome = await ingestReport(deps, { body: upload.body, raw, image, caller }, now);
+    deps.logger.info('report ingested', { caller, ...outcome });
+    return { accepted: true, outcome };
+  } catch (err) {
+    if (isRetryable(err) || !(err instanceof ClearanceError) || err.code !== 'invalid-input')
+      throw err;
+    // The CI job sees a 400 with the issues; the report itself is kept for whoever investigates.
+    const id = await deps.ledger.recordDeadLetter(
+      {
+        source: 'report',
+        reason: errorMessage(err),
+        problems: err.details?.issues as { path: string; message: string }[] | undefined,
+        raw: upload.rawBody ?? raw,
+        messageId: createHash('sha256').update(raw).digest('hex').slice(0, 40),
+        attributes: {
+          caller,
+          ...(typeof upload.image === 'string' ? { image: upload.image } : {}),
+        },
+      },
+      now,
+    );
+    deps.logger.warn('report rejected and dead-lettered', {
+      reason: errorMessage(err),
+      deadLetter: id,
+    });
+    return { accepted: false, error: err, deadLetter: id };
+  }
+}

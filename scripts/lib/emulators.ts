@@ -243,9 +243,10 @@ export async function resetFirestore(firestoreHost: string, projectId: string): 
     const res = await fetch(url, { method: 'DELETE' });
     if (res.ok) return;
     const body = await res.text();
-    if (res.status !== 409 || attempt >= 10) {
+    // Up to about 80 s in all: within the integration project's 120 s hook timeout.
+    if (res.status !== 409 || attempt >= 30) {
       throw new Error(`resetting Firestore failed: ${res.status} ${body}`);
     }
-    await new Promise((r) => setTimeout(r, 500 * attempt));
+    await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3_000)));
   }
 }

@@ -3,6 +3,7 @@ import { appendFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stateDir } from '../scripts/lib/process.js';
+import { type FuzzResult, runFuzz } from './lib/faults/fuzz.js';
 import { FAULTY_PROJECT, type FaultRunResult, runFaultSuite } from './lib/faults/run.js';
 import { type FaultInfra, startFaultInfra } from './lib/faults/stack.js';
 
@@ -35,6 +36,7 @@ process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
 
 const results: Record<string, number | boolean> = {};
 let infra: FaultInfra | undefined;
+let fuzz: FuzzResult | undefined;
 try {
   console.log(`seed ${seed} (rerun with --seed ${seed}); function logs: ${logFile}`);
   infra = await startFaultInfra({ projectId: FAULTY_PROJECT, images: Number(args.images), group });
@@ -56,6 +58,15 @@ try {
     },
     console.log,
     logFile,
+    async (stack) => {
+      const runs = Number(args['fuzz-runs']);
+      if (runs <= 0) return;
+      console.log(
+        `fuzz: ${runs} inputs per channel (schema values, mutated fixtures, damaged bytes), seed ${seed}`,
+      );
+      fuzz = await runFuzz(stack, { seed, runs }, console.log);
+      for (const s of fuzz.samples.slice(0, 10)) console.log(`  ! ${s}`);
+    },
   );
   const d = run.detail;
   console.log(
@@ -84,6 +95,13 @@ try {
     lost: run.lost,
     duplicate_attestations: run.duplicate_attestations,
     duplicate_alerts: run.duplicate_alerts,
+    ...(fuzz
+      ? {
+          fuzz_cases: fuzz.fuzz_cases,
+          fuzz_5xx: fuzz.fuzz_5xx,
+          dead_letters_missing: fuzz.dead_letters_missing,
+        }
+      : {}),
   });
 } catch (err) {
   console.error(err);

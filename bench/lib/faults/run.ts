@@ -306,6 +306,8 @@ export async function runFaultSuite(
   opts: FaultRunOptions,
   log: (line: string) => void,
   logFile: string,
+  /** Runs with the faulty run's functions still up (the fuzz phase), before they stop. */
+  after?: (stack: FunctionStack) => Promise<void>,
 ): Promise<FaultRunResult> {
   const random = seededRandom(opts.seed);
   const events = workloadEvents(infra.registry.host, infra.info.images, opts.events, random);
@@ -378,6 +380,7 @@ export async function runFaultSuite(
       injected.before += p.injected.before;
       injected.after += p.injected.after;
     }
+    await after?.(stack);
     return {
       events: events.length,
       duplicates_delivered: events.length * (opts.copies - 1),

@@ -25,6 +25,26 @@ export const VOLATILE_FIELDS = new Set([
 ]);
 
 /**
+ * Per-collection fields that count transitions over time (the fleet's verdicts per day): another
+ * arrival order passes through other intermediate verdicts, so they differ by design.
+ */
+const HISTORY_FIELDS: Record<string, readonly string[]> = { fleetStats: ['days'] };
+
+/** Counter shards: a counter at 0 says what an absent one says (an image passed through and left). */
+const COUNTER_COLLECTIONS = new Set(['fleetStats']);
+
+function withoutZeros(value: unknown): unknown {
+  if (value === 0) return undefined;
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const kept = withoutZeros(v);
+    if (kept !== undefined) out[k] = kept;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
  * An audit entry's id is its event's (one per message); entries Clearance writes itself (an
  * attestation) are keyed by their time. Which event's entry records a verdict change depends on
  * arrival order, so entries are compared by kind and message, without that attribution.
@@ -64,7 +84,12 @@ async function walk(ref: DocumentReference, out: Map<string, string>): Promise<v
       );
       const key = `${ref.parent.path}/${String(canonical(`${String(data.kind)}:${String(data.messageId)}`))}`;
       out.set(key, JSON.stringify(canonical(entry)));
-    } else out.set(ref.path, JSON.stringify(canonical(data)));
+    } else {
+      const history = HISTORY_FIELDS[ref.parent.id] ?? [];
+      const kept = Object.fromEntries(Object.entries(data).filter(([k]) => !history.includes(k)));
+      const counted = COUNTER_COLLECTIONS.has(ref.parent.id) ? (withoutZeros(kept) ?? {}) : kept;
+      out.set(ref.path, JSON.stringify(canonical(counted)));
+    }
   }
   for (const sub of await ref.listCollections()) {
     for (const d of await sub.listDocuments()) await walk(d, out);

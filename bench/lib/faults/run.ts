@@ -101,12 +101,20 @@ async function pumpEffects(
   return moved;
 }
 
-/** Chat messages, canonical (times out): the alerts as the owners saw them. */
+/**
+ * Chat messages by what they announce: the card's title and the image digest. The rest of a card
+ * (the tags known when it was sent) depends on arrival order; one alert per event is the rule.
+ */
 function chatMessages(infra: FaultInfra, projectId: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const m of infra.chat.messages) {
     if (m.path !== `/v1/spaces/${projectId}/messages`) continue;
-    const key = canonicalText(JSON.stringify(m.body)).replaceAll(projectId, '<project>');
+    const text = JSON.stringify(m.body);
+    const title =
+      (m.body as { cardsV2?: { card?: { header?: { title?: string } } }[] }).cardsV2?.[0]?.card
+        ?.header?.title ?? canonicalText(text).slice(0, 200);
+    const digest = /sha256:[0-9a-f]{64}/.exec(text)?.[0] ?? '';
+    const key = `${title} ${digest}`.replaceAll(projectId, '<project>');
     out.set(key, (out.get(key) ?? 0) + 1);
   }
   return out;
@@ -350,6 +358,8 @@ export async function runFaultSuite(
       for (const [name, dump] of [
         ['clean', cleanDump],
         ['faulty', faultyDump],
+        ['clean-chat', cleanChat],
+        ['faulty-chat', faultyChat],
       ] as const)
         writeFileSync(
           `${process.env.FAULTS_DUMP_DIR}/${name}.json`,

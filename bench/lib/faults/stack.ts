@@ -89,13 +89,14 @@ export interface FunctionStack {
 }
 
 /**
- * The registry the functions read here: the real client for loopback hosts (the local
- * docker-registry); hosts outside the sandbox cannot be resolved, so they answer as a registry
- * does for a manifest it does not hold (as the integration tests' sandbox registry does).
+ * The registry the functions read here: the real client for the suite's local docker-registry;
+ * other hosts (fuzzed and fixture names) cannot be reached from the sandbox, so they answer as a
+ * registry does for a manifest it does not hold (as the integration tests' sandbox registry does).
  */
-function sandboxRegistry(): Registry {
+function sandboxRegistry(registryHost: string): Registry {
   const real = createRegistryClient({ insecureHosts: ['127.0.0.1:*', 'localhost:*'] });
-  const local = (host: string) => host.startsWith('127.0.0.1:') || host.startsWith('localhost:');
+  // Only the suite's own registry is real: fixtures name loopback registries that are not running.
+  const local = (host: string) => host === registryHost;
   const missing = (what: string) =>
     Promise.reject(new ClearanceError('not-found', `${what} not found (outside the sandbox)`));
   return {
@@ -319,7 +320,7 @@ export async function startFunctions(
     }
 
     const { root } = await import('../../../shared/runtime/root.js');
-    await root().lazy('registry', async () => sandboxRegistry());
+    await root().lazy('registry', async () => sandboxRegistry(info.registryHost));
     c.push(async () => {
       await (await root().firestore()).terminate();
       await (await root().pubsub()).close();

@@ -10,7 +10,7 @@ import { type FaultInfra, startFaultInfra } from './lib/faults/stack.js';
 const { values: args } = parseArgs({
   options: {
     events: { type: 'string', default: '1000' },
-    images: { type: 'string', default: '24' },
+    images: { type: 'string', default: '40' },
     seed: { type: 'string' },
     'fail-rate': { type: 'string', default: '0.1' },
     'max-attempts': { type: 'string', default: '10' },

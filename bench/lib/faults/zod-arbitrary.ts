@@ -37,8 +37,8 @@ function stringArbitrary(def: Def): fc.Arbitrary<string> {
         fc.string({ unit: 'grapheme', maxLength: 40 }),
         fc.constantFrom(
           '',
-          'sha256:' + 'a'.repeat(64),
-          'us-docker.pkg.dev/p/r/app@sha256:' + 'b'.repeat(64),
+          `sha256:${'a'.repeat(64)}`,
+          `us-docker.pkg.dev/p/r/app@sha256:${'b'.repeat(64)}`,
           'gcr.io/p/app:latest',
           '__x__',
           'a/b',

@@ -39,11 +39,16 @@ interface Outcome {
   deadLetter: string | null;
   /** The channel answered that it refused the input (4xx, or `accepted: false`). */
   refused: boolean;
+  /** Whether the answer says refused or accepted (HTTP); a Pub/Sub push answers 2xx either way. */
+  answers: boolean;
 }
 
 interface Channel {
   name: string;
-  /** Inputs this schema refuses must be dead-lettered (besides any the channel says it refused). */
+  /**
+   * The channel's schemas: fuzz values come from them and, for Pub/Sub (whose answer is a bare 2xx
+   * either way), an input they refuse counts as refused. An HTTP channel says what it refused.
+   */
   schemas: z.ZodType[];
   fixtures: Buffer[];
   send: Send;
@@ -140,6 +145,7 @@ export async function runFuzz(
         status: res.status,
         deadLetter: externalDocId(`${source}:${messageId}`),
         refused: false,
+        answers: false,
       };
     };
   };
@@ -160,6 +166,7 @@ export async function runFuzz(
         status: a.status,
         deadLetter,
         refused: (a.status >= 400 && a.status < 500) || a.body.accepted === false,
+        answers: true,
       };
     };
   const bearer =
@@ -313,7 +320,7 @@ export async function runFuzz(
       try {
         out = await channel.send(body, n);
       } catch (err) {
-        out = { status: 599, deadLetter: null, refused: false };
+        out = { status: 599, deadLetter: null, refused: false, answers: true };
         result.samples.push(`${channel.name}: no answer (${(err as Error).message})`);
       }
       if (out.status >= 500) {
@@ -324,7 +331,7 @@ export async function runFuzz(
           );
       }
       if (!channel.keepsRejects) continue;
-      const rejected = out.refused || refusedBySchemas(channel.schemas, body);
+      const rejected = out.refused || (!out.answers && refusedBySchemas(channel.schemas, body));
       const doc = out.deadLetter ? await deadLetters.doc(out.deadLetter).get() : null;
       if (rejected) stats.rejected += 1;
       if (doc?.exists) {

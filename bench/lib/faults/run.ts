@@ -1,5 +1,4 @@
 // The fault run: the same events once clean and sequential, once duplicated, shuffled and concurrent under faults; then the two ledgers compared.
-import { createHash } from 'node:crypto';
 import { sleep } from '../../../scripts/lib/process.js';
 import { storePolicy } from '../../../shared/pipeline/policy-source.js';
 import { type Delivery, PushBroker, pullMessages } from './broker.js';
@@ -426,11 +425,4 @@ export async function runFaultSuite(
   } finally {
     await stack.close();
   }
-}
-
-/** A short digest of a dump, for the readable report. */
-export function dumpHash(dump: Map<string, string>): string {
-  const h = createHash('sha256');
-  for (const k of [...dump.keys()].sort()) h.update(`${k}=${dump.get(k)}\n`);
-  return h.digest('hex').slice(0, 12);
 }

@@ -1,11 +1,32 @@
 // Messages between functions, one zod schema each, imported by producer and consumer alike.
 import { z } from 'zod';
+import { parseImageDocId } from './image-ref/image-ref.js';
 
 export { Alert, type AlertInput } from './alerts/alert.js';
 
+/**
+ * An image document id (`registry~repository@sha256:…`, canonical). Checked at the boundary: a
+ * `/` would make it a Firestore path, which fails as a server error and is redelivered forever.
+ */
+export const ImageDocId = z
+  .string()
+  .min(1)
+  .max(1500)
+  .refine(
+    (id) => {
+      try {
+        parseImageDocId(id);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected an image document id (registry~repository@sha256:<64 hex digits>)' },
+  );
+
 /** verdicts topic → attestImage: the image to (re)consider; it reads the ledger for the rest. */
 export const VerdictMessage = z.object({
-  imageId: z.string().min(1).max(1500),
+  imageId: ImageDocId,
   cause: z.enum(['verdict-changed', 'deleted']),
   policyHash: z.string().nullable(),
 });
@@ -26,7 +47,7 @@ export const ReevaluateMessage = z.discriminatedUnion('kind', [
     cursor: z.string().max(1500).nullable(),
     page: z.number().int().nonnegative(),
   }),
-  z.object({ kind: z.literal('image'), imageId: z.string().min(1).max(1500) }),
+  z.object({ kind: z.literal('image'), imageId: ImageDocId }),
   /**
    * Reads the registry for pushed images still waiting for it (scheduled every few minutes): the
    * retry that outlives a push's own redeliveries (shared/pipeline/registry-ingest.ts).

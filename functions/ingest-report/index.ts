@@ -75,4 +75,5 @@ export const ingestReport = createIngestReportHandler();
 // The credential is checked from the headers before a byte of the body is read.
 registerHttp('ingestReport', ingestReport, {
   authenticate: headerAuth(async () => (await ingestReportDeps(defaultRoot())).auth, []),
+  handOnBadJson: true,
 });

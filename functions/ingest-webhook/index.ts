@@ -71,4 +71,5 @@ registerHttp('ingestWebhook', ingestWebhook, {
       defaultRoot().config.webhooks,
       req.headers,
     ),
+  handOnBadJson: true,
 });

@@ -44,11 +44,28 @@ export function rawOf(event: CloudEventLike): string {
   }
 }
 
+function isUnconvertedEnvelope(event: unknown): boolean {
+  if (!event || typeof event !== 'object' || 'type' in event) return false;
+  const m = (event as { message?: unknown }).message;
+  if (!m || typeof m !== 'object') return false;
+  const id =
+    (m as { messageId?: unknown; message_id?: unknown }).messageId ??
+    (m as { message_id?: unknown }).message_id;
+  return typeof id === 'string' && id.length > 0;
+}
+
 export function decodePubSubEvent(
   event: CloudEventLike,
   maxBytes: number,
   now: Date,
 ): PubSubMessage {
+  if (isUnconvertedEnvelope(event)) {
+    // functions-framework turns a push envelope into a CloudEvent only when its message has data;
+    // a message without data (attributes only, which Pub/Sub allows) arrives as the envelope.
+    const m = (event as { message: { messageId?: unknown; message_id?: unknown } }).message;
+    const id = String(m.messageId ?? m.message_id);
+    return decodePubSubEvent({ id, type: PUBSUB_EVENT_TYPE, data: event }, maxBytes, now);
+  }
   if (!event || event.type !== PUBSUB_EVENT_TYPE || !event.id) {
     throw new InvalidInputError(
       `not a Pub/Sub CloudEvent (type ${JSON.stringify(event?.type ?? null)}, id ${JSON.stringify(event?.id ?? null)})`,

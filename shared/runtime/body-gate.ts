@@ -1,6 +1,7 @@
 // Guards functions-framework's server: body cap, authentication and our own parsing run before the framework reads a byte.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -33,6 +34,12 @@ export interface GateOptions {
    * body itself (webhook HMACs, the dashboard's login form), still after the cap.
    */
   authenticate?: (req: IncomingMessage) => unknown;
+  /**
+   * An HTTP function that dead-letters its own bad input (webhooks, report uploads) gets a body
+   * that is not valid JSON as its raw bytes, after authentication, instead of the gate's 400:
+   * every rejected input is kept exactly as received.
+   */
+  handOnBadJson?: boolean;
 }
 
 /** The request being served: its exact bytes, for dead letters that keep the input as received. */
@@ -76,7 +83,7 @@ function installServerHook(): void {
     const server = original(userFunction, options);
     const gate = gates.get(userFunction);
     if (!gate) return server;
-    installStructuredConsole();
+    if (startedByFrameworkCli(main)) installStructuredConsole();
     const [app] = server.listeners('request') as ((
       req: IncomingMessage,
       res: ServerResponse,
@@ -86,6 +93,21 @@ function installServerHook(): void {
     server.on('request', gatedListener(gate, app));
     return server;
   };
+}
+
+/**
+ * Whether this process is functions-framework's own CLI (how Cloud Run starts a function). Only
+ * then does the console become JSON: a benchmark or test that serves functions in its own process
+ * keeps its console for its own figures.
+ */
+function startedByFrameworkCli(frameworkMain: string): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(join(dirname(frameworkMain), 'main.js'));
+  } catch {
+    return false;
+  }
 }
 
 /** The parsed body as functions-framework's parsers would have produced it, from our own bytes. */
@@ -259,7 +281,14 @@ export function gatedListener(
       if (gate.kind === 'event') return handOnEvent(req, res);
       if (!hasBody(req)) return handOn(req, res, EMPTY, undefined);
       const raw = await readCapped(req, gate.maxBodyBytes());
-      handOn(req, res, raw, parseBody(req.headers, raw));
+      let body: unknown;
+      try {
+        body = parseBody(req.headers, raw);
+      } catch (err) {
+        if (!gate.handOnBadJson) throw err;
+        body = raw;
+      }
+      handOn(req, res, raw, body);
     })().catch((err: unknown) => refuse(res, err, gate));
   };
 }

@@ -22,6 +22,8 @@ export interface HttpGate {
   authenticate?: (req: IncomingMessage) => unknown;
   /** The body cap; CLEARANCE_MAX_BODY_BYTES by default. */
   maxBodyBytes?: () => number;
+  /** A body that is not valid JSON reaches the handler as its bytes (it dead-letters them). */
+  handOnBadJson?: boolean;
 }
 
 /** An HTTP function: the framework's express request and response are what HttpRequestLike names. */
@@ -32,6 +34,7 @@ export function registerHttp(name: string, handler: HttpHandler, gate: HttpGate 
     kind: 'http',
     maxBodyBytes: gate.maxBodyBytes ?? (() => root().config.maxBodyBytes),
     ...(gate.authenticate ? { authenticate: gate.authenticate } : {}),
+    ...(gate.handOnBadJson ? { handOnBadJson: true } : {}),
   });
   ff.http(name, fn);
 }

@@ -30,6 +30,27 @@ describe('decodePubSubEvent', () => {
     expect(msg.publishTime).toMatch(/^\d{4}-/);
   });
 
+  it('decodes a message without data, which functions-framework passes on as the bare envelope', () => {
+    // What the framework hands the handler for {"message":{"attributes":…,"messageId":…}}: it
+    // converts an envelope into a CloudEvent only when the message has data.
+    const bare = {
+      message: {
+        attributes: { action: 'flush' },
+        messageId: 'm-attrs-only',
+        publishTime: '2026-11-29T09:59:00Z',
+      },
+      subscription: 'projects/p/subscriptions/alerts-push',
+    };
+    const msg = decodePubSubEvent(bare as never, 1024, now);
+    expect(msg).toMatchObject({
+      messageId: 'm-attrs-only',
+      publishTime: '2026-11-29T09:59:00Z',
+      attributes: { action: 'flush' },
+      subscription: 'projects/p/subscriptions/alerts-push',
+    });
+    expect(msg.data.length).toBe(0);
+  });
+
   it.each([
     ['an empty event (no CloudEvent headers)', {}],
     ['another event type', { id: 'x', type: 'google.cloud.storage.object.v1.finalized', data: {} }],

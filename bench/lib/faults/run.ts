@@ -1,0 +1,428 @@
+// The fault run: the same events once clean and sequential, once duplicated, shuffled and concurrent under faults; then the two ledgers compared.
+import { sleep } from '../../../scripts/lib/process.js';
+import { storePolicy } from '../../../shared/policy/store/policy-source.js';
+import { type Delivery, PushBroker, pullMessages } from './broker.js';
+import { canonicalText, diffDumps, dumpLedger } from './ledger-dump.js';
+import {
+  FAULTS_POLICY,
+  seededRandom,
+  shuffle,
+  type WorkloadEvent,
+  workloadEvents,
+} from './scenario.js';
+import { type FaultInfra, type FunctionStack, type PushFunction, startFunctions } from './stack.js';
+
+export interface FaultRunOptions {
+  events: number;
+  seed: number;
+  /** Deliveries of each event (the first and its duplicates). */
+  copies: number;
+  batch: number;
+  /** Probability that a push endpoint answers 5xx. */
+  failRate: number;
+  /** The subscriptions' max_delivery_attempts (infra default 10). */
+  maxAttempts: number;
+  /** Rounds the registry stays unreachable, and the Firestore emulator stays down each time. */
+  registryOutageRounds?: number;
+  firestoreOutageRounds?: number;
+  /** Which outages to inject (default both); the 5xx answers are set by failRate. */
+  outages?: readonly ('firestore' | 'registry')[];
+}
+
+export interface FaultRunResult {
+  events: number;
+  duplicates_delivered: number;
+  faults_injected: number;
+  ledger_equal: boolean;
+  lost: number;
+  duplicate_attestations: number;
+  duplicate_alerts: number;
+  detail: {
+    rounds: number;
+    firestoreRestarts: number;
+    registryOutages: number;
+    registryOutageRounds: number;
+    firestoreOutageRounds: number;
+    injected5xx: { before: number; after: number };
+    posted: number;
+    statuses: Record<string, number>;
+    deadLettered: { topic: string; messageId: string }[];
+    lostEvents: string[];
+    lostAlerts: number;
+    lostAttestations: number;
+    diff: { missing: string[]; extra: string[]; changed: string[] };
+    cleanSeconds: number;
+    faultySeconds: number;
+    alerts: number;
+    attestations: number;
+  };
+}
+
+const EFFECT_TOPICS = (stack: FunctionStack) => Object.keys(stack.effectTargets);
+
+function toDelivery(stack: FunctionStack, ev: WorkloadEvent): Delivery {
+  const fn: PushFunction = ev.kind === 'push' ? 'push' : 'scan';
+  return {
+    topic: ev.topic,
+    endpoint: stack.proxies[fn].url,
+    messageId: ev.messageId,
+    publishTime: ev.publishTime,
+    data: Buffer.from(JSON.stringify(ev.data)),
+    attempts: 0,
+    due: 0,
+  };
+}
+
+/** Moves what the functions published to the effect topics into the broker. */
+async function pumpEffects(
+  stack: FunctionStack,
+  broker: PushBroker,
+  round: number,
+): Promise<number> {
+  let moved = 0;
+  for (const topic of EFFECT_TOPICS(stack)) {
+    const got = await pullMessages(stack.info.pubsubHost, stack.projectId, `${topic}-pull`);
+    const target = stack.effectTargets[topic] as PushFunction;
+    for (const m of got) {
+      broker.enqueue({
+        topic,
+        endpoint: stack.proxies[target].url,
+        messageId: m.messageId,
+        publishTime: m.publishTime,
+        data: m.data,
+        attributes: m.attributes,
+        attempts: 0,
+        due: round,
+      });
+    }
+    moved += got.length;
+  }
+  return moved;
+}
+
+/**
+ * Chat messages by what they announce: the card's title and the image digest. The rest of a card
+ * (the tags known when it was sent) depends on arrival order; one alert per event is the rule.
+ */
+function chatMessages(infra: FaultInfra, projectId: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of infra.chat.messages) {
+    if (m.path !== `/v1/spaces/${projectId}/messages`) continue;
+    const text = JSON.stringify(m.body);
+    const title =
+      (m.body as { cardsV2?: { card?: { header?: { title?: string } } }[] }).cardsV2?.[0]?.card
+        ?.header?.title ?? canonicalText(text).slice(0, 200);
+    const digest = /sha256:[0-9a-f]{64}/.exec(text)?.[0] ?? '';
+    const key = `${title} ${digest}`.replaceAll(projectId, '<project>');
+    out.set(key, (out.get(key) ?? 0) + 1);
+  }
+  return out;
+}
+
+/** Attestation occurrences in the Container Analysis stand-in, per image. */
+function attestations(infra: FaultInfra, projectId: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const o of infra.grafeas.occurrences.values()) {
+    if (o.kind !== 'ATTESTATION' && !('attestation' in o)) continue;
+    if (!String(o.name).startsWith(`projects/${projectId}/`)) continue;
+    const key = `${String(o.noteName).replace(projectId, '<project>')} ${String(o.resourceUri)}`;
+    out.set(key, (out.get(key) ?? 0) + 1);
+  }
+  return out;
+}
+
+export async function applyPolicy(stack: FunctionStack): Promise<void> {
+  await storePolicy(stack.db, {
+    source: FAULTS_POLICY,
+    format: 'yaml',
+    appliedBy: 'bench-faults',
+    now: new Date('2026-11-30T07:00:00Z'),
+  });
+}
+
+/** The clean run: each event once, in publish order, its effects delivered before the next. */
+export async function cleanRun(
+  stack: FunctionStack,
+  events: readonly WorkloadEvent[],
+  opts: Pick<FaultRunOptions, 'maxAttempts'>,
+) {
+  const broker = new PushBroker({
+    projectId: stack.projectId,
+    maxAttempts: opts.maxAttempts,
+    maxBackoffRounds: 8,
+    timeoutMs: 30_000,
+  });
+  for (const p of Object.values(stack.proxies)) p.rate = 0;
+  for (const ev of events) {
+    await broker.deliverNow(toDelivery(stack, ev));
+    for (;;) {
+      await pumpEffects(stack, broker, 0);
+      const next = broker.take(0, 1000);
+      if (next.length === 0) break;
+      for (const d of next) await broker.deliverNow(d);
+    }
+  }
+  // Effects published late (after an answer) are still delivered.
+  for (let quietRounds = 0; quietRounds < 3; ) {
+    await sleep(100);
+    if ((await pumpEffects(stack, broker, 0)) === 0) quietRounds += 1;
+    for (const d of broker.take(0, 1000)) await broker.deliverNow(d);
+  }
+  return broker;
+}
+
+interface Fault {
+  round: number;
+  what: 'firestore-down' | 'firestore-up' | 'registry-down' | 'registry-up';
+}
+
+function faultSchedule(rounds: number, fsLen: number, regLen: number): Fault[] {
+  const fs1 = Math.max(1, Math.floor(rounds * 0.2));
+  const reg = Math.max(fs1 + fsLen, Math.floor(rounds * 0.45));
+  const fs2 = Math.max(reg + regLen, Math.floor(rounds * 0.7));
+  return [
+    { round: fs1, what: 'firestore-down' },
+    { round: fs1 + fsLen, what: 'firestore-up' },
+    { round: reg, what: 'registry-down' },
+    { round: reg + regLen, what: 'registry-up' },
+    { round: fs2, what: 'firestore-down' },
+    { round: fs2 + fsLen, what: 'firestore-up' },
+  ];
+}
+
+async function faultyRun(
+  infra: FaultInfra,
+  stack: FunctionStack,
+  events: readonly WorkloadEvent[],
+  opts: FaultRunOptions,
+  random: () => number,
+  log: (line: string) => void,
+) {
+  const broker = new PushBroker({
+    projectId: stack.projectId,
+    maxAttempts: opts.maxAttempts,
+    maxBackoffRounds: 8,
+    timeoutMs: 30_000,
+  });
+  const copies: Delivery[] = [];
+  for (const ev of events) for (let c = 0; c < opts.copies; c++) copies.push(toDelivery(stack, ev));
+  broker.enqueue(...shuffle(copies, random));
+  const expectedRounds = Math.ceil(copies.length / opts.batch);
+  const fsLen = opts.firestoreOutageRounds ?? Math.max(1, Math.round(expectedRounds / 30));
+  const regLen = opts.registryOutageRounds ?? Math.max(1, Math.round(expectedRounds / 15));
+  const outages = opts.outages ?? ['firestore', 'registry'];
+  const schedule = faultSchedule(expectedRounds, fsLen, regLen).filter((f) =>
+    outages.includes(f.what.startsWith('firestore') ? 'firestore' : 'registry'),
+  );
+  const counts = { firestoreRestarts: 0, registryOutages: 0 };
+  for (const p of Object.values(stack.proxies)) p.rate = opts.failRate;
+  let round = 0;
+  let quiet = 0;
+  for (;;) {
+    for (const f of schedule.filter((s) => s.round === round)) {
+      const t0 = Date.now();
+      switch (f.what) {
+        case 'firestore-down':
+          // Between rounds no delivery is in flight: what is committed is exported, then killed.
+          await infra.firestore.kill();
+          break;
+        case 'firestore-up':
+          await infra.firestore.restart();
+          counts.firestoreRestarts += 1;
+          break;
+        case 'registry-down':
+          await infra.registry.stop();
+          counts.registryOutages += 1;
+          break;
+        case 'registry-up':
+          await infra.registry.start();
+          break;
+        default: {
+          const never: never = f.what;
+          throw new Error(`unknown fault ${String(never)}`);
+        }
+      }
+      log(`  round ${round}: ${f.what} (${Date.now() - t0} ms)`);
+    }
+    // A backend that is down cannot be read for effects either: the emulator for Pub/Sub stays up.
+    await pumpEffects(stack, broker, round);
+    const batch = broker.take(round, opts.batch);
+    const faultsLeft = schedule.some((s) => s.round > round);
+    if (batch.length === 0 && broker.pending === 0 && !faultsLeft) {
+      // Nothing queued: done once the effect topics stay empty for a while.
+      quiet += 1;
+      if (quiet >= 3) break;
+      await sleep(200);
+    } else quiet = 0;
+    if (batch.length === 0 && broker.pending > 0) await sleep(50);
+    const before = { ...broker.stats.statuses };
+    const t = Date.now();
+    await broker.deliver(round, batch);
+    if (process.env.FAULTS_DEBUG)
+      log(
+        `  round ${round}: ${batch.length} deliveries in ${Date.now() - t} ms, ${(broker.stats.statuses['2xx'] ?? 0) - (before['2xx'] ?? 0)} acknowledged, ${broker.pending} pending`,
+      );
+    round += 1;
+  }
+  return { broker, rounds: round, ...counts, fsLen, regLen };
+}
+
+export const CLEAN_PROJECT = 'demo-clearance-clean';
+export const FAULTY_PROJECT = 'demo-clearance-faults';
+
+/**
+ * The clean run goes in a child process: function instances keep caches (policy, fix sightings,
+ * base layers) that would carry one run's state into the other within a process.
+ */
+async function cleanRunInChild(
+  infra: FaultInfra,
+  events: readonly WorkloadEvent[],
+  opts: FaultRunOptions,
+  logFile: string,
+): Promise<{ deadLettered: number; seconds: number }> {
+  const { writeFileSync, readFileSync, openSync, closeSync } = await import('node:fs');
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const { join } = await import('node:path');
+  const eventsFile = join(infra.info.scratch, 'events.json');
+  const resultFile = join(infra.info.scratch, 'clean-result.json');
+  writeFileSync(eventsFile, JSON.stringify(events));
+  const fd = openSync(logFile, 'a');
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('./clean-child.js', import.meta.url))],
+    {
+      env: {
+        ...process.env,
+        FAULTS_INFRA: JSON.stringify(infra.info),
+        FAULTS_EVENTS: eventsFile,
+        FAULTS_RESULT: resultFile,
+        FAULTS_MAX_ATTEMPTS: String(opts.maxAttempts),
+      },
+      stdio: ['ignore', fd, fd],
+    },
+  );
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  closeSync(fd);
+  if (code !== 0) throw new Error(`the clean run failed (exit ${code}); see ${logFile}`);
+  return JSON.parse(readFileSync(resultFile, 'utf8')) as { deadLettered: number; seconds: number };
+}
+
+export async function runFaultSuite(
+  infra: FaultInfra,
+  opts: FaultRunOptions,
+  log: (line: string) => void,
+  logFile: string,
+  /** Runs with the faulty run's functions still up (the fuzz phase), before they stop. */
+  after?: (stack: FunctionStack) => Promise<void>,
+): Promise<FaultRunResult> {
+  const random = seededRandom(opts.seed);
+  const events = workloadEvents(infra.registry.host, infra.info.images, opts.events, random);
+  const pushes = events.filter((e) => e.kind === 'push').length;
+  log(
+    `workload: ${events.length} events (${pushes} pushes, ${events.length - pushes} scans) over ${infra.info.images.length} images, seed ${opts.seed}`,
+  );
+
+  const clean = await cleanRunInChild(infra, events, opts, logFile);
+  process.env.FIRESTORE_EMULATOR_HOST = infra.info.firestoreHost;
+  const { Firestore } = await import('@google-cloud/firestore');
+  const cleanDb = new Firestore({ projectId: CLEAN_PROJECT });
+  const cleanDump = await dumpLedger(cleanDb, CLEAN_PROJECT);
+  await cleanDb.terminate();
+  const cleanChat = chatMessages(infra, CLEAN_PROJECT);
+  const cleanAttest = attestations(infra, CLEAN_PROJECT);
+  log(
+    `clean run: each event once, in order, no faults — ${clean.seconds.toFixed(1)} s, ${cleanDump.size} documents, ${[...cleanChat.values()].reduce((a, b) => a + b, 0)} chat messages, ${[...cleanAttest.values()].reduce((a, b) => a + b, 0)} attestation occurrences, ${clean.deadLettered} dead-lettered`,
+  );
+
+  const stack = await startFunctions(infra.info, {
+    projectId: FAULTY_PROJECT,
+    random: seededRandom(opts.seed ^ 0x5eed),
+  });
+  try {
+    await applyPolicy(stack);
+    const t1 = Date.now();
+    log(
+      `faulty run: ${events.length} events × ${opts.copies} deliveries, shuffled, ${opts.batch} at a time, ${Math.round(opts.failRate * 100)}% of pushes answered 5xx`,
+    );
+    const faulty = await faultyRun(infra, stack, events, opts, random, log);
+    const faultySeconds = (Date.now() - t1) / 1000;
+    const faultyDump = await dumpLedger(stack.db, FAULTY_PROJECT);
+    const faultyChat = chatMessages(infra, FAULTY_PROJECT);
+    const faultyAttest = attestations(infra, FAULTY_PROJECT);
+
+    const diff = diffDumps(cleanDump, faultyDump);
+    if (process.env.FAULTS_DUMP_DIR) {
+      const { writeFileSync } = await import('node:fs');
+      for (const [name, dump] of [
+        ['clean', cleanDump],
+        ['faulty', faultyDump],
+        ['clean-chat', cleanChat],
+        ['faulty-chat', faultyChat],
+      ] as const)
+        writeFileSync(
+          `${process.env.FAULTS_DUMP_DIR}/${name}.json`,
+          JSON.stringify(Object.fromEntries([...dump].sort()), null, 1),
+        );
+    }
+    // An event is lost when its audit entry (one per message) is in the clean ledger and not here.
+    const audited = (dump: Map<string, string>) =>
+      new Set(
+        [...dump.keys()]
+          .filter((k) => k.includes('/audit/'))
+          .map((k) => k.slice(k.lastIndexOf(':') + 1)),
+      );
+    const cleanAudited = audited(cleanDump);
+    const faultyAudited = audited(faultyDump);
+    const lostEvents = events
+      .filter((ev) => cleanAudited.has(ev.messageId) && !faultyAudited.has(ev.messageId))
+      .map((ev) => `${ev.kind} ${ev.messageId}`);
+    const excess = (want: Map<string, number>, got: Map<string, number>) => {
+      let n = 0;
+      for (const [k, v] of got) n += Math.max(0, v - (want.get(k) ?? 0));
+      return n;
+    };
+    const lostAlerts = excess(faultyChat, cleanChat);
+    const lostAttestations = excess(faultyAttest, cleanAttest);
+    const injected = { before: 0, after: 0 };
+    for (const p of Object.values(stack.proxies)) {
+      injected.before += p.injected.before;
+      injected.after += p.injected.after;
+    }
+    await after?.(stack);
+    return {
+      events: events.length,
+      duplicates_delivered: events.length * (opts.copies - 1),
+      faults_injected:
+        faulty.firestoreRestarts + faulty.registryOutages + injected.before + injected.after,
+      ledger_equal: diff.equal,
+      lost: lostEvents.length + lostAlerts + lostAttestations,
+      duplicate_attestations: excess(cleanAttest, faultyAttest),
+      duplicate_alerts: excess(cleanChat, faultyChat),
+      detail: {
+        rounds: faulty.rounds,
+        firestoreRestarts: faulty.firestoreRestarts,
+        registryOutages: faulty.registryOutages,
+        registryOutageRounds: faulty.regLen,
+        firestoreOutageRounds: faulty.fsLen,
+        injected5xx: injected,
+        posted: faulty.broker.stats.posted,
+        statuses: faulty.broker.stats.statuses,
+        deadLettered: faulty.broker.stats.deadLettered.map((d) => ({
+          topic: d.topic,
+          messageId: d.messageId,
+        })),
+        lostEvents,
+        lostAlerts,
+        lostAttestations,
+        diff,
+        cleanSeconds: clean.seconds,
+        faultySeconds,
+        alerts: [...faultyChat.values()].reduce((a, b) => a + b, 0),
+        attestations: [...faultyAttest.values()].reduce((a, b) => a + b, 0),
+      },
+    };
+  } finally {
+    await stack.close();
+  }
+}

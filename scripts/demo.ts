@@ -10,8 +10,8 @@ import { CheckAnswerView } from '../cli/commands/check.js';
 import { verifyBinauthzSignature } from '../shared/attestations/binauthz.js';
 import { dsseVerify, parseDsseEnvelope } from '../shared/attestations/dsse.js';
 import { localKeyId } from '../shared/attestations/signer.js';
+import type { ImageRecord } from '../shared/image-record.js';
 import { imageDocId } from '../shared/image-ref/image-ref.js';
-import type { ImageRecord } from '../shared/ledger/image-record.js';
 import type { Reason } from '../shared/verdict.js';
 import { dashboardShot } from './lib/dashboard-shot.js';
 import {

@@ -1,6 +1,6 @@
 // Deterministic synthetic workloads for the evaluation benchmark: images, findings, exceptions, VEX.
 import type { Finding, Severity, VexStatement } from '../../shared/findings/finding.js';
-import { ImageRecord } from '../../shared/ledger/image-record.js';
+import { ImageRecord } from '../../shared/image-record.js';
 import type { CveExceptionInput, Policy } from '../../shared/policy/policy.js';
 import { parsePolicy } from '../../shared/policy/policy.js';
 

@@ -2,10 +2,10 @@
 import { createHash } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import { countFindings, type Finding } from '../../shared/findings/finding.js';
+import { ImageRecord } from '../../shared/image-record.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { COLLECTIONS } from '../../shared/ledger/collections.js';
 import { chunkDocId, planChunks } from '../../shared/ledger/finding-chunks.js';
-import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { deriveState } from '../../shared/ledger/state.js';
 import { evaluate } from '../../shared/policy/evaluate.js';
 import type { PolicySnapshot } from '../../shared/policy/store/policy-source.js';

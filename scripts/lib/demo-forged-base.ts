@@ -1,8 +1,8 @@
 // Demo step: an app whose base label claims the trusted base while its layers come from elsewhere is caught at push.
 import { join } from 'node:path';
 import type { Firestore } from '@google-cloud/firestore';
+import { ImageRecord } from '../../shared/image-record.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION } from '../../shared/registry/schemas.js';
 import { skopeoCopy, writeOciImage } from './oci-image.js';
 import { sleep } from './process.js';

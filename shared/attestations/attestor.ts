@@ -1,6 +1,6 @@
 // Decides when an image gets or loses its attestations and does it: one per (image, policy, format), never twice.
 import { TransientError } from '../errors.js';
-import type { Attestation, ImageRecord } from '../ledger/image-record.js';
+import type { Attestation, ImageRecord } from '../image-record.js';
 import type { Logger } from '../logging/logger.js';
 import type { Verdict } from '../verdict.js';
 import { attestationOccurrence, binauthzPayload, imageResourceUri } from './binauthz.js';

@@ -1,7 +1,7 @@
 // Proves an image's base claim against the base's layers (read through the cache, else the registry), or infers the base from the layers.
 import { ClearanceError, errorMessage, isRetryable } from '../errors.js';
+import type { BaseImage, BaseVerification } from '../image-record.js';
 import { formatImageRef, parseImageRef } from '../image-ref/image-ref.js';
-import type { BaseImage, BaseVerification } from '../ledger/image-record.js';
 import type { ImageDescription, Registry } from '../registry/client.js';
 import type { BaseLayerStore, CachedBase, CachedManifest } from './base-store.js';
 import {

@@ -2,7 +2,7 @@
 
 import type { Clock } from '../clock.js';
 import { ClearanceError, errorMessage } from '../errors.js';
-import type { ImageRecord } from '../ledger/image-record.js';
+import type { ImageRecord } from '../image-record.js';
 import type { Reason } from '../verdict.js';
 import { type AdmissionSettings, CHECK_RULES, type CheckAnswer, decide, reason } from './decide.js';
 

@@ -1,6 +1,6 @@
 // The deploy-time decision: reads a stored verdict and applies the admission rules, failing closed.
 import { z } from 'zod';
-import type { Attestation, ImageRecord } from '../ledger/image-record.js';
+import type { Attestation, ImageRecord } from '../image-record.js';
 import type { Policy } from '../policy/policy.js';
 import { DRYRUN_PREFIX, Mode, type Reason } from '../verdict.js';
 

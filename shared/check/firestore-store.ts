@@ -1,8 +1,8 @@
 // The check's reads: one image and one tag through the ledger port, one small admission-settings document.
 import type { Firestore } from '@google-cloud/firestore';
+import type { ImageRecord } from '../image-record.js';
 import { COLLECTIONS } from '../ledger/collections.js';
 import { firestoreImageReads, type ImageReads } from '../ledger/image-reads.js';
-import type { ImageRecord } from '../ledger/image-record.js';
 import { parseInput } from '../parse-input.js';
 import type { VerdictStore } from './check-service.js';
 import { AdmissionSettings, NO_POLICY } from './decide.js';

@@ -3,6 +3,7 @@ import type { Firestore, Query, QueryDocumentSnapshot } from '@google-cloud/fire
 import { z } from 'zod';
 import type { Finding } from '../findings/finding.js';
 import { SEVERITIES } from '../findings/finding.js';
+import { ImageRecord } from '../image-record.js';
 import { COLLECTIONS } from '../ledger/collections.js';
 import { getChunkFindings } from '../ledger/findings-store.js';
 import {
@@ -14,7 +15,6 @@ import {
   shardRef,
   teamOf,
 } from '../ledger/fleet-index.js';
-import { ImageRecord } from '../ledger/image-record.js';
 import { compileGlob } from '../policy/glob.js';
 import { expiryInstant, parsePolicy } from '../policy/policy.js';
 import { CURRENT_POLICY_DOC, type StoredPolicy } from '../policy/store/policy-source.js';

@@ -4,9 +4,9 @@ import type { DocumentSnapshot, Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
 import type { AttestationFormat, AttestationLedger } from '../attestations/attestor.js';
 import { ClearanceError, InvalidInputError } from '../errors.js';
+import { Attestation, ImageRecord } from '../image-record.js';
 import { COLLECTIONS } from './collections.js';
 import type { EventMeta, ImageLedger } from './image-ledger.js';
-import { Attestation, ImageRecord } from './image-record.js';
 import { FirestoreLedger } from './ledger-store.js';
 
 /**

@@ -1,5 +1,5 @@
 // Merging what the registry said about a manifest into its record (pure).
-import type { BaseImage, BaseVerification, ImageRecord, PlatformChild } from './image-record.js';
+import type { BaseImage, BaseVerification, ImageRecord, PlatformChild } from '../image-record.js';
 
 /** What the registry said about a manifest, read before the transaction. */
 export interface Enrichment {

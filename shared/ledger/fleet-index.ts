@@ -11,9 +11,9 @@ import type {
 } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { type Finding, Severity, severityRank } from '../findings/finding.js';
+import { type ImageRecord, ImageState } from '../image-record.js';
 import { Decision } from '../verdict.js';
 import { COLLECTIONS, FLEET } from './collections.js';
-import { type ImageRecord, ImageState } from './image-record.js';
 
 export { FLEET };
 export const SHARDS = 16;
@@ -403,7 +403,7 @@ export async function writeFleetIndex(
 /** Reads every image and its current findings, then rewrites the index: for backfills, O(ledger). */
 export async function rebuildFleetIndex(db: Firestore): Promise<{ rows: number }> {
   const out: { record: ImageRecord; findings: Finding[] }[] = [];
-  const { ImageRecord: Schema } = await import('./image-record.js');
+  const { ImageRecord: Schema } = await import('../image-record.js');
   const snap = await db.collection(COLLECTIONS.images).get();
   for (const d of snap.docs) {
     const record = Schema.parse(d.data());

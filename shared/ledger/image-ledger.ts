@@ -1,6 +1,6 @@
 // The port every writer of an image document goes through: one transaction owns version, state, audit entry, event marker and outbox.
 import type { Finding } from '../findings/finding.js';
-import type { ImageRecord } from './image-record.js';
+import type { ImageRecord } from '../image-record.js';
 
 /** Where an event came from and when it was published; `messageId` makes it idempotent. */
 export interface EventMeta {

@@ -1,9 +1,9 @@
 // The ledger's point reads (one image, one tag) without the write path: light enough for the deploy check's cold start.
 import type { Firestore } from '@google-cloud/firestore';
+import { ImageRecord } from '../image-record.js';
 import { parseInput } from '../parse-input.js';
 import { COLLECTIONS } from './collections.js';
 import type { ImageLedger } from './image-ledger.js';
-import { ImageRecord } from './image-record.js';
 import { resolveTagDoc, type TagDoc, tagDocId } from './tag-index.js';
 
 export type ImageReads = Pick<ImageLedger, 'getImage' | 'resolveTag'>;

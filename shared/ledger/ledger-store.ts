@@ -7,6 +7,13 @@ import type {
   Transaction,
 } from '@google-cloud/firestore';
 import { countFindings, type Finding } from '../findings/finding.js';
+import {
+  ImageRecord,
+  type PlatformChild,
+  type Provenance,
+  type ScannerRun,
+  type ScanSummary,
+} from '../image-record.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
 import type { Verdict } from '../verdict.js';
 import { COLLECTIONS, externalDocId } from './collections.js';
@@ -33,13 +40,6 @@ import type {
   TransactOptions,
   TransactResult,
 } from './image-ledger.js';
-import {
-  ImageRecord,
-  type PlatformChild,
-  type Provenance,
-  type ScannerRun,
-  type ScanSummary,
-} from './image-record.js';
 import { finishRecord } from './state.js';
 import { resolveTagDoc, type TagDoc, tagDocId } from './tag-index.js';
 

@@ -1,5 +1,5 @@
 // The image state machine, derived from the record's facts so events in any order converge to one state.
-import type { ImageRecord, ImageState } from './image-record.js';
+import type { ImageRecord, ImageState } from '../image-record.js';
 
 /** pushed → scanning → evaluated → attested | denied → revoked | deleted */
 export function deriveState(

@@ -2,8 +2,8 @@
 import type { PubSub } from '@google-cloud/pubsub';
 import { type Alert, publishAlert } from '../alerts/alert.js';
 import { type Finding, severityRank } from '../findings/finding.js';
+import type { ImageRecord } from '../image-record.js';
 import { imageDocId } from '../image-ref/image-ref.js';
-import type { ImageRecord } from '../ledger/image-record.js';
 import type { ReevaluateMessage, VerdictMessage } from '../messages.js';
 import { expiryInstant, type Policy } from '../policy/policy.js';
 import type { Reason } from '../verdict.js';

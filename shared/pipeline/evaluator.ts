@@ -1,7 +1,7 @@
 // Glue between the ledger and the pure policy engine: loads what a verdict depends on and evaluates.
 import type { Finding, VexStatement } from '../findings/finding.js';
 import type { FixSighting } from '../findings/fix-sighting.js';
-import type { ImageRecord } from '../ledger/image-record.js';
+import type { ImageRecord } from '../image-record.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { PolicySnapshot } from '../policy/store/policy-source.js';
 import type { Verdict } from '../verdict.js';

@@ -1,6 +1,6 @@
 // Verdicts of a multi-platform index, composed from its platform images: scanners judge the children, deployers pull the index.
 
-import type { ImageRecord } from '../ledger/image-record.js';
+import type { ImageRecord } from '../image-record.js';
 import type { Policy } from '../policy/policy.js';
 import { INDEX_MEDIA_TYPES } from '../registry/schemas.js';
 import type { Reason, Verdict } from '../verdict.js';

@@ -15,8 +15,8 @@ import {
   TransientError,
 } from '../errors.js';
 import type { RegistryEvent } from '../events/gcr-event.js';
+import type { ImageRecord } from '../image-record.js';
 import { imageDocId } from '../image-ref/image-ref.js';
-import type { ImageRecord } from '../ledger/image-record.js';
 import type {
   Enrichment,
   EventMeta,

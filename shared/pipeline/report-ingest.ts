@@ -2,6 +2,7 @@
 import { InvalidInputError } from '../errors.js';
 import type { VexStatement } from '../findings/finding.js';
 import type { ParsedReport } from '../findings/reports.js';
+import { MAX_UNVERIFIED_EVIDENCE, type UnverifiedEvidence } from '../image-record.js';
 import {
   type ImageRef,
   imageDocId,
@@ -9,7 +10,6 @@ import {
   referenceFromPurl,
 } from '../image-ref/image-ref.js';
 import type { EventMeta } from '../ledger/image-ledger.js';
-import { MAX_UNVERIFIED_EVIDENCE, type UnverifiedEvidence } from '../ledger/image-record.js';
 import { emptyImageRecord } from '../ledger/ledger-store.js';
 import type { ProvenanceResult } from '../provenance/provenance.js';
 import { eventTime } from '../trust/event-time.js';

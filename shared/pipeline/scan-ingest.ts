@@ -9,9 +9,9 @@ import {
 } from '../findings/container-analysis.js';
 import { type Finding, findingKey, type VexStatement } from '../findings/finding.js';
 import type { OccurrenceReader } from '../findings/store/occurrences.js';
+import type { ImageRecord, Provenance } from '../image-record.js';
 import { imageDocId } from '../image-ref/image-ref.js';
 import type { FixSightingStore } from '../ledger/fix-sightings.js';
-import type { ImageRecord, Provenance } from '../ledger/image-record.js';
 import type { EventMeta, FirestoreLedger, ScanResult } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
 import type { PolicySource } from '../policy/store/policy-source.js';

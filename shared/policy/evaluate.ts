@@ -6,8 +6,8 @@ import {
   type VexStatement,
 } from '../findings/finding.js';
 import { type FixSighting, fixKey } from '../findings/fix-sighting.js';
+import type { BaseImage, ImageRecord, ScannerRun, ScanStatus } from '../image-record.js';
 import { canonicalImageName } from '../image-ref/image-ref.js';
-import type { BaseImage, ImageRecord, ScannerRun, ScanStatus } from '../ledger/image-record.js';
 import { type Decision, DRYRUN_PREFIX, type Mode, type Reason, type Verdict } from '../verdict.js';
 import { compileGlob, firstMatch, referenceDigest } from './glob.js';
 import {

@@ -1,7 +1,7 @@
 // Which VEX statements apply to an image, and whether they clear a finding (not_affected / fixed).
 import type { Finding, VexStatement, VexStatus } from '../findings/finding.js';
+import type { ImageRecord } from '../image-record.js';
 import { canonicalImageName } from '../image-ref/image-ref.js';
-import type { ImageRecord } from '../ledger/image-record.js';
 import { compileGlob, referenceDigest, referenceName } from './glob.js';
 
 export interface VexSettings {

@@ -1,8 +1,8 @@
 // Reads builder id, source repository and subjects from SLSA provenance: in-toto Statements, DSSE envelopes, Cloud Build BUILD occurrences.
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
+import type { Provenance } from '../image-record.js';
 import { type ImageRef, isDigest, parseResourceUri } from '../image-ref/image-ref.js';
-import type { Provenance } from '../ledger/image-record.js';
 import { parseInput } from '../parse-input.js';
 
 // Nothing here verifies a signature: callers that trust the result must have verified the

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { ClearanceError, InvalidInputError, TransientError } from '../errors.js';
+import type { PlatformChild } from '../image-record.js';
 import {
   DOCKER_HUB,
   isDigest,
@@ -9,7 +10,6 @@ import {
   normaliseRegistry,
   validateRepository,
 } from '../image-ref/image-ref.js';
-import type { PlatformChild } from '../ledger/image-record.js';
 import { createOutboundGuard, type Lookup } from './outbound.js';
 import {
   BASE_DIGEST_ANNOTATION,

@@ -4,7 +4,7 @@ import { InvalidInputError } from '../errors.js';
 import type { VexStatement } from '../findings/finding.js';
 import { parseOpenVex } from '../findings/openvex.js';
 import { type ParsedReport, parseReport } from '../findings/reports.js';
-import type { UnverifiedEvidence } from '../ledger/image-record.js';
+import type { UnverifiedEvidence } from '../image-record.js';
 import type { EvidenceKind } from '../policy/policy.js';
 import {
   IN_TOTO_PAYLOAD_TYPE,

@@ -14,8 +14,8 @@ import {
   writeOciIndex,
 } from '../../scripts/lib/oci-image.js';
 import { firestoreBaseLayerStore } from '../../shared/bases/base-store.js';
+import { ImageRecord } from '../../shared/image-record.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import { watchBaseImages } from '../../shared/pipeline/base-watcher.js';
 import { storePolicy } from '../../shared/policy/store/policy-source.js';

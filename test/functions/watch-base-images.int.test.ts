@@ -9,8 +9,8 @@ import { createWatchBaseImagesHandler } from '../../functions/watch-base-images/
 import { type LocalRegistry, startLocalRegistry } from '../../scripts/lib/local-registry.js';
 import { skopeoCopy, writeOciImage } from '../../scripts/lib/oci-image.js';
 import type { Clock } from '../../shared/clock.js';
+import { ImageRecord } from '../../shared/image-record.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
-import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { createLogger } from '../../shared/logging/logger.js';
 import { baseDocId, TrackedBase } from '../../shared/pipeline/base-watcher.js';
 import { createRoot } from '../../shared/runtime/root.js';

@@ -117,7 +117,7 @@ describe('layer boundaries enforced by the linter', () => {
   it('accepts what the layers allow (the same probe, allowed imports)', () => {
     const ok = lintAs(
       'shared/policy/probe.ts',
-      "import type { ImageRecord } from '../ledger/image-record.js';\nimport { z } from 'zod';\nexport const y = z.string();\nexport type R = ImageRecord;\n",
+      "import type { ImageRecord } from '../image-record.js';\nimport { z } from 'zod';\nexport const y = z.string();\nexport type R = ImageRecord;\n",
     );
     expect(ok.output).not.toContain('noRestrictedImports');
     expect(ok.status).toBe(0);

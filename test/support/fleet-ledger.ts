@@ -2,11 +2,11 @@
 import { createHash } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import type { Finding } from '../../shared/findings/finding.js';
+import { ImageRecord } from '../../shared/image-record.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { firestoreAttestationLedger } from '../../shared/ledger/attestation-ledger.js';
 import { COLLECTIONS } from '../../shared/ledger/collections.js';
 import { getChunkFindings } from '../../shared/ledger/findings-store.js';
-import { ImageRecord } from '../../shared/ledger/image-record.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import { evaluate } from '../../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../../shared/policy/policy.js';

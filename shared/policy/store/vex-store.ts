@@ -2,9 +2,9 @@
 import { createHash } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import type { VexStatement } from '../../findings/finding.js';
+import type { ImageRecord } from '../../image-record.js';
 import { canonicalImageName } from '../../image-ref/image-ref.js';
 import { COLLECTIONS } from '../../ledger/collections.js';
-import type { ImageRecord } from '../../ledger/image-record.js';
 import { parsePurl } from '../vex.js';
 
 const DIGEST = /sha256:[0-9a-f]{64}/g;

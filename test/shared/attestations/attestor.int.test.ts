@@ -11,8 +11,8 @@ import {
 } from '../../../shared/attestations/occurrences.js';
 import { localSigner, type Signer } from '../../../shared/attestations/signer.js';
 import { InvalidInputError, isRetryable } from '../../../shared/errors.js';
+import { ImageRecord } from '../../../shared/image-record.js';
 import { firestoreAttestationLedger } from '../../../shared/ledger/attestation-ledger.js';
-import { ImageRecord } from '../../../shared/ledger/image-record.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 import { type FakeGrafeas, FIXED_TOKEN, startFakeGrafeas } from './fake-google.js';
 import { localGrafeasOptions } from './grafeas-client.js';

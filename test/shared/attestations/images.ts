@@ -1,5 +1,5 @@
 // Ledger records for attestation tests, built through the ledger's own schema.
-import { ImageRecord } from '../../../shared/ledger/image-record.js';
+import { ImageRecord } from '../../../shared/image-record.js';
 import type { Verdict } from '../../../shared/verdict.js';
 
 export const POLICY_A = 'sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { CheckService, type VerdictStore } from '../../../shared/check/check-service.js';
 import { type AdmissionSettings, CHECK_RULES } from '../../../shared/check/decide.js';
 import { fixedClock } from '../../../shared/clock.js';
+import type { ImageRecord } from '../../../shared/image-record.js';
 import { imageDocId, parseImageRef } from '../../../shared/image-ref/image-ref.js';
-import type { ImageRecord } from '../../../shared/ledger/image-record.js';
 import { DIGEST, denyReason, OTHER_DIGEST, REF, record, settings, verdict } from './records.js';
 
 /** An in-memory ledger that counts reads and can be made to fail or hang. */

@@ -1,7 +1,7 @@
 // Ledger records and settings for the deploy-check tests.
 import type { AdmissionSettings } from '../../../shared/check/decide.js';
+import { type Attestation, ImageRecord } from '../../../shared/image-record.js';
 import { imageDocId } from '../../../shared/image-ref/image-ref.js';
-import { type Attestation, ImageRecord } from '../../../shared/ledger/image-record.js';
 import type { Verdict } from '../../../shared/verdict.js';
 
 export const DIGEST = `sha256:${'a'.repeat(64)}`;

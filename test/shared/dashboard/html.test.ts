@@ -4,8 +4,8 @@ import { escapeHtml, href, html } from '../../../shared/dashboard/html.js';
 import { imagePage, imagesPage, overviewPage } from '../../../shared/dashboard/pages.js';
 import { ImagesFilter } from '../../../shared/dashboard/queries.js';
 import { imageText } from '../../../shared/dashboard/text.js';
+import { ImageRecord } from '../../../shared/image-record.js';
 import { fleetRow } from '../../../shared/ledger/fleet-index.js';
-import { ImageRecord } from '../../../shared/ledger/image-record.js';
 
 const EVIL = `<script>alert(1)</script>"'\`&`;
 const NOW = new Date('2026-11-30T12:00:00Z');

@@ -1,8 +1,8 @@
 import { Firestore } from '@google-cloud/firestore';
 import { afterAll, expect, it } from 'vitest';
 import { ClearanceError } from '../../../shared/errors.js';
+import { type Attestation, ImageRecord } from '../../../shared/image-record.js';
 import { firestoreAttestationLedger } from '../../../shared/ledger/attestation-ledger.js';
-import { type Attestation, ImageRecord } from '../../../shared/ledger/image-record.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
 import { image, POLICY_A, POLICY_B } from '../attestations/images.js';
 

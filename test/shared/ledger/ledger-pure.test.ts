@@ -1,8 +1,8 @@
 // The ledger's pure parts without an emulator: state machine, record bookkeeping, tag index, enrichment merge, scan summary.
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../../shared/findings/finding.js';
+import { type Attestation, ImageRecord } from '../../../shared/image-record.js';
 import { applyEnrichment, type Enrichment, maxIso } from '../../../shared/ledger/enrichment.js';
-import { type Attestation, ImageRecord } from '../../../shared/ledger/image-record.js';
 import {
   applyScanSummary,
   emptyImageRecord,

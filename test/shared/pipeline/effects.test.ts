@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Alert } from '../../../shared/alerts/alert.js';
 import type { Finding } from '../../../shared/findings/finding.js';
-import { ImageRecord } from '../../../shared/ledger/image-record.js';
+import { ImageRecord } from '../../../shared/image-record.js';
 import { alertLinks, computeEffects, topFindings } from '../../../shared/pipeline/effects.js';
 import { normaliseBase } from '../../../shared/pipeline/registry-ingest.js';
 import { parsePolicy } from '../../../shared/policy/policy.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Alert } from '../../../shared/alerts/alert.js';
 import { alertView } from '../../../shared/alerts/format.js';
 import { Finding } from '../../../shared/findings/finding.js';
-import { ImageRecord } from '../../../shared/ledger/image-record.js';
+import { ImageRecord } from '../../../shared/image-record.js';
 import { computeEffects } from '../../../shared/pipeline/effects.js';
 import { evaluate } from '../../../shared/policy/evaluate.js';
 import { parsePolicy, policyHash } from '../../../shared/policy/policy.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ImageRecord } from '../../../shared/ledger/image-record.js';
+import { ImageRecord } from '../../../shared/image-record.js';
 import { aggregateIndexVerdicts, isIndex } from '../../../shared/pipeline/index-verdicts.js';
 import { parsePolicy } from '../../../shared/policy/policy.js';
 import type { Verdict } from '../../../shared/verdict.js';

@@ -6,7 +6,7 @@ import {
   STRICT_POLICY,
   seedLedger,
 } from '../../../bench/lib/ledger-seed.js';
-import { ImageRecord } from '../../../shared/ledger/image-record.js';
+import { ImageRecord } from '../../../shared/image-record.js';
 import { FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
 import {

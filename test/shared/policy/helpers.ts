@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { Finding, type Severity, VexStatement } from '../../../shared/findings/finding.js';
-import { ImageRecord } from '../../../shared/ledger/image-record.js';
+import { ImageRecord } from '../../../shared/image-record.js';
 import { type Policy, parsePolicy, policyHash } from '../../../shared/policy/policy.js';
 
 export { FIXTURES } from '../real-world-fixtures.js';

@@ -1,7 +1,7 @@
 // The base-layer rule (verifyLayers) and fix grace periods, rule by rule.
 import { describe, expect, it } from 'vitest';
 import type { FixSighting } from '../../../shared/findings/fix-sighting.js';
-import type { BaseVerification } from '../../../shared/ledger/image-record.js';
+import type { BaseVerification } from '../../../shared/image-record.js';
 import { evaluate } from '../../../shared/policy/evaluate.js';
 import { finding, image, policy } from './helpers.js';
 

@@ -1,7 +1,7 @@
-// The image ledger's document model: one record per (repository, manifest digest).
+// The image record: the ledger's document model, one record per (repository, manifest digest); neutral so pure policy can read it without importing storage.
 import { z } from 'zod';
-import { FindingCounts } from '../findings/finding.js';
-import { EVIDENCE_KINDS, Verdict } from '../verdict.js';
+import { FindingCounts } from './findings/finding.js';
+import { EVIDENCE_KINDS, Verdict } from './verdict.js';
 
 /** pushed → scanning → evaluated → attested | denied → revoked | deleted */
 export const IMAGE_STATES = [

@@ -1,17 +1,8 @@
 // The fault suite's workload: a seeded generator, the images it pushes, and N registry and scan events over them in their true (publish) order.
 import { createHash } from 'node:crypto';
 
-/** mulberry32: a small seeded generator, so a run (order, duplicates, faults, fuzz) is reproducible from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator (mulberry32, shared with bench:evaluate), so a run (order, duplicates, faults, fuzz) is reproducible from its seed. */
+export { prng as seededRandom } from '../evaluate-workload.js';
 
 export function shuffle<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];
@@ -26,18 +17,8 @@ export const GCR_TOPIC = 'gcr';
 export const SCAN_TOPIC = 'container-analysis-occurrences-v1';
 export const SCAN_PROJECT = 'faults';
 
-export const FAULTS_POLICY = `apiVersion: clearance/v1
-metadata:
-  name: faults
-environments:
-  prod:
-    mode: enforce
-rules:
-  vulnerabilities:
-    requireScan: true
-    maximumFixableSeverity: HIGH
-    maximumUnfixableSeverity: CRITICAL
-`;
+/** The ingestion benchmark's policy: requireScan, fixable above HIGH denies. */
+export { BENCH_POLICY as FAULTS_POLICY } from '../ingest-workload.js';
 
 /** One image of the workload, as pushed to the local registry. */
 export interface WorkloadImage {

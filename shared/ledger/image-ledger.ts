@@ -1,6 +1,7 @@
 // The port every writer of an image document goes through: one transaction owns version, state, audit entry, event marker and outbox.
 import type { Finding } from '../findings/finding.js';
 import type { ImageRecord } from '../image-record.js';
+import type { FirestoreLedger } from './ledger-store.js';
 
 /** Where an event came from and when it was published; `messageId` makes it idempotent. */
 export interface EventMeta {
@@ -141,3 +142,23 @@ export interface ImageLedger {
   ): Promise<'applied' | 'duplicate' | 'stale' | 'missing'>;
   recordDeadLetter(dl: DeadLetter, now: Date): Promise<string>;
 }
+
+/**
+ * What the use cases (ingestion, re-evaluation) ask of the ledger: the port plus the event-shaped
+ * writes and paged reads of the Firestore adapter, as a type, so a use case depends on this
+ * interface and a test can hand it any object that satisfies it.
+ */
+export type UseCaseLedger = ImageLedger &
+  Pick<
+    FirestoreLedger,
+    | 'applyScan'
+    | 'applyRegistryEvent'
+    | 'applyTagDelete'
+    | 'linkChildren'
+    | 'recordEnrichment'
+    | 'imagesNeedingEnrichment'
+    | 'findingsOfRange'
+    | 'countImages'
+    | 'listImages'
+    | 'ops'
+  >;

@@ -8,8 +8,7 @@ import type { ImageRecord } from '../image-record.js';
 import { imageDocId } from '../image-ref/image-ref.js';
 import { COLLECTIONS } from '../ledger/collections.js';
 import type { FixSightingStore } from '../ledger/fix-sightings.js';
-import type { EventMeta } from '../ledger/image-ledger.js';
-import type { FirestoreLedger } from '../ledger/ledger-store.js';
+import type { EventMeta, UseCaseLedger } from '../ledger/image-ledger.js';
 import { type ReevaluateMessage, RunId } from '../messages.js';
 import { diffVerdicts, evaluate } from '../policy/evaluate.js';
 import { canonicalJson, parsePolicy, policyHash } from '../policy/policy.js';
@@ -34,7 +33,7 @@ export { ReevaluateMessage, type ReevaluateMessageInput } from '../messages.js';
 
 export interface ReevaluationDeps {
   db: Firestore;
-  ledger: FirestoreLedger;
+  ledger: UseCaseLedger;
   policy: PolicySource;
   publisher: EffectPublisher;
   /** Sends the next page (or a start) to the reevaluate topic. */

@@ -17,12 +17,8 @@ import {
 import type { RegistryEvent } from '../events/gcr-event.js';
 import type { ImageRecord } from '../image-record.js';
 import { imageDocId } from '../image-ref/image-ref.js';
-import type {
-  Enrichment,
-  EventMeta,
-  FirestoreLedger,
-  ImageTransaction,
-} from '../ledger/ledger-store.js';
+import type { UseCaseLedger } from '../ledger/image-ledger.js';
+import type { Enrichment, EventMeta, ImageTransaction } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
 import { firstMatch } from '../policy/glob.js';
 import type { PolicySource } from '../policy/store/policy-source.js';
@@ -31,7 +27,7 @@ import { computeEffects, type Effect, type EffectPublisher } from './effects.js'
 import { verdictsFor } from './evaluator.js';
 
 export interface IngestDeps {
-  ledger: FirestoreLedger;
+  ledger: UseCaseLedger;
   /** Null where the registry cannot be reached from here: events are recorded without enrichment. */
   registry: Pick<Registry, 'describeImage' | 'resolveTag'> | null;
   policy: PolicySource;

@@ -12,7 +12,8 @@ import type { OccurrenceReader } from '../findings/store/occurrences.js';
 import type { ImageRecord, Provenance } from '../image-record.js';
 import { imageDocId } from '../image-ref/image-ref.js';
 import type { FixSightingStore } from '../ledger/fix-sightings.js';
-import type { EventMeta, FirestoreLedger, ScanResult } from '../ledger/ledger-store.js';
+import type { UseCaseLedger } from '../ledger/image-ledger.js';
+import type { EventMeta, ScanResult } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
 import type { PolicySource } from '../policy/store/policy-source.js';
 import type { VexStore } from '../policy/store/vex-store.js';
@@ -22,7 +23,7 @@ import { verdictsFor } from './evaluator.js';
 import { settle } from './registry-ingest.js';
 
 export interface ScanDeps {
-  ledger: FirestoreLedger;
+  ledger: UseCaseLedger;
   occurrences: OccurrenceReader;
   policy: PolicySource;
   vex: VexStore;

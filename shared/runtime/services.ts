@@ -4,7 +4,7 @@ import { firestoreBaseLayerStore } from '../bases/base-store.js';
 import { grafeasOccurrenceReader, type OccurrenceReader } from '../findings/store/occurrences.js';
 import { parseImageRef } from '../image-ref/image-ref.js';
 import { type FixSightingStore, firestoreFixSightings } from '../ledger/fix-sightings.js';
-import type { FirestoreLedger } from '../ledger/ledger-store.js';
+import type { UseCaseLedger } from '../ledger/image-ledger.js';
 import { type EffectPublisher, pubsubEffectPublisher } from '../pipeline/effects.js';
 import { firestorePolicySource, type PolicySource } from '../policy/store/policy-source.js';
 import { firestoreVexStore, type VexStore } from '../policy/store/vex-store.js';
@@ -14,7 +14,7 @@ import { ledgerOf } from './pubsub-function.js';
 import type { Root } from './root.js';
 
 export interface IngestServices {
-  ledger: FirestoreLedger;
+  ledger: UseCaseLedger;
   policy: PolicySource;
   vex: VexStore;
   publisher: EffectPublisher;

@@ -97,8 +97,16 @@ export function decodePubSubEvent(
 }
 
 /** Parses message data as JSON, or fails as invalid input. */
+/** JSON is UTF-8 (RFC 8259): bytes that are not are refused, not read with U+FFFD in their place. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 export function jsonOf(msg: Pick<PubSubMessage, 'data'>): unknown {
-  const text = msg.data.toString('utf8');
+  let text: string;
+  try {
+    text = strictUtf8.decode(msg.data);
+  } catch (err) {
+    throw new InvalidInputError('message data is not valid UTF-8', { cause: err });
+  }
   if (text.trim() === '') throw new InvalidInputError('message data is empty');
   try {
     return JSON.parse(text);

@@ -66,4 +66,14 @@ describe('decodePubSubEvent', () => {
     expect(() => jsonOf({ data: Buffer.from('{nope') })).toThrow(/not JSON/);
     expect(jsonOf({ data: Buffer.from('{"a":1}') })).toEqual({ a: 1 });
   });
+
+  it('jsonOf refuses JSON whose bytes are not UTF-8 instead of reading U+FFFD into a field', () => {
+    const bytes = Buffer.concat([
+      Buffer.from('{"kind":"VULNERABILITY","note":"a'),
+      Buffer.from([0xff]),
+      Buffer.from('"}'),
+    ]);
+    expect(() => jsonOf({ data: bytes })).toThrow(/not valid UTF-8/);
+    expect(jsonOf({ data: Buffer.from('{"a":"é"}') })).toEqual({ a: 'é' });
+  });
 });

@@ -1,14 +1,16 @@
 // Shared pieces of the ingestion integration tests: environment, Pub/Sub push envelopes, ledger reads, a registry for hosts outside the sandbox.
 import { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
-import { ClearanceError } from '../../shared/errors.js';
+import { sandboxRegistry } from '../../scripts/lib/sandbox-registry.js';
 import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
 import { emptyImageRecord } from '../../shared/ledger/ledger-store.js';
 import { storePolicy } from '../../shared/policy/store/policy-source.js';
-import { createRegistryClient, type Registry } from '../../shared/registry/client.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';
 import { root } from '../../shared/runtime/root.js';
 import { registryOf } from '../../shared/runtime/services.js';
+
+export { sandboxRegistry };
+
 import type { FunctionServer } from '../support/function-server.js';
 import { requireEmulators } from '../support/integration.js';
 
@@ -177,25 +179,6 @@ export async function docData(
 export async function auditOf(db: Firestore, imageId: string): Promise<Record<string, unknown>[]> {
   const snap = await db.collection('images').doc(imageId).collection('audit').get();
   return snap.docs.map((d) => ({ id: d.id, ...d.data() }));
-}
-
-/**
- * The registry the functions use here: the real client for loopback hosts (the local
- * docker-registry); hosts outside the sandbox (gcr.io, pkg.dev) cannot be resolved, so they answer
- * as a registry does for a manifest it does not hold: not found.
- */
-export function sandboxRegistry(): Registry {
-  const real = createRegistryClient({ insecureHosts: ['127.0.0.1:*', 'localhost:*'] });
-  const local = (host: string) => host.startsWith('127.0.0.1:') || host.startsWith('localhost:');
-  const missing = (what: string) =>
-    Promise.reject(new ClearanceError('not-found', `${what} not found (outside the sandbox)`));
-  return {
-    getManifest: (h, r, ref) => (local(h) ? real.getManifest(h, r, ref) : missing('manifest')),
-    resolveTag: (h, r, t) => (local(h) ? real.resolveTag(h, r, t) : missing('tag')),
-    getBlob: (h, r, d, o) => (local(h) ? real.getBlob(h, r, d, o) : missing('blob')),
-    getConfig: (h, r, d) => (local(h) ? real.getConfig(h, r, d) : missing('config')),
-    describeImage: (h, r, d) => (local(h) ? real.describeImage(h, r, d) : missing('manifest')),
-  } satisfies Registry;
 }
 
 /**

@@ -18,7 +18,7 @@ import { TrivyReport } from '../../../shared/findings/trivy.js';
 import { externalDocId } from '../../../shared/ledger/collections.js';
 import { ReevaluateMessage, VerdictMessage } from '../../../shared/messages.js';
 import type { FunctionStack, PushFunction } from './stack.js';
-import { TOKENS } from './stack.js';
+import { serveFunctionHere, TOKENS } from './stack.js';
 import { arbitraryOf, byteMutations, damage, mutate, mutations } from './zod-arbitrary.js';
 
 /** Where the real-world fixtures live, from the repository root (the bench runs there). */
@@ -87,21 +87,6 @@ function refusedBySchemas(schemas: z.ZodType[], bytes: Buffer): boolean {
   return !schemas.some((s) => s.safeParse(value).success);
 }
 
-async function serveHttp(name: string): Promise<{ url: string; close(): Promise<void> }> {
-  const { getTestServer } = await import('@google-cloud/functions-framework/testing');
-  const server = getTestServer(name);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections?.();
-        server.close(() => r());
-      }),
-  };
-}
-
 async function answer(res: Response): Promise<{ status: number; body: Record<string, unknown> }> {
   const text = await res.text();
   try {
@@ -119,9 +104,9 @@ export async function runFuzz(
   await import('../../../functions/ingest-webhook/index.js');
   await import('../../../functions/ingest-report/index.js');
   await import('../../../functions/check-image/index.js');
-  const webhook = await serveHttp('ingestWebhook');
-  const report = await serveHttp('ingestReport');
-  const check = await serveHttp('checkImage');
+  const webhook = await serveFunctionHere('ingestWebhook');
+  const report = await serveFunctionHere('ingestReport');
+  const check = await serveFunctionHere('checkImage');
   for (const p of Object.values(stack.proxies)) p.rate = 0;
   const { projectId } = stack;
 

@@ -21,8 +21,7 @@ import {
   type RestartableFirestore,
   startRestartableFirestore,
 } from '../../../scripts/lib/restartable-firestore.js';
-import { ClearanceError } from '../../../shared/errors.js';
-import { createRegistryClient, type Registry } from '../../../shared/registry/client.js';
+import { sandboxRegistry } from '../../../scripts/lib/sandbox-registry.js';
 import { vulnerabilityOccurrences } from '../ingest-workload.js';
 import { discoveryName, SCAN_PROJECT, type WorkloadImage } from './scenario.js';
 
@@ -86,41 +85,6 @@ export interface FunctionStack {
   effectTargets: Record<string, PushFunction>;
   db: Firestore;
   close(): Promise<void>;
-}
-
-/**
- * The registry the functions read here: the real client for the suite's local docker-registry;
- * other hosts (fuzzed and fixture names) cannot be reached from the sandbox, so they answer as a
- * registry does for a manifest it does not hold (as the integration tests' sandbox registry does).
- */
-function sandboxRegistry(registryHost: string): Registry {
-  const real = createRegistryClient({ insecureHosts: ['127.0.0.1:*', 'localhost:*'] });
-  // Only the suite's own registry is real: fixtures name loopback registries that are not running.
-  const local = (host: string) => host === registryHost;
-  const missing = (what: string) =>
-    Promise.reject(new ClearanceError('not-found', `${what} not found (outside the sandbox)`));
-  return {
-    getManifest: (h, r, ref) => (local(h) ? real.getManifest(h, r, ref) : missing('manifest')),
-    resolveTag: (h, r, t) => (local(h) ? real.resolveTag(h, r, t) : missing('tag')),
-    getBlob: (h, r, d, o) => (local(h) ? real.getBlob(h, r, d, o) : missing('blob')),
-    getConfig: (h, r, d) => (local(h) ? real.getConfig(h, r, d) : missing('config')),
-    describeImage: (h, r, d) => (local(h) ? real.describeImage(h, r, d) : missing('manifest')),
-  } satisfies Registry;
-}
-
-async function serve(name: string): Promise<{ url: string; close(): Promise<void> }> {
-  const { getTestServer } = await import('@google-cloud/functions-framework/testing');
-  const server = getTestServer(name);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections?.();
-        server.close(() => r());
-      }),
-  };
 }
 
 async function startPubsub(group: string): Promise<{ host: string; service: Service }> {
@@ -321,7 +285,11 @@ export async function startFunctions(
 
     const { root } = await import('../../../shared/runtime/root.js');
     const { registryOf } = await import('../../../shared/runtime/services.js');
-    registryOf.provide(root(), sandboxRegistry(info.registryHost));
+    // Only the suite's own registry is real: fixtures name loopback registries that are not running.
+    registryOf.provide(
+      root(),
+      sandboxRegistry((h) => h === info.registryHost),
+    );
     c.push(async () => {
       await (await root().firestore()).terminate();
       await (await root().pubsub()).close();
@@ -340,7 +308,7 @@ export async function startFunctions(
     };
     const proxies = {} as Record<PushFunction, FaultProxy>;
     for (const [key, name] of Object.entries(names) as [PushFunction, string][]) {
-      const server = await serve(name);
+      const server = await serveFunctionHere(name);
       c.push(() => server.close());
       const proxy = await startFaultProxy(server.url, opts.random);
       c.push(() => proxy.close());
@@ -363,4 +331,22 @@ export async function startFunctions(
     await c.close();
     throw err;
   }
+}
+
+/** A registered function on a functions-framework test server in this process, on a free port. */
+export async function serveFunctionHere(
+  name: string,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const { getTestServer } = await import('@google-cloud/functions-framework/testing');
+  const server = getTestServer(name);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections?.();
+        server.close(() => r());
+      }),
+  };
 }

@@ -178,6 +178,12 @@ export const ImageRecord = z.object({
   }),
   /** The current scan run per finding source; findings of other runs are stale. */
   scanRefs: z.record(z.string(), z.string()).default({}),
+  /**
+   * Ids of the image's finding chunk documents (findingChunks/{source}.{n}), so a scan reads them by
+   * id: a query inside a transaction locks more than the image's own chunks (the emulator locks
+   * across images). Null: recorded before the list was kept, so the chunks are found by a query.
+   */
+  findingChunks: z.array(z.string()).nullable().default(null),
   /** Each scanner's latest run (artifact-analysis, trivy, grype). */
   scans: z.record(z.string(), ScannerRun).default({}),
   /** Uploads that did not verify, newest last (at most MAX_UNVERIFIED_EVIDENCE). */

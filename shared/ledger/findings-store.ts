@@ -22,15 +22,25 @@ export function chunksOf(image: DocumentReference): CollectionReference {
   return image.collection(COLLECTIONS.findingChunks);
 }
 
-/** Every chunk of an image, inside a transaction (so the plan and the image write agree). */
+/**
+ * Every chunk of an image, inside a transaction (so the plan and the image write agree), read by the
+ * ids its record lists; `null` (a record older than the list) falls back to a query on the chunks.
+ */
 export async function readChunks(
   tx: Transaction,
   image: DocumentReference,
+  ids: readonly string[] | null,
   ops: ChunkOps,
 ): Promise<FindingChunk[]> {
-  const snap = await tx.get(chunksOf(image));
-  ops.reads += Math.max(1, snap.size);
-  return snap.docs.map((d) => FindingChunk.parse(d.data()));
+  if (ids === null) {
+    const snap = await tx.get(chunksOf(image));
+    ops.reads += Math.max(1, snap.size);
+    return snap.docs.map((d) => FindingChunk.parse(d.data()));
+  }
+  if (ids.length === 0) return [];
+  const snaps = await tx.getAll(...ids.map((id) => chunksOf(image).doc(id)));
+  ops.reads += ids.length;
+  return snaps.filter((s) => s.exists).map((s) => FindingChunk.parse(s.data()));
 }
 
 /** Stages a plan's writes and deletes in the transaction. */

@@ -18,7 +18,7 @@ import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.j
 import type { Verdict } from '../verdict.js';
 import { COLLECTIONS, externalDocId } from './collections.js';
 import { applyEnrichment, type Enrichment, maxIso } from './enrichment.js';
-import { type ChunkPlan, type FindingChunk, planChunks } from './finding-chunks.js';
+import { type ChunkPlan, chunkDocId, type FindingChunk, planChunks } from './finding-chunks.js';
 import {
   chunkFindingsOfRange,
   findingsOfChunks,
@@ -95,6 +95,8 @@ export class OpCounter {
   auditWrites = 0;
   /** Transactions committed (not attempts: a retried transaction counts once). */
   transactions = 0;
+  /** Transaction attempts started: more than `transactions` when contention made the client retry. */
+  attempts = 0;
   /** Batched writes committed (findings, stale-finding deletes). */
   batches = 0;
   reset(): void {
@@ -102,6 +104,7 @@ export class OpCounter {
     this.writes = 0;
     this.auditWrites = 0;
     this.transactions = 0;
+    this.attempts = 0;
     this.batches = 0;
   }
 }
@@ -166,6 +169,8 @@ export function emptyImageRecord(
     repository,
     digest,
     state: 'pushed',
+    // A new image has no finding chunks: they are written only with their image.
+    findingChunks: [],
     updatedAt: now.toISOString(),
   });
 }
@@ -213,6 +218,7 @@ export class FirestoreLedger implements ImageLedger {
     const run = () =>
       this.db.runTransaction(async (tx) => {
         last = { reads: 0, writes: 0, auditWrites: 0 };
+        this.ops.attempts += 1;
         this.attempts.set(tx, last);
         return fn(tx);
       });
@@ -356,7 +362,7 @@ export class FirestoreLedger implements ImageLedger {
     meta: EventMeta,
     mutate: (current: ImageRecord | null, writes: LedgerWrites) => Mutation<E, S>,
     options: TransactOptions,
-    read?: (tx: Transaction) => Promise<void>,
+    read?: (tx: Transaction, previous: ImageRecord | null) => Promise<void>,
   ): Promise<TransactResult<E, S>> {
     const nowIso = options.now.toISOString();
     const dedupe = options.dedupe ?? true;
@@ -380,7 +386,7 @@ export class FirestoreLedger implements ImageLedger {
         ? ((await this.txGet(tx, fleetRowRef(this.db, id)))[0] ?? null)
         : null;
       const previous = snap?.exists ? ImageRecord.parse({ id, ...snap.data() }) : null;
-      await read?.(tx);
+      await read?.(tx, previous);
       const change = mutate(previous, this.writes(tx, id));
       if ('skip' in change) {
         if (change.marker) {
@@ -741,11 +747,17 @@ export class FirestoreLedger implements ImageLedger {
                 mine,
               );
         if (tx) stageChunks(tx, ref, scan.source, plan, this.counter(tx));
+        const chunkIds = new Set(stored.map((c) => chunkDocId(c.source, c.n)));
+        for (const c of plan.write) chunkIds.add(chunkDocId(c.source, c.n));
+        for (const n of plan.remove) chunkIds.delete(chunkDocId(scan.source, n));
         const all = [...mine, ...findingsOfChunks(stored.filter((c) => c.source !== scan.source))];
         const evaluate = options.evaluate;
         const effects = options.effects;
         return {
-          record: withVerdicts(applyScanSummary(rec, scan), evaluate && ((r) => evaluate(r, all))),
+          record: withVerdicts(
+            { ...applyScanSummary(rec, scan), findingChunks: [...chunkIds].sort() },
+            evaluate && ((r) => evaluate(r, all)),
+          ),
           audit: {
             kind: `scan-${scan.status}`,
             scanner: scan.scanner,
@@ -759,9 +771,9 @@ export class FirestoreLedger implements ImageLedger {
         };
       },
       { now },
-      async (t) => {
+      async (t, previous) => {
         tx = t;
-        stored = await readChunks(t, ref, this.counter(t));
+        stored = await readChunks(t, ref, previous ? previous.findingChunks : [], this.counter(t));
       },
     );
     return { ...result, changedFindings: result.outcome === 'applied' ? plan.changedFindings : 0 };

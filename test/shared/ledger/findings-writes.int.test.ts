@@ -1,6 +1,6 @@
 // What a scan writes, counted by the documents' update times in the emulator (not by the ledger's own counter).
 import { randomUUID } from 'node:crypto';
-import { Firestore } from '@google-cloud/firestore';
+import { FieldValue, Firestore } from '@google-cloud/firestore';
 import { afterAll, expect, it } from 'vitest';
 import { type Finding, findingKey } from '../../../shared/findings/finding.js';
 import { imageDocId } from '../../../shared/image-ref/image-ref.js';
@@ -213,5 +213,55 @@ describeWithEmulators('ledger: findings written as diffs (Firestore emulator)', 
     );
     expect(evaluatedWith).toBe(40 + 30);
     expect(seen.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('scans of different images read their chunks by id and never contend: no transaction is retried', async () => {
+    const ledger = new FirestoreLedger(db);
+    const imgs = Array.from({ length: 12 }, () => image());
+    const round = (n: number) =>
+      Promise.all(
+        imgs.map((img, i) =>
+          ledger.applyScan(
+            scanOf(
+              img,
+              Array.from({ length: 20 }, (_, j) => finding(i * 100 + j + n)),
+              { scanRef: `2026-11-29T11:0${n}:00Z#p` },
+            ),
+            meta(),
+            now,
+          ),
+        ),
+      );
+    await round(0);
+    await round(1);
+    expect(ledger.ops.transactions).toBe(24);
+    // A query for the chunks inside the transaction locked across images in the emulator, so
+    // concurrent scans of different images deadlocked until one was aborted and retried.
+    expect(ledger.ops.attempts).toBe(ledger.ops.transactions);
+    for (const [i, img] of imgs.entries()) {
+      const rec = await ledger.getImage(img.id);
+      expect(rec?.findingChunks).toEqual(['container-analysis.0']);
+      expect(keys(await ledger.getFindings({ id: img.id }))).toEqual(
+        keys(Array.from({ length: 20 }, (_, j) => finding(i * 100 + j + 1))),
+      );
+    }
+  });
+
+  it('an image recorded before the chunk list was kept is read by query once, then by its list', async () => {
+    const ledger = new FirestoreLedger(db);
+    const img = image();
+    const first = Array.from({ length: 30 }, (_, i) => finding(i));
+    await ledger.applyScan(scanOf(img, first), meta(), now);
+    // What an older version left: chunks without their list on the image.
+    await db.collection('images').doc(img.id).update({ findingChunks: FieldValue.delete() });
+    expect((await ledger.getImage(img.id))?.findingChunks).toBeNull();
+    const second = [...first.slice(5), finding(500)];
+    await ledger.applyScan(scanOf(img, second), meta(), now);
+    expect(keys(await ledger.getFindings({ id: img.id }))).toEqual(keys(second));
+    expect((await ledger.getImage(img.id))?.findingChunks).toEqual(['container-analysis.0']);
+    // Every finding gone: the chunk is deleted and the list is empty.
+    await ledger.applyScan(scanOf(img, []), meta(), now);
+    expect((await ledger.getImage(img.id))?.findingChunks).toEqual([]);
+    expect(await ledger.getFindings({ id: img.id })).toEqual([]);
   });
 });

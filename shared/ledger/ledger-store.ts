@@ -177,6 +177,12 @@ export function emptyImageRecord(
 
 /** How often a transaction that a contending one closed is started again before the error is passed on. */
 const CLOSED_TRANSACTION_RETRIES = 5;
+/**
+ * Rounds of the client's own ABORTED retries (5 attempts each): a hot image under a burst of events
+ * can lose 5 lock races in a row, and a ledger write given up here costs a whole redelivery.
+ */
+const ABORTED_ROUNDS = 3;
+const ABORTED = 10;
 
 /**
  * A transaction wounded by a contending one fails its next read with INVALID_ARGUMENT ("Transaction
@@ -223,11 +229,18 @@ export class FirestoreLedger implements ImageLedger {
         return fn(tx);
       });
     let out: T;
+    let aborted = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         out = await run();
         break;
       } catch (err) {
+        if ((err as { code?: unknown })?.code === ABORTED) {
+          aborted += 1;
+          if (aborted >= ABORTED_ROUNDS) throw err;
+          await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
+          continue;
+        }
         if (attempt >= CLOSED_TRANSACTION_RETRIES || !isClosedTransaction(err)) throw err;
         await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));
       }

@@ -5,7 +5,7 @@ import { type Authenticator, authenticatorFromConfig } from '../../shared/http/a
 import { httpFunction } from '../../shared/http/http-function.js';
 import {
   type BaseWatcherDeps,
-  watchBaseImages as watch,
+  followBaseTags as watch,
 } from '../../shared/pipeline/base-watcher.js';
 import { depsFactory } from '../../shared/runtime/deps.js';
 import { ledgerOf } from '../../shared/runtime/pubsub-function.js';

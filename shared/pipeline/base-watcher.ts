@@ -340,7 +340,7 @@ async function watchOne(deps: BaseWatcherDeps, input: string, now: Date): Promis
  * One pass over the tracked bases. A base whose tag cannot be resolved is reported and the others
  * still run; the pass is idempotent, so the scheduler may simply retry it.
  */
-export async function watchBaseImages(
+export async function followBaseTags(
   deps: BaseWatcherDeps,
   tracked: readonly string[],
   now: Date,

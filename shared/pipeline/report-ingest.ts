@@ -75,7 +75,7 @@ function subjectOf(
   return [...byImage.values()][0] ?? null;
 }
 
-export async function ingestReport(
+export async function storeReport(
   deps: ReportDeps,
   input: { body: unknown; raw: string; image: string | null; caller: string },
   now: Date,

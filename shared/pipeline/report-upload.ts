@@ -1,7 +1,7 @@
 // One CI upload: ingest it, or keep a refused one as a dead letter (exact bytes) and say why, so the job sees a 400.
 import { createHash } from 'node:crypto';
 import { ClearanceError, errorMessage, InvalidInputError, isRetryable } from '../errors.js';
-import { ingestReport, type ReportDeps, type ReportOutcome } from './report-ingest.js';
+import { type ReportDeps, type ReportOutcome, storeReport } from './report-ingest.js';
 
 export interface ReportUpload {
   /** The body as parsed (JSON content types), or the raw text. */
@@ -31,7 +31,7 @@ export async function acceptReport(
   const { raw, caller } = upload;
   try {
     const image = queryImage(upload.image);
-    const outcome = await ingestReport(deps, { body: upload.body, raw, image, caller }, now);
+    const outcome = await storeReport(deps, { body: upload.body, raw, image, caller }, now);
     deps.logger.info('report ingested', { caller, ...outcome });
     return { accepted: true, outcome };
   } catch (err) {

@@ -17,7 +17,7 @@ import { firestoreBaseLayerStore } from '../../shared/bases/base-store.js';
 import { ImageRecord } from '../../shared/image-record.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
-import { watchBaseImages } from '../../shared/pipeline/base-watcher.js';
+import { followBaseTags } from '../../shared/pipeline/base-watcher.js';
 import { storePolicy } from '../../shared/policy/store/policy-source.js';
 import { createRegistryClient } from '../../shared/registry/client.js';
 import { BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION } from '../../shared/registry/schemas.js';
@@ -264,7 +264,7 @@ rules:
   it('an image without labels: its base inferred from the tracked base tag and recorded as such', async () => {
     // The watcher follows the tracked tag and caches its layers.
     const client = createRegistryClient({ insecureHosts: ['127.0.0.1:*'] });
-    const watched = await watchBaseImages(
+    const watched = await followBaseTags(
       {
         db,
         registry: client,

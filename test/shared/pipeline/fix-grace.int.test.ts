@@ -8,7 +8,7 @@ import { emptyImageRecord, FirestoreLedger } from '../../../shared/ledger/ledger
 import { createLogger } from '../../../shared/logging/logger.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
 import { handleReevaluateMessage } from '../../../shared/pipeline/reevaluation.js';
-import { ingestReport } from '../../../shared/pipeline/report-ingest.js';
+import { storeReport } from '../../../shared/pipeline/report-ingest.js';
 import { firestorePolicySource, storePolicy } from '../../../shared/policy/store/policy-source.js';
 import { firestoreVexStore } from '../../../shared/policy/store/vex-store.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
@@ -49,7 +49,7 @@ describeWithEmulators('fix grace periods through scan ingest and the daily re-ev
   const upload = (at: Date) => {
     const doc = JSON.parse(raw);
     const body = { ...doc, descriptor: { ...doc.descriptor, timestamp: at.toISOString() } };
-    return ingestReport(deps, { body, raw: JSON.stringify(body), image: IMAGE, caller: 'ci' }, at);
+    return storeReport(deps, { body, raw: JSON.stringify(body), image: IMAGE, caller: 'ci' }, at);
   };
   let day = 0;
   /** The daily run for one image, with that day's clock and a fresh instance (nothing remembered). */

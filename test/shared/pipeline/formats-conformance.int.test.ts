@@ -7,7 +7,7 @@ import { imageDocId } from '../../../shared/image-ref/image-ref.js';
 import { emptyImageRecord, FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
-import { ingestReport } from '../../../shared/pipeline/report-ingest.js';
+import { storeReport } from '../../../shared/pipeline/report-ingest.js';
 import { firestorePolicySource } from '../../../shared/policy/store/policy-source.js';
 import { firestoreVexStore } from '../../../shared/policy/store/vex-store.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
@@ -37,7 +37,7 @@ describeWithEmulators('formats through ingestReport (issue 14)', () => {
 
   function upload(body: unknown, image: string | null = null) {
     const raw = JSON.stringify(body);
-    return ingestReport(deps, { body, raw, image, caller: 'test' }, clock.now());
+    return storeReport(deps, { body, raw, image, caller: 'test' }, clock.now());
   }
 
   /** Uploads count only for images the ledger knows (docs/trust.md): record the push first. */

@@ -8,7 +8,7 @@ import { imageDocId } from '../../../shared/image-ref/image-ref.js';
 import { emptyImageRecord, FirestoreLedger } from '../../../shared/ledger/ledger-store.js';
 import { createLogger } from '../../../shared/logging/logger.js';
 import type { Effect, EffectPublisher } from '../../../shared/pipeline/effects.js';
-import { ingestReport } from '../../../shared/pipeline/report-ingest.js';
+import { storeReport } from '../../../shared/pipeline/report-ingest.js';
 import { ingestOccurrenceNotification } from '../../../shared/pipeline/scan-ingest.js';
 import { firestorePolicySource } from '../../../shared/policy/store/policy-source.js';
 import { firestoreVexStore } from '../../../shared/policy/store/vex-store.js';
@@ -52,7 +52,7 @@ describeWithEmulators('provenance ingestion', () => {
       () => ({ record: emptyImageRecord(id, name, now), audit: { kind: 'registry-push' } }),
       { now },
     );
-    const out = await ingestReport(
+    const out = await storeReport(
       deps,
       { body: JSON.parse(raw), raw, image: `ghcr.io/acme/tool@${digest}`, caller: 'test' },
       now,
@@ -77,7 +77,7 @@ describeWithEmulators('provenance ingestion', () => {
   it('refuses provenance whose subjects do not include the given image', async () => {
     const raw = fixtureText('slsa/dsse-envelope-slsa-v0.2-github-actions.json');
     await expect(
-      ingestReport(
+      storeReport(
         deps,
         {
           body: JSON.parse(raw),

@@ -82,7 +82,7 @@ export async function runReEnrich(args: readonly string[], io: Io): Promise<numb
     const result = await ledger.reopenEnrichment(
       id,
       {
-        by: values.by ?? io.env.USER ?? 'unknown',
+        by: values.by ?? io.env.USER ?? io.env.USERNAME ?? 'unknown',
         requestId: randomUUID(),
         reason: values.reason ?? null,
         force: values.force === true,

@@ -271,6 +271,42 @@ rules:
     expect((await image('team/waiting', waiting)).enrichment?.status).toBe('done');
   });
 
+  it('reopening is one transaction: concurrent requests on a failed image reopen it once, with one audit entry', async () => {
+    const digest = `sha256:${'c'.repeat(64)}`;
+    // Announced, but the registry does not hold it: failed for good at once.
+    await announce('team/contended', digest, T0);
+    const id = idOf('team/contended', digest);
+    expect((await image('team/contended', digest)).enrichment?.status).toBe('failed');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        ledger.reopenEnrichment(id, { by: `op-${i}`, requestId: `req-${i}` }, at(MIN)),
+      ),
+    );
+    expect(results.map((r) => r.outcome).sort()).toEqual([
+      'applied',
+      ...Array(7).fill('not-failed'),
+    ]);
+    expect((await image('team/contended', digest)).enrichment).toMatchObject({
+      status: 'needed',
+      attempts: 0,
+      reopened: 1,
+      nextAttemptAt: at(MIN).toISOString(),
+    });
+    const audit = await auditOf(db, id);
+    expect(audit.filter((e) => e.kind === 'enrichment-reopened')).toHaveLength(1);
+    // The same request again (a client retry) is a duplicate, even forced.
+    const applied = results.findIndex((r) => r.outcome === 'applied');
+    const retry = await ledger.reopenEnrichment(
+      id,
+      { by: `op-${applied}`, requestId: `req-${applied}`, force: true },
+      at(2 * MIN),
+    );
+    expect(retry.outcome).toBe('duplicate');
+    expect(await ledger.reopenEnrichment(`${id}x`, { by: 'x', requestId: 'y' }, T0)).toMatchObject({
+      outcome: 'missing',
+    });
+  });
+
   describe('never retried forever', () => {
     it(`after ${MAX_ENRICHMENT_ATTEMPTS} reads the registry did not answer, the image ends failed: denied, audited and dead-lettered, read no more`, async () => {
       const digest = await pushApp('team/gone', 'gone\n');

@@ -135,8 +135,9 @@ export type EnrichmentStatus = z.infer<typeof EnrichmentStatus>;
  * Whether the registry's facts about the image (manifest, config, base proof) are in the record.
  * A push is recorded from its message alone (digest, tag, time) and enriched afterwards: `needed`
  * until the registry answers, `done` once it did, `failed` when it answered for good that the image
- * cannot be read (gone, refused, malformed). A rule that needs them is pending while `needed` and
- * denies on `failed`.
+ * cannot be read (gone, refused, malformed), or stayed unreachable for `MAX_ENRICHMENT_ATTEMPTS`
+ * reads. A rule that needs them is pending while `needed` and denies on `failed`; an operator sets a
+ * `failed` image back to `needed` with `clearance images re-enrich`.
  */
 export const EnrichmentState = z.object({
   status: EnrichmentStatus,
@@ -145,6 +146,14 @@ export const EnrichmentState = z.object({
   /** Registry reads attempted for this image (the push's first attempt included). */
   attempts: z.number().int().nonnegative().default(0),
   lastAttemptAt: z.string().nullable().default(null),
+  /**
+   * While `needed`: when the enrich sweep may read the image again (backoff after each transient
+   * failure, shared/ledger/enrichment-schedule.ts). Null when not waiting, or recorded before the
+   * field existed: the sweep takes that as due. A push's own redelivery reads it regardless.
+   */
+  nextAttemptAt: z.string().nullable().default(null),
+  /** Times an operator set a `failed` (or, forced, any) read back to `needed`; each starts the attempts anew. */
+  reopened: z.number().int().nonnegative().default(0),
 });
 export type EnrichmentState = z.infer<typeof EnrichmentState>;
 

@@ -9,6 +9,8 @@ import { createRoot } from '../../shared/runtime/root.js';
 export const USAGE = `usage: clearance images [--state denied|attested|pending|stale] [--team T] [--repo GLOB]
                        [--cve ID] [--env ENV] [--since 7d|DATE] [--limit N] [--json] [--project P]
        clearance images reindex [--project P]   rebuild the fleet index from the whole ledger (backfill)
+       clearance images re-enrich REGISTRY/REPOSITORY@sha256:… [--force] [--now] [--by WHO] [--reason TEXT]
+                                                 read a failed image from the registry again (--help for more)
 
   A table on a terminal, JSON otherwise (or with --json). Reads Firestore (FIRESTORE_EMULATOR_HOST locally).`;
 
@@ -30,6 +32,10 @@ export const processIo = (): Io => ({
 });
 
 export async function run(args: readonly string[], io: Io = processIo()): Promise<number> {
+  if (args[0] === 're-enrich') {
+    const { runReEnrich } = await import('./images-re-enrich.js');
+    return runReEnrich(args.slice(1), io);
+  }
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(args);

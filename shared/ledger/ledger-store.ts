@@ -8,6 +8,7 @@ import type {
 } from '@google-cloud/firestore';
 import { countFindings, type Finding } from '../findings/finding.js';
 import {
+  type EnrichmentState,
   ImageRecord,
   type PlatformChild,
   type Provenance,
@@ -18,6 +19,7 @@ import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.j
 import type { Verdict } from '../verdict.js';
 import { COLLECTIONS, externalDocId } from './collections.js';
 import { applyEnrichment, type Enrichment, maxIso } from './enrichment.js';
+import { ENRICHMENT_BACKOFF_CAP_MS, nextEnrichmentAttempt } from './enrichment-schedule.js';
 import { type ChunkPlan, chunkDocId, type FindingChunk, planChunks } from './finding-chunks.js';
 import {
   chunkFindingsOfRange,
@@ -195,6 +197,18 @@ function isClosedTransaction(err: unknown): boolean {
   const text = `${typeof e.details === 'string' ? e.details : ''} ${typeof e.message === 'string' ? e.message : ''}`;
   return /transaction (is invalid or closed|has expired)/i.test(text);
 }
+
+/** The composite indexes of the enrich sweep's queries (imagesDueForEnrichment), as firestore.indexes.json declares them. */
+export const ENRICHMENT_SWEEP_INDEXES = [
+  {
+    collectionGroup: COLLECTIONS.images,
+    fields: ['enrichment.status', 'enrichment.nextAttemptAt'],
+  },
+  {
+    collectionGroup: COLLECTIONS.images,
+    fields: ['enrichment.status', 'enrichment.lastAttemptAt'],
+  },
+] as const;
 
 export class FirestoreLedger implements ImageLedger {
   readonly ops = new OpCounter();
@@ -562,7 +576,15 @@ export class FirestoreLedger implements ImageLedger {
           if (options.enrichmentNeeded && !next.enrichment) {
             next = {
               ...next,
-              enrichment: { status: 'needed', reason: null, attempts: 0, lastAttemptAt: null },
+              enrichment: {
+                status: 'needed',
+                reason: null,
+                attempts: 0,
+                lastAttemptAt: null,
+                // The push reads it itself; the sweep steps in only if that read never ran.
+                nextAttemptAt: nextEnrichmentAttempt(0, id, now),
+                reopened: 0,
+              },
             };
           }
         } else {
@@ -615,11 +637,14 @@ export class FirestoreLedger implements ImageLedger {
         const state = current?.enrichment;
         if (!current || !state || state.status !== 'needed') return { skip: 'unchanged' };
         const attempts = state.attempts + 1;
-        const enrichment = {
+        const enrichment: EnrichmentState = {
           status: outcome.kind === 'retry' ? ('needed' as const) : outcome.kind,
           reason: outcome.kind === 'done' ? null : outcome.reason,
           attempts,
           lastAttemptAt: nowIso,
+          // Backoff for the sweep only: a push's own redelivery reads again whenever it comes.
+          nextAttemptAt: outcome.kind === 'retry' ? nextEnrichmentAttempt(attempts, id, now) : null,
+          reopened: state.reopened,
         };
         const base =
           outcome.kind === 'done' ? applyEnrichment(current, outcome.enrichment) : current;
@@ -643,7 +668,11 @@ export class FirestoreLedger implements ImageLedger {
                     reason: outcome.reason,
                     attempts,
                   },
-          auditId: `enrichment:${outcome.kind}:${attempts}`,
+          // Attempts restart when an operator reopens the read: the round keeps earlier entries.
+          auditId:
+            state.reopened > 0
+              ? `enrichment:r${state.reopened}:${outcome.kind}:${attempts}`
+              : `enrichment:${outcome.kind}:${attempts}`,
           ...(outcome.kind === 'retry' ? {} : { effects: options.effects }),
         };
       },
@@ -652,11 +681,91 @@ export class FirestoreLedger implements ImageLedger {
     return { ...result, meta };
   }
 
-  /** Images whose registry read is still to be done (up to `limit`, in no promised order). */
-  async imagesNeedingEnrichment(limit: number): Promise<ImageRecord[]> {
-    const snap = await this.images().where('enrichment.status', '==', 'needed').limit(limit).get();
-    this.ops.reads += Math.max(1, snap.size);
-    return snap.docs.map((d) => ImageRecord.parse(d.data()));
+  /**
+   * Images waiting for their registry read whose backoff has run out at `now`, up to `limit`, the
+   * longest-due first, so a long outage starves none. Records written before `nextAttemptAt`
+   * existed have no such field (a range query cannot see them): they are due, and come first.
+   * Indexes: (enrichment.status, enrichment.nextAttemptAt) and (enrichment.status,
+   * enrichment.lastAttemptAt), declared in firestore.indexes.json (ENRICHMENT_SWEEP_INDEXES).
+   */
+  async imagesDueForEnrichment(now: Date, limit: number): Promise<ImageRecord[]> {
+    const needed = this.images().where('enrichment.status', '==', 'needed');
+    // A record without the field was last written before it existed, so last attempted over a
+    // backoff cap ago (or never): any record written since with so old an attempt is due anyway.
+    const cutoff = new Date(now.getTime() - ENRICHMENT_BACKOFF_CAP_MS).toISOString();
+    const older = await needed.orderBy('enrichment.lastAttemptAt').endAt(cutoff).limit(limit).get();
+    this.ops.reads += Math.max(1, older.size);
+    const docs = older.docs.filter((d) => d.get('enrichment.nextAttemptAt') === undefined);
+    if (docs.length < limit) {
+      // Nulls order before every time: an explicit null is due too.
+      const due = await needed
+        .orderBy('enrichment.nextAttemptAt')
+        .endAt(now.toISOString())
+        .limit(limit - docs.length)
+        .get();
+      this.ops.reads += Math.max(1, due.size);
+      docs.push(...due.docs);
+    }
+    return docs.map((d) => ImageRecord.parse(d.data()));
+  }
+
+  /**
+   * Sets an image's registry read back to `needed`, due now, attempts restarted: an operator's
+   * retry after fixing what made it `failed` (a registry permission). Only a `failed` read unless
+   * `force` (any read: a wait cut short, a `done` read taken again). Transactional, with an audit
+   * entry naming who asked; a repeated request (same `requestId`) is a duplicate, and a read that
+   * is already waiting and due is left `unchanged`. The verdict is kept (a failed read still
+   * denies) until the read writes a new one.
+   */
+  async reopenEnrichment(
+    id: string,
+    request: { by: string; requestId: string; reason?: string | null; force?: boolean },
+    now: Date,
+  ): Promise<
+    TransactResult<never, 'missing' | 'not-failed' | 'unchanged'> & {
+      enrichment: EnrichmentState | null;
+    }
+  > {
+    const nowIso = now.toISOString();
+    let seen: EnrichmentState | null = null;
+    const result = await this.transact<never, 'missing' | 'not-failed' | 'unchanged'>(
+      id,
+      { source: 'operator', messageId: `re-enrich:${request.requestId}`, at: nowIso },
+      (current) => {
+        seen = current?.enrichment ?? null;
+        if (!current) return { skip: 'missing' };
+        const state = current.enrichment;
+        if (state?.status !== 'failed' && !request.force) return { skip: 'not-failed' };
+        if (
+          state?.status === 'needed' &&
+          state.attempts === 0 &&
+          (state.nextAttemptAt === null || state.nextAttemptAt <= nowIso)
+        )
+          return { skip: 'unchanged' };
+        const enrichment: EnrichmentState = {
+          status: 'needed',
+          reason: null,
+          attempts: 0,
+          lastAttemptAt: state?.lastAttemptAt ?? null,
+          nextAttemptAt: nowIso,
+          reopened: (state?.reopened ?? 0) + 1,
+        };
+        return {
+          record: { ...current, enrichment },
+          audit: {
+            kind: 'enrichment-reopened',
+            by: request.by,
+            reason: request.reason ?? null,
+            force: request.force === true,
+            previous: state
+              ? { status: state.status, reason: state.reason, attempts: state.attempts }
+              : null,
+          },
+        };
+      },
+      { now },
+    );
+    return { ...result, enrichment: seen };
   }
 
   /** Records a tag deletion that names no digest: the tag stops resolving from this time on. */

@@ -17,6 +17,7 @@ import {
 import type { RegistryEvent } from '../events/gcr-event.js';
 import type { ImageRecord } from '../image-record.js';
 import { imageDocId } from '../image-ref/image-ref.js';
+import { MAX_ENRICHMENT_ATTEMPTS } from '../ledger/enrichment-schedule.js';
 import type { UseCaseLedger } from '../ledger/image-ledger.js';
 import type { Enrichment, EventMeta, ImageTransaction } from '../ledger/ledger-store.js';
 import type { Logger } from '../logging/logger.js';
@@ -170,9 +171,10 @@ export type EnrichOutcome = 'enriched' | 'failed' | 'not-needed';
 /**
  * Reads the registry for a recorded push (manifest, config, base proof) and writes what it gave.
  * Idempotent: an image already read (or failed for good) costs one ledger read. A transient
- * failure is recorded on the image and thrown, so the delivery is retried; a final one (the
- * manifest is gone or refused, the config is malformed) ends the image as `failed` with an audit
- * entry and a dead letter, and its verdict denies where a rule needed the registry's facts.
+ * failure is recorded on the image (with the sweep's next attempt, backed off) and thrown, so the
+ * delivery is retried; a final one (the manifest is gone or refused, the config is malformed, or
+ * the `MAX_ENRICHMENT_ATTEMPTS`th read failed) ends the image as `failed` with an audit entry and
+ * a dead letter, and its verdict denies where a rule needed the registry's facts.
  */
 export async function enrichPush(
   deps: IngestDeps,
@@ -192,8 +194,13 @@ export async function enrichPush(
     const description = await registry.describeImage(ev.registry, ev.repository, ev.digest);
     proven = await prove(deps, ev, description, now);
   } catch (err) {
-    const reason = errorMessage(err);
-    if (isRetryable(err)) {
+    const attempts = current.enrichment.attempts + 1;
+    // Never retried forever: the last allowed read that fails for now ends the image as failed.
+    const exhausted = isRetryable(err) && attempts >= MAX_ENRICHMENT_ATTEMPTS;
+    const reason = exhausted
+      ? `the registry did not answer in ${attempts} reads (the limit): ${errorMessage(err)}`
+      : errorMessage(err);
+    if (isRetryable(err) && !exhausted) {
       await deps.ledger.recordEnrichment(ev, { kind: 'retry', reason }, now);
       throw new TransientError(
         `registry read of ${ev.registry}/${ev.repository}@${ev.digest} failed (the push is recorded; the read is retried): ${reason}`,
@@ -340,16 +347,25 @@ export interface EnrichmentSweep {
 }
 
 /**
- * Reads the registry for recorded pushes still waiting for it, up to `limit`: the retry that
- * outlives a push's own redeliveries (Pub/Sub gives up after the subscription's delivery attempts,
- * the emulator after a few). Scheduled every few minutes; idempotent with any delivery that races it.
+ * Reads the registry for recorded pushes still waiting for it and due at `now` (their backoff run
+ * out), up to `limit`, longest-due first: the retry that outlives a push's own redeliveries
+ * (Pub/Sub gives up after the subscription's delivery attempts, the emulator after a few).
+ * Scheduled every minute or few; idempotent with any delivery that races it.
  */
 export async function sweepEnrichment(
   deps: IngestDeps,
   now: Date,
   limit = 100,
 ): Promise<EnrichmentSweep> {
-  const waiting = await deps.ledger.imagesNeedingEnrichment(limit);
+  return enrichWaiting(deps, await deps.ledger.imagesDueForEnrichment(now, limit), now);
+}
+
+/** Reads the registry for these waiting images now (the sweep's, or one an operator names). */
+export async function enrichWaiting(
+  deps: IngestDeps,
+  waiting: readonly ImageRecord[],
+  now: Date,
+): Promise<EnrichmentSweep> {
   const out: EnrichmentSweep = { waiting: waiting.length, enriched: 0, failed: 0, retrying: 0 };
   for (const rec of waiting) {
     // Only what this deployment ingests: another deployment sharing the database reads its own.

@@ -177,7 +177,7 @@ describeWithEmulators('ingestion order, duplicates and concurrency', () => {
   function comparable(rec: Json | undefined): Json {
     const { id: _id, repository: _r, digest: _d, updatedAt: _u, verdicts, ...rest } = rec ?? {};
     // When the registry was read is the clock's, not the events'.
-    const { lastAttemptAt: _l, ...enrichment } = (rest.enrichment ?? {}) as Json;
+    const { lastAttemptAt: _l, nextAttemptAt: _n, ...enrichment } = (rest.enrichment ?? {}) as Json;
     return {
       ...rest,
       enrichment,

@@ -203,6 +203,13 @@ rules:
       expect((await image('team/late', d3))?.enrichment?.status).toBe('needed');
       expect((await answer(`${registry.host}/team/late:v1`)).verdict).toBe('pending');
 
+      // The sweep reads it once its backoff has run out (a minute or more after the last failure):
+      // moved into the past here, as that wait would.
+      const waiting = await image('team/late', d3);
+      expect(Date.parse(waiting?.enrichment?.nextAttemptAt ?? '')).toBeGreaterThan(Date.now());
+      await db
+        .doc(`images/${waiting?.id}`)
+        .update({ 'enrichment.nextAttemptAt': new Date(Date.now() - 1_000).toISOString() });
       await pubsub.topic(sweepTopic).publishMessage({ json: { kind: 'enrich' } });
       const read = await until(
         'team/late',

@@ -25,6 +25,8 @@ export const VOLATILE_FIELDS = new Set([
   // How many registry reads a push took (and when the last was) counts the outages it met.
   'attempts',
   'lastAttemptAt',
+  // When the sweep may read a waiting image again follows from when its reads failed.
+  'nextAttemptAt',
 ]);
 
 /**

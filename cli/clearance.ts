@@ -19,14 +19,14 @@ const COMMANDS: Record<string, Command> = {
   check: cmd('may IMAGE be deployed? asks checkImage', () => import('./commands/check.js')),
   policy: cmd('apply or preview a policy FILE', () => import('./commands/policy.js')),
   reevaluate: cmd('start or follow a re-evaluation', () => import('./commands/reevaluate.js')),
-  images: cmd('list images from the fleet index, by state, team, CVE…', async () => {
-    const m = await import('./commands/images.js');
-    return { run: (args) => m.run(args) };
-  }),
-  image: cmd("one image's record, verdicts, attestations and timeline", async () => {
-    const m = await import('./commands/image.js');
-    return { run: (args) => m.run(args) };
-  }),
+  images: cmd(
+    'list images from the fleet index, by state, team, CVE…',
+    () => import('./commands/images.js'),
+  ),
+  image: cmd(
+    "one image's record, verdicts, attestations and timeline",
+    () => import('./commands/image.js'),
+  ),
 };
 
 function usage(): string {

@@ -1,86 +1,95 @@
 // `clearance image REF`: one image's record, findings, verdict per environment with reasons, attestations and audit timeline.
-import { parseArgs } from 'node:util';
 import { readImage } from '../../shared/dashboard/queries.js';
 import { imageText } from '../../shared/dashboard/text.js';
-import { errorMessage, InvalidInputError } from '../../shared/errors.js';
+import { InvalidInputError, isRetryable } from '../../shared/errors.js';
 import { imageDocId, parseImageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
-import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
-import { createRoot } from '../../shared/runtime/root.js';
-import { type Io, processIo } from './images.js';
+import { firestoreImageReads } from '../../shared/ledger/image-reads.js';
+import {
+  EXIT,
+  type Io,
+  parseCommand,
+  processIo,
+  report,
+  seconds,
+  UsageError,
+} from '../lib/command.js';
+import { STORE_OPTIONS, withStore } from '../lib/google.js';
 
-export const USAGE = `usage: clearance image REF [--json] [--project P]
+export const USAGE = `usage: clearance image REF [--json] [--project P] [--timeout S]
 
   REF: registry/repository@sha256:…, registry/repository:tag (resolved through the ledger's tag index),
   or a ledger document id. A report on a terminal, JSON otherwise (or with --json).
-  exit codes: 0 found, 1 not in the ledger, 2 error`;
 
-export async function run(args: readonly string[], io: Io = processIo()): Promise<number> {
-  let values: { json?: boolean; project?: string; help?: boolean };
-  let positionals: string[];
+  --json           print JSON even on a terminal
+${STORE_OPTIONS}
+
+exit codes: 0 found, 1 not in the ledger, 2 usage or configuration error, 3 Firestore unavailable`;
+
+export async function run(args: string[], io: Io = processIo()): Promise<number> {
   try {
-    ({ values, positionals } = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: {
-        json: { type: 'boolean' },
-        project: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    return await show(io, args);
   } catch (err) {
-    io.err(`${errorMessage(err)}\n${USAGE}\n`);
-    return 2;
+    return report(io, err, isRetryable);
   }
-  if (values.help) {
-    io.out(`${USAGE}\n`);
-    return 0;
-  }
-  const [ref, ...extra] = positionals;
-  if (!ref || extra.length > 0) {
-    io.err(`${USAGE}\n`);
-    return 2;
-  }
-  const root = createRoot(
-    values.project ? { ...io.env, GOOGLE_CLOUD_PROJECT: values.project } : io.env,
-  );
-  const db = await root.firestore();
+}
+
+/** The ledger id a reference names: a digest as it is, a tag through the tag index (null: unknown tag). */
+function target(
+  ref: string,
+): { id: string } | { registry: string; repository: string; tag: string } {
   try {
-    let id: string;
     if (ref.includes('~')) {
       parseImageDocId(ref);
-      id = ref;
-    } else {
-      const parsed = parseImageRef(ref);
-      const digest =
-        parsed.digest ??
-        (await new FirestoreLedger(db).resolveTag(
-          parsed.registry,
-          parsed.repository,
-          parsed.tag ?? 'latest',
-        ));
+      return { id: ref };
+    }
+    const parsed = parseImageRef(ref);
+    if (parsed.digest) return { id: imageDocId(parsed.registry, parsed.repository, parsed.digest) };
+    return {
+      registry: parsed.registry,
+      repository: parsed.repository,
+      tag: parsed.tag ?? 'latest',
+    };
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw new UsageError(err.message, USAGE);
+    throw err;
+  }
+}
+
+async function show(io: Io, args: string[]): Promise<number> {
+  const parsed = parseCommand(io, args, USAGE, {
+    json: { type: 'boolean' },
+    project: { type: 'string' },
+    timeout: { type: 'string' },
+  });
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError('image takes one REF', USAGE);
+  const ref = positionals[0] as string;
+  const wanted = target(ref);
+  const timeoutMs = seconds(values.timeout, 30, 'timeout', USAGE);
+  return withStore(io, { project: values.project, timeoutMs }, async (store) => {
+    let id: string;
+    if ('id' in wanted) id = wanted.id;
+    else {
+      const digest = await store.bounded(
+        'Firestore',
+        firestoreImageReads(store.db).resolveTag(wanted.registry, wanted.repository, wanted.tag),
+      );
       if (!digest) {
         io.err(`${ref}: tag not in the ledger\n`);
-        return 1;
+        return EXIT.denied;
       }
-      id = imageDocId(parsed.registry, parsed.repository, digest);
+      id = imageDocId(wanted.registry, wanted.repository, digest);
     }
-    const detail = await readImage(db, id);
+    const detail = await store.bounded('Firestore', readImage(store.db, id));
     if (!detail) {
       io.err(`${ref}: not in the ledger\n`);
-      return 1;
+      return EXIT.denied;
     }
-    if (values.json || !io.isTTY) {
+    if (values.json || !io.outIsTTY) {
       const { reads: _r, ...rest } = detail;
       io.out(`${JSON.stringify(rest, null, 2)}\n`);
     } else io.out(imageText(detail));
-    return 0;
-  } catch (err) {
-    if (err instanceof InvalidInputError) {
-      io.err(`${errorMessage(err)}\n`);
-      return 2;
-    }
-    throw err;
-  } finally {
-    await db.terminate();
-  }
+    return EXIT.ok;
+  });
 }

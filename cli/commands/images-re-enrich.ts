@@ -1,93 +1,80 @@
 // `clearance images re-enrich REF`: an operator sets an image's failed registry read back to needed (after fixing a registry permission), optionally reading it at once.
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
-import { errorMessage, InvalidInputError, isRetryable } from '../../shared/errors.js';
+import { InvalidInputError, isRetryable } from '../../shared/errors.js';
 import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
-import { createRoot } from '../../shared/runtime/root.js';
-import { EXIT } from '../lib/command.js';
-import type { Io } from './images.js';
+import type { Root } from '../../shared/runtime/root.js';
+import { EXIT, type Io, parseCommand, report, seconds, UsageError } from '../lib/command.js';
+import { STORE_OPTIONS, withStore } from '../lib/google.js';
 
 export const USAGE = `usage: clearance images re-enrich REGISTRY/REPOSITORY@sha256:… [--force] [--now]
-                                  [--by WHO] [--reason TEXT] [--project P]
+                                  [--by WHO] [--reason TEXT] [--project P] [--timeout S]
 
-  Sets the image's registry read back to needed (attempts restarted, due now): the next enrich
-  sweep reads the registry for it again, as after a push. For an image whose read failed for good
-  (refused, gone, or unreachable for too long), once the cause is fixed.
-  --force   also when the read is not failed: a waiting read is made due now, a done one is redone
-  --now     read the registry from here at once (the sweep's read, for this image only)
-  --by      who asks, for the image's audit trail (default: $USER)
-  --reason  why, for the audit trail
-  exit codes: 0 set to needed (with --now: read), 1 (--now) the registry refused it again: still denied,
-              2 usage, unknown image, or read not failed (without --force), 3 Firestore or the registry unavailable`;
+Sets the image's registry read back to needed (attempts restarted, due now): the next enrich
+sweep reads the registry for it again, as after a push. For an image whose read failed for good
+(refused, gone, or unreachable for too long), once the cause is fixed.
 
-type Values = {
-  force?: boolean;
-  now?: boolean;
-  by?: string;
-  reason?: string;
-  project?: string;
-  help?: boolean;
-};
+  --force          also when the read is not failed: a waiting read is made due now, a done one is redone
+  --now            read the registry from here at once (the sweep's read, for this image only)
+  --by WHO         who asks, for the image's audit trail (default: $USER)
+  --reason TEXT    why, for the audit trail
+${STORE_OPTIONS}
 
-export async function runReEnrich(args: readonly string[], io: Io): Promise<number> {
-  let values: Values;
-  let positionals: string[];
+exit codes: 0 set to needed (with --now: read), 1 (--now) the registry refused it again: still denied,
+            2 usage, unknown image, or read not failed (without --force), 3 Firestore or the registry unavailable`;
+
+export async function runReEnrich(args: string[], io: Io): Promise<number> {
   try {
-    ({ values, positionals } = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        force: { type: 'boolean' },
-        now: { type: 'boolean' },
-        by: { type: 'string' },
-        reason: { type: 'string' },
-        project: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    return await reEnrich(io, args);
   } catch (err) {
-    io.err(`clearance: ${errorMessage(err)}\n${USAGE}\n`);
-    return EXIT.usage;
+    return report(io, err, isRetryable);
   }
-  if (values.help) {
-    io.out(`${USAGE}\n`);
-    return EXIT.ok;
-  }
-  const [ref, ...extra] = positionals;
-  if (!ref || extra.length > 0) {
-    io.err(`${USAGE}\n`);
-    return EXIT.usage;
-  }
-  let id: string;
+}
+
+/** The ledger id of a reference by digest; a tag may have moved since the read failed. */
+function digestId(ref: string): string {
+  let parsed: ReturnType<typeof parseImageRef>;
   try {
-    const parsed = parseImageRef(ref);
-    // A tag may have moved since the read failed: the operator names the digest they mean.
-    if (!parsed.digest) {
-      io.err(`clearance: ${ref}: name the image by digest (REGISTRY/REPOSITORY@sha256:…)\n`);
-      return EXIT.usage;
-    }
-    id = imageDocId(parsed.registry, parsed.repository, parsed.digest);
+    parsed = parseImageRef(ref);
   } catch (err) {
-    io.err(`clearance: ${errorMessage(err)}\n`);
-    return EXIT.usage;
+    if (err instanceof InvalidInputError) throw new UsageError(err.message, USAGE);
+    throw err;
   }
-  const env = values.project ? { ...io.env, GOOGLE_CLOUD_PROJECT: values.project } : io.env;
-  const root = createRoot(env);
-  const db = await root.firestore();
+  if (!parsed.digest) {
+    throw new UsageError(`${ref}: name the image by digest (REGISTRY/REPOSITORY@sha256:…)`, USAGE);
+  }
+  return imageDocId(parsed.registry, parsed.repository, parsed.digest);
+}
+
+async function reEnrich(io: Io, args: string[]): Promise<number> {
+  const parsed = parseCommand(io, args, USAGE, {
+    force: { type: 'boolean' },
+    now: { type: 'boolean' },
+    by: { type: 'string' },
+    reason: { type: 'string' },
+    project: { type: 'string' },
+    timeout: { type: 'string' },
+  });
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError('re-enrich takes one REF', USAGE);
+  const ref = positionals[0] as string;
+  const id = digestId(ref);
+  const timeoutMs = seconds(values.timeout, 30, 'timeout', USAGE);
   const now = io.now();
-  try {
-    const ledger = new FirestoreLedger(db);
-    const result = await ledger.reopenEnrichment(
-      id,
-      {
-        by: values.by ?? io.env.USER ?? io.env.USERNAME ?? 'unknown',
-        requestId: randomUUID(),
-        reason: values.reason ?? null,
-        force: values.force === true,
-      },
-      now,
+  return withStore(io, { project: values.project, timeoutMs }, async (store) => {
+    const result = await store.bounded(
+      'Firestore',
+      new FirestoreLedger(store.db).reopenEnrichment(
+        id,
+        {
+          by: values.by ?? io.env.USER ?? io.env.USERNAME ?? 'unknown',
+          requestId: randomUUID(),
+          reason: values.reason ?? null,
+          force: values.force === true,
+        },
+        now,
+      ),
     );
     switch (result.outcome) {
       case 'missing':
@@ -115,56 +102,17 @@ export async function runReEnrich(args: readonly string[], io: Io): Promise<numb
       }
     }
     if (!values.now) return EXIT.ok;
-    return await readNow(root, id, ref, io, now);
-  } catch (err) {
-    if (err instanceof InvalidInputError) {
-      io.err(`clearance: ${errorMessage(err)}\n`);
-      return EXIT.usage;
-    }
-    io.err(`clearance: ${errorMessage(err).split('\n')[0]}\n`);
-    return isRetryable(err) ? EXIT.unavailable : EXIT.usage;
-  } finally {
-    await db.terminate();
-  }
+    return readNow(store.root, id, ref, io, now);
+  });
 }
 
 /** The sweep's read for this one image, with the deployment's registry client, policy and topics. */
-async function readNow(
-  root: ReturnType<typeof createRoot>,
-  id: string,
-  ref: string,
-  io: Io,
-  now: Date,
-): Promise<number> {
+async function readNow(root: Root, id: string, ref: string, io: Io, now: Date): Promise<number> {
+  // Loaded only for --now: the registry client and the pipeline are heavy.
   const [{ ingestServices, registryOf, baseProofOf }, { enrichWaiting }] = await Promise.all([
     import('../../shared/runtime/services.js'),
     import('../../shared/pipeline/registry-ingest.js'),
   ]);
-  try {
-    return await readImageNow(root, id, ref, io, now, {
-      ingestServices,
-      registryOf,
-      baseProofOf,
-      enrichWaiting,
-    });
-  } finally {
-    await (await root.pubsub()).close();
-  }
-}
-
-async function readImageNow(
-  root: ReturnType<typeof createRoot>,
-  id: string,
-  ref: string,
-  io: Io,
-  now: Date,
-  m: Pick<
-    typeof import('../../shared/runtime/services.js'),
-    'ingestServices' | 'registryOf' | 'baseProofOf'
-  > &
-    Pick<typeof import('../../shared/pipeline/registry-ingest.js'), 'enrichWaiting'>,
-): Promise<number> {
-  const { ingestServices, registryOf, baseProofOf, enrichWaiting } = m;
   const services = await ingestServices(root);
   const image = await services.ledger.getImage(id);
   if (!image) {

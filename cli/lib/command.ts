@@ -22,6 +22,8 @@ export interface Io {
   now(): Date;
   /** Whether stderr is a terminal (progress bars) rather than a pipe or a file (plain lines). */
   errIsTTY: boolean;
+  /** Whether stdout is a terminal (tables for people) rather than a pipe or a file (JSON). */
+  outIsTTY: boolean;
 }
 
 export const processIo = (): Io => ({
@@ -30,6 +32,7 @@ export const processIo = (): Io => ({
   env: process.env,
   now: () => new Date(),
   errIsTTY: process.stderr.isTTY === true,
+  outIsTTY: process.stdout.isTTY === true,
 });
 
 /** A command's module: `cli/commands/<name>.ts` exports `run`; `cli/clearance.ts` dispatches to it. */

@@ -50,6 +50,7 @@ describe('clearance check (in-process)', () => {
         env: {},
         now: () => new Date(),
         errIsTTY: false,
+        outIsTTY: false,
         fetch: globalThis.fetch,
         idToken: async () => 'minted-id-token',
         ...over,

@@ -98,6 +98,10 @@ describeWithEmulators('clearance: help, version and the one parser', () => {
     [['policy', 'preview', 'any.yaml', '-h']],
     [['reevaluate', '--help']],
     [['reevaluate', 'status', '--help']],
+    [['images', '--help']],
+    [['images', 'reindex', '-h']],
+    [['images', 're-enrich', '--help']],
+    [['image', '--help']],
   ])('%j prints the usage on stdout and exits 0', async (args) => {
     const r = await clearance(args, baseEnv(home));
     expect(r.code, r.stderr).toBe(0);
@@ -127,6 +131,9 @@ describeWithEmulators('clearance: help, version and the one parser', () => {
     [['policy', 'preview', 'f.yaml', '--nope']],
     [['reevaluate', '--nope']],
     [['reevaluate', 'status', 'run', '--nope']],
+    [['images', '--nope']],
+    [['images', 're-enrich', 'r/x@sha256:0', '--nope']],
+    [['image', 'r/x:v1', '--nope']],
   ])('%j: every command rejects an unknown option the same way, exit 2', async (args) => {
     const r = await clearance(args, baseEnv(home));
     expect(r.code).toBe(2);
@@ -139,6 +146,9 @@ describeWithEmulators('clearance: help, version and the one parser', () => {
       ['check', 'img', '--env'],
       ['policy', 'apply', 'f.yaml', '--by'],
       ['reevaluate', '--reason'],
+      ['images', '--team'],
+      ['images', 're-enrich', 'r/x@sha256:0', '--by'],
+      ['image', 'r/x:v1', '--project'],
     ]) {
       const r = await clearance(args, baseEnv(home));
       expect(r.code, args.join(' ')).toBe(2);
@@ -177,6 +187,9 @@ describeWithEmulators('clearance: project, credentials and an unreachable store'
       ['reevaluate', 'status', 'r1'],
       ['reevaluate', 'status', 'r1', '--project', 'p'],
       ['reevaluate'],
+      ['images'],
+      ['image', 'r.example/x:v1'],
+      ['images', 're-enrich', `r.example/x@sha256:${'0'.repeat(64)}`],
     ]) {
       const r = await clearance(args, baseEnv(home));
       expect(r.code, r.stderr).toBe(2);
@@ -245,6 +258,7 @@ describe('clearance: the project from application-default credentials', () => {
           env: process.env,
           now: () => new Date(),
           errIsTTY: false,
+          outIsTTY: false,
         };
         expect(await resolveProject(io, undefined, 5000)).toBe('adc-project');
         expect(await resolveProject(io, 'flag-project', 5000)).toBe('flag-project');

@@ -2,7 +2,8 @@
 import { Firestore } from '@google-cloud/firestore';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run as runImage } from '../../cli/commands/image.js';
-import { type Io, run as runImages } from '../../cli/commands/images.js';
+import { run as runImages } from '../../cli/commands/images.js';
+import type { Io } from '../../cli/lib/command.js';
 import { COLLECTIONS } from '../../shared/ledger/collections.js';
 import { FleetRow } from '../../shared/ledger/fleet-index.js';
 import { ledgerTruth, REGISTRY, seedFleet } from '../support/fleet-ledger.js';
@@ -22,7 +23,8 @@ function io(isTTY: boolean): Io & { stdout: () => string; stderr: () => string }
     },
     env: process.env,
     now: () => NOW,
-    isTTY,
+    errIsTTY: false,
+    outIsTTY: isTTY,
     stdout: () => out,
     stderr: () => err,
   };

@@ -19,6 +19,7 @@ function io(env: NodeJS.ProcessEnv = {}) {
     env,
     now: () => new Date('2026-11-29T10:00:00Z'),
     errIsTTY: false,
+    outIsTTY: false,
   };
   return { io: value, out: () => out.join(''), err: () => err.join('') };
 }

@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import type { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Io, run as runImages } from '../../cli/commands/images.js';
+import { run as runImages } from '../../cli/commands/images.js';
+import type { Io } from '../../cli/lib/command.js';
 import { type LocalRegistry, startLocalRegistry } from '../../scripts/lib/local-registry.js';
 import { skopeoCopy, writeOciImage } from '../../scripts/lib/oci-image.js';
 import { sandboxRegistry } from '../../scripts/lib/sandbox-registry.js';
@@ -41,7 +42,8 @@ function io(env: NodeJS.ProcessEnv = process.env): Io & {
     },
     env,
     now: () => NOW,
-    isTTY: false,
+    errIsTTY: false,
+    outIsTTY: false,
     stdout: () => out,
     stderr: () => err,
   };
@@ -185,7 +187,11 @@ rules:
     const again = io();
     expect(await runImages(['re-enrich', app.ref], again)).toBe(2);
     expect(again.stderr()).toMatch(/registry read is done, not failed.*--force/);
-    expect(again.stderr().trim().split('\n')).toHaveLength(1);
+    // One line after the store's "connecting to project P…".
+    expect(again.stderr().trim().split('\n')).toEqual([
+      expect.stringMatching(/^connecting to project /),
+      expect.stringMatching(/^clearance: .*not failed/),
+    ]);
     // Without --by, who asks is the environment's user.
     const forced = io(env);
     expect(await runImages(['re-enrich', app.ref, '--force'], forced)).toBe(0);
@@ -229,7 +235,10 @@ rules:
     const unknown = io();
     const ghost = `${registry.host}/team/ghost@sha256:${'e'.repeat(64)}`;
     expect(await runImages(['re-enrich', ghost], unknown)).toBe(2);
-    expect(unknown.stderr()).toBe(`clearance: ${ghost}: not in the ledger\n`);
+    expect(unknown.stderr().trim().split('\n')).toEqual([
+      expect.stringMatching(/^connecting to project /),
+      `clearance: ${ghost}: not in the ledger`,
+    ]);
 
     const tag = io();
     expect(await runImages(['re-enrich', `${registry.host}/team/app:v1`], tag)).toBe(2);

@@ -13,14 +13,15 @@ export type AttestationFormat = Attestation['format'];
 export type ClaimResult =
   /** `token` identifies this claim, so a late release cannot drop a successor's claim. */
   | { status: 'claimed'; token: string }
-  /** An active attestation for (image, policy, format) is already recorded. */
-  | { status: 'exists'; attestation: Attestation }
+  /** An active attestation for (image, policy, format) is already recorded; `held` as in RecordResult. */
+  | { status: 'exists'; attestation: Attestation; held: string[] }
   /** Another worker holds a live claim; try again after it (Pub/Sub redelivery does that). */
   | { status: 'busy'; leaseUntil: string };
 
+/** `held`: the occurrences the image's active binauthz attestations name, as committed (any policy). */
 export type RecordResult =
-  | { status: 'recorded' }
-  | { status: 'exists'; attestation: Attestation }
+  | { status: 'recorded'; held: string[] }
+  | { status: 'exists'; attestation: Attestation; held: string[] }
   /** The image no longer passes `check`; nothing was recorded. `image` is the fresh record. */
   | { status: 'stale'; image: ImageRecord };
 
@@ -173,11 +174,13 @@ export function createAttestor(options: AttestorOptions): Attestor {
     format: AttestationFormat,
     now: Date,
     work: () => Promise<FormatOutcome>,
+    onExists?: (held: string[]) => Promise<void>,
   ): Promise<FormatOutcome> {
     const claim = await ledger.claim(image.id, policyHash, format, now, leaseMs);
     let token: string;
     switch (claim.status) {
       case 'exists':
+        await onExists?.(claim.held);
         return 'exists';
       case 'busy':
         throw new TransientError(`another worker is attesting ${image.id} (${format})`, {
@@ -212,63 +215,84 @@ export function createAttestor(options: AttestorOptions): Attestor {
   ): Promise<FormatOutcome> {
     if (!writer || !noteName) throw new Error('binauthz needs a writer and a note');
     const resourceUri = imageResourceUri(image.registry, image.repository, image.digest);
-    return withClaim(image, policyHash, 'binauthz', now, async () => {
-      // A run that died after creating the occurrence left it behind: adopt it, never add a second.
-      const existing = await writer.findExisting(resourceUri, noteName, signer.keyId);
-      let name: string;
-      let created = false;
-      if (existing.length > 0) {
-        name = existing[0];
-      } else {
-        const payload = binauthzPayload(image.registry, image.repository, image.digest);
-        const signature = await signer.sign(payload);
-        const occurrence = attestationOccurrence({
-          noteName,
-          resourceUri,
-          payload,
-          signature,
-          keyId: signer.keyId,
-        });
-        name = (await writer.create(occurrence)).name;
-        created = true;
+    /**
+     * Deletes this image's occurrences under our note and key that no active attestation holds: one
+     * created by a worker that could not record it (its lease ran out while it waited on a
+     * backend, or it failed after creating) would keep admitting the image with nothing in the
+     * ledger to revoke it by.
+     */
+    const dropUnheld = async (held: readonly string[]) => {
+      if (held.length === 0) return;
+      for (const name of await writer.findExisting(resourceUri, noteName, signer.keyId)) {
+        if (!held.includes(name)) await writer.delete(name);
       }
-      const result = await ledger.record(
-        image.id,
-        {
-          format: 'binauthz',
-          keyId: signer.keyId,
-          policyHash,
-          occurrence: name,
-          envelope: null,
-          createdAt: now.toISOString(),
-          revokedAt: null,
-          revokedReason: null,
-        },
-        stillAttests(policyHash),
-      );
-      switch (result.status) {
-        case 'recorded':
-          return created ? 'created' : 'adopted';
-        case 'exists':
-          // A worker whose lease outlived it got there first with its own occurrence.
-          if (created && result.attestation.occurrence !== name) await writer.delete(name);
-          return 'exists';
-        case 'stale':
-          // The verdict turned while we signed: an occurrence the ledger does not hold would keep
-          // admitting the image with nothing in the ledger to revoke later, so it goes.
-          if (
-            !result.image.attestations.some(
-              (a) => isActive(a) && a.format === 'binauthz' && a.occurrence === name,
-            )
-          )
-            await writer.delete(name);
-          return 'stale';
-        default: {
-          const never: never = result;
-          throw new Error(`unexpected record result ${JSON.stringify(never)}`);
+    };
+    return withClaim(
+      image,
+      policyHash,
+      'binauthz',
+      now,
+      async () => {
+        // A run that died after creating the occurrence left it behind: adopt it, never add a second.
+        const existing = await writer.findExisting(resourceUri, noteName, signer.keyId);
+        let name: string;
+        let created = false;
+        if (existing.length > 0) {
+          name = existing[0];
+        } else {
+          const payload = binauthzPayload(image.registry, image.repository, image.digest);
+          const signature = await signer.sign(payload);
+          const occurrence = attestationOccurrence({
+            noteName,
+            resourceUri,
+            payload,
+            signature,
+            keyId: signer.keyId,
+          });
+          name = (await writer.create(occurrence)).name;
+          created = true;
         }
-      }
-    });
+        const result = await ledger.record(
+          image.id,
+          {
+            format: 'binauthz',
+            keyId: signer.keyId,
+            policyHash,
+            occurrence: name,
+            envelope: null,
+            createdAt: now.toISOString(),
+            revokedAt: null,
+            revokedReason: null,
+          },
+          stillAttests(policyHash),
+        );
+        switch (result.status) {
+          case 'recorded':
+            await dropUnheld(result.held);
+            return created ? 'created' : 'adopted';
+          case 'exists':
+            // A worker whose lease outlived it got there first with its own occurrence: ours goes.
+            if (created && !result.held.includes(name)) await writer.delete(name);
+            await dropUnheld(result.held);
+            return 'exists';
+          case 'stale':
+            // The verdict turned while we signed: an occurrence the ledger does not hold would keep
+            // admitting the image with nothing in the ledger to revoke later, so it goes.
+            if (
+              !result.image.attestations.some(
+                (a) => isActive(a) && a.format === 'binauthz' && a.occurrence === name,
+              )
+            )
+              await writer.delete(name);
+            return 'stale';
+          default: {
+            const never: never = result;
+            throw new Error(`unexpected record result ${JSON.stringify(never)}`);
+          }
+        }
+      },
+      dropUnheld,
+    );
   }
 
   async function attestDsse(

@@ -21,6 +21,13 @@ const Claim = z.object({
   leaseUntil: z.string(),
 });
 
+/** The occurrences the image's active binauthz attestations name (of any policy). */
+function held(image: ImageRecord): string[] {
+  return image.attestations
+    .filter((x) => x.format === 'binauthz' && x.revokedAt === null && x.occurrence !== null)
+    .map((x) => x.occurrence as string);
+}
+
 function claimId(policyHash: string, format: AttestationFormat): string {
   // Policy hashes may hold characters a document id may not; hash them to a fixed, safe id.
   return `${format}-${createHash('sha256').update(policyHash).digest('hex').slice(0, 40)}`;
@@ -83,7 +90,7 @@ export function firestoreAttestationLedger(options: {
         const [snap, claimSnap] = await tx.getAll(imageRef(imageId), cref);
         const image = readImage(snap, imageId);
         const done = activeFor(image.attestations, policyHash, format);
-        if (done) return { status: 'exists', attestation: done } as const;
+        if (done) return { status: 'exists', attestation: done, held: held(image) } as const;
         if (claimSnap.exists) {
           const claim = Claim.safeParse(claimSnap.data());
           if (claim.success && Date.parse(claim.data.leaseUntil) > now.getTime()) {
@@ -135,11 +142,12 @@ export function firestoreAttestationLedger(options: {
           return {
             status: 'exists',
             attestation: activeFor(image.attestations, a.policyHash, a.format) as Attestation,
+            held: held(image),
           } as const;
         case 'stale':
           return { status: 'stale', image } as const;
         default:
-          return { status: 'recorded' } as const;
+          return { status: 'recorded', held: held(image) } as const;
       }
     },
 

@@ -3,7 +3,11 @@ import { ContainerAnalysisClient } from '@google-cloud/containeranalysis';
 import { Firestore } from '@google-cloud/firestore';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type AttestationLedger, createAttestor } from '../../../shared/attestations/attestor.js';
-import { binauthzPayload, imageResourceUri } from '../../../shared/attestations/binauthz.js';
+import {
+  attestationOccurrence,
+  binauthzPayload,
+  imageResourceUri,
+} from '../../../shared/attestations/binauthz.js';
 import { dsseVerify, parseDsseEnvelope } from '../../../shared/attestations/dsse.js';
 import {
   type AttestationWriter,
@@ -222,6 +226,32 @@ describeWithEmulators('attestor with the Firestore ledger and the real Grafeas c
     expect(createsFor(img)).toBe(1);
     const binauthz = (await load(img.id)).attestations.find((a) => a.format === 'binauthz');
     expect(binauthz?.occurrence).toBe(occurrencesOf(img)[0].name);
+  });
+
+  it('deletes an occurrence no attestation holds: one a worker created but could not record, next to the recorded one', async () => {
+    const img = await seed(40);
+    await attestorWith().attest({ image: img, now: NOW });
+    const [held] = occurrencesOf(img);
+    // A second worker whose lease ran out while it waited on a backend created its own, then died.
+    const resourceUri = imageResourceUri(img.registry, img.repository, img.digest);
+    const payload = binauthzPayload(img.registry, img.repository, img.digest);
+    const orphan = await writer.create(
+      attestationOccurrence({
+        noteName: NOTE,
+        resourceUri,
+        payload,
+        signature: await signer.sign(payload),
+        keyId: signer.keyId,
+      }),
+    );
+    expect(occurrencesOf(img)).toHaveLength(2);
+    // Its redelivery finds the image attested, and leaves only what the ledger holds.
+    const again = await attestorWith().attest({ image: await load(img.id), now: NOW });
+    expect(again).toMatchObject({ formats: { binauthz: 'exists' } });
+    expect(occurrencesOf(img).map((o) => o.name)).toEqual([held?.name]);
+    expect(occurrencesOf(img).map((o) => o.name)).not.toContain(orphan.name);
+    const binauthz = (await load(img.id)).attestations.find((a) => a.format === 'binauthz');
+    expect(binauthz?.occurrence).toBe(held?.name);
   });
 
   it('revokes when the verdict flips to deny: occurrence deleted, ledger marked with the reason', async () => {

@@ -87,7 +87,10 @@ describeWithEmulators('firestoreAttestationLedger', () => {
   it('records once, bumps version and state, and drops the claim', async () => {
     const img = await seed('rec');
     await ledger.claim('rec', POLICY_A, 'binauthz', NOW, LEASE);
-    expect(await ledger.record('rec', attestation(), () => true)).toEqual({ status: 'recorded' });
+    expect(await ledger.record('rec', attestation(), () => true)).toEqual({
+      status: 'recorded',
+      held: ['projects/p/occurrences/1'],
+    });
     const stored = await load('rec');
     expect(stored.attestations).toEqual([attestation()]);
     expect(stored).toMatchObject({
@@ -99,10 +102,12 @@ describeWithEmulators('firestoreAttestationLedger', () => {
     expect(await ledger.record('rec', attestation({ occurrence: 'x' }), () => true)).toEqual({
       status: 'exists',
       attestation: attestation(),
+      held: ['projects/p/occurrences/1'],
     });
     expect(await ledger.claim('rec', POLICY_A, 'binauthz', NOW, LEASE)).toEqual({
       status: 'exists',
       attestation: attestation(),
+      held: ['projects/p/occurrences/1'],
     });
   });
 

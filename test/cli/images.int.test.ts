@@ -3,32 +3,15 @@ import { Firestore } from '@google-cloud/firestore';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run as runImage } from '../../cli/commands/image.js';
 import { run as runImages } from '../../cli/commands/images.js';
-import type { Io } from '../../cli/lib/command.js';
 import { COLLECTIONS } from '../../shared/ledger/collections.js';
 import { FleetRow } from '../../shared/ledger/fleet-index.js';
+import { capturedIo } from '../support/cli-io.js';
 import { ledgerTruth, REGISTRY, seedFleet } from '../support/fleet-ledger.js';
 import { describeWithEmulators, requireEmulators } from '../support/integration.js';
 
 const NOW = new Date('2026-11-30T12:00:00Z');
 
-function io(isTTY: boolean): Io & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: process.env,
-    now: () => NOW,
-    errIsTTY: false,
-    outIsTTY: isTTY,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
+const io = (isTTY: boolean) => capturedIo({ now: NOW, outIsTTY: isTTY });
 
 describeWithEmulators('clearance images / image', () => {
   let db: Firestore;

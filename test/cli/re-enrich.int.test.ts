@@ -6,7 +6,6 @@ import type { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run as runImages } from '../../cli/commands/images.js';
-import type { Io } from '../../cli/lib/command.js';
 import { type LocalRegistry, startLocalRegistry } from '../../scripts/lib/local-registry.js';
 import { skopeoCopy, writeOciImage } from '../../scripts/lib/oci-image.js';
 import { sandboxRegistry } from '../../scripts/lib/sandbox-registry.js';
@@ -23,31 +22,12 @@ import {
 } from '../../shared/pipeline/registry-ingest.js';
 import { firestorePolicySource, storePolicy } from '../../shared/policy/store/policy-source.js';
 import { auditOf, createEffectTopics, testDb } from '../functions/support.js';
+import { capturedIo } from '../support/cli-io.js';
 import { describeWithEmulators, requireEmulators } from '../support/integration.js';
 
 const NOW = new Date('2026-12-01T08:00:00Z');
 
-function io(env: NodeJS.ProcessEnv = process.env): Io & {
-  stdout: () => string;
-  stderr: () => string;
-} {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env,
-    now: () => NOW,
-    errIsTTY: false,
-    outIsTTY: false,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
+const io = (env: NodeJS.ProcessEnv = process.env) => capturedIo({ env, now: NOW });
 
 describeWithEmulators('clearance images re-enrich', () => {
   let db: Firestore;

@@ -44,6 +44,7 @@ const attestorOf = depsFactory(async (r): Promise<Attestor> => {
       : undefined,
     noteName: s.attestorNote,
     verifierId: VERIFIER_ID,
+    clock: r.clock,
     logger: r.logger,
   });
 });

@@ -1,4 +1,5 @@
 // Decides when an image gets or loses its attestations and does it: one per (image, policy, format), never twice.
+import type { Clock } from '../clock.js';
 import { TransientError } from '../errors.js';
 import type { Attestation, ImageRecord } from '../image-record.js';
 import type { Logger } from '../logging/logger.js';
@@ -132,6 +133,11 @@ export interface AttestorOptions {
   policyUri?: (policyHash: string) => string | undefined;
   /** How long a claim keeps other workers off; longer than one attempt takes. Default 120 s. */
   leaseMs?: number;
+  /**
+   * Times the lease from when the claim is taken, not from the message's `now`: a delivery that
+   * waited on Firestore would otherwise take a lease already short, or already over.
+   */
+  clock?: Clock;
   logger?: Logger;
 }
 
@@ -176,7 +182,13 @@ export function createAttestor(options: AttestorOptions): Attestor {
     work: () => Promise<FormatOutcome>,
     onExists?: (held: string[]) => Promise<void>,
   ): Promise<FormatOutcome> {
-    const claim = await ledger.claim(image.id, policyHash, format, now, leaseMs);
+    const claim = await ledger.claim(
+      image.id,
+      policyHash,
+      format,
+      options.clock?.now() ?? now,
+      leaseMs,
+    );
     let token: string;
     switch (claim.status) {
       case 'exists':

@@ -14,6 +14,7 @@ import {
   grafeasAttestationWriter,
 } from '../../../shared/attestations/occurrences.js';
 import { localSigner, type Signer } from '../../../shared/attestations/signer.js';
+import type { Clock } from '../../../shared/clock.js';
 import { InvalidInputError, isRetryable } from '../../../shared/errors.js';
 import { ImageRecord } from '../../../shared/image-record.js';
 import { firestoreAttestationLedger } from '../../../shared/ledger/attestation-ledger.js';
@@ -54,13 +55,16 @@ describeWithEmulators('attestor with the Firestore ledger and the real Grafeas c
     await db.terminate();
   });
 
-  const attestorWith = (overrides: { ledger?: AttestationLedger; signer?: Signer } = {}) =>
+  const attestorWith = (
+    overrides: { ledger?: AttestationLedger; signer?: Signer; clock?: Clock } = {},
+  ) =>
     createAttestor({
       signer: overrides.signer ?? signer,
       ledger: overrides.ledger ?? ledger,
       writer,
       noteName: NOTE,
       verifierId: VERIFIER,
+      clock: overrides.clock,
     });
 
   async function seed(n: number, overrides: Partial<ImageRecord> = {}): Promise<ImageRecord> {
@@ -252,6 +256,34 @@ describeWithEmulators('attestor with the Firestore ledger and the real Grafeas c
     expect(occurrencesOf(img).map((o) => o.name)).not.toContain(orphan.name);
     const binauthz = (await load(img.id)).attestations.find((a) => a.format === 'binauthz');
     expect(binauthz?.occurrence).toBe(held?.name);
+  });
+
+  it('times the lease from when the claim is taken, not from when the message arrived', async () => {
+    const img = await seed(41);
+    const at = (ms: number): Clock => ({ now: () => new Date(NOW.getTime() + ms) });
+    const dying: AttestationLedger = {
+      ...ledger,
+      record: async () => {
+        throw new Error('process killed');
+      },
+      release: async () => undefined,
+    };
+    // The message arrived at NOW; its claim was taken 200 s later, after waiting on Firestore.
+    await expect(
+      attestorWith({ ledger: dying, clock: at(200_000) }).attest({ image: img, now: NOW }),
+    ).rejects.toThrow('process killed');
+    // 250 s after the message the lease (taken at 200 s, 120 s long) still holds: no second signer.
+    const redelivered = await attestorWith({ clock: at(250_000) })
+      .attest({ image: img, now: new Date(NOW.getTime() + 250_000) })
+      .catch((e: unknown) => e);
+    expect(isRetryable(redelivered)).toBe(true);
+    expect(occurrencesOf(img)).toHaveLength(1);
+    const later = await attestorWith({ clock: at(321_000) }).attest({
+      image: img,
+      now: new Date(NOW.getTime() + 321_000),
+    });
+    expect(later).toMatchObject({ formats: { binauthz: 'adopted' } });
+    expect(occurrencesOf(img)).toHaveLength(1);
   });
 
   it('revokes when the verdict flips to deny: occurrence deleted, ledger marked with the reason', async () => {

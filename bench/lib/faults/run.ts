@@ -360,6 +360,10 @@ export async function runFaultSuite(
     const faultyAttest = attestations(infra, FAULTY_PROJECT);
 
     const diff = diffDumps(cleanDump, faultyDump);
+    for (const [key, n] of faultyAttest) {
+      const want = cleanAttest.get(key) ?? 0;
+      if (n !== want) log(`  attestation occurrences of ${key}: ${n} (clean run: ${want})`);
+    }
     if (process.env.FAULTS_DUMP_DIR) {
       const { writeFileSync } = await import('node:fs');
       for (const [name, dump] of [

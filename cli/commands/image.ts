@@ -1,7 +1,7 @@
 // `clearance image REF`: one image's record, findings, verdict per environment with reasons, attestations and audit timeline.
 import { readImage } from '../../shared/dashboard/queries.js';
 import { imageText } from '../../shared/dashboard/text.js';
-import { InvalidInputError, isRetryable } from '../../shared/errors.js';
+import { isRetryable } from '../../shared/errors.js';
 import { imageDocId, parseImageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
 import { firestoreImageReads } from '../../shared/ledger/image-reads.js';
 import {
@@ -33,26 +33,17 @@ export async function run(args: string[], io: Io = processIo()): Promise<number>
   }
 }
 
-/** The ledger id a reference names: a digest as it is, a tag through the tag index (null: unknown tag). */
+/** The ledger id a reference names: a digest as it is, a tag to resolve through the tag index. */
 function target(
   ref: string,
 ): { id: string } | { registry: string; repository: string; tag: string } {
-  try {
-    if (ref.includes('~')) {
-      parseImageDocId(ref);
-      return { id: ref };
-    }
-    const parsed = parseImageRef(ref);
-    if (parsed.digest) return { id: imageDocId(parsed.registry, parsed.repository, parsed.digest) };
-    return {
-      registry: parsed.registry,
-      repository: parsed.repository,
-      tag: parsed.tag ?? 'latest',
-    };
-  } catch (err) {
-    if (err instanceof InvalidInputError) throw new UsageError(err.message, USAGE);
-    throw err;
+  if (ref.includes('~')) {
+    parseImageDocId(ref);
+    return { id: ref };
   }
+  const parsed = parseImageRef(ref);
+  if (parsed.digest) return { id: imageDocId(parsed.registry, parsed.repository, parsed.digest) };
+  return { registry: parsed.registry, repository: parsed.repository, tag: parsed.tag ?? 'latest' };
 }
 
 async function show(io: Io, args: string[]): Promise<number> {

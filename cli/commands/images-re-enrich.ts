@@ -1,6 +1,6 @@
 // `clearance images re-enrich REF`: an operator sets an image's failed registry read back to needed (after fixing a registry permission), optionally reading it at once.
 import { randomUUID } from 'node:crypto';
-import { InvalidInputError, isRetryable } from '../../shared/errors.js';
+import { isRetryable } from '../../shared/errors.js';
 import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
 import { FirestoreLedger } from '../../shared/ledger/ledger-store.js';
 import type { Root } from '../../shared/runtime/root.js';
@@ -31,15 +31,9 @@ export async function runReEnrich(args: string[], io: Io): Promise<number> {
   }
 }
 
-/** The ledger id of a reference by digest; a tag may have moved since the read failed. */
+/** The ledger id of a reference by digest (a bad reference is invalid input: exit 2); a tag may have moved since the read failed. */
 function digestId(ref: string): string {
-  let parsed: ReturnType<typeof parseImageRef>;
-  try {
-    parsed = parseImageRef(ref);
-  } catch (err) {
-    if (err instanceof InvalidInputError) throw new UsageError(err.message, USAGE);
-    throw err;
-  }
+  const parsed = parseImageRef(ref);
   if (!parsed.digest) {
     throw new UsageError(`${ref}: name the image by digest (REGISTRY/REPOSITORY@sha256:…)`, USAGE);
   }

@@ -283,8 +283,8 @@ export function createAttestor(options: AttestorOptions): Attestor {
             await dropUnheld(result.held);
             return created ? 'created' : 'adopted';
           case 'exists':
-            // A worker whose lease outlived it got there first with its own occurrence: ours goes.
-            if (created && !result.held.includes(name)) await writer.delete(name);
+            // A worker whose lease outlived it got there first with its own occurrence: ours, not
+            // held, goes with any other unheld one.
             await dropUnheld(result.held);
             return 'exists';
           case 'stale':

@@ -20,8 +20,8 @@ import {
   ingestRegistryEvent,
   sweepEnrichment,
 } from '../../shared/pipeline/registry-ingest.js';
-import { firestorePolicySource, storePolicy } from '../../shared/policy/store/policy-source.js';
-import { auditOf, createEffectTopics, testDb } from '../functions/support.js';
+import { firestorePolicySource } from '../../shared/policy/store/policy-source.js';
+import { applyNonRootPolicy, auditOf, createEffectTopics, testDb } from '../functions/support.js';
 import { capturedIo } from '../support/cli-io.js';
 import { describeWithEmulators, requireEmulators } from '../support/integration.js';
 
@@ -83,16 +83,7 @@ describeWithEmulators('clearance images re-enrich', () => {
     ledger = new FirestoreLedger(db);
     registry = await startLocalRegistry({ port: 'free', group: `test-${process.pid}-reenrich` });
     layout = mkdtempSync(join(tmpdir(), 'clearance-reenrich-'));
-    await storePolicy(db, {
-      source: `apiVersion: clearance/v1
-environments: { prod: { mode: enforce } }
-rules:
-  image: { nonRoot: true }
-`,
-      format: 'yaml',
-      appliedBy: 'test',
-      now: NOW,
-    });
+    await applyNonRootPolicy(db, NOW);
     deps = {
       ledger,
       registry: sandboxRegistry(),

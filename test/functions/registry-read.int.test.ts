@@ -13,10 +13,17 @@ import { firestoreVerdictStore } from '../../shared/check/firestore-store.js';
 import { systemClock } from '../../shared/clock.js';
 import { ImageRecord } from '../../shared/image-record.js';
 import { imageDocId, parseImageRef } from '../../shared/image-ref/image-ref.js';
-import { storePolicy } from '../../shared/policy/store/policy-source.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
-import { auditOf, createEffectTopics, docData, ingestEnv, pushMessage, testDb } from './support.js';
+import {
+  applyNonRootPolicy,
+  auditOf,
+  createEffectTopics,
+  docData,
+  ingestEnv,
+  pushMessage,
+  testDb,
+} from './support.js';
 
 describeWithEmulators(
   'registry reads after the push is recorded (local registry down, then up)',
@@ -102,16 +109,7 @@ describeWithEmulators(
       db = testDb();
       pubsub = new PubSub({ projectId });
       await createEffectTopics(pubsub, env);
-      await storePolicy(db, {
-        source: `apiVersion: clearance/v1
-environments: { prod: { mode: enforce } }
-rules:
-  image: { nonRoot: true }
-`,
-        format: 'yaml',
-        appliedBy: 'test',
-        now: new Date(),
-      });
+      await applyNonRootPolicy(db, new Date());
       await import('../../functions/on-registry-push/index.js');
       await import('../../functions/reevaluate/index.js');
       push = await serveFunction('onRegistryPush');

@@ -198,6 +198,18 @@ export async function applyTestPolicy(db: Firestore): Promise<void> {
   });
 }
 
+/** A policy with only an image rule: its verdict needs the registry's facts (the pushed config's user). */
+export const NON_ROOT_POLICY_YAML = `apiVersion: clearance/v1
+environments: { prod: { mode: enforce } }
+rules:
+  image: { nonRoot: true }
+`;
+
+/** Stores NON_ROOT_POLICY_YAML as the current policy. */
+export async function applyNonRootPolicy(db: Firestore, now: Date): Promise<void> {
+  await storePolicy(db, { source: NON_ROOT_POLICY_YAML, format: 'yaml', appliedBy: 'test', now });
+}
+
 /**
  * Records a push of `ref` (REGISTRY/REPO@sha256:…) in the ledger, as a registry event would: CI
  * reports count only for images the ledger knows.

@@ -23,8 +23,8 @@ import {
   ingestRegistryEvent,
   sweepEnrichment,
 } from '../../../shared/pipeline/registry-ingest.js';
-import { firestorePolicySource, storePolicy } from '../../../shared/policy/store/policy-source.js';
-import { auditOf, testDb } from '../../functions/support.js';
+import { firestorePolicySource } from '../../../shared/policy/store/policy-source.js';
+import { applyNonRootPolicy, auditOf, testDb } from '../../functions/support.js';
 import { describeWithEmulators } from '../../support/integration.js';
 
 const T0 = new Date('2026-12-01T08:00:00Z');
@@ -91,16 +91,7 @@ describeWithEmulators('enrich sweep backoff (a real registry down, then up)', ()
     ledger = new FirestoreLedger(db);
     await startRegistry();
     layout = mkdtempSync(join(tmpdir(), 'clearance-sweep-'));
-    await storePolicy(db, {
-      source: `apiVersion: clearance/v1
-environments: { prod: { mode: enforce } }
-rules:
-  image: { nonRoot: true }
-`,
-      format: 'yaml',
-      appliedBy: 'test',
-      now: T0,
-    });
+    await applyNonRootPolicy(db, T0);
     const real = sandboxRegistry();
     deps = {
       ledger,

@@ -1,4 +1,4 @@
-// The fault and fuzz suite: `npm run bench:faults [-- --events N --seed S]`; readable figures, then one JSON line (events, duplicates_delivered, faults_injected, ledger_equal, lost, duplicate_attestations, duplicate_alerts, fuzz_cases, fuzz_5xx, dead_letters_missing).
+// The fault and fuzz suite: `npm run bench:faults [-- --events N --seed S]`; readable figures, then one JSON line (events, duplicates_delivered, faults_injected, ledger_equal, lost, duplicate_attestations, duplicate_alerts, fuzz_cases, fuzz_5xx, dead_letters_missing, deletes, webhook_events).
 import { appendFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -87,6 +87,9 @@ try {
   console.log(
     `effects: ${d.alerts} chat messages (${run.duplicate_alerts} duplicated), ${d.attestations} attestation occurrences (${run.duplicate_attestations} duplicated)`,
   );
+  console.log(
+    `deletes: ${run.deletes} (${d.digestDeletes} of a digest, ${run.deletes - d.digestDeletes} of a tag): ${d.deletedImages} images deleted in the ledger, ${d.attestedDeleted} attestation occurrences left on them, ${d.historiesDiffering} never attested in the faulty run (deleted first); webhooks: ${run.webhook_events} distribution notifications`,
+  );
   Object.assign(results, {
     events: run.events,
     duplicates_delivered: run.duplicates_delivered,
@@ -102,6 +105,8 @@ try {
           dead_letters_missing: fuzz.dead_letters_missing,
         }
       : {}),
+    deletes: run.deletes,
+    webhook_events: run.webhook_events,
   });
 } catch (err) {
   console.error(err);

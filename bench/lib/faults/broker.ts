@@ -9,6 +9,11 @@ export interface Delivery {
   publishTime: string;
   data: Buffer;
   attributes?: Record<string, string>;
+  /**
+   * A webhook instead of a push envelope: `data` is POSTed as is to `endpoint` + `path`. The
+   * sender is a registry that retries a notification until it gets a 2xx, as Pub/Sub does.
+   */
+  http?: { path: string; headers: Record<string, string> };
   attempts: number;
   /** The round from which it may be delivered (again). */
   due: number;
@@ -103,21 +108,28 @@ export class PushBroker {
     const { projectId } = this.opts;
     let status = 'error';
     try {
-      const res = await fetch(`${d.endpoint}/projects/${projectId}/topics/${d.topic}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          message: {
-            data: d.data.toString('base64'),
-            messageId: d.messageId,
-            publishTime: d.publishTime,
-            ...(d.attributes ? { attributes: d.attributes } : {}),
-          },
-          subscription: `projects/${projectId}/subscriptions/${d.topic}-push`,
-          deliveryAttempt: d.attempts,
-        }),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
+      const res = d.http
+        ? await fetch(`${d.endpoint}${d.http.path}`, {
+            method: 'POST',
+            headers: d.http.headers,
+            body: new Uint8Array(d.data),
+            signal: AbortSignal.timeout(this.opts.timeoutMs),
+          })
+        : await fetch(`${d.endpoint}/projects/${projectId}/topics/${d.topic}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              message: {
+                data: d.data.toString('base64'),
+                messageId: d.messageId,
+                publishTime: d.publishTime,
+                ...(d.attributes ? { attributes: d.attributes } : {}),
+              },
+              subscription: `projects/${projectId}/subscriptions/${d.topic}-push`,
+              deliveryAttempt: d.attempts,
+            }),
+            signal: AbortSignal.timeout(this.opts.timeoutMs),
+          });
       await res.arrayBuffer();
       status = `${Math.floor(res.status / 100)}xx`;
     } catch {

@@ -2,15 +2,23 @@
 import { sleep } from '../../../scripts/lib/process.js';
 import { storePolicy } from '../../../shared/policy/store/policy-source.js';
 import { type Delivery, PushBroker, pullMessages } from './broker.js';
-import { canonicalText, diffDumps, dumpLedger } from './ledger-dump.js';
+import { canonicalText, diffDumps, dumpLedger, forgetDeletedHistory } from './ledger-dump.js';
 import {
   FAULTS_POLICY,
   seededRandom,
   shuffle,
+  WEBHOOK_CONTENT_TYPE,
+  WEBHOOK_PATH,
   type WorkloadEvent,
   workloadEvents,
 } from './scenario.js';
-import { type FaultInfra, type FunctionStack, type PushFunction, startFunctions } from './stack.js';
+import {
+  type FaultInfra,
+  type FunctionStack,
+  type PushFunction,
+  startFunctions,
+  TOKENS,
+} from './stack.js';
 
 export interface FaultRunOptions {
   events: number;
@@ -37,7 +45,18 @@ export interface FaultRunResult {
   lost: number;
   duplicate_attestations: number;
   duplicate_alerts: number;
+  /** gcr `DELETE` messages in the workload (of a digest, or of a tag). */
+  deletes: number;
+  /** Distribution webhook notifications in the workload (each a push, POSTed to ingestWebhook). */
+  webhook_events: number;
   detail: {
+    /** Images the faulty ledger holds as deleted, and the digest deletes that should have made them so. */
+    deletedImages: number;
+    digestDeletes: number;
+    /** Deleted images never attested (or denied) in the faulty run because their delete came first. */
+    historiesDiffering: number;
+    /** Attestation occurrences left on deleted images in the faulty run (revocation missed). */
+    attestedDeleted: number;
     rounds: number;
     firestoreRestarts: number;
     registryOutages: number;
@@ -60,14 +79,32 @@ export interface FaultRunResult {
 
 const EFFECT_TOPICS = (stack: FunctionStack) => Object.keys(stack.effectTargets);
 
+const FUNCTION_OF: Record<WorkloadEvent['kind'], PushFunction> = {
+  push: 'push',
+  delete: 'push',
+  'tag-delete': 'push',
+  scan: 'scan',
+  webhook: 'webhook',
+};
+
 function toDelivery(stack: FunctionStack, ev: WorkloadEvent): Delivery {
-  const fn: PushFunction = ev.kind === 'push' ? 'push' : 'scan';
   return {
     topic: ev.topic,
-    endpoint: stack.proxies[fn].url,
+    endpoint: stack.proxies[FUNCTION_OF[ev.kind]].url,
     messageId: ev.messageId,
     publishTime: ev.publishTime,
     data: Buffer.from(JSON.stringify(ev.data)),
+    ...(ev.kind === 'webhook'
+      ? {
+          http: {
+            path: WEBHOOK_PATH,
+            headers: {
+              'content-type': WEBHOOK_CONTENT_TYPE,
+              authorization: `Bearer ${TOKENS.distribution}`,
+            },
+          },
+        }
+      : {}),
     attempts: 0,
     due: 0,
   };
@@ -112,7 +149,9 @@ function chatMessages(infra: FaultInfra, projectId: string): Map<string, number>
     const title =
       (m.body as { cardsV2?: { card?: { header?: { title?: string } } }[] }).cardsV2?.[0]?.card
         ?.header?.title ?? canonicalText(text).slice(0, 200);
-    const digest = /sha256:[0-9a-f]{64}/.exec(text)?.[0] ?? '';
+    // The card names the image's full digest after `digest `; a key id may come before it.
+    const digest =
+      /digest (sha256:[0-9a-f]{64})/.exec(text)?.[1] ?? /sha256:[0-9a-f]{64}/.exec(text)?.[0] ?? '';
     const key = `${title} ${digest}`.replaceAll(projectId, '<project>');
     out.set(key, (out.get(key) ?? 0) + 1);
   }
@@ -308,6 +347,12 @@ async function cleanRunInChild(
   return JSON.parse(readFileSync(resultFile, 'utf8')) as { deadLettered: number; seconds: number };
 }
 
+function countKinds(events: readonly WorkloadEvent[]): Record<WorkloadEvent['kind'], number> {
+  const out = { push: 0, scan: 0, delete: 0, 'tag-delete': 0, webhook: 0 };
+  for (const e of events) out[e.kind] += 1;
+  return out;
+}
+
 export async function runFaultSuite(
   infra: FaultInfra,
   opts: FaultRunOptions,
@@ -317,10 +362,13 @@ export async function runFaultSuite(
   after?: (stack: FunctionStack) => Promise<void>,
 ): Promise<FaultRunResult> {
   const random = seededRandom(opts.seed);
-  const events = workloadEvents(infra.registry.host, infra.info.images, opts.events, random);
-  const pushes = events.filter((e) => e.kind === 'push').length;
+  const events = workloadEvents(infra.registry.host, infra.info.images, opts.events, random, {
+    host: infra.info.webhookRegistryHost,
+    images: infra.info.webhookImages,
+  });
+  const kinds = countKinds(events);
   log(
-    `workload: ${events.length} events (${pushes} pushes, ${events.length - pushes} scans) over ${infra.info.images.length} images, seed ${opts.seed}`,
+    `workload: ${events.length} events (${kinds.push} gcr pushes, ${kinds.scan} scans, ${kinds.delete} digest deletes, ${kinds['tag-delete']} tag deletes over ${infra.info.images.length} images; ${kinds.webhook} distribution webhook pushes over ${infra.info.webhookImages.length} images on ${infra.info.webhookRegistryHost}), seed ${opts.seed}`,
   );
 
   const clean = await cleanRunInChild(infra, events, opts, logFile);
@@ -351,6 +399,17 @@ export async function runFaultSuite(
     const faultyChat = chatMessages(infra, FAULTY_PROJECT);
     const faultyAttest = attestations(infra, FAULTY_PROJECT);
 
+    // A deleted image's attestation history depends on when its delete arrived (see forgetDeletedHistory).
+    const cleanRaw = new Map(cleanDump);
+    const faultyRaw = new Map(faultyDump);
+    const deletedClean = forgetDeletedHistory(cleanDump);
+    const deletedFaulty = new Set(forgetDeletedHistory(faultyDump));
+    const historiesDiffering = deletedClean.filter(
+      (id) =>
+        deletedFaulty.has(id) &&
+        cleanRaw.get(`images/${id}`) !== faultyRaw.get(`images/${id}`) &&
+        cleanDump.get(`images/${id}`) === faultyDump.get(`images/${id}`),
+    ).length;
     const diff = diffDumps(cleanDump, faultyDump);
     if (process.env.FAULTS_DUMP_DIR) {
       const { writeFileSync } = await import('node:fs');
@@ -382,13 +441,28 @@ export async function runFaultSuite(
       for (const [k, v] of got) n += Math.max(0, v - (want.get(k) ?? 0));
       return n;
     };
-    const lostAlerts = excess(faultyChat, cleanChat);
+    // An alert about an image deleted in both runs may not come when the delete came first (the
+    // image was never denied or attested while it existed); doubled alerts still count.
+    const goneDigests = deletedClean
+      .filter((id) => deletedFaulty.has(id))
+      .map((id) => id.slice(id.lastIndexOf('@') + 1));
+    const aboutGone = (key: string) => goneDigests.some((d) => key.endsWith(` ${d}`));
+    const lostAlerts = excess(faultyChat, new Map([...cleanChat].filter(([k]) => !aboutGone(k))));
     const lostAttestations = excess(faultyAttest, cleanAttest);
     const injected = { before: 0, after: 0 };
     for (const p of Object.values(stack.proxies)) {
       injected.before += p.injected.before;
       injected.after += p.injected.after;
     }
+    // Every digest delete ends its image deleted, with no attestation occurrence left to admit it.
+    const deletedIds = new Set(
+      (await stack.db.collection('images').where('state', '==', 'deleted').get()).docs.map((d) =>
+        String(`${d.get('registry')}/${d.get('repository')}@${d.get('digest')}`),
+      ),
+    );
+    let attestedDeleted = 0;
+    for (const [key, count] of faultyAttest)
+      for (const uri of deletedIds) if (key.endsWith(uri)) attestedDeleted += count;
     await after?.(stack);
     return {
       events: events.length,
@@ -399,7 +473,13 @@ export async function runFaultSuite(
       lost: lostEvents.length + lostAlerts + lostAttestations,
       duplicate_attestations: excess(cleanAttest, faultyAttest),
       duplicate_alerts: excess(cleanChat, faultyChat),
+      deletes: kinds.delete + kinds['tag-delete'],
+      webhook_events: kinds.webhook,
       detail: {
+        deletedImages: deletedIds.size,
+        historiesDiffering,
+        digestDeletes: kinds.delete,
+        attestedDeleted,
         rounds: faulty.rounds,
         firestoreRestarts: faulty.firestoreRestarts,
         registryOutages: faulty.registryOutages,

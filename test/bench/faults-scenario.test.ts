@@ -5,6 +5,7 @@ import {
   deletesDigest,
   deletesTag,
   seededRandom,
+  uploadsReport,
   type WorkloadImage,
   workloadEvents,
 } from '../../bench/lib/faults/scenario.js';
@@ -118,5 +119,21 @@ describe('forgetDeletedHistory', () => {
     expect(forgetDeletedHistory(clean)).toEqual([]);
     forgetDeletedHistory(faulty);
     expect(diffDumps(clean, faulty).equal).toBe(false);
+  });
+});
+
+describe('workloadEvents with report uploads', () => {
+  it('uploads a Trivy report for each chosen image after its push and scan, naming the push it waits for', () => {
+    const events = workloadEvents('127.0.0.1:5000', images, 60, seededRandom(3));
+    const reports = events.filter((e) => e.kind === 'report');
+    expect(reports.map((r) => r.image)).toEqual(images.filter(uploadsReport).map((im) => im.index));
+    for (const r of reports) {
+      const push = events.find((e) => e.kind === 'push' && e.image === r.image);
+      const scan = events.find((e) => e.kind === 'scan' && e.image === r.image);
+      const ref = `127.0.0.1:5000/${images[r.image]?.repository}@${digest(r.image)}`;
+      expect(r.report).toEqual({ image: ref, after: push?.messageId });
+      expect(r.n).toBeGreaterThan(scan?.n ?? Number.POSITIVE_INFINITY);
+      expect(r.data).toMatchObject({ SchemaVersion: 2, ArtifactName: ref });
+    }
   });
 });

@@ -25,6 +25,8 @@ export interface BrokerStats {
   failed: number;
   /** Answers by status class (2xx, 4xx, 5xx, or `error` when no answer came). */
   statuses: Record<string, number>;
+  /** The same per topic (`webhook` for the webhook channel). */
+  byTopic: Record<string, Record<string, number>>;
   deadLettered: Delivery[];
 }
 
@@ -50,8 +52,11 @@ export class PushBroker {
     acknowledged: 0,
     failed: 0,
     statuses: {},
+    byTopic: {},
     deadLettered: [],
   };
+  /** Message ids acknowledged at least once. */
+  readonly acknowledgedIds = new Set<string>();
   private fresh: Delivery[] = [];
   private retries: Delivery[] = [];
 
@@ -60,6 +65,11 @@ export class PushBroker {
   /** Adds deliveries in the given order (first in, first delivered). */
   enqueue(...deliveries: Delivery[]): void {
     this.fresh.push(...deliveries);
+  }
+
+  /** Adds a delivery among the new ones at a place `random` picks (it arrives among them). */
+  enqueueAmong(d: Delivery, random: () => number): void {
+    this.fresh.splice(Math.floor(random() * (this.fresh.length + 1)), 0, d);
   }
 
   get pending(): number {
@@ -136,8 +146,12 @@ export class PushBroker {
       // no answer within the deadline, or the connection failed: Pub/Sub redelivers
     }
     this.stats.statuses[status] = (this.stats.statuses[status] ?? 0) + 1;
+    const topic = this.stats.byTopic[d.topic] ?? {};
+    topic[status] = (topic[status] ?? 0) + 1;
+    this.stats.byTopic[d.topic] = topic;
     if (status === '2xx') {
       this.stats.acknowledged += 1;
+      this.acknowledgedIds.add(d.messageId);
       return true;
     }
     this.stats.failed += 1;

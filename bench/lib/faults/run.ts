@@ -1,6 +1,7 @@
 // The fault run: the same events once clean and sequential, once duplicated, shuffled and concurrent under faults; then the two ledgers compared.
 import { sleep } from '../../../scripts/lib/process.js';
 import { storePolicy } from '../../../shared/policy/store/policy-source.js';
+import { contentId } from '../../../shared/trust/uploads.js';
 import { type Delivery, PushBroker, pullMessages } from './broker.js';
 import { canonicalText, diffDumps, dumpLedger, forgetDeletedHistory } from './ledger-dump.js';
 import {
@@ -49,6 +50,8 @@ export interface FaultRunResult {
   deletes: number;
   /** Distribution webhook notifications in the workload (each a push, POSTed to ingestWebhook). */
   webhook_events: number;
+  /** CI report uploads (Trivy) in the workload. */
+  report_uploads: number;
   detail: {
     /** Images the faulty ledger holds as deleted, and the digest deletes that should have made them so. */
     deletedImages: number;
@@ -65,6 +68,7 @@ export interface FaultRunResult {
     injected5xx: { before: number; after: number };
     posted: number;
     statuses: Record<string, number>;
+    byTopic: Record<string, Record<string, number>>;
     deadLettered: { topic: string; messageId: string }[];
     lostEvents: string[];
     lostAlerts: number;
@@ -85,7 +89,36 @@ const FUNCTION_OF: Record<WorkloadEvent['kind'], PushFunction> = {
   'tag-delete': 'push',
   scan: 'scan',
   webhook: 'webhook',
+  report: 'report',
 };
+
+/** How each HTTP channel is posted: its path and the sender's own credential. */
+function httpOf(ev: WorkloadEvent): Delivery['http'] {
+  switch (ev.kind) {
+    case 'webhook':
+      return {
+        path: WEBHOOK_PATH,
+        headers: {
+          'content-type': WEBHOOK_CONTENT_TYPE,
+          authorization: `Bearer ${TOKENS.distribution}`,
+        },
+      };
+    case 'report':
+      return {
+        path: `/?image=${encodeURIComponent(ev.report?.image ?? '')}`,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKENS.report}` },
+      };
+    case 'push':
+    case 'delete':
+    case 'tag-delete':
+    case 'scan':
+      return undefined;
+    default: {
+      const never: never = ev.kind;
+      throw new Error(`unknown event kind ${String(never)}`);
+    }
+  }
+}
 
 function toDelivery(stack: FunctionStack, ev: WorkloadEvent): Delivery {
   return {
@@ -94,17 +127,7 @@ function toDelivery(stack: FunctionStack, ev: WorkloadEvent): Delivery {
     messageId: ev.messageId,
     publishTime: ev.publishTime,
     data: Buffer.from(JSON.stringify(ev.data)),
-    ...(ev.kind === 'webhook'
-      ? {
-          http: {
-            path: WEBHOOK_PATH,
-            headers: {
-              'content-type': WEBHOOK_CONTENT_TYPE,
-              authorization: `Bearer ${TOKENS.distribution}`,
-            },
-          },
-        }
-      : {}),
+    ...(httpOf(ev) ? { http: httpOf(ev) } : {}),
     attempts: 0,
     due: 0,
   };
@@ -244,7 +267,15 @@ async function faultyRun(
     timeoutMs: 30_000,
   });
   const copies: Delivery[] = [];
-  for (const ev of events) for (let c = 0; c < opts.copies; c++) copies.push(toDelivery(stack, ev));
+  // A CI job uploads its report after its push, but Clearance may not have recorded the push yet;
+  // a report for an unknown image is refused (400, dead-lettered), so uploads wait for the push's ack.
+  let held: { after: string; d: Delivery }[] = [];
+  for (const ev of events)
+    for (let c = 0; c < opts.copies; c++) {
+      const d = toDelivery(stack, ev);
+      if (ev.report) held.push({ after: ev.report.after, d });
+      else copies.push(d);
+    }
   broker.enqueue(...shuffle(copies, random));
   const expectedRounds = Math.ceil(copies.length / opts.batch);
   const fsLen = opts.firestoreOutageRounds ?? Math.max(1, Math.round(expectedRounds / 30));
@@ -285,9 +316,13 @@ async function faultyRun(
     }
     // A backend that is down cannot be read for effects either: the emulator for Pub/Sub stays up.
     await pumpEffects(stack, broker, round);
+    // Nothing left to deliver: a push that never got acknowledged (dead-lettered) frees its report.
+    const ready = held.filter((h) => broker.acknowledgedIds.has(h.after) || broker.pending === 0);
+    held = held.filter((h) => !ready.includes(h));
+    for (const h of ready) broker.enqueueAmong({ ...h.d, due: round }, random);
     const batch = broker.take(round, opts.batch);
     const faultsLeft = schedule.some((s) => s.round > round);
-    if (batch.length === 0 && broker.pending === 0 && !faultsLeft) {
+    if (batch.length === 0 && broker.pending === 0 && held.length === 0 && !faultsLeft) {
       // Nothing queued: done once the effect topics stay empty for a while.
       quiet += 1;
       if (quiet >= 3) break;
@@ -348,7 +383,7 @@ async function cleanRunInChild(
 }
 
 function countKinds(events: readonly WorkloadEvent[]): Record<WorkloadEvent['kind'], number> {
-  const out = { push: 0, scan: 0, delete: 0, 'tag-delete': 0, webhook: 0 };
+  const out = { push: 0, scan: 0, delete: 0, 'tag-delete': 0, webhook: 0, report: 0 };
   for (const e of events) out[e.kind] += 1;
   return out;
 }
@@ -368,7 +403,7 @@ export async function runFaultSuite(
   });
   const kinds = countKinds(events);
   log(
-    `workload: ${events.length} events (${kinds.push} gcr pushes, ${kinds.scan} scans, ${kinds.delete} digest deletes, ${kinds['tag-delete']} tag deletes over ${infra.info.images.length} images; ${kinds.webhook} distribution webhook pushes over ${infra.info.webhookImages.length} images on ${infra.info.webhookRegistryHost}), seed ${opts.seed}`,
+    `workload: ${events.length} events (${kinds.push} gcr pushes, ${kinds.scan} scans, ${kinds.delete} digest deletes, ${kinds['tag-delete']} tag deletes over ${infra.info.images.length} images; ${kinds.webhook} distribution webhook pushes over ${infra.info.webhookImages.length} images on ${infra.info.webhookRegistryHost}; ${kinds.report} Trivy report uploads), seed ${opts.seed}`,
   );
 
   const clean = await cleanRunInChild(infra, events, opts, logFile);
@@ -433,8 +468,11 @@ export async function runFaultSuite(
       );
     const cleanAudited = audited(cleanDump);
     const faultyAudited = audited(faultyDump);
+    // A report's audit entry is keyed by its content (the upload carries no message id).
+    const auditId = (ev: WorkloadEvent) =>
+      ev.kind === 'report' ? contentId(JSON.stringify(ev.data)) : ev.messageId;
     const lostEvents = events
-      .filter((ev) => cleanAudited.has(ev.messageId) && !faultyAudited.has(ev.messageId))
+      .filter((ev) => cleanAudited.has(auditId(ev)) && !faultyAudited.has(auditId(ev)))
       .map((ev) => `${ev.kind} ${ev.messageId}`);
     const excess = (want: Map<string, number>, got: Map<string, number>) => {
       let n = 0;
@@ -475,6 +513,7 @@ export async function runFaultSuite(
       duplicate_alerts: excess(cleanChat, faultyChat),
       deletes: kinds.delete + kinds['tag-delete'],
       webhook_events: kinds.webhook,
+      report_uploads: kinds.report,
       detail: {
         deletedImages: deletedIds.size,
         historiesDiffering,
@@ -488,6 +527,7 @@ export async function runFaultSuite(
         injected5xx: injected,
         posted: faulty.broker.stats.posted,
         statuses: faulty.broker.stats.statuses,
+        byTopic: faulty.broker.stats.byTopic,
         deadLettered: faulty.broker.stats.deadLettered.map((d) => ({
           topic: d.topic,
           messageId: d.messageId,

@@ -39,21 +39,23 @@ export const WEBHOOK_PATH = '/distribution';
 export const WEBHOOK_CONTENT_TYPE = 'application/vnd.docker.distribution.events.v2+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-export type WorkloadKind = 'push' | 'scan' | 'delete' | 'tag-delete' | 'webhook';
+export type WorkloadKind = 'push' | 'scan' | 'delete' | 'tag-delete' | 'webhook' | 'report';
 
 export interface WorkloadEvent {
   /** Position in the true order: its publish time is BASE + n seconds. */
   n: number;
   kind: WorkloadKind;
-  /** The Pub/Sub topic, or `webhook` for an HTTP POST to ingestWebhook. */
-  topic: typeof GCR_TOPIC | typeof SCAN_TOPIC | 'webhook';
+  /** The Pub/Sub topic, or `webhook` / `report` for an HTTP POST to ingestWebhook / ingestReport. */
+  topic: typeof GCR_TOPIC | typeof SCAN_TOPIC | 'webhook' | 'report';
   /** The Pub/Sub message id, or the distribution event's id (the same on every redelivery). */
   messageId: string;
   publishTime: string;
   data: Record<string, unknown>;
   image: number;
   /** The source the ledger records the event under (its audit entry's key with the message id). */
-  source: 'gcr' | 'container-analysis' | 'webhook-distribution';
+  source: 'gcr' | 'container-analysis' | 'webhook-distribution' | 'report-trivy';
+  /** A CI report upload: the image it names (`?image=`), sent once this push (message id) is recorded. */
+  report?: { image: string; after: string };
 }
 
 const BASE_TIME = Date.parse('2026-11-30T08:00:00.000Z');
@@ -67,12 +69,49 @@ export const deletesDigest = (image: WorkloadImage) => image.index % 5 === 1;
 /** Images whose first tag (`v<i>`) is deleted (gcr `DELETE` of the tag): the image stays, the tag stops resolving. */
 export const deletesTag = (image: WorkloadImage) => image.index % 5 === 3;
 
+/** Allowed images a CI job uploads a Trivy report for, once their first push is recorded. */
+export const uploadsReport = (image: WorkloadImage) => image.index % 5 === 0 && !image.denied;
+
+/**
+ * A Trivy (SchemaVersion 2) report of one image as a CI job uploads it: tar's CVE-2005-2541, LOW
+ * and never fixed, which the policy allows, so the report adds a scanner run and a finding and
+ * changes no decision.
+ */
+export function trivyReport(ref: string, createdAt: string): Record<string, unknown> {
+  return {
+    SchemaVersion: 2,
+    CreatedAt: createdAt,
+    ArtifactName: ref,
+    ArtifactType: 'container_image',
+    Trivy: { Version: '0.58.1' },
+    Metadata: { RepoDigests: [ref] },
+    Results: [
+      {
+        Target: `${ref} (debian 12.8)`,
+        Class: 'os-pkgs',
+        Type: 'debian',
+        Vulnerabilities: [
+          {
+            VulnerabilityID: 'CVE-2005-2541',
+            PkgName: 'tar',
+            InstalledVersion: '1.34+dfsg-1.2+deb12u1',
+            Status: 'will_not_fix',
+            Severity: 'LOW',
+            Title: 'tar: does not properly warn the user when extracting setuid or setgid files',
+          },
+        ],
+      },
+    ],
+  };
+}
+
 /**
  * N events over the images: each image's first push (tag v<i>), each webhook image's first push,
- * each image's scan, then a mix of pushes under new tags (40%), moves of the repository's `latest`
- * tag (25%) and rescans (35%), with a webhook push under a new tag in about one draw of seven and the
- * deletes (digest deletes of `deletesDigest` images, tag deletes of `deletesTag` images') spread
- * over the mix. A deleted image gets no later event, so it ends deleted.
+ * each image's scan, a Trivy report upload for the `uploadsReport` images, then a mix of pushes
+ * under new tags (40%), moves of the repository's `latest` tag (25%) and rescans (35%), with a
+ * webhook push under a new tag in about one draw of seven and the deletes (of the digest of the
+ * `deletesDigest` images, of the first tag of the `deletesTag` images) spread over the mix. A
+ * digest-deleted image gets no later event, so it ends deleted.
  */
 export function workloadEvents(
   host: string,
@@ -119,6 +158,18 @@ export function workloadEvents(
           },
         });
         break;
+      case 'report': {
+        const ref = `${host}/${image.repository}@${image.digest}`;
+        const first = events.find((e) => e.kind === 'push' && e.image === image.index);
+        events.push({
+          ...base,
+          topic: 'report',
+          source: 'report-trivy',
+          data: trivyReport(ref, publishTime),
+          report: { image: ref, after: first?.messageId ?? '' },
+        });
+        break;
+      }
       case 'webhook':
         // A distribution registry's notification: one manifest push, its event id the idempotency key.
         events.push({
@@ -162,8 +213,12 @@ export function workloadEvents(
     if (events.length >= n) break;
     add('scan', image);
   }
-  // Deletes only of images whose push and scan are in the workload.
+  // Deletes and reports only of images whose push and scan are in the workload.
   const scanned = new Set(events.filter((e) => e.kind === 'scan').map((e) => e.image));
+  for (const image of images) {
+    if (events.length >= n) break;
+    if (scanned.has(image.index) && uploadsReport(image)) add('report', image);
+  }
   const deletes = images
     .filter((im) => scanned.has(im.index) && (deletesDigest(im) || deletesTag(im)))
     .map((im) => ({

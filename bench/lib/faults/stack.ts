@@ -50,7 +50,14 @@ fallback:
     - { kind: google-chat, secret: 'env:FAULTS_CHAT_WEBHOOK', space: payments-chat }
 `;
 
-export type PushFunction = 'push' | 'scan' | 'attest' | 'notify' | 'reevaluate' | 'webhook';
+export type PushFunction =
+  | 'push'
+  | 'scan'
+  | 'attest'
+  | 'notify'
+  | 'reevaluate'
+  | 'webhook'
+  | 'report';
 
 /** What a run's functions need to reach the shared parts (serialisable: the clean run is a child process). */
 export interface InfraInfo {
@@ -325,6 +332,7 @@ export async function startFunctions(
     await import('../../../functions/notify-owners/index.js');
     await import('../../../functions/reevaluate/index.js');
     await import('../../../functions/ingest-webhook/index.js');
+    await import('../../../functions/ingest-report/index.js');
     const names: Record<PushFunction, string> = {
       push: 'onRegistryPush',
       scan: 'onScanComplete',
@@ -332,6 +340,7 @@ export async function startFunctions(
       notify: 'notifyOwners',
       reevaluate: 'reevaluate',
       webhook: 'ingestWebhook',
+      report: 'ingestReport',
     };
     const proxies = {} as Record<PushFunction, FaultProxy>;
     for (const [key, name] of Object.entries(names) as [PushFunction, string][]) {

@@ -93,7 +93,7 @@ try {
     `effects: ${d.alerts} chat messages (${run.duplicate_alerts} duplicated), ${d.attestations} attestation occurrences (${run.duplicate_attestations} duplicated)`,
   );
   console.log(
-    `deletes: ${run.deletes} (${d.digestDeletes} of a digest, ${run.deletes - d.digestDeletes} of a tag): ${d.deletedImages} images deleted in the ledger, ${d.attestedDeleted} attestation occurrences left on them, ${d.historiesDiffering} never attested in the faulty run (deleted first); webhooks: ${run.webhook_events} distribution notifications; reports: ${run.report_uploads} Trivy uploads`,
+    `deletes: ${run.deletes} (${d.digestDeletes} of a digest, ${run.deletes - d.digestDeletes} of a tag): ${d.deletedImages} images deleted in the ledger, ${d.attestedDeleted} attestation occurrences left on them, ${d.historiesDiffering} never attested in the faulty run (deleted first), ${d.deletesBeforePush} deletes taken before any push of their image; webhooks: ${run.webhook_events} distribution notifications; reports: ${run.report_uploads} Trivy uploads`,
   );
   Object.assign(results, {
     events: run.events,

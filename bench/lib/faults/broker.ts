@@ -55,7 +55,7 @@ export class PushBroker {
     byTopic: {},
     deadLettered: [],
   };
-  /** Message ids acknowledged at least once. */
+  /** Message ids acknowledged at least once, in the order of their first acknowledgement. */
   readonly acknowledgedIds = new Set<string>();
   private fresh: Delivery[] = [];
   private retries: Delivery[] = [];

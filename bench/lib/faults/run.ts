@@ -58,6 +58,8 @@ export interface FaultRunResult {
     digestDeletes: number;
     /** Deleted images never attested (or denied) in the faulty run because their delete came first. */
     historiesDiffering: number;
+    /** Digest deletes acknowledged before any push of their image in the faulty run. */
+    deletesBeforePush: number;
     /** Attestation occurrences left on deleted images in the faulty run (revocation missed). */
     attestedDeleted: number;
     rounds: number;
@@ -498,6 +500,19 @@ export async function runFaultSuite(
         String(`${d.get('registry')}/${d.get('repository')}@${d.get('digest')}`),
       ),
     );
+    // Deletes the faulty run took before every push of their image (a Set keeps insertion order).
+    const ackAt = new Map([...faulty.broker.acknowledgedIds].map((id, i) => [id, i]));
+    const deletesBeforePush = events.filter(
+      (d) =>
+        d.kind === 'delete' &&
+        events
+          .filter((p) => p.kind === 'push' && p.image === d.image)
+          .every(
+            (p) =>
+              (ackAt.get(d.messageId) ?? Number.POSITIVE_INFINITY) <
+              (ackAt.get(p.messageId) ?? Number.POSITIVE_INFINITY),
+          ),
+    ).length;
     let attestedDeleted = 0;
     for (const [key, count] of faultyAttest)
       for (const uri of deletedIds) if (key.endsWith(uri)) attestedDeleted += count;
@@ -517,6 +532,7 @@ export async function runFaultSuite(
       detail: {
         deletedImages: deletedIds.size,
         historiesDiffering,
+        deletesBeforePush,
         digestDeletes: kinds.delete,
         attestedDeleted,
         rounds: faulty.rounds,

@@ -1,4 +1,4 @@
-// The fault and fuzz suite: `npm run bench:faults [-- --events N --seed S]`; readable figures, then one JSON line (events, duplicates_delivered, faults_injected, ledger_equal, lost, duplicate_attestations, duplicate_alerts, fuzz_cases, fuzz_5xx, dead_letters_missing).
+// The fault and fuzz suite: `npm run bench:faults [-- --events N --seed S]`; readable figures, then one JSON line (events, duplicates_delivered, faults_injected, ledger_equal, lost, duplicate_attestations, duplicate_alerts, fuzz_cases, fuzz_5xx, dead_letters_missing, deletes, webhook_events, report_uploads).
 import { appendFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -73,6 +73,11 @@ try {
     `  ${d.posted} posts in ${d.rounds} rounds, ${d.faultySeconds.toFixed(1)} s; answers ${JSON.stringify(d.statuses)}`,
   );
   console.log(
+    `  answers by topic: ${Object.entries(d.byTopic)
+      .map(([t, st]) => `${t} ${JSON.stringify(st)}`)
+      .join(', ')}`,
+  );
+  console.log(
     `faults: Firestore killed and restarted ${d.firestoreRestarts}× (${d.firestoreOutageRounds} round(s) down each), registry unreachable ${d.registryOutages}× for ${d.registryOutageRounds} round(s), ${d.injected5xx.before} 5xx before and ${d.injected5xx.after} after the function ran`,
   );
   console.log(
@@ -86,6 +91,9 @@ try {
   for (const e of d.lostEvents.slice(0, 10)) console.log(`  lost ${e}`);
   console.log(
     `effects: ${d.alerts} chat messages (${run.duplicate_alerts} duplicated), ${d.attestations} attestation occurrences (${run.duplicate_attestations} duplicated)`,
+  );
+  console.log(
+    `deletes: ${run.deletes} (${d.digestDeletes} of a digest, ${run.deletes - d.digestDeletes} of a tag): ${d.deletedImages} images deleted in the ledger, ${d.attestedDeleted} attestation occurrences left on them, ${d.historiesDiffering} never attested in the faulty run (deleted first), ${d.deletesBeforePush} deletes taken before any push of their image; webhooks: ${run.webhook_events} distribution notifications; reports: ${run.report_uploads} Trivy uploads`,
   );
   Object.assign(results, {
     events: run.events,
@@ -102,6 +110,9 @@ try {
           dead_letters_missing: fuzz.dead_letters_missing,
         }
       : {}),
+    deletes: run.deletes,
+    webhook_events: run.webhook_events,
+    report_uploads: run.report_uploads,
   });
 } catch (err) {
   console.error(err);

@@ -1074,11 +1074,34 @@ export function applyScanSummary(rec: ImageRecord, scan: ScanResult): ImageRecor
     database: scan.database ?? (scan.status === 'scanning' ? (previous?.database ?? null) : null),
     uploader: scan.uploader ?? null,
   };
+  const scans = { ...rec.scans, [scanner]: run };
   return {
     ...rec,
-    scan: summary,
+    scan: latestRun(scans) ?? summary,
     scanRefs,
-    scans: { ...rec.scans, [scanner]: run },
+    scans,
     provenance: scan.provenance ?? rec.provenance,
   };
+}
+
+/**
+ * The image's scan summary: of its scanners' runs, the one that completed last (a run never
+ * completed counts as oldest; the scanner's name breaks a tie). Not the run that arrived last:
+ * two scanners' results delivered in either order must leave the same record.
+ */
+function latestRun(scans: Readonly<Record<string, ScannerRun>>): ScanSummary | null {
+  let best: [string, ScannerRun] | null = null;
+  for (const entry of Object.entries(scans)) {
+    const [name, run] = entry;
+    if (!best) {
+      best = entry;
+      continue;
+    }
+    const a = run.completedAt ?? '';
+    const b = best[1].completedAt ?? '';
+    if (a > b || (a === b && name > best[0])) best = entry;
+  }
+  if (!best) return null;
+  const { status, scanner, completedAt, counts, failureReason } = best[1];
+  return { status, scanner, completedAt, counts, failureReason };
 }

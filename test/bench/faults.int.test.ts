@@ -1,5 +1,6 @@
 // The short form of `npm run bench:faults`: the compiled bench with few events and fuzz cases; the
-// ledger after duplicates, shuffling, Firestore restarts, a registry outage and 5xx equals a clean run's.
+// ledger after duplicates, shuffling, Firestore restarts, a registry outage and 5xx equals a clean run's
+// (gcr pushes, deletes and scans, distribution webhooks and Trivy uploads).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -56,6 +57,14 @@ describeWithEmulators('bench:faults, short form', () => {
       fuzz_5xx: 0,
       dead_letters_missing: 0,
     });
+    // The ledger comparison covered deletes, webhook pushes and report uploads, not only gcr pushes and scans.
+    expect(last.deletes as number, report).toBeGreaterThan(0);
+    expect(last.webhook_events as number, report).toBeGreaterThan(0);
+    expect(last.report_uploads as number, report).toBeGreaterThan(0);
+    // Every digest delete left its image deleted, with no attestation occurrence to admit it.
+    expect(report).toMatch(
+      /\((\d+) of a digest, \d+ of a tag\): \1 images deleted in the ledger, 0 attestation occurrences left on them/,
+    );
     // Faults were really injected: two Firestore restarts and a registry outage at least.
     expect(last.faults_injected as number, report).toBeGreaterThanOrEqual(3);
     expect(last.fuzz_cases as number, report).toBeGreaterThan(100);

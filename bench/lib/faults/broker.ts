@@ -9,6 +9,11 @@ export interface Delivery {
   publishTime: string;
   data: Buffer;
   attributes?: Record<string, string>;
+  /**
+   * A webhook instead of a push envelope: `data` is POSTed as is to `endpoint` + `path`. The
+   * sender is a registry that retries a notification until it gets a 2xx, as Pub/Sub does.
+   */
+  http?: { path: string; headers: Record<string, string> };
   attempts: number;
   /** The round from which it may be delivered (again). */
   due: number;
@@ -20,6 +25,8 @@ export interface BrokerStats {
   failed: number;
   /** Answers by status class (2xx, 4xx, 5xx, or `error` when no answer came). */
   statuses: Record<string, number>;
+  /** The same per topic (`webhook` for the webhook channel). */
+  byTopic: Record<string, Record<string, number>>;
   deadLettered: Delivery[];
 }
 
@@ -45,8 +52,11 @@ export class PushBroker {
     acknowledged: 0,
     failed: 0,
     statuses: {},
+    byTopic: {},
     deadLettered: [],
   };
+  /** Message ids acknowledged at least once, in the order of their first acknowledgement. */
+  readonly acknowledgedIds = new Set<string>();
   private fresh: Delivery[] = [];
   private retries: Delivery[] = [];
 
@@ -55,6 +65,11 @@ export class PushBroker {
   /** Adds deliveries in the given order (first in, first delivered). */
   enqueue(...deliveries: Delivery[]): void {
     this.fresh.push(...deliveries);
+  }
+
+  /** Adds a delivery among the new ones at a place `random` picks (it arrives among them). */
+  enqueueAmong(d: Delivery, random: () => number): void {
+    this.fresh.splice(Math.floor(random() * (this.fresh.length + 1)), 0, d);
   }
 
   get pending(): number {
@@ -103,29 +118,40 @@ export class PushBroker {
     const { projectId } = this.opts;
     let status = 'error';
     try {
-      const res = await fetch(`${d.endpoint}/projects/${projectId}/topics/${d.topic}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          message: {
-            data: d.data.toString('base64'),
-            messageId: d.messageId,
-            publishTime: d.publishTime,
-            ...(d.attributes ? { attributes: d.attributes } : {}),
-          },
-          subscription: `projects/${projectId}/subscriptions/${d.topic}-push`,
-          deliveryAttempt: d.attempts,
-        }),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
+      const res = d.http
+        ? await fetch(`${d.endpoint}${d.http.path}`, {
+            method: 'POST',
+            headers: d.http.headers,
+            body: new Uint8Array(d.data),
+            signal: AbortSignal.timeout(this.opts.timeoutMs),
+          })
+        : await fetch(`${d.endpoint}/projects/${projectId}/topics/${d.topic}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              message: {
+                data: d.data.toString('base64'),
+                messageId: d.messageId,
+                publishTime: d.publishTime,
+                ...(d.attributes ? { attributes: d.attributes } : {}),
+              },
+              subscription: `projects/${projectId}/subscriptions/${d.topic}-push`,
+              deliveryAttempt: d.attempts,
+            }),
+            signal: AbortSignal.timeout(this.opts.timeoutMs),
+          });
       await res.arrayBuffer();
       status = `${Math.floor(res.status / 100)}xx`;
     } catch {
       // no answer within the deadline, or the connection failed: Pub/Sub redelivers
     }
     this.stats.statuses[status] = (this.stats.statuses[status] ?? 0) + 1;
+    const topic = this.stats.byTopic[d.topic] ?? {};
+    topic[status] = (topic[status] ?? 0) + 1;
+    this.stats.byTopic[d.topic] = topic;
     if (status === '2xx') {
       this.stats.acknowledged += 1;
+      this.acknowledgedIds.add(d.messageId);
       return true;
     }
     this.stats.failed += 1;

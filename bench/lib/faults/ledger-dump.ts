@@ -124,6 +124,34 @@ export async function dumpLedger(
   return out;
 }
 
+/** The audit entries of attesting an image and of revoking its attestations. */
+const ATTESTATION_AUDIT_KINDS = ['attested', 'attestations-revoked'] as const;
+
+/**
+ * A deleted image's attestation history without what depends on when the delete arrived: a
+ * delete delivered before the image's verdict means it was never attested (nothing to revoke),
+ * after it means attested then revoked. Both end with no active attestation, which is what stays
+ * compared (an attestation still active on a deleted image is a difference). Returns the ids of
+ * the deleted images.
+ */
+export function forgetDeletedHistory(dump: Map<string, string>): string[] {
+  const deleted: string[] = [];
+  for (const [path, json] of dump) {
+    const parts = path.split('/');
+    if (parts.length !== 2 || parts[0] !== 'images') continue;
+    const doc = JSON.parse(json) as { state?: string; attestations?: { revokedAt: unknown }[] };
+    if (doc.state !== 'deleted') continue;
+    deleted.push(parts[1] as string);
+    doc.attestations = (doc.attestations ?? []).filter((a) => a.revokedAt === null);
+    dump.set(path, JSON.stringify(doc));
+  }
+  for (const id of deleted)
+    for (const kind of ATTESTATION_AUDIT_KINDS)
+      for (const path of [...dump.keys()])
+        if (path.startsWith(`images/${id}/audit/${kind}:`)) dump.delete(path);
+  return deleted;
+}
+
 export interface DumpDiff {
   equal: boolean;
   missing: string[];

@@ -2,16 +2,25 @@
 import { sleep } from '../../../scripts/lib/process.js';
 import { storePolicy } from '../../../shared/policy/store/policy-source.js';
 import { handlersSettled } from '../../../shared/runtime/pubsub-function.js';
+import { contentId } from '../../../shared/trust/uploads.js';
 import { type Delivery, PushBroker, pullMessages } from './broker.js';
-import { canonicalText, diffDumps, dumpLedger } from './ledger-dump.js';
+import { canonicalText, diffDumps, dumpLedger, forgetDeletedHistory } from './ledger-dump.js';
 import {
   FAULTS_POLICY,
   seededRandom,
   shuffle,
+  WEBHOOK_CONTENT_TYPE,
+  WEBHOOK_PATH,
   type WorkloadEvent,
   workloadEvents,
 } from './scenario.js';
-import { type FaultInfra, type FunctionStack, type PushFunction, startFunctions } from './stack.js';
+import {
+  type FaultInfra,
+  type FunctionStack,
+  type PushFunction,
+  startFunctions,
+  TOKENS,
+} from './stack.js';
 
 export interface FaultRunOptions {
   events: number;
@@ -38,7 +47,22 @@ export interface FaultRunResult {
   lost: number;
   duplicate_attestations: number;
   duplicate_alerts: number;
+  /** gcr `DELETE` messages in the workload (of a digest, or of a tag). */
+  deletes: number;
+  /** Distribution webhook notifications in the workload (each a push, POSTed to ingestWebhook). */
+  webhook_events: number;
+  /** CI report uploads (Trivy) in the workload. */
+  report_uploads: number;
   detail: {
+    /** Images the faulty ledger holds as deleted, and the digest deletes that should have made them so. */
+    deletedImages: number;
+    digestDeletes: number;
+    /** Deleted images never attested (or denied) in the faulty run because their delete came first. */
+    historiesDiffering: number;
+    /** Digest deletes acknowledged before any push of their image in the faulty run. */
+    deletesBeforePush: number;
+    /** Attestation occurrences left on deleted images in the faulty run (revocation missed). */
+    attestedDeleted: number;
     rounds: number;
     firestoreRestarts: number;
     registryOutages: number;
@@ -47,6 +71,7 @@ export interface FaultRunResult {
     injected5xx: { before: number; after: number };
     posted: number;
     statuses: Record<string, number>;
+    byTopic: Record<string, Record<string, number>>;
     deadLettered: { topic: string; messageId: string }[];
     lostEvents: string[];
     lostAlerts: number;
@@ -61,14 +86,51 @@ export interface FaultRunResult {
 
 const EFFECT_TOPICS = (stack: FunctionStack) => Object.keys(stack.effectTargets);
 
+const FUNCTION_OF: Record<WorkloadEvent['kind'], PushFunction> = {
+  push: 'push',
+  delete: 'push',
+  'tag-delete': 'push',
+  scan: 'scan',
+  webhook: 'webhook',
+  report: 'report',
+};
+
+/** How each HTTP channel is posted: its path and the sender's own credential. */
+function httpOf(ev: WorkloadEvent): Delivery['http'] {
+  switch (ev.kind) {
+    case 'webhook':
+      return {
+        path: WEBHOOK_PATH,
+        headers: {
+          'content-type': WEBHOOK_CONTENT_TYPE,
+          authorization: `Bearer ${TOKENS.distribution}`,
+        },
+      };
+    case 'report':
+      return {
+        path: `/?image=${encodeURIComponent(ev.report?.image ?? '')}`,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKENS.report}` },
+      };
+    case 'push':
+    case 'delete':
+    case 'tag-delete':
+    case 'scan':
+      return undefined;
+    default: {
+      const never: never = ev.kind;
+      throw new Error(`unknown event kind ${String(never)}`);
+    }
+  }
+}
+
 function toDelivery(stack: FunctionStack, ev: WorkloadEvent): Delivery {
-  const fn: PushFunction = ev.kind === 'push' ? 'push' : 'scan';
   return {
     topic: ev.topic,
-    endpoint: stack.proxies[fn].url,
+    endpoint: stack.proxies[FUNCTION_OF[ev.kind]].url,
     messageId: ev.messageId,
     publishTime: ev.publishTime,
     data: Buffer.from(JSON.stringify(ev.data)),
+    ...(httpOf(ev) ? { http: httpOf(ev) } : {}),
     attempts: 0,
     due: 0,
   };
@@ -113,7 +175,9 @@ function chatMessages(infra: FaultInfra, projectId: string): Map<string, number>
     const title =
       (m.body as { cardsV2?: { card?: { header?: { title?: string } } }[] }).cardsV2?.[0]?.card
         ?.header?.title ?? canonicalText(text).slice(0, 200);
-    const digest = /sha256:[0-9a-f]{64}/.exec(text)?.[0] ?? '';
+    // The card names the image's full digest after `digest `; a key id may come before it.
+    const digest =
+      /digest (sha256:[0-9a-f]{64})/.exec(text)?.[1] ?? /sha256:[0-9a-f]{64}/.exec(text)?.[0] ?? '';
     const key = `${title} ${digest}`.replaceAll(projectId, '<project>');
     out.set(key, (out.get(key) ?? 0) + 1);
   }
@@ -206,7 +270,15 @@ async function faultyRun(
     timeoutMs: 30_000,
   });
   const copies: Delivery[] = [];
-  for (const ev of events) for (let c = 0; c < opts.copies; c++) copies.push(toDelivery(stack, ev));
+  // A CI job uploads its report after its push, but Clearance may not have recorded the push yet;
+  // a report for an unknown image is refused (400, dead-lettered), so uploads wait for the push's ack.
+  let held: { after: string; d: Delivery }[] = [];
+  for (const ev of events)
+    for (let c = 0; c < opts.copies; c++) {
+      const d = toDelivery(stack, ev);
+      if (ev.report) held.push({ after: ev.report.after, d });
+      else copies.push(d);
+    }
   broker.enqueue(...shuffle(copies, random));
   const expectedRounds = Math.ceil(copies.length / opts.batch);
   const fsLen = opts.firestoreOutageRounds ?? Math.max(1, Math.round(expectedRounds / 30));
@@ -254,9 +326,13 @@ async function faultyRun(
     }
     // A backend that is down cannot be read for effects either: the emulator for Pub/Sub stays up.
     await pumpEffects(stack, broker, round);
+    // Nothing left to deliver: a push that never got acknowledged (dead-lettered) frees its report.
+    const ready = held.filter((h) => broker.acknowledgedIds.has(h.after) || broker.pending === 0);
+    held = held.filter((h) => !ready.includes(h));
+    for (const h of ready) broker.enqueueAmong({ ...h.d, due: round }, random);
     const batch = broker.take(round, opts.batch);
     const faultsLeft = schedule.some((s) => s.round > round);
-    if (batch.length === 0 && broker.pending === 0 && !faultsLeft) {
+    if (batch.length === 0 && broker.pending === 0 && held.length === 0 && !faultsLeft) {
       // Nothing queued: done once the effect topics stay empty for a while.
       quiet += 1;
       if (quiet >= 3) break;
@@ -316,6 +392,12 @@ async function cleanRunInChild(
   return JSON.parse(readFileSync(resultFile, 'utf8')) as { deadLettered: number; seconds: number };
 }
 
+function countKinds(events: readonly WorkloadEvent[]): Record<WorkloadEvent['kind'], number> {
+  const out = { push: 0, scan: 0, delete: 0, 'tag-delete': 0, webhook: 0, report: 0 };
+  for (const e of events) out[e.kind] += 1;
+  return out;
+}
+
 export async function runFaultSuite(
   infra: FaultInfra,
   opts: FaultRunOptions,
@@ -325,10 +407,13 @@ export async function runFaultSuite(
   after?: (stack: FunctionStack) => Promise<void>,
 ): Promise<FaultRunResult> {
   const random = seededRandom(opts.seed);
-  const events = workloadEvents(infra.registry.host, infra.info.images, opts.events, random);
-  const pushes = events.filter((e) => e.kind === 'push').length;
+  const events = workloadEvents(infra.registry.host, infra.info.images, opts.events, random, {
+    host: infra.info.webhookRegistryHost,
+    images: infra.info.webhookImages,
+  });
+  const kinds = countKinds(events);
   log(
-    `workload: ${events.length} events (${pushes} pushes, ${events.length - pushes} scans) over ${infra.info.images.length} images, seed ${opts.seed}`,
+    `workload: ${events.length} events (${kinds.push} gcr pushes, ${kinds.scan} scans, ${kinds.delete} digest deletes, ${kinds['tag-delete']} tag deletes over ${infra.info.images.length} images; ${kinds.webhook} distribution webhook pushes over ${infra.info.webhookImages.length} images on ${infra.info.webhookRegistryHost}; ${kinds.report} Trivy report uploads), seed ${opts.seed}`,
   );
 
   const clean = await cleanRunInChild(infra, events, opts, logFile);
@@ -359,6 +444,17 @@ export async function runFaultSuite(
     const faultyChat = chatMessages(infra, FAULTY_PROJECT);
     const faultyAttest = attestations(infra, FAULTY_PROJECT);
 
+    // A deleted image's attestation history depends on when its delete arrived (see forgetDeletedHistory).
+    const cleanRaw = new Map(cleanDump);
+    const faultyRaw = new Map(faultyDump);
+    const deletedClean = forgetDeletedHistory(cleanDump);
+    const deletedFaulty = new Set(forgetDeletedHistory(faultyDump));
+    const historiesDiffering = deletedClean.filter(
+      (id) =>
+        deletedFaulty.has(id) &&
+        cleanRaw.get(`images/${id}`) !== faultyRaw.get(`images/${id}`) &&
+        cleanDump.get(`images/${id}`) === faultyDump.get(`images/${id}`),
+    ).length;
     const diff = diffDumps(cleanDump, faultyDump);
     for (const [key, n] of faultyAttest) {
       const want = cleanAttest.get(key) ?? 0;
@@ -386,21 +482,52 @@ export async function runFaultSuite(
       );
     const cleanAudited = audited(cleanDump);
     const faultyAudited = audited(faultyDump);
+    // A report's audit entry is keyed by its content (the upload carries no message id).
+    const auditId = (ev: WorkloadEvent) =>
+      ev.kind === 'report' ? contentId(JSON.stringify(ev.data)) : ev.messageId;
     const lostEvents = events
-      .filter((ev) => cleanAudited.has(ev.messageId) && !faultyAudited.has(ev.messageId))
+      .filter((ev) => cleanAudited.has(auditId(ev)) && !faultyAudited.has(auditId(ev)))
       .map((ev) => `${ev.kind} ${ev.messageId}`);
     const excess = (want: Map<string, number>, got: Map<string, number>) => {
       let n = 0;
       for (const [k, v] of got) n += Math.max(0, v - (want.get(k) ?? 0));
       return n;
     };
-    const lostAlerts = excess(faultyChat, cleanChat);
+    // An alert about an image deleted in both runs may not come when the delete came first (the
+    // image was never denied or attested while it existed); doubled alerts still count.
+    const goneDigests = deletedClean
+      .filter((id) => deletedFaulty.has(id))
+      .map((id) => id.slice(id.lastIndexOf('@') + 1));
+    const aboutGone = (key: string) => goneDigests.some((d) => key.endsWith(` ${d}`));
+    const lostAlerts = excess(faultyChat, new Map([...cleanChat].filter(([k]) => !aboutGone(k))));
     const lostAttestations = excess(faultyAttest, cleanAttest);
     const injected = { before: 0, after: 0 };
     for (const p of Object.values(stack.proxies)) {
       injected.before += p.injected.before;
       injected.after += p.injected.after;
     }
+    // Every digest delete ends its image deleted, with no attestation occurrence left to admit it.
+    const deletedIds = new Set(
+      (await stack.db.collection('images').where('state', '==', 'deleted').get()).docs.map((d) =>
+        String(`${d.get('registry')}/${d.get('repository')}@${d.get('digest')}`),
+      ),
+    );
+    // Deletes the faulty run took before every push of their image (a Set keeps insertion order).
+    const ackAt = new Map([...faulty.broker.acknowledgedIds].map((id, i) => [id, i]));
+    const deletesBeforePush = events.filter(
+      (d) =>
+        d.kind === 'delete' &&
+        events
+          .filter((p) => p.kind === 'push' && p.image === d.image)
+          .every(
+            (p) =>
+              (ackAt.get(d.messageId) ?? Number.POSITIVE_INFINITY) <
+              (ackAt.get(p.messageId) ?? Number.POSITIVE_INFINITY),
+          ),
+    ).length;
+    let attestedDeleted = 0;
+    for (const [key, count] of faultyAttest)
+      for (const uri of deletedIds) if (key.endsWith(uri)) attestedDeleted += count;
     await after?.(stack);
     return {
       events: events.length,
@@ -411,7 +538,15 @@ export async function runFaultSuite(
       lost: lostEvents.length + lostAlerts + lostAttestations,
       duplicate_attestations: excess(cleanAttest, faultyAttest),
       duplicate_alerts: excess(cleanChat, faultyChat),
+      deletes: kinds.delete + kinds['tag-delete'],
+      webhook_events: kinds.webhook,
+      report_uploads: kinds.report,
       detail: {
+        deletedImages: deletedIds.size,
+        historiesDiffering,
+        deletesBeforePush,
+        digestDeletes: kinds.delete,
+        attestedDeleted,
         rounds: faulty.rounds,
         firestoreRestarts: faulty.firestoreRestarts,
         registryOutages: faulty.registryOutages,
@@ -420,6 +555,7 @@ export async function runFaultSuite(
         injected5xx: injected,
         posted: faulty.broker.stats.posted,
         statuses: faulty.broker.stats.statuses,
+        byTopic: faulty.broker.stats.byTopic,
         deadLettered: faulty.broker.stats.deadLettered.map((d) => ({
           topic: d.topic,
           messageId: d.messageId,

@@ -50,17 +50,27 @@ fallback:
     - { kind: google-chat, secret: 'env:FAULTS_CHAT_WEBHOOK', space: payments-chat }
 `;
 
-export type PushFunction = 'push' | 'scan' | 'attest' | 'notify' | 'reevaluate';
+export type PushFunction =
+  | 'push'
+  | 'scan'
+  | 'attest'
+  | 'notify'
+  | 'reevaluate'
+  | 'webhook'
+  | 'report';
 
 /** What a run's functions need to reach the shared parts (serialisable: the clean run is a child process). */
 export interface InfraInfo {
   pubsubHost: string;
   firestoreHost: string;
   registryHost: string;
+  /** The second registry, whose pushes reach Clearance as distribution webhooks (never taken down). */
+  webhookRegistryHost: string;
   grafeasUrl: string;
   chatUrl: string;
   scratch: string;
   images: WorkloadImage[];
+  webhookImages: WorkloadImage[];
 }
 
 /** The parts both runs share: emulators, registry, Container Analysis and chat stand-ins. */
@@ -103,12 +113,17 @@ async function startPubsub(group: string): Promise<{ host: string; service: Serv
 }
 
 /** `count` images in `repositories` repositories, pushed with skopeo; every third is denied by its findings. */
-async function pushImages(host: string, count: number, scratch: string): Promise<WorkloadImage[]> {
+async function pushImages(
+  host: string,
+  count: number,
+  scratch: string,
+  prefix = '',
+): Promise<WorkloadImage[]> {
   const images: WorkloadImage[] = [];
   for (let i = 0; i < count; i++) {
-    const dir = join(scratch, `image-${i}`);
+    const dir = join(scratch, `${prefix}image-${i}`);
     writeOciImage(dir, {
-      files: { 'app/id': `faults image ${i}\n` },
+      files: { 'app/id': `faults ${prefix}image ${i}\n` },
       config: { labels: { owner: 'payments' }, user: '65532' },
     });
     const repository = `faults/app-${i % Math.max(1, Math.ceil(count / 3))}`;
@@ -163,12 +178,27 @@ export async function startFaultInfra(opts: {
         force: true,
       });
     });
+    const webhookRegistry = await startLocalRegistry({ port: 'free', group: opts.group });
+    c.push(async () => {
+      await webhookRegistry.service.stop();
+      rmSync(stateDir('registry', opts.group, webhookRegistry.host.split(':')[1] ?? ''), {
+        recursive: true,
+        force: true,
+      });
+    });
     const grafeas = await startGrafeasServer({ defaultPageSize: 1000 });
     c.push(() => grafeas.close());
     const chat = await startChatSink();
     c.push(() => chat.close());
 
     const images = await pushImages(registry.host, opts.images, scratch);
+    // A few images on the webhook registry: never scanned here, so their verdicts stay pending.
+    const webhookImages = await pushImages(
+      webhookRegistry.host,
+      Math.max(2, Math.ceil(opts.images / 10)),
+      scratch,
+      'webhook-',
+    );
     for (const image of images) {
       const uri = `https://${registry.host}/${image.repository}@${image.digest}`;
       // 4 findings include a fixable CRITICAL (denied); 3 stay within the policy (allowed).
@@ -199,10 +229,12 @@ export async function startFaultInfra(opts: {
         pubsubHost: ps.host,
         firestoreHost: firestore.host,
         registryHost: registry.host,
+        webhookRegistryHost: webhookRegistry.host,
         grafeasUrl: grafeas.url,
         chatUrl: chat.url,
         scratch,
         images,
+        webhookImages,
       },
       firestore,
       registry: {
@@ -285,10 +317,10 @@ export async function startFunctions(
 
     const { root } = await import('../../../shared/runtime/root.js');
     const { registryOf } = await import('../../../shared/runtime/services.js');
-    // Only the suite's own registry is real: fixtures name loopback registries that are not running.
+    // Only the suite's own registries are real: fixtures name loopback registries that are not running.
     registryOf.provide(
       root(),
-      sandboxRegistry((h) => h === info.registryHost),
+      sandboxRegistry((h) => h === info.registryHost || h === info.webhookRegistryHost),
     );
     c.push(async () => {
       await (await root().firestore()).terminate();
@@ -299,12 +331,16 @@ export async function startFunctions(
     await import('../../../functions/attest-image/index.js');
     await import('../../../functions/notify-owners/index.js');
     await import('../../../functions/reevaluate/index.js');
+    await import('../../../functions/ingest-webhook/index.js');
+    await import('../../../functions/ingest-report/index.js');
     const names: Record<PushFunction, string> = {
       push: 'onRegistryPush',
       scan: 'onScanComplete',
       attest: 'attestImage',
       notify: 'notifyOwners',
       reevaluate: 'reevaluate',
+      webhook: 'ingestWebhook',
+      report: 'ingestReport',
     };
     const proxies = {} as Record<PushFunction, FaultProxy>;
     for (const [key, name] of Object.entries(names) as [PushFunction, string][]) {

@@ -218,4 +218,31 @@ describe('scan summary and current findings', () => {
     const failed = applyScanSummary(done, { ...scan, status: 'failed', failureReason: 'boom' });
     expect(failed.scan).toMatchObject({ status: 'failed', counts: null, failureReason: 'boom' });
   });
+
+  it("two scanners' runs give the same record in either order: the image's scan is the run that completed last", () => {
+    const aa = { ...scan, status: 'finished' as const };
+    const trivy = {
+      ...scan,
+      source: 'trivy' as const,
+      scanner: 'trivy',
+      scanRef: '2026-01-03#abc',
+      completedAt: '2026-01-03',
+      findings: [{ ...finding('CVE-3', 'LOW'), source: 'trivy' as const }],
+      status: 'finished' as const,
+    };
+    const aaThenTrivy = applyScanSummary(applyScanSummary(record(), aa), trivy);
+    const trivyThenAa = applyScanSummary(applyScanSummary(record(), trivy), aa);
+    expect(trivyThenAa).toEqual(aaThenTrivy);
+    expect(aaThenTrivy.scan).toMatchObject({ scanner: 'trivy', completedAt: '2026-01-03' });
+    expect(Object.keys(aaThenTrivy.scans).sort()).toEqual(['artifact-analysis', 'trivy']);
+    // A rescan that completed later takes the summary back, whatever arrived before it.
+    const rescan = { ...aa, scanRef: 'r4', completedAt: '2026-01-04' };
+    expect(applyScanSummary(trivyThenAa, rescan).scan).toMatchObject({
+      scanner: 'artifact-analysis',
+      completedAt: '2026-01-04',
+    });
+    // A scan still running elsewhere does not hide the finished run of another scanner.
+    const running = applyScanSummary(aaThenTrivy, { ...aa, scanRef: 'r5', status: 'scanning' });
+    expect(running.scan).toMatchObject({ status: 'finished', scanner: 'trivy' });
+  });
 });

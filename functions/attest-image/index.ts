@@ -36,7 +36,7 @@ const attestorOf = depsFactory(async (r): Promise<Attestor> => {
   const endpoint = r.config.containerAnalysisEndpoint;
   return createAttestor({
     signer,
-    ledger: firestoreAttestationLedger({ db: await r.firestore() }),
+    ledger: firestoreAttestationLedger({ db: await r.firestore(), clock: r.clock }),
     writer: s.attestorNote
       ? grafeasAttestationWriter(
           endpoint ? { clientOptions: localClientOptions(endpoint) as never } : {},
@@ -65,9 +65,9 @@ export function createAttestImageHandler(
 ) {
   return pubsubFunction(
     'verdicts',
-    async (msg, { root, logger, now }) => {
+    async (msg, { root, logger, now, signal }) => {
       const message = parseInput(VerdictMessage, jsonOf(msg), 'verdict message');
-      await attestVerdict({ ...(await deps(root)), logger }, message, now);
+      await attestVerdict({ ...(await deps(root)), logger }, message, now, signal);
     },
     getRoot,
   );

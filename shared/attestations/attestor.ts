@@ -143,12 +143,20 @@ export interface AttestorOptions {
 
 export interface Attestor {
   decide(image: ImageRecord): AttestationDecision;
-  /** Attests when the rule says so; `policyHash`, when given, must be the one the record shows. */
-  attest(input: { image: ImageRecord; now: Date; policyHash?: string }): Promise<AttestOutcome>;
+  /**
+   * Attests when the rule says so; `policyHash`, when given, must be the one the record shows.
+   * Once `signal` is aborted (the delivery was answered at its deadline) no occurrence is created.
+   */
+  attest(input: {
+    image: ImageRecord;
+    now: Date;
+    policyHash?: string;
+    signal?: AbortSignal;
+  }): Promise<AttestOutcome>;
   /** Deletes the image's attestation occurrences (recorded or found) and marks the ledger. */
   revoke(input: { image: ImageRecord; reason: string; now: Date }): Promise<RevokeOutcome>;
   /** Attest or revoke, whichever the current record calls for. */
-  reconcile(input: { image: ImageRecord; now: Date }): Promise<
+  reconcile(input: { image: ImageRecord; now: Date; signal?: AbortSignal }): Promise<
     | { action: 'attest'; outcome: AttestOutcome }
     | { action: 'revoke'; outcome: RevokeOutcome }
     | {
@@ -224,6 +232,7 @@ export function createAttestor(options: AttestorOptions): Attestor {
     image: ImageRecord,
     policyHash: string,
     now: Date,
+    signal: AbortSignal | undefined,
   ): Promise<FormatOutcome> {
     if (!writer || !noteName) throw new Error('binauthz needs a writer and a note');
     const resourceUri = imageResourceUri(image.registry, image.repository, image.digest);
@@ -254,6 +263,9 @@ export function createAttestor(options: AttestorOptions): Attestor {
         } else {
           const payload = binauthzPayload(image.registry, image.repository, image.digest);
           const signature = await signer.sign(payload);
+          // A worker whose delivery was already answered has a redelivery doing this work: a
+          // second occurrence created now, by a worker nobody retries, could outlive every cleanup.
+          signal?.throwIfAborted();
           const occurrence = attestationOccurrence({
             noteName,
             resourceUri,
@@ -348,8 +360,9 @@ export function createAttestor(options: AttestorOptions): Attestor {
     image: ImageRecord;
     now: Date;
     policyHash?: string;
+    signal?: AbortSignal;
   }): Promise<AttestOutcome> {
-    const { image, now } = input;
+    const { image, now, signal } = input;
     const d = decide(image);
     if (d.action !== 'attest') {
       return { status: 'skipped', why: d.action === 'none' ? d.why : `revoke due: ${d.reason}` };
@@ -364,7 +377,7 @@ export function createAttestor(options: AttestorOptions): Attestor {
     for (const format of formats) {
       switch (format) {
         case 'binauthz':
-          out.binauthz = await attestBinauthz(image, d.policyHash, now);
+          out.binauthz = await attestBinauthz(image, d.policyHash, now, signal);
           break;
         case 'dsse':
           out.dsse = await attestDsse(image, d.policyHash, now);
@@ -433,11 +446,11 @@ export function createAttestor(options: AttestorOptions): Attestor {
     decide,
     attest,
     revoke,
-    async reconcile({ image, now }) {
+    async reconcile({ image, now, signal }) {
       const d = decide(image);
       switch (d.action) {
         case 'attest':
-          return { action: 'attest', outcome: await attest({ image, now }) };
+          return { action: 'attest', outcome: await attest({ image, now, signal }) };
         case 'revoke':
           // Even with nothing attested in the ledger: revoke searches the note, where a run that
           // failed to record its attestation may have left an occurrence that still admits.

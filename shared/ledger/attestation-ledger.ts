@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { DocumentSnapshot, Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
 import type { AttestationFormat, AttestationLedger } from '../attestations/attestor.js';
+import type { Clock } from '../clock.js';
 import { ClearanceError, InvalidInputError } from '../errors.js';
 import { Attestation, ImageRecord } from '../image-record.js';
 import { COLLECTIONS } from './collections.js';
@@ -70,6 +71,12 @@ export function firestoreAttestationLedger(options: {
   db: Firestore;
   /** The image ledger every image write goes through; default one over `db`. */
   ledger?: Pick<ImageLedger, 'transact'>;
+  /**
+   * Read inside each attempt of the claim transaction: a lease runs from when it is written, not
+   * from when the claim was asked for (a transaction that waited out contention or an outage
+   * would otherwise write a lease already short, or already over). Never earlier than `now`.
+   */
+  clock?: Clock;
 }): AttestationLedger {
   const { db } = options;
   const ledger = options.ledger ?? new FirestoreLedger(db);
@@ -86,6 +93,7 @@ export function firestoreAttestationLedger(options: {
     // Claims live beside the image document, not in it: only the claim document is written here.
     claim(imageId, policyHash, format, now, leaseMs) {
       return db.runTransaction(async (tx) => {
+        const at = Math.max(now.getTime(), options.clock?.now().getTime() ?? 0);
         const cref = claimRef(imageId, policyHash, format);
         const [snap, claimSnap] = await tx.getAll(imageRef(imageId), cref);
         const image = readImage(snap, imageId);
@@ -93,7 +101,7 @@ export function firestoreAttestationLedger(options: {
         if (done) return { status: 'exists', attestation: done, held: held(image) } as const;
         if (claimSnap.exists) {
           const claim = Claim.safeParse(claimSnap.data());
-          if (claim.success && Date.parse(claim.data.leaseUntil) > now.getTime()) {
+          if (claim.success && Date.parse(claim.data.leaseUntil) > at) {
             return { status: 'busy', leaseUntil: claim.data.leaseUntil } as const;
           }
         }
@@ -102,8 +110,8 @@ export function firestoreAttestationLedger(options: {
           token,
           format,
           policyHash,
-          claimedAt: now.toISOString(),
-          leaseUntil: new Date(now.getTime() + leaseMs).toISOString(),
+          claimedAt: new Date(at).toISOString(),
+          leaseUntil: new Date(at + leaseMs).toISOString(),
         });
         return { status: 'claimed', token } as const;
       });

@@ -18,6 +18,7 @@ export async function attestVerdict(
   deps: AttestVerdictDeps,
   message: VerdictMessage,
   now: Date,
+  signal?: AbortSignal,
 ): Promise<void> {
   const { logger } = deps;
   const image = await deps.ledger.getImage(message.imageId);
@@ -26,7 +27,7 @@ export async function attestVerdict(
     return;
   }
   const attestor = await deps.attestor();
-  const result = await attestor.reconcile({ image, now });
+  const result = await attestor.reconcile({ image, now, signal });
   logger.info('attestation reconciled', {
     imageId: image.id,
     action: result.action,

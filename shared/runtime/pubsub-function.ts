@@ -16,6 +16,11 @@ export interface HandlerContext {
   root: Root;
   logger: Logger;
   now: Date;
+  /**
+   * Aborted when the delivery is answered 5xx at its deadline. The work goes on (it cannot be
+   * stopped mid-write), but should start no new outside side effect: a redelivery is doing it.
+   */
+  signal: AbortSignal;
 }
 
 /** The ledger adapter, one per root. */
@@ -68,15 +73,18 @@ export async function handlersSettled(timeoutMs: number): Promise<boolean> {
  * the delivery answers 5xx before Pub/Sub's ack deadline instead, and redelivery (idempotent
  * through the event markers) finishes the work once the backend is back.
  */
-async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+async function withDeadline<T>(run: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
+  const deadline = new AbortController();
+  const work = run(deadline.signal);
   track(work);
   if (ms <= 0) return work;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new TransientError(`not finished within ${ms} ms`, { code: 'timeout' })),
-      ms,
-    );
+    timer = setTimeout(() => {
+      const err = new TransientError(`not finished within ${ms} ms`, { code: 'timeout' });
+      deadline.abort(err);
+      reject(err);
+    }, ms);
   });
   try {
     return await Promise.race([work, expired]);
@@ -102,7 +110,11 @@ export function pubsubFunction(
     try {
       msg = decodePubSubEvent(event, r.config.maxBodyBytes, now);
       logger = logger.child({ messageId: msg.messageId });
-      await withDeadline(handle(msg, { root: r, logger, now }), r.config.handlerDeadlineMs);
+      const m = msg;
+      await withDeadline(
+        (signal) => handle(m, { root: r, logger, now, signal }),
+        r.config.handlerDeadlineMs,
+      );
     } catch (err) {
       if (isRetryable(err)) {
         logger.error('transient failure, the message will be redelivered', { err });

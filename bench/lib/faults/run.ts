@@ -184,6 +184,13 @@ function chatMessages(infra: FaultInfra, projectId: string): Map<string, number>
   return out;
 }
 
+/** How many more of each key `got` holds than `want`. */
+function excess(want: Map<string, number>, got: Map<string, number>): number {
+  let n = 0;
+  for (const [k, v] of got) n += Math.max(0, v - (want.get(k) ?? 0));
+  return n;
+}
+
 /** Attestation occurrences in the Container Analysis stand-in, per image. */
 function attestations(infra: FaultInfra, projectId: string): Map<string, number> {
   const out = new Map<string, number>();
@@ -440,6 +447,19 @@ export async function runFaultSuite(
     );
     const faulty = await faultyRun(infra, stack, events, opts, random, log);
     const faultySeconds = (Date.now() - t1) / 1000;
+    // Every delivery is acknowledged, but a handler answered 5xx at its deadline may still be
+    // working: the ledger and the stand-ins are compared once it has finished, as they would be
+    // read later in a real deployment.
+    const t2 = Date.now();
+    const atLastAck = excess(cleanAttest, attestations(infra, FAULTY_PROJECT));
+    const settled = await handlersSettled(120_000);
+    log(
+      settled
+        ? `  handlers settled ${((Date.now() - t2) / 1000).toFixed(1)} s after the last acknowledgement`
+        : '  handlers still running 120 s after the last acknowledgement: compared as they are',
+    );
+    if (atLastAck > 0)
+      log(`  at the last acknowledgement ${atLastAck} attestation occurrence(s) more than clean`);
     const faultyDump = await dumpLedger(stack.db, FAULTY_PROJECT);
     const faultyChat = chatMessages(infra, FAULTY_PROJECT);
     const faultyAttest = attestations(infra, FAULTY_PROJECT);
@@ -488,11 +508,6 @@ export async function runFaultSuite(
     const lostEvents = events
       .filter((ev) => cleanAudited.has(auditId(ev)) && !faultyAudited.has(auditId(ev)))
       .map((ev) => `${ev.kind} ${ev.messageId}`);
-    const excess = (want: Map<string, number>, got: Map<string, number>) => {
-      let n = 0;
-      for (const [k, v] of got) n += Math.max(0, v - (want.get(k) ?? 0));
-      return n;
-    };
     // An alert about an image deleted in both runs may not come when the delete came first (the
     // image was never denied or attested while it existed); doubled alerts still count.
     const goneDigests = deletedClean

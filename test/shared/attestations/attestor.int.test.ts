@@ -15,7 +15,7 @@ import {
 } from '../../../shared/attestations/occurrences.js';
 import { localSigner, type Signer } from '../../../shared/attestations/signer.js';
 import type { Clock } from '../../../shared/clock.js';
-import { InvalidInputError, isRetryable } from '../../../shared/errors.js';
+import { InvalidInputError, isRetryable, TransientError } from '../../../shared/errors.js';
 import { ImageRecord } from '../../../shared/image-record.js';
 import { firestoreAttestationLedger } from '../../../shared/ledger/attestation-ledger.js';
 import { describeWithEmulators, emulators } from '../../support/integration.js';
@@ -283,6 +283,29 @@ describeWithEmulators('attestor with the Firestore ledger and the real Grafeas c
       now: new Date(NOW.getTime() + 321_000),
     });
     expect(later).toMatchObject({ formats: { binauthz: 'adopted' } });
+    expect(occurrencesOf(img)).toHaveLength(1);
+  });
+
+  it('creates no occurrence once its delivery was answered at the deadline, and frees the claim for the redelivery', async () => {
+    const img = await seed(42);
+    const deadline = new AbortController();
+    // The deadline passes while the worker signs: its redelivery is already on the way.
+    const late: Signer = {
+      keyId: signer.keyId,
+      publicKeyPem: () => signer.publicKeyPem(),
+      sign: async (data) => {
+        deadline.abort(new TransientError('not finished within 15000 ms', { code: 'timeout' }));
+        return signer.sign(data);
+      },
+    };
+    const err = await attestorWith({ signer: late })
+      .attest({ image: img, now: NOW, signal: deadline.signal })
+      .catch((e: unknown) => e);
+    expect(isRetryable(err)).toBe(true);
+    expect(createsFor(img)).toBe(0);
+    // The claim was given back: the redelivery need not wait out the lease.
+    const redelivered = await attestorWith().attest({ image: img, now: NOW });
+    expect(redelivered).toMatchObject({ formats: { binauthz: 'created', dsse: 'created' } });
     expect(occurrencesOf(img)).toHaveLength(1);
   });
 

@@ -75,6 +75,26 @@ describeWithEmulators('firestoreAttestationLedger', () => {
     ).toBe('claimed');
   });
 
+  it('times a lease from when the claim is written (its clock), never from before the request', async () => {
+    await seed('lease-clock');
+    // The claim was asked for at NOW but only written 200 s later, after waiting on Firestore.
+    const waited = firestoreAttestationLedger({ db, clock: { now: () => later(200_000) } });
+    expect((await waited.claim('lease-clock', POLICY_A, 'binauthz', NOW, LEASE)).status).toBe(
+      'claimed',
+    );
+    expect(
+      await ledger.claim('lease-clock', POLICY_A, 'binauthz', later(LEASE + 1), LEASE),
+    ).toEqual({ status: 'busy', leaseUntil: later(200_000 + LEASE).toISOString() });
+    // A clock behind the request's time does not shorten the lease either.
+    await seed('lease-behind');
+    const behind = firestoreAttestationLedger({ db, clock: { now: () => later(-30_000) } });
+    await behind.claim('lease-behind', POLICY_A, 'dsse', NOW, LEASE);
+    expect(await ledger.claim('lease-behind', POLICY_A, 'dsse', NOW, LEASE)).toEqual({
+      status: 'busy',
+      leaseUntil: later(LEASE).toISOString(),
+    });
+  });
+
   it('grants one of many concurrent claims', async () => {
     await seed('race');
     const results = await Promise.all(

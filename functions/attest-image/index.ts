@@ -45,6 +45,9 @@ const attestorOf = depsFactory(async (r): Promise<Attestor> => {
     noteName: s.attestorNote,
     verifierId: VERIFIER_ID,
     clock: r.clock,
+    // A worker checks its deadline before creating an occurrence; a lease that outlasts the
+    // deadline means the worker that creates still holds it (no second signer meanwhile).
+    leaseMs: Math.max(120_000, 2 * r.config.handlerDeadlineMs),
     logger: r.logger,
   });
 });

@@ -66,7 +66,7 @@ export function createIngestReportHandler(
         body: { error: { code, message, requestId, problems, deadLetter: r.deadLetter } },
       };
     },
-    { getRoot },
+    { getRoot, deadline: true },
   );
 }
 

@@ -58,7 +58,7 @@ export function createIngestWebhookHandler(
       );
       return { status: out.accepted ? 200 : 202, body: out };
     },
-    { getRoot },
+    { getRoot, deadline: true },
   );
 }
 

@@ -64,7 +64,7 @@ export function createWatchBaseImagesHandler(
       const retry = result.bases.some((b) => b.change === 'error' && b.retryable);
       return { status: retry ? 503 : 200, body: result };
     },
-    { getRoot },
+    { getRoot, deadline: true },
   );
 }
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ClearanceError, errorMessage, isRetryable } from '../errors.js';
 import { type Logger, traceFields } from '../logging/logger.js';
+import { withDeadline } from '../runtime/deadline.js';
 import { root as defaultRoot, type Root } from '../runtime/root.js';
 
 /** The parts of functions-framework's (express) request the handlers use. */
@@ -35,6 +36,8 @@ export interface HttpContext {
   logger: Logger;
   now: Date;
   requestId: string;
+  /** Aborted when the request was answered at its deadline (`deadline: true`); never otherwise. */
+  signal: AbortSignal;
 }
 
 const STATUS: Record<string, number> = {
@@ -60,7 +63,16 @@ export function bodyBytes(req: HttpRequestLike): number {
 export function httpFunction(
   name: string,
   handle: (req: HttpRequestLike, ctx: HttpContext) => Promise<HttpResult>,
-  options: { getRoot?: () => Root; maxBodyBytes?: number } = {},
+  options: {
+    getRoot?: () => Root;
+    maxBodyBytes?: number;
+    /**
+     * Answer 504 with Retry-After at the handler deadline (CLEARANCE_HANDLER_DEADLINE_MS) instead of
+     * waiting on a backend for minutes: for senders that retry (registries, CI), whose own timeout
+     * would otherwise expire first with no answer.
+     */
+    deadline?: boolean;
+  } = {},
 ): (req: HttpRequestLike, res: HttpResponseLike) => Promise<void> {
   return async (req, res) => {
     const r = (options.getRoot ?? defaultRoot)();
@@ -77,7 +89,11 @@ export function httpFunction(
       if (declared > max || bodyBytes(req) > max) {
         throw new ClearanceError('payload-too-large', `request body is larger than ${max} bytes`);
       }
-      const out = await handle(req, { root: r, logger, now: r.clock.now(), requestId });
+      const now = r.clock.now();
+      const out = await withDeadline(
+        (signal) => handle(req, { root: r, logger, now, requestId, signal }),
+        options.deadline ? r.config.handlerDeadlineMs : 0,
+      );
       for (const [k, v] of Object.entries(out.headers ?? {})) res.set(k, v);
       res.status(out.status).json(out.body);
     } catch (err) {
@@ -87,6 +103,7 @@ export function httpFunction(
       if (status >= 500) logger.error('request failed', { err, code });
       else logger.warn('request refused', { code, reason: errorMessage(err) });
       if (res.headersSent) return;
+      if (code === 'timeout') res.set('retry-after', '10');
       // Client errors say what was wrong; server errors say only the request id, never internals.
       const message =
         status < 500 && err instanceof ClearanceError ? err.message : 'internal error';

@@ -1,7 +1,7 @@
 // The fault run: the same events once clean and sequential, once duplicated, shuffled and concurrent under faults; then the two ledgers compared.
 import { sleep } from '../../../scripts/lib/process.js';
 import { storePolicy } from '../../../shared/policy/store/policy-source.js';
-import { handlersSettled } from '../../../shared/runtime/pubsub-function.js';
+import { handlersSettled } from '../../../shared/runtime/deadline.js';
 import { contentId } from '../../../shared/trust/uploads.js';
 import { type Delivery, PushBroker, pullMessages } from './broker.js';
 import { canonicalText, diffDumps, dumpLedger, forgetDeletedHistory } from './ledger-dump.js';

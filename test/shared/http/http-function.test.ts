@@ -3,16 +3,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClearanceError } from '../../../shared/errors.js';
 import { httpFunction } from '../../../shared/http/http-function.js';
 import { createLogger } from '../../../shared/logging/logger.js';
+import { handlersSettled } from '../../../shared/runtime/deadline.js';
 import { createRoot } from '../../../shared/runtime/root.js';
 import { type FunctionServer, serveFunction } from '../../support/function-server.js';
 
 describe('httpFunction (through functions-framework)', () => {
   const lines: string[] = [];
   const root = createRoot(
-    { CLEARANCE_MAX_BODY_BYTES: '1024' },
+    { CLEARANCE_MAX_BODY_BYTES: '1024', CLEARANCE_HANDLER_DEADLINE_MS: '100' },
     { logger: createLogger({ sink: (l) => lines.push(l) }) },
   );
   let server: FunctionServer;
+  let withDeadline: FunctionServer;
+  let noDeadline: FunctionServer;
+  const aborted: boolean[] = [];
 
   beforeAll(async () => {
     ff.http(
@@ -33,8 +37,25 @@ describe('httpFunction (through functions-framework)', () => {
       ) as unknown as ff.HttpFunction,
     );
     server = await serveFunction('httpWrapperProbe');
+    // The same slow handler, once with the deadline and once without.
+    const slow = (deadline: boolean) =>
+      httpFunction(
+        'slow',
+        async (_req, { signal }) => {
+          await new Promise((r) => setTimeout(r, 300));
+          aborted.push(signal.aborted);
+          return { status: 200, body: { done: true } };
+        },
+        { getRoot: () => root, deadline },
+      ) as unknown as ff.HttpFunction;
+    ff.http('httpWrapperSlowDeadline', slow(true));
+    ff.http('httpWrapperSlowNoDeadline', slow(false));
+    withDeadline = await serveFunction('httpWrapperSlowDeadline');
+    noDeadline = await serveFunction('httpWrapperSlowNoDeadline');
   });
-  afterAll(() => server.close());
+  afterAll(async () => {
+    await Promise.all([server.close(), withDeadline.close(), noDeadline.close()]);
+  });
 
   it('answers with a request id header', async () => {
     const res = await fetch(`${server.url}/ok`);
@@ -82,5 +103,20 @@ describe('httpFunction (through functions-framework)', () => {
 
   it('maps a transient failure to 503 so callers retry', async () => {
     expect((await fetch(`${server.url}/down`)).status).toBe(503);
+  });
+
+  it('answers 504 with Retry-After at the handler deadline, and tells the still-running work', async () => {
+    const res = await fetch(`${withDeadline.url}/`, { method: 'POST' });
+    expect(res.status).toBe(504);
+    expect(res.headers.get('retry-after')).toBe('10');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('timeout');
+    expect(await handlersSettled(2_000)).toBe(true);
+    expect(aborted.at(-1)).toBe(true);
+  });
+
+  it('waits for the work without the deadline option', async () => {
+    const res = await fetch(`${noDeadline.url}/`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(aborted.at(-1)).toBe(false);
   });
 });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isRetryable } from '../../../shared/errors.js';
 import { PUBSUB_EVENT_TYPE } from '../../../shared/events/pubsub-message.js';
 import { createLogger } from '../../../shared/logging/logger.js';
-import { handlersSettled, pubsubFunction } from '../../../shared/runtime/pubsub-function.js';
+import { handlersSettled } from '../../../shared/runtime/deadline.js';
+import { pubsubFunction } from '../../../shared/runtime/pubsub-function.js';
 import { createRoot } from '../../../shared/runtime/root.js';
 
 const root = createRoot(

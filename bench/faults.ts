@@ -1,7 +1,7 @@
 // The fault and fuzz suite: `npm run bench:faults [-- --events N --seed S]`; readable figures, then one JSON line (events, duplicates_delivered, faults_injected, ledger_equal, lost, duplicate_attestations, duplicate_alerts, fuzz_cases, fuzz_5xx, dead_letters_missing, deletes, webhook_events, report_uploads).
 import { appendFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { format, parseArgs } from 'node:util';
 import { stateDir } from '../scripts/lib/process.js';
 import { type FuzzResult, runFuzz } from './lib/faults/fuzz.js';
 import { FAULTY_PROJECT, type FaultRunResult, runFaultSuite } from './lib/faults/run.js';
@@ -33,6 +33,13 @@ process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
   }
   return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
 }) as typeof process.stdout.write;
+// functions-framework reports a handler's failure with console.error(err.stack): to the file too.
+const printError = console.error.bind(console);
+console.error = (...args: unknown[]) =>
+  appendFileSync(
+    logFile,
+    `${JSON.stringify({ severity: 'ERROR', source: 'console', message: format(...args) })}\n`,
+  );
 
 const results: Record<string, number | boolean> = {};
 let infra: FaultInfra | undefined;
@@ -115,7 +122,7 @@ try {
     report_uploads: run.report_uploads,
   });
 } catch (err) {
-  console.error(err);
+  printError(err);
   process.exitCode = 1;
 } finally {
   await infra?.close();

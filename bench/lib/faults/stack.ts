@@ -142,7 +142,7 @@ function closer(): { push(c: () => Promise<unknown>): void; close(): Promise<voi
         try {
           await c();
         } catch (err) {
-          console.error(`stopping the fault stack: ${(err as Error).message}`);
+          process.stderr.write(`stopping the fault stack: ${(err as Error).message}\n`);
         }
       }
     },

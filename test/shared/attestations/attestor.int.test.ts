@@ -287,7 +287,7 @@ describeWithEmulators('attestor with the Firestore ledger and the real Grafeas c
   });
 
   it('creates no occurrence once its delivery was answered at the deadline, and frees the claim for the redelivery', async () => {
-    const img = await seed(42);
+    const img = await seed(43);
     const deadline = new AbortController();
     // The deadline passes while the worker signs: its redelivery is already on the way.
     const late: Signer = {
@@ -375,7 +375,7 @@ describeWithEmulators('attestor with the Firestore ledger and the real Grafeas c
   });
 
   it('revokes an orphan occurrence on a flip to deny when recording the attestation had failed', async () => {
-    const img = await seed(41);
+    const img = await seed(44);
     // The occurrence is written, then recording it in the ledger fails (and the lease is freed).
     const failing: AttestationLedger = {
       ...ledger,

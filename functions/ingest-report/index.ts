@@ -60,6 +60,12 @@ export function createIngestReportHandler(
       );
       if (r.accepted) return { status: 202, body: { accepted: true, ...r.outcome } };
       const { code, message, details } = r.error;
+      if ('retryAfterSeconds' in r)
+        return {
+          status: 409,
+          headers: { 'retry-after': String(r.retryAfterSeconds) },
+          body: { error: { code: 'image-not-recorded', message, requestId } },
+        };
       const problems = details?.issues ?? [];
       return {
         status: 400,

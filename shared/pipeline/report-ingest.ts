@@ -1,5 +1,5 @@
 // CI uploads → ledger: scanner reports for known images, signed provenance and VEX (verified), unsigned claims kept as unverified evidence.
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, TransientError } from '../errors.js';
 import type { VexStatement } from '../findings/finding.js';
 import type { ParsedReport } from '../findings/reports.js';
 import { MAX_UNVERIFIED_EVIDENCE, type UnverifiedEvidence } from '../image-record.js';
@@ -107,6 +107,9 @@ function trustFields(trust: UploadTrust): Pick<ReportOutcome, 'verified' | 'sign
 }
 
 /** A scanner report counts only from an allowed uploader (authenticated before this) and only for an image the ledger knows. */
+/** The reason a report for an image the ledger does not hold (yet) is answered "retry later". */
+export const IMAGE_NOT_RECORDED = 'image-not-recorded';
+
 async function ingestScanReport(
   deps: ReportDeps,
   input: { raw: string; image: string | null; caller: string },
@@ -120,14 +123,17 @@ async function ingestScanReport(
     );
   }
   const id = imageDocId(subject.registry, subject.repository, subject.digest);
+  // Not refused: a CI job uploads right after its push, often before the push event is recorded.
   if (!(await deps.ledger.getImage(id)))
-    throw new InvalidInputError(
-      `${subject.registry}/${subject.repository}@${subject.digest} is not in the ledger: reports count only for images pushed through a registry Clearance watches`,
+    throw new TransientError(
+      `${subject.registry}/${subject.repository}@${subject.digest} is not in the ledger yet: reports count only for images pushed through a registry Clearance watches; retry once the push is recorded`,
+      { code: 'conflict', details: { reason: IMAGE_NOT_RECORDED, imageId: id } },
     );
   const contentHash = contentId(input.raw);
   const meta: EventMeta = {
     source: `report-${report.format}`,
-    messageId: contentHash,
+    // Per image: the same bytes uploaded for two images (an empty report) are two events.
+    messageId: `${contentHash}:${id}`.slice(0, 600),
     at: now.toISOString(),
   };
   const source = report.findings[0]?.source ?? (report.format === 'grype' ? 'grype' : 'trivy');

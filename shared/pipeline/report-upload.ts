@@ -1,7 +1,12 @@
-// One CI upload: ingest it, or keep a refused one as a dead letter (exact bytes) and say why, so the job sees a 400.
+// One CI upload: ingest it, keep a refused one as a dead letter (exact bytes) and say why (400), or ask for it again (409).
 import { createHash } from 'node:crypto';
 import { ClearanceError, errorMessage, InvalidInputError, isRetryable } from '../errors.js';
-import { type ReportDeps, type ReportOutcome, storeReport } from './report-ingest.js';
+import {
+  IMAGE_NOT_RECORDED,
+  type ReportDeps,
+  type ReportOutcome,
+  storeReport,
+} from './report-ingest.js';
 
 export interface ReportUpload {
   /** The body as parsed (JSON content types), or the raw text. */
@@ -15,7 +20,12 @@ export interface ReportUpload {
 
 export type UploadResult =
   | { accepted: true; outcome: ReportOutcome }
-  | { accepted: false; error: ClearanceError; deadLetter: string };
+  | { accepted: false; error: ClearanceError; deadLetter: string }
+  /** The image's push is not recorded yet: nothing kept, the job uploads again after `retryAfterSeconds`. */
+  | { accepted: false; error: ClearanceError; retryAfterSeconds: number };
+
+/** Push events usually land within seconds; a CI job that retries this often finds its image. */
+export const NOT_RECORDED_RETRY_SECONDS = 5;
 
 function queryImage(v: unknown): string | null {
   if (v === undefined || v === '') return null;
@@ -35,6 +45,13 @@ export async function acceptReport(
     deps.logger.info('report ingested', { caller, ...outcome });
     return { accepted: true, outcome };
   } catch (err) {
+    if (err instanceof ClearanceError && err.details?.reason === IMAGE_NOT_RECORDED) {
+      deps.logger.warn('report for an image not in the ledger yet: the uploader retries', {
+        caller,
+        imageId: err.details.imageId,
+      });
+      return { accepted: false, error: err, retryAfterSeconds: NOT_RECORDED_RETRY_SECONDS };
+    }
     if (isRetryable(err) || !(err instanceof ClearanceError) || err.code !== 'invalid-input')
       throw err;
     // The CI job sees a 400 with the issues; the report itself is kept for whoever investigates.

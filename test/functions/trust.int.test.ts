@@ -235,7 +235,7 @@ describeWithEmulators('trust: each input only as far as its source', () => {
   async function upload(
     body: unknown,
     opts: { token?: string; image?: string } = {},
-  ): Promise<{ status: number; body: Json }> {
+  ): Promise<{ status: number; body: Json; retryAfter: string | null }> {
     const query = opts.image ? `?image=${encodeURIComponent(opts.image)}` : '';
     const res = await fetch(`${server('ingestReport').url}/${query}`, {
       method: 'POST',
@@ -245,7 +245,11 @@ describeWithEmulators('trust: each input only as far as its source', () => {
       },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
-    const answer = { status: res.status, body: (await res.json()) as Json };
+    const answer = {
+      status: res.status,
+      body: (await res.json()) as Json,
+      retryAfter: res.headers.get('retry-after'),
+    };
     await settleReevaluations();
     return answer;
   }
@@ -320,7 +324,7 @@ describeWithEmulators('trust: each input only as far as its source', () => {
     expect((await verdictMessages(idOf(d))).filter((m) => m.decision === 'allow')).toEqual([]);
   });
 
-  it('attack: an empty Trivy report for a digest the ledger never saw is refused; for a known one it does not satisfy requireScan', async () => {
+  it('attack: an empty Trivy report for a digest the ledger never saw creates nothing (409, retry after the push); for a known one it does not satisfy requireScan', async () => {
     const empty = {
       SchemaVersion: 2,
       ArtifactName: 'x',
@@ -331,16 +335,23 @@ describeWithEmulators('trust: each input only as far as its source', () => {
     expect(
       (await upload(empty, { token: WEBHOOK_TOKENS.distribution, image: refOf(unseen) })).status,
     ).toBe(401);
-    const refused = await upload(empty, { image: refOf(unseen) });
-    expect(refused.status).toBe(400);
-    expect(JSON.stringify(refused.body)).toMatch(/not in the ledger/);
+    // A CI job often uploads before its push event is recorded: "retry", not a final refusal.
+    const early = await upload(empty, { image: refOf(unseen) });
+    expect(early.status).toBe(409);
+    expect(early.retryAfter).toBe('5');
+    expect(early.body).toMatchObject({ error: { code: 'image-not-recorded' } });
+    expect(JSON.stringify(early.body)).toMatch(/not in the ledger yet/);
     expect(await image(idOf(unseen))).toBeUndefined();
+    // Once the push is recorded the same upload is taken.
+    await gcrPush(unseen);
+    expect((await upload(empty, { image: refOf(unseen) })).status).toBe(202);
 
     const known = digest('4');
     await gcrPush(known);
     await upload(dsseEnvelope(provenanceStatement(known), release.privateKey), {
       image: refOf(known),
     });
+    // The same bytes for another image are another event: the idempotency key is per image.
     const res = await upload(empty, { image: refOf(known) });
     expect(res.status).toBe(202);
     const rec = await image(idOf(known));

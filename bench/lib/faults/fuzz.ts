@@ -15,8 +15,10 @@ import { OccurrenceNotification } from '../../../shared/findings/container-analy
 import { GrypeReport } from '../../../shared/findings/grype.js';
 import { OpenVexDocument } from '../../../shared/findings/openvex.js';
 import { TrivyReport } from '../../../shared/findings/trivy.js';
+import { imageDocId } from '../../../shared/image-ref/image-ref.js';
 import { externalDocId } from '../../../shared/ledger/collections.js';
 import { ReevaluateMessage, VerdictMessage } from '../../../shared/messages.js';
+import { deletesDigest } from './scenario.js';
 import type { FunctionStack, PushFunction } from './stack.js';
 import { serveFunctionHere, TOKENS } from './stack.js';
 import { arbitraryOf, byteMutations, damage, mutate, mutations } from './zod-arbitrary.js';
@@ -109,6 +111,18 @@ export async function runFuzz(
   const check = await serveFunctionHere('checkImage');
   for (const p of Object.values(stack.proxies)) p.rate = 0;
   const { projectId } = stack;
+  // Reports go to an image the ledger holds, so a well-formed one is taken and the ingest code
+  // behind the parser is fuzzed too (for an image not recorded yet the answer is "retry later").
+  const reportImage = await (async () => {
+    for (const i of stack.info.images.filter((x) => !deletesDigest(x))) {
+      const snap = await stack.db
+        .collection('images')
+        .doc(imageDocId(stack.info.registryHost, i.repository, i.digest))
+        .get();
+      if (snap.exists) return `${stack.info.registryHost}/${i.repository}@${i.digest}`;
+    }
+    throw new Error('fuzz: no image of the run is in the ledger to upload reports for');
+  })();
 
   const pubsub = (fn: PushFunction, topic: string, source: string): Send => {
     return async (body, n) => {
@@ -230,10 +244,7 @@ export async function runFuzz(
       name: 'report upload',
       schemas: [TrivyReport, GrypeReport, OpenVexDocument],
       fixtures: [...fixtures('scanners', /\.json$/), ...fixtures('vex', /\.json$/)],
-      send: http(
-        `${report.url}/?image=${encodeURIComponent(`us-docker.pkg.dev/p/r/app@sha256:${'c'.repeat(64)}`)}`,
-        bearer(TOKENS.report),
-      ),
+      send: http(`${report.url}/?image=${encodeURIComponent(reportImage)}`, bearer(TOKENS.report)),
       keepsRejects: true,
     },
     {

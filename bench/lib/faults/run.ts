@@ -1,5 +1,6 @@
 // The fault run: the same events once clean and sequential, once duplicated, shuffled and concurrent under faults; then the two ledgers compared.
 import { sleep } from '../../../scripts/lib/process.js';
+import { imageDocId } from '../../../shared/image-ref/image-ref.js';
 import { storePolicy } from '../../../shared/policy/store/policy-source.js';
 import { handlersSettled } from '../../../shared/runtime/deadline.js';
 import { contentId } from '../../../shared/trust/uploads.js';
@@ -498,13 +499,20 @@ export async function runFaultSuite(
       new Set(
         [...dump.keys()]
           .filter((k) => k.includes('/audit/'))
-          .map((k) => k.slice(k.lastIndexOf(':') + 1)),
+          // `…/audit/KIND:MESSAGE_ID`; a report's message id holds colons (content hash:image id).
+          .map((k) => k.slice(k.indexOf(':', k.indexOf('/audit/')) + 1)),
       );
     const cleanAudited = audited(cleanDump);
     const faultyAudited = audited(faultyDump);
-    // A report's audit entry is keyed by its content (the upload carries no message id).
+    // A report's audit entry is keyed by its content and image (the upload carries no message id).
+    const reportImageId = (ref: string) => {
+      const [, host, repository, digest] = /^([^/]+)\/(.+)@(sha256:[0-9a-f]{64})$/.exec(ref) ?? [];
+      return imageDocId(host ?? '', repository ?? '', digest ?? '');
+    };
     const auditId = (ev: WorkloadEvent) =>
-      ev.kind === 'report' ? contentId(JSON.stringify(ev.data)) : ev.messageId;
+      ev.kind === 'report'
+        ? `${contentId(JSON.stringify(ev.data))}:${reportImageId(ev.report?.image ?? '')}`
+        : ev.messageId;
     const lostEvents = events
       .filter((ev) => cleanAudited.has(auditId(ev)) && !faultyAudited.has(auditId(ev)))
       .map((ev) => `${ev.kind} ${ev.messageId}`);

@@ -54,6 +54,17 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port between 20000 and 32000 on 127.0.0.1');
 }
 
+/** The first of `n` consecutive free ports, all below the kernel's ephemeral range (see freePort). */
+export async function freePortRange(n: number): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const first = 20_000 + Math.floor(Math.random() * (12_000 - n));
+    let all = true;
+    for (let p = first; p < first + n && all; p++) all = await canBind(p);
+    if (all) return first;
+  }
+  throw new Error(`no ${n} consecutive free ports between 20000 and 32000 on 127.0.0.1`);
+}
+
 /** Whether a process with this PID exists. */
 export function isAlive(pid: number): boolean {
   try {

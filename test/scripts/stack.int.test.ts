@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { freePort, isAlive } from '../../scripts/lib/process.js';
+import { freePort, freePortRange, isAlive } from '../../scripts/lib/process.js';
 import type { StackInfo } from '../../scripts/stack.js';
 import { describeWithEmulators } from '../support/integration.js';
 
@@ -56,9 +56,9 @@ describeWithEmulators('npm start (the local stack)', () => {
     for (const k of ['firestore', 'pubsub', 'registry', 'containeranalysis', 'chat']) {
       (base.emulators[k] as { port: number }).port = await freePort();
     }
-    // Nine function servers take consecutive ports from this one.
-    (base.emulators.functions as { port: number }).port =
-      20_000 + Math.floor(Math.random() * 20_000);
+    // The function servers take consecutive ports from this one: all free, and below the ephemeral
+    // range, where an outgoing connection of a parallel test could hold one (EADDRINUSE once).
+    (base.emulators.functions as { port: number }).port = await freePortRange(12);
     const config = join(state, 'firebase.json');
     writeFileSync(config, JSON.stringify(base));
     const started = Date.now();

@@ -31,7 +31,7 @@ export function createNotifyOwnersHandler(
 ) {
   return pubsubFunction(
     'alerts',
-    async (msg, { root, logger }) => {
+    async (msg, { root, logger, signal }) => {
       const { notifier } = await deps(root);
       if (!notifier) {
         logger.warn('no routing document (CLEARANCE_ROUTING): alert not sent', {
@@ -41,12 +41,14 @@ export function createNotifyOwnersHandler(
       }
       // Cloud Scheduler publishes {action: flush} every minute: digests fold, stuck alerts go out.
       if (FlushAttributes.safeParse(msg.attributes).success) {
-        await notifier.flushDigests();
-        await notifier.flushPending();
+        await notifier.flushDigests(undefined, signal);
+        await notifier.flushPending(signal);
         return;
       }
       const { decodeAlertMessage } = await import('../../shared/alerts/alert.js');
-      const results = await notifier.handle(decodeAlertMessage(msg.data), msg.messageId);
+      const results = await notifier.handle(decodeAlertMessage(msg.data), msg.messageId, {
+        signal,
+      });
       logger.info('alert handled', {
         results: results.map((r) => ({ space: r.space, status: r.status })),
       });

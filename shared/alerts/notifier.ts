@@ -174,8 +174,13 @@ export class Notifier {
    * Handles one alerts-topic message. Resolves when every routed space has its alert delivered,
    * queued for a digest, de-duplicated or dead-lettered; throws InvalidInputError for a bad
    * alert (ack it) and TransientError when something must be tried again (let Pub/Sub redeliver).
+   * Once `signal` is aborted (the delivery was answered at its deadline) nothing more is sent.
    */
-  async handle(input: unknown, messageId: string): Promise<ChannelResult[]> {
+  async handle(
+    input: unknown,
+    messageId: string,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<ChannelResult[]> {
     const alert = parseAlert(input);
     const route = routeAlert(this.o.routing, alert);
     const log = this.o.logger.child({ alertType: alert.type, messageId, team: route.team });
@@ -192,7 +197,7 @@ export class Notifier {
     let transient: unknown;
     for (const channel of route.channels) {
       try {
-        results.push(await this.handleChannel(alert, hash, channel, messageId, log));
+        results.push(await this.handleChannel(alert, hash, channel, messageId, log, opts.signal));
       } catch (err) {
         if (err instanceof TransientError) {
           transient ??= err;
@@ -217,6 +222,7 @@ export class Notifier {
     channel: Channel,
     messageId: string,
     log: Logger,
+    signal: AbortSignal | undefined,
   ): Promise<ChannelResult> {
     const id = alertDocId(channel.space, alert, hash);
     const ref = this.ref(id);
@@ -274,7 +280,7 @@ export class Notifier {
       });
       return { space: channel.space, alertId: id, status: claim.status, detail: claim.detail };
     }
-    const status = await this.deliver(ref, claim.doc, claim.leaseId, log);
+    const status = await this.deliver(ref, claim.doc, claim.leaseId, log, signal);
     return { space: channel.space, alertId: id, status };
   }
 
@@ -351,6 +357,7 @@ export class Notifier {
     doc: AlertDoc,
     leaseId: string,
     log: Logger,
+    signal?: AbortSignal,
   ): Promise<'delivered' | 'dead'> {
     const fields = { alertId: doc.id, space: doc.space, channel: doc.channelKind };
     let url: string;
@@ -390,6 +397,12 @@ export class Notifier {
         }
         await this.o.sleep(token.waitMs);
         continue;
+      }
+      if (signal?.aborted) {
+        // The delivery was answered at its deadline, so a redelivery is coming: hand the claim back
+        // for it to send, rather than racing it once the lease runs out (two messages).
+        await this.release(ref, leaseId, attempts, 'handler deadline passed', 0);
+        throw new TransientError(`alert ${doc.id} not sent: the handler deadline passed`);
       }
       const out = await this.o.sender.send(url, body);
       switch (out.outcome) {
@@ -499,7 +512,10 @@ export class Notifier {
    * Folds each digest space's queued alerts into one digest document per interval and sends
    * it; also resumes digests a crashed run left pending. Run it from a scheduler (every minute).
    */
-  async flushDigests(now: Date = this.o.clock.now()): Promise<ChannelResult[]> {
+  async flushDigests(
+    now: Date = this.o.clock.now(),
+    signal?: AbortSignal,
+  ): Promise<ChannelResult[]> {
     const col = this.db.collection(this.collection);
     const queued = await col.where('status', '==', 'queued').limit(2000).get();
     const spaces = new Map<string, AlertDoc>();
@@ -513,19 +529,30 @@ export class Notifier {
     }
     // One filter, so no composite index is needed; digests are few.
     const due = await col.where('status', 'in', ['pending', 'sending']).limit(500).get();
-    return this.resume(due.docs.filter((d) => d.get('kind') === 'digest').map((d) => d.ref));
+    return this.resume(
+      due.docs.filter((d) => d.get('kind') === 'digest').map((d) => d.ref),
+      signal,
+    );
   }
 
   /** Sends alerts left pending (a redelivery that never came, a crash): the scheduled safety net. */
-  async flushPending(): Promise<ChannelResult[]> {
+  async flushPending(signal?: AbortSignal): Promise<ChannelResult[]> {
     const col = this.db.collection(this.collection);
     const due = await col.where('status', 'in', ['pending', 'sending']).limit(500).get();
-    return this.resume(due.docs.map((d) => d.ref));
+    return this.resume(
+      due.docs.map((d) => d.ref),
+      signal,
+    );
   }
 
-  private async resume(refs: DocumentReference[]): Promise<ChannelResult[]> {
+  private async resume(
+    refs: DocumentReference[],
+    signal: AbortSignal | undefined,
+  ): Promise<ChannelResult[]> {
     const results: ChannelResult[] = [];
     for (const ref of refs) {
+      // Past the deadline the rest waits for the next flush; claiming more would only hold leases.
+      if (signal?.aborted) break;
       const claim = await this.claimExisting(ref);
       if (claim.action === 'skip') {
         results.push({ space: '', alertId: ref.id, status: claim.status, detail: claim.detail });
@@ -533,7 +560,7 @@ export class Notifier {
       }
       const log = this.o.logger.child({ alertType: claim.doc.alertType ?? 'digest' });
       try {
-        const status = await this.deliver(ref, claim.doc, claim.leaseId, log);
+        const status = await this.deliver(ref, claim.doc, claim.leaseId, log, signal);
         results.push({ space: claim.doc.space, alertId: ref.id, status });
       } catch (err) {
         if (!(err instanceof TransientError)) throw err;

@@ -156,6 +156,8 @@ export async function startFaultInfra(opts: {
   /** The project whose documents survive the Firestore restarts (the faulty run's). */
   projectId: string;
 }): Promise<FaultInfra> {
+  // Nothing here runs on Google Cloud: skip gcp-metadata's probe, which warns on stderr when it fails.
+  process.env.METADATA_SERVER_DETECTION = 'none';
   const c = closer();
   try {
     const scratch = mkdtempSync(join(tmpdir(), 'clearance-faults-'));

@@ -395,6 +395,33 @@ describeWithEmulators('Notifier against the Firestore emulator and local chat we
     expect((await alertDoc('slack-sweep', a2)).status).toBe('delivered');
   });
 
+  it('a delivery answered at its deadline sends nothing and hands its claim back: the redelivery sends it at once, one message', async () => {
+    const r = rig('deadline', { chat: false });
+    const alert = deniedAlert({ image: { ...deniedAlert().image, digest: digestFor(7) } } as never);
+    const late = new AbortController();
+    late.abort();
+    await expect(r.notifier.handle(alert, 'm1', { signal: late.signal })).rejects.toBeInstanceOf(
+      TransientError,
+    );
+    expect(server.acceptedOn(r.slackPath)).toHaveLength(0);
+    const held = await alertDoc('slack-deadline', alert);
+    expect(held).toMatchObject({ status: 'pending', leaseId: null, notBeforeMs: 0 });
+    expect(held.lastError).toBe('handler deadline passed');
+
+    // No clock advance: a lease left held would make this redelivery wait for it.
+    expect((await r.notifier.handle(alert, 'm1'))[0].status).toBe('delivered');
+    expect(server.acceptedOn(r.slackPath)).toHaveLength(1);
+
+    const other = deniedAlert({ image: { ...deniedAlert().image, digest: digestFor(8) } } as never);
+    await expect(r.notifier.handle(other, 'm2', { signal: late.signal })).rejects.toBeInstanceOf(
+      TransientError,
+    );
+    const swept = await r.notifier.flushPending(late.signal);
+    expect(swept).toEqual([]);
+    expect((await alertDoc('slack-deadline', other)).status).toBe('pending');
+    expect(server.acceptedOn(r.slackPath)).toHaveLength(1);
+  });
+
   it('notifier killed between send and acknowledge: the alert is not lost and is sent exactly once more (one duplicate)', async () => {
     const r = rig('crash', { slack: false });
     const real = r.options.sender;

@@ -50,7 +50,10 @@ export function createIngestWebhookHandler(
       const raw = req.rawBody?.toString('utf8') ?? JSON.stringify(req.body ?? null);
       const delivery =
         String(req.headers['x-github-delivery'] ?? '') ||
-        createHash('sha256').update(raw).digest('hex').slice(0, 32);
+        createHash('sha256')
+          .update(req.rawBody ?? raw)
+          .digest('hex')
+          .slice(0, 32);
       const out = await ingestWebhookDelivery(
         { ...(await deps(root)), logger },
         { kind, source, delivery, body: req.body, raw, rawBody: req.rawBody },

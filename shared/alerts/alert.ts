@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { FixState, Severity } from '../findings/finding.js';
+import { parseJsonBytes } from '../json-bytes.js';
 
 export const ALERT_TYPES = [
   'image-denied',
@@ -214,17 +215,8 @@ export function parseAlert(input: unknown): Alert {
 
 /** Decodes a Pub/Sub message body (bytes or base64 text as pushed) into an alert. */
 export function decodeAlertMessage(data: Buffer | Uint8Array | string): Alert {
-  const text =
-    typeof data === 'string'
-      ? Buffer.from(data, 'base64').toString('utf8')
-      : Buffer.from(data).toString('utf8');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new InvalidInputError('alert message is not JSON', { cause: err });
-  }
-  return parseAlert(json);
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'base64') : data;
+  return parseAlert(parseJsonBytes(bytes, 'alert message'));
 }
 
 function canonical(value: unknown): unknown {

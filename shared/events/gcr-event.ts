@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { type ImageRef, parseImageRef } from '../image-ref/image-ref.js';
+import { parseJsonBytes } from '../json-bytes.js';
 import { parseInput } from '../parse-input.js';
 
 export const REGISTRY_EVENT_SOURCES = ['gcr', 'distribution', 'harbor', 'github'] as const;
@@ -111,11 +112,5 @@ export function parseGcrEventData(
       `invalid gcr message: ${bytes.length} bytes, the limit is ${MAX_MESSAGE_BYTES}`,
     );
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    throw new InvalidInputError('invalid gcr message: data is not JSON', { cause: err });
-  }
-  return parseGcrEvent(body, meta);
+  return parseGcrEvent(parseJsonBytes(bytes, 'invalid gcr message: data'), meta);
 }

@@ -1,6 +1,7 @@
 // Decodes the Pub/Sub CloudEvent that functions-framework hands a function into a checked message.
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
+import { parseJsonBytes } from '../json-bytes.js';
 import { issuesOf } from '../parse-input.js';
 
 export const PUBSUB_EVENT_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
@@ -96,21 +97,7 @@ export function decodePubSubEvent(
   };
 }
 
-/** Parses message data as JSON, or fails as invalid input. */
-/** JSON is UTF-8 (RFC 8259): bytes that are not are refused, not read with U+FFFD in their place. */
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
+/** Parses message data as JSON (strict UTF-8), or fails as invalid input. */
 export function jsonOf(msg: Pick<PubSubMessage, 'data'>): unknown {
-  let text: string;
-  try {
-    text = strictUtf8.decode(msg.data);
-  } catch (err) {
-    throw new InvalidInputError('message data is not valid UTF-8', { cause: err });
-  }
-  if (text.trim() === '') throw new InvalidInputError('message data is empty');
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new InvalidInputError(`message data is not JSON: ${(err as Error).message}`);
-  }
+  return parseJsonBytes(msg.data, 'message data');
 }

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { formatImageRef, type ImageRef, parseResourceUri } from '../image-ref/image-ref.js';
+import { parseJsonBytes } from '../json-bytes.js';
 import { parseInput } from '../parse-input.js';
 import type { Finding, FixState, Severity } from './finding.js';
 
@@ -350,15 +351,11 @@ export interface NotificationKind {
 export function notificationKind(msg: unknown): NotificationKind {
   let body = msg;
   if (typeof msg === 'string' || msg instanceof Uint8Array) {
-    const text = typeof msg === 'string' ? msg : Buffer.from(msg).toString('utf8');
-    if (text.length > 4096) {
+    const bytes = typeof msg === 'string' ? Buffer.from(msg) : msg;
+    if (bytes.length > 4096) {
       throw new InvalidInputError('invalid occurrence notification: larger than 4096 bytes');
     }
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      throw new InvalidInputError('invalid occurrence notification: not JSON', { cause: err });
-    }
+    body = parseJsonBytes(bytes, 'invalid occurrence notification');
   }
   const n = parseInput(OccurrenceNotification, body, 'occurrence notification');
   const m = OCCURRENCE_NAME_RE.exec(n.name) as RegExpExecArray;

@@ -16,6 +16,7 @@ import {
   type ScanSummary,
 } from '../image-record.js';
 import { imageDocId as imageId, parseImageDocId } from '../image-ref/image-ref.js';
+import { utf8OrNull } from '../json-bytes.js';
 import type { Verdict } from '../verdict.js';
 import { COLLECTIONS, externalDocId } from './collections.js';
 import { applyEnrichment, type Enrichment, maxIso } from './enrichment.js';
@@ -139,16 +140,14 @@ export const SCANNER_OF_SOURCE = {
 } as const satisfies Record<Finding['source'], string>;
 
 const MAX_RAW = 256 * 1024;
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The stored form of raw input: text when the bytes are valid UTF-8, else base64 (never U+FFFD). */
 export function encodeRaw(raw: Buffer | string): { raw: string; rawEncoding: 'utf8' | 'base64' } {
   if (typeof raw === 'string') return { raw, rawEncoding: 'utf8' };
-  try {
-    return { raw: strictUtf8.decode(raw), rawEncoding: 'utf8' };
-  } catch {
-    return { raw: raw.toString('base64'), rawEncoding: 'base64' };
-  }
+  const text = utf8OrNull(raw);
+  return text === null
+    ? { raw: raw.toString('base64'), rawEncoding: 'base64' }
+    : { raw: text, rawEncoding: 'utf8' };
 }
 const NO_CHANGE: ChunkPlan = { write: [], remove: [], changedFindings: 0 };
 /** FieldPath.documentId() by name: this module loads no Firestore code until a client is passed in. */

@@ -1,6 +1,7 @@
 // One CI upload: ingest it, keep a refused one as a dead letter (exact bytes) and say why (400), or ask for it again (409).
 import { createHash } from 'node:crypto';
 import { ClearanceError, errorMessage, InvalidInputError, isRetryable } from '../errors.js';
+import { utf8OrNull } from '../json-bytes.js';
 import {
   IMAGE_NOT_RECORDED,
   type ReportDeps,
@@ -40,6 +41,9 @@ export async function acceptReport(
 ): Promise<UploadResult> {
   const { raw, caller } = upload;
   try {
+    // The text of bytes that are not UTF-8 is lossy: two such reports would read as one.
+    if (upload.rawBody && utf8OrNull(upload.rawBody) === null)
+      throw new InvalidInputError('report is not valid UTF-8');
     const image = queryImage(upload.image);
     const outcome = await storeReport(deps, { body: upload.body, raw, image, caller }, now);
     deps.logger.info('report ingested', { caller, ...outcome });
@@ -61,7 +65,10 @@ export async function acceptReport(
         reason: errorMessage(err),
         problems: err.details?.issues as { path: string; message: string }[] | undefined,
         raw: upload.rawBody ?? raw,
-        messageId: createHash('sha256').update(raw).digest('hex').slice(0, 40),
+        messageId: createHash('sha256')
+          .update(upload.rawBody ?? raw)
+          .digest('hex')
+          .slice(0, 40),
         attributes: {
           caller,
           ...(typeof upload.image === 'string' ? { image: upload.image } : {}),

@@ -9,6 +9,7 @@ import {
   type RegistryEvent,
 } from '../events/registry-events.js';
 import { imageDocId } from '../image-ref/image-ref.js';
+import { parseJsonBytes } from '../json-bytes.js';
 import type { Logger } from '../logging/logger.js';
 import { eventTime } from '../trust/event-time.js';
 import { assertHostAllowed } from '../trust/webhook-sources.js';
@@ -28,15 +29,10 @@ export function webhookKindOf(path: string, headers: IncomingHttpHeaders): Webho
  * functions-framework parses only `application/json`; distribution posts
  * `application/vnd.docker.distribution.events.v2+json`, which arrives as raw bytes.
  */
-function jsonBody(parsed: unknown, raw: string): object {
+function jsonBody(parsed: unknown, raw: string, rawBody: Buffer | undefined): object {
   let body = parsed;
-  if (Buffer.isBuffer(body) || typeof body === 'string') {
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      throw new InvalidInputError('body is not JSON');
-    }
-  }
+  if (Buffer.isBuffer(body) || typeof body === 'string')
+    body = parseJsonBytes(rawBody ?? Buffer.from(raw), 'body');
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new InvalidInputError('body is not a JSON object');
   return body;
@@ -76,7 +72,7 @@ export async function ingestWebhookDelivery(
   let events: RegistryEvent[] = [];
   let scans = 0;
   try {
-    const body = jsonBody(d.body, raw);
+    const body = jsonBody(d.body, raw, d.rawBody);
     switch (kind) {
       case 'distribution':
         events = normaliseDistribution(body);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import type { Provenance } from '../image-record.js';
 import { type ImageRef, isDigest, parseResourceUri } from '../image-ref/image-ref.js';
+import { parseJsonBytes } from '../json-bytes.js';
 import { parseInput } from '../parse-input.js';
 
 // Nothing here verifies a signature: callers that trust the result must have verified the
@@ -376,14 +377,10 @@ export const ProvenanceEnvelope = z.object({
 /** Reads the in-toto Statement inside a DSSE envelope (base64 payload). Signatures are not checked here. */
 export function provenanceFromDsse(envelope: unknown): ProvenanceResult {
   const e = parseInput(ProvenanceEnvelope, envelope, 'DSSE envelope');
-  let statement: unknown;
-  try {
-    statement = JSON.parse(Buffer.from(e.payload, 'base64').toString('utf8'));
-  } catch (err) {
-    throw new InvalidInputError('invalid DSSE envelope: payload is not base64 JSON', {
-      cause: err,
-    });
-  }
+  const statement = parseJsonBytes(
+    Buffer.from(e.payload, 'base64'),
+    'invalid DSSE envelope: payload',
+  );
   return { ...provenanceFromStatement(statement), container: 'dsse' };
 }
 

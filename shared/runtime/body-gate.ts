@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } fro
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ClearanceError, errorMessage } from '../errors.js';
+import { utf8OrNull } from '../json-bytes.js';
 import { createLogger } from '../logging/logger.js';
 import { installStructuredConsole } from './structured-console.js';
 
@@ -130,6 +131,8 @@ export function parseBody(headers: IncomingHttpHeaders, raw: Buffer): unknown {
   const type = mediaType(headers);
   if (JSON_TYPES.test(type)) {
     if (raw.length === 0) return {};
+    if (utf8OrNull(raw) === null)
+      throw new ClearanceError('invalid-input', 'request body is not valid UTF-8 JSON');
     try {
       return JSON.parse(raw.toString('utf8'));
     } catch {

@@ -5,6 +5,7 @@ import type { VexStatement } from '../findings/finding.js';
 import { parseOpenVex } from '../findings/openvex.js';
 import { type ParsedReport, parseReport } from '../findings/reports.js';
 import type { UnverifiedEvidence } from '../image-record.js';
+import { parseJsonBytes } from '../json-bytes.js';
 import type { EvidenceKind } from '../policy/policy.js';
 import {
   IN_TOTO_PAYLOAD_TYPE,
@@ -68,7 +69,7 @@ function fromStatement(
 /** Which evidence a signed payload is, read before verifying so the right signers are asked. */
 function kindOfPayload(payload: Buffer): EvidenceKind {
   try {
-    const st = record(JSON.parse(payload.toString('utf8')));
+    const st = record(parseJsonBytes(payload, 'payload'));
     if (st && isOpenVexType(st.predicateType)) return 'vex';
     if (st && isOpenVexType(st['@context'])) return 'vex';
   } catch {
@@ -96,12 +97,7 @@ export async function readUpload(body: unknown, verifier: EvidenceVerifier): Pro
       throw new InvalidInputError(
         `signed payload type ${JSON.stringify(checked.payloadType.slice(0, 100))} is not ${IN_TOTO_PAYLOAD_TYPE}`,
       );
-    let statement: Record<string, unknown> | null;
-    try {
-      statement = record(JSON.parse(checked.payload.toString('utf8')));
-    } catch (err) {
-      throw new InvalidInputError('the signed payload is not JSON', { cause: err });
-    }
+    const statement = record(parseJsonBytes(checked.payload, 'the signed payload'));
     if (!statement) throw new InvalidInputError('the signed payload is not an in-toto Statement');
     const trust: UploadTrust = checked.verified
       ? { verified: true, signer: checked.signer }

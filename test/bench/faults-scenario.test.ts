@@ -9,6 +9,7 @@ import {
   type WorkloadImage,
   workloadEvents,
 } from '../../bench/lib/faults/scenario.js';
+import { damage } from '../../bench/lib/faults/zod-arbitrary.js';
 
 const digest = (i: number) => `sha256:${i.toString(16).padStart(64, '0')}`;
 const images: WorkloadImage[] = Array.from({ length: 20 }, (_, i) => ({
@@ -135,5 +136,16 @@ describe('workloadEvents with report uploads', () => {
       expect(r.n).toBeGreaterThan(scan?.n ?? Number.POSITIVE_INFINITY);
       expect(r.data).toMatchObject({ SchemaVersion: 2, ArtifactName: ref });
     }
+  });
+});
+
+describe('damage: not UTF-8 inside a string', () => {
+  it('puts 0xff just after the opening quote of a string value, so only a strict decoder notices', () => {
+    const json = Buffer.from('{"a": 1, "b": "xy", "c":"z"}');
+    const out = damage(json, { kind: 'not-utf8-in-string', at: 1 });
+    expect(out.indexOf(0xff)).toBe(json.indexOf('"z"') + 1);
+    expect(out.length).toBe(json.length + 1);
+    expect(JSON.parse(out.toString('utf8'))).toEqual({ a: 1, b: 'xy', c: '\uFFFDz' });
+    expect(() => new TextDecoder('utf-8', { fatal: true }).decode(out)).toThrow();
   });
 });

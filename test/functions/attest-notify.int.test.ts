@@ -11,9 +11,12 @@ import { type ChatSink, startChatSink } from '../../scripts/lib/chat-sink.js';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { ImageRecord } from '../../shared/image-record.js';
 import { imageDocId } from '../../shared/image-ref/image-ref.js';
+import { externalDocId } from '../../shared/ledger/collections.js';
 import type { Verdict } from '../../shared/verdict.js';
+import { deniedAlert } from '../shared/alerts/samples.js';
 import { eventually, type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
+import { pushMessage } from './support.js';
 
 const POLICY_HASH = `sha256:${'ab'.repeat(32)}`;
 
@@ -172,5 +175,42 @@ describeWithEmulators('attestImage and notifyOwners through Pub/Sub', () => {
     expect(card.kind).toBe('google-chat');
     expect(JSON.stringify(card.body)).toContain('cardsV2');
     expect(JSON.stringify(card.body)).toMatch(/revoked/i);
+  });
+
+  it('an alert whose bytes are not UTF-8 is dead-lettered byte for byte and sends nothing', async () => {
+    const json = JSON.stringify(
+      deniedAlert({
+        image: {
+          registry: 'us-docker.pkg.dev',
+          repository: 'acme/apps/not-utf8',
+          digest,
+          tags: [],
+        },
+        labels: { owner: 'payments' },
+      }),
+    );
+    const cut = json.indexOf('"owner":"') + '"owner":"'.length;
+    // Read leniently this was "pay\uFFFDments", a valid alert: it was sent, and nothing was kept.
+    const data = Buffer.concat([
+      Buffer.from(json.slice(0, cut)),
+      Buffer.from('pay'),
+      Buffer.from([0xff]),
+      Buffer.from(json.slice(cut + 3)),
+    ]);
+    const sent = chat.messages.length;
+    const push = await pushMessage(notify, 'an-alerts', null, { rawData: data.toString('base64') });
+    expect(push.status).toBeLessThan(300);
+    const dl = (
+      await db
+        .collection('deadLetters')
+        .doc(externalDocId(`alerts:${push.messageId}`))
+        .get()
+    ).data();
+    expect(dl).toMatchObject({ rawEncoding: 'base64', rawBytes: data.length });
+    expect(String(dl?.reason)).toMatch(/not valid UTF-8/);
+    expect(Buffer.from(String(dl?.raw), 'base64').equals(data)).toBe(true);
+    expect(
+      chat.messages.slice(sent).filter((m) => JSON.stringify(m.body).includes('not-utf8')),
+    ).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type GrafeasServer, startGrafeasServer } from '../../scripts/lib/grafeas-server.js';
 import { externalDocId } from '../../shared/ledger/collections.js';
-import { fixture } from '../shared/real-world-fixtures.js';
+import { fixture, fixtureText } from '../shared/real-world-fixtures.js';
 import { type FunctionServer, serveFunction } from '../support/function-server.js';
 import { describeWithEmulators, emulators } from '../support/integration.js';
 import {
@@ -321,5 +321,37 @@ describeWithEmulators('a webhook body that is not UTF-8', () => {
     const dl = await docData(db, `deadLetters/${deadLetter}`);
     expect(dl).toMatchObject({ rawEncoding: 'base64', rawBytes: body.length });
     expect(Buffer.from(String(dl?.raw), 'base64').equals(body)).toBe(true);
+  });
+
+  it('a JSON body with a byte that is not UTF-8 inside a string is dead-lettered, each such body apart', async () => {
+    // Read leniently, the useragent "test/0.1\uFFFD" was accepted and the push recorded; and two
+    // such bodies hashed to one delivery id, so the second was taken for a duplicate.
+    const text = fixtureText('registry/distribution-notification-push-envelope.json');
+    const cut = text.indexOf('"useragent": "test/0.1') + '"useragent": "test/0.1'.length;
+    const letters: string[] = [];
+    for (const b of [0xff, 0xfe]) {
+      const body = Buffer.concat([
+        Buffer.from(text.slice(0, cut)),
+        Buffer.from([b]),
+        Buffer.from(text.slice(cut)),
+      ]);
+      const res = await fetch(`${(s.ingestWebhook as FunctionServer).url}/distribution`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/vnd.docker.distribution.events.v2+json',
+          authorization: `Bearer ${WEBHOOK_TOKENS.distribution}`,
+        },
+        body,
+      });
+      expect(res.status).toBe(202);
+      const out = (await res.json()) as { reason: string; deadLetter: string };
+      expect(out.reason).toMatch(/not valid UTF-8/);
+      const dl = await docData(db, `deadLetters/${out.deadLetter}`);
+      expect(dl).toMatchObject({ rawEncoding: 'base64', rawBytes: body.length });
+      expect(Buffer.from(String(dl?.raw), 'base64').equals(body)).toBe(true);
+      letters.push(out.deadLetter);
+    }
+    expect(new Set(letters).size).toBe(2);
+    expect((await db.collection('images').get()).size).toBe(0);
   });
 });

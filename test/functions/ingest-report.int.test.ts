@@ -179,4 +179,35 @@ describeWithEmulators('ingestReport', () => {
     expect(res.status).toBe(400);
     expect((res.body.error as Json).message).toBe('use POST');
   });
+
+  it('a report whose bytes are not UTF-8: 400, kept byte for byte; two such reports are two dead letters', async () => {
+    // Read leniently, both were the same valid report with U+FFFD in a title: stored, and one id for two inputs.
+    const img = `us-docker.pkg.dev/acme/apps/bytes@sha256:${'b'.repeat(64)}`;
+    await seedPushedImage(img);
+    const cut = trivy.indexOf('"Title": "bash') + '"Title": "bash'.length;
+    const withByte = (b: number) =>
+      Buffer.concat([
+        Buffer.from(trivy.slice(0, cut)),
+        Buffer.from([b]),
+        Buffer.from(trivy.slice(cut)),
+      ]);
+    const letters: string[] = [];
+    for (const body of [withByte(0xff), withByte(0xfe)]) {
+      const res = await fetch(`${server.url}/?image=${encodeURIComponent(img)}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${REPORT_TOKEN}` },
+        body,
+      });
+      expect(res.status).toBe(400);
+      const error = ((await res.json()) as { error: Json }).error;
+      expect(error.message).toMatch(/not valid UTF-8/);
+      const dl = await docData(db, `deadLetters/${String(error.deadLetter)}`);
+      expect(dl).toMatchObject({ source: 'report', rawEncoding: 'base64', rawBytes: body.length });
+      expect(Buffer.from(String(dl?.raw), 'base64').equals(body)).toBe(true);
+      letters.push(String(error.deadLetter));
+    }
+    expect(new Set(letters).size).toBe(2);
+    const id = imageDocId('us-docker.pkg.dev', 'acme/apps/bytes', `sha256:${'b'.repeat(64)}`);
+    expect(await docData(db, `images/${id}`)).not.toMatchObject({ scan: { status: 'finished' } });
+  });
 });

@@ -168,7 +168,10 @@ export function mutate(value: unknown, pick: number, how: Mutation, filler: unkn
   return copy;
 }
 
-/** Byte-level damage: truncation, a flipped byte, bytes that are not UTF-8, or something else entirely. */
+/**
+ * Byte-level damage: truncation, a flipped byte, bytes that are not UTF-8 (anywhere, or inside a
+ * string value, where the JSON stays well-formed and only a strict decoder notices), or garbage.
+ */
 export const byteMutations = fc.oneof(
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({
@@ -177,6 +180,7 @@ export const byteMutations = fc.oneof(
     bit: fc.integer({ min: 0, max: 7 }),
   }),
   fc.record({ kind: fc.constant('not-utf8' as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant('not-utf8-in-string' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('garbage' as const), bytes: fc.uint8Array({ maxLength: 64 }) }),
 );
 
@@ -198,6 +202,18 @@ export function damage(bytes: Buffer, m: DamageOp): Buffer {
         bytes.subarray(at),
       ]);
     }
+    case 'not-utf8-in-string': {
+      // Just after the opening quote of a string value (`:"` or `: "`).
+      const starts: number[] = [];
+      for (let i = 1; i < bytes.length; i++) {
+        if (bytes[i] !== 0x22) continue;
+        const prev = bytes[i - 1] === 0x20 ? bytes[i - 2] : bytes[i - 1];
+        if (prev === 0x3a) starts.push(i + 1);
+      }
+      if (starts.length === 0) return damage(bytes, { kind: 'not-utf8', at: m.at });
+      const at = starts[m.at % starts.length] as number;
+      return Buffer.concat([bytes.subarray(0, at), Buffer.from([0xff]), bytes.subarray(at)]);
+    }
     case 'garbage':
       return Buffer.from(m.bytes);
     default: {
@@ -211,6 +227,7 @@ export type DamageOp =
   | { kind: 'truncate'; at: number }
   | { kind: 'flip'; at: number; bit: number }
   | { kind: 'not-utf8'; at: number }
+  | { kind: 'not-utf8-in-string'; at: number }
   | { kind: 'garbage'; bytes: Uint8Array };
 
 export const mutations = fc.record({

@@ -149,7 +149,7 @@ describe('in-toto statements and DSSE envelopes', () => {
     ).toMatch(/subject\.0\.digest\.sha256 is not 64 lower-case hex/);
   });
 
-  it('rejects envelopes of another payload type or with a payload that is not base64 JSON', () => {
+  it('rejects envelopes of another payload type or with a payload that is not base64 UTF-8 JSON', () => {
     const env = fixture<Json>('slsa/dsse-envelope-slsa-v0.2-github-actions.json');
     expect(thrown(() => provenanceFromDsse({ ...env, payloadType: 'text/plain' })).message).toMatch(
       /payloadType: must be application\/vnd\.in-toto\+json/,
@@ -158,7 +158,11 @@ describe('in-toto statements and DSSE envelopes', () => {
       thrown(() =>
         provenanceFromDsse({ ...env, payload: Buffer.from('not json').toString('base64') }),
       ).message,
-    ).toMatch(/not base64 JSON/);
+    ).toMatch(/payload is not JSON/);
+    const notUtf8 = Buffer.from('{"_type":"https://in-toto.io/Statement/v1","x":"\xff"}', 'latin1');
+    expect(
+      thrown(() => provenanceFromDsse({ ...env, payload: notUtf8.toString('base64') })).message,
+    ).toMatch(/payload is not valid UTF-8/);
     expect(thrown(() => provenanceFromDsse({ ...env, payload: 'a b' })).message).toMatch(
       /payload: must be base64/,
     );

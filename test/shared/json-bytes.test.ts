@@ -67,9 +67,7 @@ describe('every inbound JSON decoder is strict', () => {
       kind: 'DISCOVERY',
       notificationTime: '2020-11-06T15:03:50.531082Z',
     });
-    expect(() => notificationKind(withBadByte(note, 'occurrences/ab'))).toThrow(
-      /not valid UTF-8/,
-    );
+    expect(() => notificationKind(withBadByte(note, 'occurrences/ab'))).toThrow(/not valid UTF-8/);
     expect(() => jsonOf({ data: withBadByte(note, '"kind":"') })).toThrow(/not valid UTF-8/);
   });
 

@@ -12,7 +12,14 @@ import { startChatSink } from './lib/chat-sink.js';
 import { firebasePorts, startEmulators } from './lib/emulators.js';
 import { startGrafeasServer } from './lib/grafeas-server.js';
 import { startLocalRegistry } from './lib/local-registry.js';
-import { reapOrphans, type Service, startService, stateDir, waitForPort } from './lib/process.js';
+import {
+  onParentExit,
+  reapOrphans,
+  type Service,
+  startService,
+  stateDir,
+  waitForPort,
+} from './lib/process.js';
 
 export const INTERNAL_TOPICS = ['clearance-alerts', 'clearance-reevaluate', 'clearance-verdicts'];
 export const GOOGLE_TOPICS = ['gcr', 'container-analysis-occurrences-v1'];
@@ -68,6 +75,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
+  onParentExit(() => {
+    process.stdout.write('\nthe process that started the local stack has exited\n');
+    void stop(0);
+  });
 
   try {
     const emulators = await startEmulators({ ports, projectId, group });

@@ -76,11 +76,11 @@ export function isAlive(pid: number): boolean {
 }
 
 /**
- * Calls `onGone` once the process that started this one has exited (this one was re-parented).
- * `npm start` runs the stack under `sh`; a signal that kills `sh` (or npm) is not passed on, and
- * the stack with its emulators would run on with no one to stop it.
+ * Calls `onGone` once the process that started this one has exited (this one was re-parented):
+ * a SIGKILL to npm, or the end of a CI step's shell, reaches no child, and the stack with its
+ * emulators would run on with no one to stop it.
  */
-export function onParentExit(onGone: () => void, everyMs = 1000): () => void {
+export function onParentExit(onGone: () => void, everyMs = 1000): void {
   const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
@@ -88,7 +88,6 @@ export function onParentExit(onGone: () => void, everyMs = 1000): () => void {
     onGone();
   }, everyMs);
   timer.unref();
-  return () => clearInterval(timer);
 }
 
 /** Signals the whole process group (the emulators' shell wrappers start Java children). */

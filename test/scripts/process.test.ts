@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect, it } from 'vitest';
 import { isAlive } from '../../scripts/lib/process.js';
+import { eventually } from '../support/function-server.js';
 
 const helpers = pathToFileURL(resolve('dist/scripts/lib/process.js')).href;
 
@@ -25,10 +26,7 @@ it('onParentExit: a process whose starter was killed outright (as `sh` under npm
   sh.stdout.on('data', (c: Buffer) => {
     out += c.toString();
   });
-  const until = async (what: () => boolean) => {
-    for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 50));
-  };
-  await until(() => /pid \d+/.test(out));
+  await eventually(async () => (/pid \d+/.test(out) ? true : undefined), 10_000, 'the child');
   const pid = Number(/pid (\d+)/.exec(out)?.[1]);
   try {
     expect(isAlive(pid)).toBe(true);
@@ -36,7 +34,7 @@ it('onParentExit: a process whose starter was killed outright (as `sh` under npm
     await new Promise((r) => setTimeout(r, 300));
     expect(out).not.toContain('parent gone');
     sh.kill('SIGKILL');
-    await until(() => !isAlive(pid));
+    await eventually(async () => (isAlive(pid) ? undefined : true), 10_000, 'the child to stop');
     expect(out).toContain('parent gone');
     expect(isAlive(pid)).toBe(false);
   } finally {
